@@ -1,0 +1,42 @@
+/*
+ * Argument checking shared by every backend: each public op describes its sizes,
+ * buffers and options, and these helpers reject bad ones with the exact status and a
+ * message naming the op and the argument, before anything is dispatched or written.
+ */
+#ifndef SF_CHECK_H
+#define SF_CHECK_H
+
+#include "sf_internal.h"
+
+/* What dtypes a buffer may have, relative to the op's float dtype (the dtype of its
+ * first float buffer). */
+typedef enum sf_role {
+    SF_ROLE_FLOAT,      /* the op's float dtype: f32, f16, bf16 (f64 on the reference) */
+    SF_ROLE_TARGET,     /* the op's float dtype or u8 */
+    SF_ROLE_LABEL,      /* u8 or the op's float dtype */
+    SF_ROLE_SCALAR,     /* f32, or f64 when the op's dtype is f64 (reduced losses) */
+    SF_ROLE_BYTES       /* workspace: any dtype, count is in bytes */
+} sf_role;
+
+typedef struct sf_arg {
+    const char *name;
+    const sigfuse_buffer *buf;
+    int64_t count;      /* elements (bytes for SF_ROLE_BYTES) the op touches */
+    sf_role role;
+    bool required;
+} sf_arg;
+
+/* Check n buffers; on success *dtype is the op's float dtype (f32 if none is present). */
+sigfuse_status sf_check_buffers(sigfuse_ctx *ctx, const char *op, const sf_arg *args, int n,
+                                sigfuse_dtype *dtype);
+
+/* Sizes: each must be >= 0. */
+sigfuse_status sf_check_size(sigfuse_ctx *ctx, const char *op, const char *name, int64_t v);
+/* out = a * b, failing with SIGFUSE_ERR_INVALID_SIZE when it overflows int64. */
+sigfuse_status sf_check_product(sigfuse_ctx *ctx, const char *op, const char *what, int64_t a,
+                                int64_t b, int64_t *out);
+/* A float option that must be finite and within [lo, hi]. */
+sigfuse_status sf_check_range(sigfuse_ctx *ctx, const char *op, const char *name, float v, double lo,
+                              double hi);
+
+#endif
