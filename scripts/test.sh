@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The README's test command. On a fresh Debian 12 machine it installs the Debian
+# packages the build and the tests need, configures (CUDA when nvcc is present, OpenCL
+# when the headers are), builds with warnings as errors, and runs every test with ctest.
+# Usage: scripts/test.sh [extra ctest arguments]   (BUILD_DIR=... to choose the folder)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${BUILD_DIR:-build}
+
+packages=(build-essential cmake pkg-config libcriterion-dev pocl-opencl-icd ocl-icd-opencl-dev
+          opencl-headers libclblast-dev)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "== installing: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  else
+    echo "== missing packages (install them, as root): ${missing[*]}" >&2
+  fi
+fi
+
+# The CUDA toolkit installs outside the default PATH.
+if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export PATH=/usr/local/cuda/bin:$PATH
+fi
+cuda=OFF
+command -v nvcc >/dev/null && cuda=ON
+
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIGFUSE_CUDA=$cuda -DSIGFUSE_WERROR=ON
+cmake --build "$build" -j"$(nproc)"
+cd "$build"
+ctest --output-on-failure -j"$(nproc)" "$@"
