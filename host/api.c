@@ -4,6 +4,7 @@
  * written before every check has passed.
  */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "check.h"
@@ -477,9 +478,16 @@ static sigfuse_status check_workspace(sigfuse_ctx *ctx, const char *op, const si
         return sf_fail(ctx, SIGFUSE_ERR_INSUFFICIENT_WORKSPACE,
                        "%s: workspace_bytes = %zu but at least %zu are needed (one row per chunk)", op, ws_bytes,
                        min_bytes);
-    const sf_arg arg = {"workspace", ws, (int64_t)ws_bytes, SF_ROLE_BYTES, true};
+    const sf_arg arg = {"workspace", ws, ws_bytes > (size_t)INT64_MAX ? INT64_MAX : (int64_t)ws_bytes,
+                        SF_ROLE_BYTES, true};
     sigfuse_dtype unused;
-    return sf_check_buffers(ctx, op, &arg, 1, &unused);
+    TRY(sf_check_buffers(ctx, op, &arg, 1, &unused));
+    uintptr_t address = ws->memory == SIGFUSE_MEMORY_OPENCL ? (uintptr_t)ws->offset
+                                                           : (uintptr_t)ws->ptr + ws->offset;
+    if (address % SIGFUSE_WORKSPACE_ALIGNMENT != 0)
+        return sf_fail(ctx, SIGFUSE_ERR_INVALID_ARGUMENT, "%s: workspace is not aligned to %d bytes", op,
+                       SIGFUSE_WORKSPACE_ALIGNMENT);
+    return SIGFUSE_SUCCESS;
 }
 
 sigfuse_status sigfuse_head_predict_workspace_size(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a,
@@ -492,7 +500,10 @@ sigfuse_status sigfuse_head_predict_workspace_size(sigfuse_ctx *ctx, const sigfu
     TRY(check_head_predict(ctx, op, a));
     if (!ctx->ops->head_predict_workspace)
         return unsupported(ctx, op);
-    *bytes = ctx->ops->head_predict_workspace(ctx, a, clamp_chunk(chunk_rows, a->n));
+    size_t need = ctx->ops->head_predict_workspace(ctx, a, clamp_chunk(chunk_rows, a->n));
+    if (need == SIZE_MAX)   /* the backend's way of saying the byte count overflows */
+        return sf_fail(ctx, SIGFUSE_ERR_INVALID_SIZE, "%s: the workspace size overflows size_t", op);
+    *bytes = need;
     return SIGFUSE_SUCCESS;
 }
 
@@ -506,7 +517,10 @@ sigfuse_status sigfuse_head_train_workspace_size(sigfuse_ctx *ctx, const sigfuse
     TRY(check_head_train(ctx, op, a));
     if (!ctx->ops->head_train_workspace)
         return unsupported(ctx, op);
-    *bytes = ctx->ops->head_train_workspace(ctx, a, clamp_chunk(chunk_rows, a->n));
+    size_t need = ctx->ops->head_train_workspace(ctx, a, clamp_chunk(chunk_rows, a->n));
+    if (need == SIZE_MAX)   /* the backend's way of saying the byte count overflows */
+        return sf_fail(ctx, SIGFUSE_ERR_INVALID_SIZE, "%s: the workspace size overflows size_t", op);
+    *bytes = need;
     return SIGFUSE_SUCCESS;
 }
 

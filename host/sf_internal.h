@@ -56,7 +56,8 @@ typedef struct sf_backend_ops {
     sigfuse_status (*bce)(sigfuse_ctx *ctx, const sigfuse_bce_args *a);
     sigfuse_status (*focal)(sigfuse_ctx *ctx, const sigfuse_focal_args *a);
 
-    /* Workspace bytes for chunks of chunk_rows rows (1 <= chunk_rows <= n, or n == 0). */
+    /* Workspace bytes for chunks of chunk_rows rows: 1 <= chunk_rows <= n, or chunk_rows
+     * == 0 when n == 0. SIZE_MAX when the count overflows size_t. */
     size_t (*head_predict_workspace)(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a,
                                      int64_t chunk_rows);
     size_t (*head_train_workspace)(sigfuse_ctx *ctx, const sigfuse_head_train_args *a,

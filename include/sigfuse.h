@@ -403,8 +403,12 @@ typedef struct sigfuse_head_predict_args {
 /* One fused training step of BCE-with-logits over the head, without ever holding all
  * N x L logits: rows are walked in chunks that fit the workspace; each chunk's logits
  * become their gradient in place and feed dX = G W and dW += G^T X.
- * loss is one f32 (SUM or MEAN over N x L); dx, dw, dbias are written (not accumulated
- * into): each is optional, and loss or one of them is needed. */
+ * Per element (p = pos_weight[l], 1 when absent; no label smoothing, no element weight):
+ *   loss_e = (1 - y) softplus(z) + p y softplus(-z),  g = (1 - y) sigmoid(z) - p y sigmoid(-z)
+ * loss = sum of loss_e (MEAN: divided by N * L, NaN when N * L = 0), one f32 (f64 for f64
+ * ops on the reference); G = g * grad_scale (MEAN: / (N * L)); grad_scale does not scale
+ * the loss. dx, dw, dbias are written (not accumulated into): each is optional, and loss
+ * or one of them is needed. */
 typedef struct sigfuse_head_train_args {
     int64_t n, d, l;
     sigfuse_reduction reduction;     /* SUM or MEAN (MEAN by default) */
@@ -428,7 +432,10 @@ SIGFUSE_API void sigfuse_head_train_args_init(sigfuse_head_train_args *args);
 
 /* Workspace needed to run the op with chunks of chunk_rows rows (chunk_rows <= 0 or > N:
  * all N rows at once). Any workspace at least the size for chunk_rows = 1 works; more
- * means fewer, larger products. The answer depends on the context's backend. */
+ * means fewer, larger products. The answer depends on the context's backend. The
+ * workspace's address (pointer + offset) must be a multiple of SIGFUSE_WORKSPACE_ALIGNMENT
+ * (malloc, cudaMalloc and clCreateBuffer give that). */
+#define SIGFUSE_WORKSPACE_ALIGNMENT 16
 SIGFUSE_API sigfuse_status sigfuse_head_predict_workspace_size(sigfuse_ctx *ctx,
                                                                const sigfuse_head_predict_args *args,
                                                                int64_t chunk_rows,

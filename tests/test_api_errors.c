@@ -313,7 +313,7 @@ Test(api_errors, head_sizes_options_and_workspace)
     a.dw = &dw.desc;
     size_t need = 0;
     cr_assert_eq(sigfuse_head_train_workspace_size(ctx, &a, 1, &need), SIGFUSE_SUCCESS);
-    tu_buf ws = tu_alloc(SIGFUSE_U8, (int64_t)need);
+    tu_buf ws = tu_alloc(SIGFUSE_U8, (int64_t)need + 8);
     a.workspace = &ws.desc;
 
     sigfuse_head_train_args bad = a;
@@ -330,6 +330,10 @@ Test(api_errors, head_sizes_options_and_workspace)
     bad = a, bad.workspace_bytes = need, bad.loss = &probs.desc, bad.dw = NULL;   /* f32 but 1 element: fine */
     bad.loss = NULL, bad.dw = NULL;
     EXPECT_FAIL(ctx, sigfuse_head_train_step(ctx, &bad), SIGFUSE_ERR_INVALID_ARGUMENT, "no output", &loss, &dw);
+    sigfuse_buffer shifted = ws.desc;
+    shifted.offset += 8;   /* 8-byte aligned only */
+    bad = a, bad.workspace = &shifted, bad.workspace_bytes = need;
+    EXPECT_FAIL(ctx, sigfuse_head_train_step(ctx, &bad), SIGFUSE_ERR_INVALID_ARGUMENT, "aligned", &loss, &dw);
     bad = a, bad.workspace_bytes = need, bad.grad_scale = NAN;
     EXPECT_FAIL(ctx, sigfuse_head_train_step(ctx, &bad), SIGFUSE_ERR_INVALID_OPTION, "grad_scale", &loss, &dw);
 

@@ -47,6 +47,8 @@ static unsigned char *data_start(const tu_buf *b)
     return (unsigned char *)b->desc.ptr + b->desc.offset;
 }
 
+void *tu_data(const tu_buf *b) { return data_start(b); }
+
 void tu_free(tu_buf *b)
 {
     free(b->base);

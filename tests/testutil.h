@@ -28,10 +28,14 @@ typedef struct tu_buf {
 #define TU_GUARD_BYTES 64
 
 /* Allocate (aborts the test on failure). offset_bytes is put into desc.offset instead of
- * ptr (the data still starts after the front guard): it exercises offset handling. */
+ * ptr (the data still starts after the front guard): it exercises offset handling. The
+ * data address is offset_bytes past a 64-byte boundary, so offset_bytes must be a
+ * multiple of the element size (the API rejects misaligned elements). */
 tu_buf tu_alloc(sigfuse_dtype dtype, int64_t n);
 tu_buf tu_alloc_offset(sigfuse_dtype dtype, int64_t n, size_t offset_bytes);
 void tu_free(tu_buf *b);
+/* Address of element 0. */
+void *tu_data(const tu_buf *b);
 /* Re-poison every element (guards untouched). */
 void tu_poison(tu_buf *b);
 /* Element i as a double (u8 as 0/1), and a store with the library's rounding. */
