@@ -14,7 +14,9 @@
  *    Optional inputs and outputs are passed as NULL descriptor pointers ("absent").
  *  - Shapes are row-major [rows, cols]; per-column vectors have cols elements.
  *  - Sizes are int64_t; zero-sized ops succeed and touch nothing (their buffers may
- *    then hold NULL pointers).
+ *    then hold NULL pointers), except what does not shrink with the size: a reduced
+ *    loss over an empty tensor is still written (SUM 0, MEAN NaN), and a bias gradient
+ *    over zero rows is written as zeros.
  *  - Work is ordered on the context's stream/queue; no op synchronises the host unless
  *    it is the CPU backend (which runs synchronously).
  */
@@ -325,7 +327,7 @@ typedef enum sigfuse_reduction {
 } sigfuse_reduction;
 
 /* Binary cross-entropy with logits, as in PyTorch, plus label smoothing:
- *   y' = y (1 - eps) + eps / 2,  lw = 1 + (pos_weight - 1) y'
+ *   y' = y (1 - eps) + eps / 2
  *   loss = w [(1 - y') softplus(x) + pos_weight y' softplus(-x)]
  *   dloss/dx = w [(1 - y') sigmoid(x) - pos_weight y' sigmoid(-x)]
  * -inf / +inf logits give the exact limits; NaN propagates.
@@ -333,7 +335,9 @@ typedef enum sigfuse_reduction {
  * times dloss_in (when present), and divided by rows * cols for MEAN.
  * dtypes: logits, weight, pos_weight, dlogits, probs and a NONE loss share one float
  * dtype; targets have it too or are u8 (0/1; not allowed with label_smoothing > 0);
- * labels are u8 or that float dtype (1 where sigmoid(x) > threshold, else 0). */
+ * labels are u8 or that float dtype (1 where sigmoid(x) > threshold, else 0; NaN: 0).
+ * Targets are meant to lie in [0, 1] (soft targets allowed); they are not checked, and
+ * values outside follow the formulas. */
 typedef struct sigfuse_bce_args {
     int64_t rows;
     int64_t cols;
@@ -346,7 +350,8 @@ typedef struct sigfuse_bce_args {
     const sigfuse_buffer *weight;    /* [rows, cols] element weight (optional) */
     const sigfuse_buffer *pos_weight;/* [cols] (optional) */
     const sigfuse_buffer *dloss_in;  /* upstream gradient (optional): [rows, cols] in the
-                                        logits' dtype for NONE, one f32 for SUM/MEAN */
+                                        logits' dtype for NONE, one f32 for SUM/MEAN
+                                        (f64 for f64 ops on the reference) */
     const sigfuse_buffer *loss;      /* output (optional) */
     const sigfuse_buffer *dlogits;   /* output [rows, cols] (optional) */
     const sigfuse_buffer *probs;     /* output [rows, cols] sigmoid(x) (optional) */

@@ -1,0 +1,111 @@
+/*
+ * CPU reference of sigfuse_bce_with_logits: the definition every device backend is
+ * checked against. It computes in double, one element at a time, and rounds once when
+ * it stores.
+ *
+ * Element (r, c), x = logits, y = targets, eps = label_smoothing:
+ *   y' = y (1 - eps) + eps / 2;  p = pos_weight[c] (1 if absent);  w = weight (1 if absent)
+ *   loss_e = w [(1 - y') softplus(x) + p y' softplus(-x)]
+ *   grad_e = w [(1 - y') sigmoid(x) - p y' sigmoid(-x)]
+ * A zero coefficient times an infinite softplus is 0 (the exact limit: x = +inf with
+ * y' = 1 gives loss 0, and w = 0 gives 0), while NaN anywhere propagates. x = -inf with
+ * y' = 1 gives loss +inf (PyTorch: NaN) and gradient -p w.
+ * Upstream gradient: scale = grad_scale * dloss_in (the element dloss_in[r, c] for NONE,
+ * its single element for SUM / MEAN; 1 when absent), divided by rows * cols for MEAN;
+ * dlogits = grad_e * scale.
+ * loss: NONE: loss[r, c] = loss_e in the logits' dtype. SUM: one element, the double sum
+ * of loss_e in row-major order (0 for no elements); MEAN: that sum / (rows * cols), NaN
+ * for no elements. The reduced loss is f32 (f64 for f64 logits); grad_scale does not
+ * scale it.
+ * probs = sigmoid(x); labels = 1 where sigmoid(x) > threshold, else 0 (NaN gives 0).
+ */
+#include <math.h>
+
+#include "sf_internal.h"
+
+/* sigmoid(x) for x < 0 as e^x / (1 + e^x): exp never overflows, and small results keep
+ * their relative precision instead of underflowing through 1 - (something near 1). */
+static double sigmoid(double x)
+{
+    if (x >= 0.0)
+        return 1.0 / (1.0 + exp(-x));
+    double e = exp(x);   /* NaN also lands here and stays NaN */
+    return e / (1.0 + e);
+}
+
+/* softplus(x) = log(1 + e^x) without overflow. Not fmax(x, 0): fmax(NaN, 0) is 0, and
+ * the NaN must survive (log1p(exp(NaN)) alone carries it, but only by luck). */
+static double softplus(double x)
+{
+    double pos = x > 0.0 ? x : 0.0;
+    return pos + log1p(exp(-fabs(x)));
+}
+
+/* a * b where a zero factor wins over an infinite one: the exact limit of a term whose
+ * coefficient is 0. NaN is checked first so that it is never masked. */
+static double mul_limit(double a, double b)
+{
+    if (isnan(a) || isnan(b))
+        return NAN;
+    if (a == 0.0 || b == 0.0)
+        return 0.0;
+    return a * b;
+}
+
+sigfuse_status sf_ref_bce(sigfuse_ctx *ctx, const sigfuse_bce_args *a)
+{
+    (void)ctx;
+    const int64_t cols = a->cols;
+    const int64_t n = a->rows * a->cols;
+    const double eps = a->label_smoothing;
+    const double threshold = a->threshold;
+    const int reduced = a->reduction != SIGFUSE_REDUCTION_NONE;
+
+    /* The scalar upstream gradient is read once, before any output is written, so that
+     * nothing the loop stores can change it. */
+    double scale = a->grad_scale;
+    if (reduced && a->dloss_in != NULL)
+        scale *= sf_host_load(a->dloss_in, 0);
+    if (a->reduction == SIGFUSE_REDUCTION_MEAN)
+        scale /= (double)n;
+
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        /* Every input of element i is loaded before any output of it is stored, so an
+         * output may share memory with an input of its own dtype. */
+        const double x = sf_host_load(a->logits, i);
+        const double y = sf_host_load(a->targets, i);
+        const double w = a->weight != NULL ? sf_host_load(a->weight, i) : 1.0;
+        const double p = a->pos_weight != NULL ? sf_host_load(a->pos_weight, i % cols) : 1.0;
+        const double up = (!reduced && a->dloss_in != NULL) ? sf_host_load(a->dloss_in, i)
+                                                             : 1.0;
+        const double ys = y * (1.0 - eps) + 0.5 * eps;
+        const double neg = 1.0 - ys;   /* coefficient of softplus(x) */
+        const double pos = p * ys;     /* coefficient of softplus(-x) */
+        const double s = sigmoid(x);
+        const double sn = sigmoid(-x);
+
+        if (a->loss != NULL) {
+            double le = mul_limit(w, mul_limit(neg, softplus(x)) + mul_limit(pos, softplus(-x)));
+            if (reduced)
+                sum += le;
+            else
+                sf_host_store(a->loss, i, le);
+        }
+        if (a->dlogits != NULL) {
+            /* Both sigmoids are bounded: with finite weights no 0 * inf can arise here. */
+            double g = w * (neg * s - pos * sn);
+            sf_host_store(a->dlogits, i, g * (scale * up));
+        }
+        if (a->probs != NULL)
+            sf_host_store(a->probs, i, s);
+        if (a->labels != NULL)
+            sf_host_store(a->labels, i, s > threshold ? 1.0 : 0.0);
+    }
+
+    /* With no elements SUM is 0 and MEAN is 0/0 = NaN, still written: the reduced loss
+     * has its one element even then. */
+    if (reduced && a->loss != NULL)
+        sf_host_store(a->loss, 0, a->reduction == SIGFUSE_REDUCTION_MEAN ? sum / (double)n : sum);
+    return SIGFUSE_SUCCESS;
+}
