@@ -17,6 +17,9 @@
  *    then hold NULL pointers), except what does not shrink with the size: a reduced
  *    loss over an empty tensor is still written (SUM 0, MEAN NaN), and a bias gradient
  *    over zero rows is written as zeros.
+ *  - In place: for the activations, GLU/SwiGLU and the losses an output may be the very
+ *    buffer (same address) of an input of the same shape. For the recurrent cells and
+ *    the heads, outputs must not overlap inputs. Partial overlaps are never allowed.
  *  - Work is ordered on the context's stream/queue; no op synchronises the host unless
  *    it is the CPU backend (which runs synchronously).
  */
@@ -177,7 +180,6 @@ SIGFUSE_API sigfuse_status sigfuse_ctx_synchronize(sigfuse_ctx *ctx);
 /* ------------------------------------------------------------------------------------
  * Activations, elementwise over n elements. x, y, dy, dx share one float dtype.
  * Backward of sigmoid takes the saved output y; the others take the input x.
- * In-place use (y aliasing x, dx aliasing dy) is allowed; partial overlap is not.
  * ------------------------------------------------------------------------------------ */
 
 /* y = sigmoid(x) */

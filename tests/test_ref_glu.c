@@ -1,0 +1,479 @@
+/*
+ * The CPU reference's gated units (glu, swiglu with beta) through the public API: known
+ * values, backward against central finite differences in f64, limits at the extremes,
+ * f32/f16/bf16 results equal to the f64 result rounded once on odd sizes, in place, at
+ * byte offsets, and backward with only one of da / db.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "sf_internal.h"
+#include "testutil.h"
+
+typedef enum gate { GATE_GLU, GATE_SWIGLU } gate;
+
+static const char *gate_name(gate op) { return op == GATE_GLU ? "glu" : "swiglu"; }
+
+static sigfuse_status fwd(sigfuse_ctx *ctx, gate op, float beta, int64_t n,
+                          const sigfuse_buffer *a, const sigfuse_buffer *b,
+                          const sigfuse_buffer *y)
+{
+    if (op == GATE_GLU)
+        return sigfuse_glu_forward(ctx, n, a, b, y);
+    return sigfuse_swiglu_forward(ctx, n, beta, a, b, y);
+}
+
+static sigfuse_status bwd(sigfuse_ctx *ctx, gate op, float beta, int64_t n,
+                          const sigfuse_buffer *a, const sigfuse_buffer *b,
+                          const sigfuse_buffer *dy, const sigfuse_buffer *da,
+                          const sigfuse_buffer *db)
+{
+    if (op == GATE_GLU)
+        return sigfuse_glu_backward(ctx, n, a, b, dy, da, db);
+    return sigfuse_swiglu_backward(ctx, n, beta, a, b, dy, da, db);
+}
+
+#define OK(ctx, call)                                                                  \
+    do {                                                                               \
+        sigfuse_status st_ = (call);                                                   \
+        cr_assert_eq(st_, SIGFUSE_SUCCESS, "%s: %s (%s)", #call,                       \
+                     sigfuse_status_string(st_), sigfuse_ctx_last_error(ctx));          \
+    } while (0)
+
+static bool same(double a, double b)
+{
+    return (isnan(a) && isnan(b)) || a == b;
+}
+
+static tu_buf copy_as(const tu_buf *src, sigfuse_dtype dtype)
+{
+    tu_buf b = tu_alloc(dtype, src->n);
+    for (int64_t i = 0; i < src->n; i++)
+        tu_set(&b, i, tu_get(src, i));
+    return b;
+}
+
+static void expect_rounded(const tu_buf *got, const tu_buf *want, const char *what)
+{
+    cr_assert(tu_guards_ok(got), "%s: guard overwritten", what);
+    for (int64_t i = 0; i < got->n; i++) {
+        double g = tu_get(got, i), w = sf_round_to_dtype(tu_get(want, i), got->dtype);
+        cr_assert(same(g, w), "%s[%lld] (%s): got %.17g, want %.17g", what, (long long)i,
+                  sigfuse_dtype_name(got->dtype), g, w);
+    }
+}
+
+static bool bytes_equal(const tu_buf *x, const tu_buf *y)
+{
+    return x->bytes == y->bytes &&
+           memcmp((char *)x->desc.ptr + x->desc.offset, (char *)y->desc.ptr + y->desc.offset,
+                  x->bytes) == 0;
+}
+
+static void expect_bitwise(const tu_buf *got, const tu_buf *want, const char *what)
+{
+    cr_assert(tu_guards_ok(got), "%s: guard overwritten", what);
+    cr_assert(bytes_equal(got, want), "%s: results differ", what);
+}
+
+/* ---- Known values ----------------------------------------------------------------------- */
+
+/* One (a, b, dy) triple and the wanted y, da, db (50-digit arithmetic). */
+typedef struct known { double a, b, dy, y, da, db; } known;
+
+static void check_known(gate op, float beta, const known *k, size_t count, double rtol)
+{
+    sigfuse_ctx *ctx = tu_cpu_ctx();
+    const int64_t n = (int64_t)count;
+    tu_buf a = tu_alloc(SIGFUSE_F64, n), b = tu_alloc(SIGFUSE_F64, n), dy = tu_alloc(SIGFUSE_F64, n);
+    tu_buf y = tu_alloc(SIGFUSE_F64, n), da = tu_alloc(SIGFUSE_F64, n), db = tu_alloc(SIGFUSE_F64, n);
+    for (int64_t i = 0; i < n; i++) {
+        tu_set(&a, i, k[i].a);
+        tu_set(&b, i, k[i].b);
+        tu_set(&dy, i, k[i].dy);
+    }
+    OK(ctx, fwd(ctx, op, beta, n, &a.desc, &b.desc, &y.desc));
+    OK(ctx, bwd(ctx, op, beta, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
+    for (int64_t i = 0; i < n; i++) {
+        cr_expect(tu_close(tu_get(&y, i), k[i].y, rtol, 0.0), "%s(%g, %g): y %.17g want %.17g",
+                  gate_name(op), k[i].a, k[i].b, tu_get(&y, i), k[i].y);
+        cr_expect(tu_close(tu_get(&da, i), k[i].da, rtol, 0.0), "%s(%g, %g): da %.17g want %.17g",
+                  gate_name(op), k[i].a, k[i].b, tu_get(&da, i), k[i].da);
+        cr_expect(tu_close(tu_get(&db, i), k[i].db, rtol, 0.0), "%s(%g, %g): db %.17g want %.17g",
+                  gate_name(op), k[i].a, k[i].b, tu_get(&db, i), k[i].db);
+    }
+    tu_buf *all[] = {&a, &b, &dy, &y, &da, &db};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        tu_free(all[i]);
+    sigfuse_ctx_destroy(ctx);
+}
+
+Test(ref_glu, known_values_f64_n3)
+{
+    static const known k[] = {
+        /* b = 0: sigma = 1/2, sigma sigma(-b) = 1/4 */
+        {2.0, 0.0, 1.0, 1.0, 0.5, 0.5},
+        {3.0, 1.0, 2.0, 2.1931757358900146378, 2.0 * 0.73105857863000487925,
+         1.1796715994488911152},
+        {-4.0, 0.0, -0.5, -2.0, -0.25, 0.5},
+    };
+    check_known(GATE_GLU, 1.0f, k, sizeof k / sizeof k[0], 1e-15);
+}
+
+Test(ref_swiglu, known_values_f64_beta1_n2)
+{
+    static const known k[] = {
+        {2.0, 1.5, -0.5, 2.4527234285809309788, -0.5 * 1.2263617142904654894,
+         -1.0412941542991429444},
+        /* b = 0: silu(0) = 0, silu'(0) = 1/2 */
+        {3.0, 0.0, 2.0, 0.0, 0.0, 3.0},
+    };
+    check_known(GATE_SWIGLU, 1.0f, k, sizeof k / sizeof k[0], 1e-15);
+}
+
+/* beta = 0: y = a b / 2, da = dy b / 2, db = dy a / 2. */
+Test(ref_swiglu, known_values_f64_beta0_n2)
+{
+    static const known k[] = {{2.0, 3.0, 1.0, 3.0, 1.5, 1.0}, {-1.0, 5.0, 4.0, -2.5, 10.0, -2.0}};
+    check_known(GATE_SWIGLU, 0.0f, k, sizeof k / sizeof k[0], 0.0);
+}
+
+/* ---- Backward against central finite differences of the forward, in f64 ----------------- */
+
+static void check_fd(gate op, float beta, uint64_t seed)
+{
+    sigfuse_ctx *ctx = tu_cpu_ctx();
+    char what[64];
+    snprintf(what, sizeof what, "%s beta=%g", gate_name(op), beta);
+    tu_rng rng = tu_rng_seed(seed, what);
+    const int64_t n = 101;
+    tu_buf a = tu_alloc(SIGFUSE_F64, n), b = tu_alloc(SIGFUSE_F64, n), dy = tu_alloc(SIGFUSE_F64, n);
+    tu_buf da = tu_alloc(SIGFUSE_F64, n), db = tu_alloc(SIGFUSE_F64, n);
+    tu_buf p = tu_alloc(SIGFUSE_F64, n), m = tu_alloc(SIGFUSE_F64, n);
+    tu_buf yp = tu_alloc(SIGFUSE_F64, n), ym = tu_alloc(SIGFUSE_F64, n);
+    tu_fill_uniform(&a, &rng, -4.0, 4.0);
+    tu_fill_uniform(&b, &rng, -8.0, 8.0);
+    tu_fill_uniform(&dy, &rng, -2.0, 2.0);
+    static const double fixed_b[] = {0.0, 0.5, -0.5, 3.0, -3.0, 20.0, -20.0};
+    for (size_t i = 0; i < sizeof fixed_b / sizeof fixed_b[0]; i++)
+        tu_set(&b, (int64_t)i, fixed_b[i]);
+    OK(ctx, bwd(ctx, op, beta, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
+
+    for (int wrt = 0; wrt < 2; wrt++) {   /* 0: d/da, 1: d/db */
+        const tu_buf *v = wrt == 0 ? &a : &b;
+        for (int64_t i = 0; i < n; i++) {
+            double x = tu_get(v, i), h = 1e-6 * fmax(1.0, fabs(x));
+            tu_set(&p, i, x + h);
+            tu_set(&m, i, x - h);
+        }
+        if (wrt == 0) {
+            OK(ctx, fwd(ctx, op, beta, n, &p.desc, &b.desc, &yp.desc));
+            OK(ctx, fwd(ctx, op, beta, n, &m.desc, &b.desc, &ym.desc));
+        } else {
+            OK(ctx, fwd(ctx, op, beta, n, &a.desc, &p.desc, &yp.desc));
+            OK(ctx, fwd(ctx, op, beta, n, &a.desc, &m.desc, &ym.desc));
+        }
+        const tu_buf *got = wrt == 0 ? &da : &db;
+        for (int64_t i = 0; i < n; i++) {
+            double fd = tu_get(&dy, i) * (tu_get(&yp, i) - tu_get(&ym, i)) /
+                        (tu_get(&p, i) - tu_get(&m, i));
+            cr_assert(tu_close(tu_get(got, i), fd, 1e-6, 1e-9),
+                      "%s a=%.17g b=%.17g: d%c %.17g, finite difference %.17g", what,
+                      tu_get(&a, i), tu_get(&b, i), wrt == 0 ? 'a' : 'b', tu_get(got, i), fd);
+        }
+    }
+    tu_buf *all[] = {&a, &b, &dy, &da, &db, &p, &m, &yp, &ym};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        tu_free(all[i]);
+    sigfuse_ctx_destroy(ctx);
+}
+
+Test(ref_glu, backward_finite_difference_f64_n101) { check_fd(GATE_GLU, 1.0f, 21); }
+Test(ref_swiglu, backward_finite_difference_f64_beta1_n101) { check_fd(GATE_SWIGLU, 1.0f, 22); }
+Test(ref_swiglu, backward_finite_difference_f64_beta1p702_n101) { check_fd(GATE_SWIGLU, 1.702f, 23); }
+Test(ref_swiglu, backward_finite_difference_f64_beta0_n101) { check_fd(GATE_SWIGLU, 0.0f, 24); }
+Test(ref_swiglu, backward_finite_difference_f64_betaneg1p25_n101) { check_fd(GATE_SWIGLU, -1.25f, 25); }
+
+/* ---- Extremes ---------------------------------------------------------------------------- */
+
+/* a = 2, dy = 1 and an extreme b: y, da, db of glu and of swiglu (beta 1). The infinities
+ * are the exact limits; the finite values come from 50-digit arithmetic. */
+typedef struct extreme { double b, glu_y, glu_da, glu_db, sw_y, sw_da, sw_db; } extreme;
+
+static const extreme extremes[] = {
+    {INFINITY, 2.0, 1.0, 0.0, INFINITY, INFINITY, 2.0},
+    {-INFINITY, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {1e4, 2.0, 1.0, 0.0, 2e4, 1e4, 2.0},
+    {-1e4, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+    {88.7, 2.0, 1.0, 6.013252643127666e-39, 177.4, 88.7, 2.0},
+    {-88.7, 6.013252643127666e-39, 3.006626321563833e-39, 6.013252643127666e-39,
+     -5.33375509445424e-37, -2.66687754722712e-37, -5.273622568022963e-37},
+};
+
+Test(ref_glu, extremes_f64_n6)
+{
+    sigfuse_ctx *ctx = tu_cpu_ctx();
+    const int64_t n = sizeof extremes / sizeof extremes[0];
+    tu_buf a = tu_alloc(SIGFUSE_F64, n), b = tu_alloc(SIGFUSE_F64, n), dy = tu_alloc(SIGFUSE_F64, n);
+    tu_buf y = tu_alloc(SIGFUSE_F64, n), da = tu_alloc(SIGFUSE_F64, n), db = tu_alloc(SIGFUSE_F64, n);
+    for (int64_t i = 0; i < n; i++) {
+        tu_set(&a, i, 2.0);
+        tu_set(&b, i, extremes[i].b);
+        tu_set(&dy, i, 1.0);
+    }
+    for (int op = GATE_GLU; op <= GATE_SWIGLU; op++) {
+        OK(ctx, fwd(ctx, (gate)op, 1.0f, n, &a.desc, &b.desc, &y.desc));
+        OK(ctx, bwd(ctx, (gate)op, 1.0f, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
+        for (int64_t i = 0; i < n; i++) {
+            const extreme *e = &extremes[i];
+            double wy = op == GATE_GLU ? e->glu_y : e->sw_y;
+            double wda = op == GATE_GLU ? e->glu_da : e->sw_da;
+            double wdb = op == GATE_GLU ? e->glu_db : e->sw_db;
+            cr_expect(tu_close(tu_get(&y, i), wy, 1e-14, 0.0), "%s b=%g: y %.17g want %.17g",
+                      gate_name((gate)op), e->b, tu_get(&y, i), wy);
+            cr_expect(tu_close(tu_get(&da, i), wda, 1e-14, 0.0), "%s b=%g: da %.17g want %.17g",
+                      gate_name((gate)op), e->b, tu_get(&da, i), wda);
+            cr_expect(tu_close(tu_get(&db, i), wdb, 1e-14, 0.0), "%s b=%g: db %.17g want %.17g",
+                      gate_name((gate)op), e->b, tu_get(&db, i), wdb);
+        }
+    }
+    tu_buf *all[] = {&a, &b, &dy, &y, &da, &db};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        tu_free(all[i]);
+    sigfuse_ctx_destroy(ctx);
+}
+
+/* Extremes in a and b together in a storage dtype: NaN in any input gives NaN in every
+ * output that depends on it, finite inputs give finite outputs (where the true value is
+ * finite), and every result is the f64 result rounded once. */
+static void check_extremes_dtype(sigfuse_dtype dt)
+{
+    sigfuse_ctx *ctx = tu_cpu_ctx();
+    static const double bs[] = {INFINITY, -INFINITY, NAN, 1e4, -1e4, 88.7, -88.7, 1e-40, 0.0, 1.0};
+    static const double as[] = {3.0, -2.0, 1e4, -1e4, 1e-40, NAN};
+    const int64_t nb = sizeof bs / sizeof bs[0], na = sizeof as / sizeof as[0], n = na * nb;
+    tu_buf a = tu_alloc(dt, n), b = tu_alloc(dt, n), dy = tu_alloc(dt, n);
+    for (int64_t i = 0; i < na; i++)
+        for (int64_t j = 0; j < nb; j++) {
+            tu_set(&a, i * nb + j, as[i]);
+            tu_set(&b, i * nb + j, bs[j]);
+            tu_set(&dy, i * nb + j, (i + j) % 2 ? 1.5 : -1.0);
+        }
+    tu_buf a64 = copy_as(&a, SIGFUSE_F64), b64 = copy_as(&b, SIGFUSE_F64), dy64 = copy_as(&dy, SIGFUSE_F64);
+    tu_buf y = tu_alloc(dt, n), da = tu_alloc(dt, n), db = tu_alloc(dt, n);
+    tu_buf y64 = tu_alloc(SIGFUSE_F64, n), da64 = tu_alloc(SIGFUSE_F64, n), db64 = tu_alloc(SIGFUSE_F64, n);
+    for (int op = GATE_GLU; op <= GATE_SWIGLU; op++) {
+        tu_poison(&y);
+        tu_poison(&da);
+        tu_poison(&db);
+        OK(ctx, fwd(ctx, (gate)op, 1.0f, n, &a.desc, &b.desc, &y.desc));
+        OK(ctx, bwd(ctx, (gate)op, 1.0f, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
+        OK(ctx, fwd(ctx, (gate)op, 1.0f, n, &a64.desc, &b64.desc, &y64.desc));
+        OK(ctx, bwd(ctx, (gate)op, 1.0f, n, &a64.desc, &b64.desc, &dy64.desc, &da64.desc, &db64.desc));
+        expect_rounded(&y, &y64, gate_name((gate)op));
+        expect_rounded(&da, &da64, gate_name((gate)op));
+        expect_rounded(&db, &db64, gate_name((gate)op));
+        for (int64_t k = 0; k < n; k++) {
+            double av = tu_get(&a, k), bv = tu_get(&b, k);
+            if (isnan(bv)) {
+                cr_expect(isnan(tu_get(&y, k)) && isnan(tu_get(&da, k)) && isnan(tu_get(&db, k)),
+                          "%s a=%g b=NaN", gate_name((gate)op), av);
+            } else if (isnan(av)) {   /* da does not depend on a */
+                cr_expect(isnan(tu_get(&y, k)) && isnan(tu_get(&db, k)) && !isnan(tu_get(&da, k)),
+                          "%s a=NaN b=%g", gate_name((gate)op), bv);
+            } else if (isfinite(bv)) {
+                /* f16 tops out at 65504: there, finite is only owed where |a b| fits. */
+                if (dt != SIGFUSE_F16 || fabs(av * bv) < 65504.0)
+                    cr_expect(isfinite(tu_get(&y, k)) && isfinite(tu_get(&da, k)) &&
+                                  isfinite(tu_get(&db, k)),
+                              "%s a=%g b=%g: not finite", gate_name((gate)op), av, bv);
+            }
+        }
+    }
+    tu_buf *all[] = {&a, &b, &dy, &a64, &b64, &dy64, &y, &da, &db, &y64, &da64, &db64};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        tu_free(all[i]);
+    sigfuse_ctx_destroy(ctx);
+}
+
+Test(ref_glu, extremes_f32_n60) { check_extremes_dtype(SIGFUSE_F32); }
+Test(ref_glu, extremes_f16_n60) { check_extremes_dtype(SIGFUSE_F16); }
+Test(ref_glu, extremes_bf16_n60) { check_extremes_dtype(SIGFUSE_BF16); }
+
+/* ---- Storage dtypes on odd sizes ---------------------------------------------------------- */
+
+static void check_dtype_case(gate op, bool backward, sigfuse_dtype dt, int64_t n, float beta)
+{
+    sigfuse_ctx *ctx = tu_cpu_ctx();
+    char what[96];
+    snprintf(what, sizeof what, "%s %s %s n=%lld beta=%g", gate_name(op),
+             backward ? "backward" : "forward", sigfuse_dtype_name(dt), (long long)n, beta);
+    tu_rng rng = tu_rng_seed(0x91u + (uint64_t)n * 131u + (uint64_t)dt * 17u + (uint64_t)op, what);
+    tu_buf a = tu_alloc(dt, n), b = tu_alloc(dt, n), dy = tu_alloc(dt, n);
+    tu_fill_uniform(&a, &rng, -5.0, 5.0);
+    tu_fill_uniform(&b, &rng, -12.0, 12.0);
+    tu_fill_uniform(&dy, &rng, -3.0, 3.0);
+    tu_buf a64 = copy_as(&a, SIGFUSE_F64), b64 = copy_as(&b, SIGFUSE_F64), dy64 = copy_as(&dy, SIGFUSE_F64);
+    tu_buf o0 = tu_alloc(dt, n), o1 = tu_alloc(dt, n);
+    tu_buf o0_64 = tu_alloc(SIGFUSE_F64, n), o1_64 = tu_alloc(SIGFUSE_F64, n);
+    if (backward) {
+        OK(ctx, bwd(ctx, op, beta, n, &a.desc, &b.desc, &dy.desc, &o0.desc, &o1.desc));
+        OK(ctx, bwd(ctx, op, beta, n, &a64.desc, &b64.desc, &dy64.desc, &o0_64.desc, &o1_64.desc));
+        expect_rounded(&o1, &o1_64, what);
+    } else {
+        OK(ctx, fwd(ctx, op, beta, n, &a.desc, &b.desc, &o0.desc));
+        OK(ctx, fwd(ctx, op, beta, n, &a64.desc, &b64.desc, &o0_64.desc));
+        cr_assert(tu_untouched(&o1));
+    }
+    expect_rounded(&o0, &o0_64, what);
+    if (n == 0)
+        cr_assert(tu_untouched(&o0) && tu_untouched(&o1), "%s: wrote something", what);
+    cr_assert(tu_guards_ok(&a) && tu_guards_ok(&b) && tu_guards_ok(&dy), "%s: input guard", what);
+    tu_buf *all[] = {&a, &b, &dy, &a64, &b64, &dy64, &o0, &o1, &o0_64, &o1_64};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        tu_free(all[i]);
+    sigfuse_ctx_destroy(ctx);
+}
+
+#define DTYPE_SIZE_CASES(suite, op, dir, dtname, DT)                                      \
+    Test(suite, dir##_##dtname##_n0) { check_dtype_case(op, #dir[0] == 'b', DT, 0, 1.0f); } \
+    Test(suite, dir##_##dtname##_n1) { check_dtype_case(op, #dir[0] == 'b', DT, 1, 1.0f); } \
+    Test(suite, dir##_##dtname##_n7) { check_dtype_case(op, #dir[0] == 'b', DT, 7, 1.0f); } \
+    Test(suite, dir##_##dtname##_n1023) { check_dtype_case(op, #dir[0] == 'b', DT, 1023, 1.0f); } \
+    Test(suite, dir##_##dtname##_n4097) { check_dtype_case(op, #dir[0] == 'b', DT, 4097, 1.0f); }
+#define DTYPE_CASES(suite, op, dir)                       \
+    DTYPE_SIZE_CASES(suite, op, dir, f32, SIGFUSE_F32)    \
+    DTYPE_SIZE_CASES(suite, op, dir, f16, SIGFUSE_F16)    \
+    DTYPE_SIZE_CASES(suite, op, dir, bf16, SIGFUSE_BF16)
+
+DTYPE_CASES(ref_glu, GATE_GLU, forward)
+DTYPE_CASES(ref_glu, GATE_GLU, backward)
+DTYPE_CASES(ref_swiglu, GATE_SWIGLU, forward)
+DTYPE_CASES(ref_swiglu, GATE_SWIGLU, backward)
+
+Test(ref_swiglu, forward_bf16_beta1p702_n1023) { check_dtype_case(GATE_SWIGLU, false, SIGFUSE_BF16, 1023, 1.702f); }
+Test(ref_swiglu, backward_f16_betaneg0p5_n1023) { check_dtype_case(GATE_SWIGLU, true, SIGFUSE_F16, 1023, -0.5f); }
+
+/* ---- Optional outputs --------------------------------------------------------------------- */
+
+/* Backward with only db (then only da): the one requested equals the full call's, and the
+ * inputs are left exactly as they were. */
+static void check_one_output(gate op, sigfuse_dtype dt)
+{
+    sigfuse_ctx *ctx = tu_cpu_ctx();
+    const int64_t n = 255;
+    tu_rng rng = tu_rng_seed(31 + (uint64_t)op, gate_name(op));
+    tu_buf a = tu_alloc(dt, n), b = tu_alloc(dt, n), dy = tu_alloc(dt, n);
+    tu_fill_uniform(&a, &rng, -4.0, 4.0);
+    tu_fill_uniform(&b, &rng, -6.0, 6.0);
+    tu_fill_uniform(&dy, &rng, -2.0, 2.0);
+    tu_buf a0 = copy_as(&a, dt), b0 = copy_as(&b, dt), dy0 = copy_as(&dy, dt);
+    tu_buf da = tu_alloc(dt, n), db = tu_alloc(dt, n), da1 = tu_alloc(dt, n), db1 = tu_alloc(dt, n);
+    OK(ctx, bwd(ctx, op, 1.0f, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
+    OK(ctx, bwd(ctx, op, 1.0f, n, &a.desc, &b.desc, &dy.desc, NULL, &db1.desc));
+    expect_bitwise(&db1, &db, "db alone");
+    OK(ctx, bwd(ctx, op, 1.0f, n, &a.desc, &b.desc, &dy.desc, &da1.desc, NULL));
+    expect_bitwise(&da1, &da, "da alone");
+    cr_assert(bytes_equal(&a, &a0) && bytes_equal(&b, &b0) && bytes_equal(&dy, &dy0),
+              "an input changed");
+    cr_assert(tu_guards_ok(&a) && tu_guards_ok(&b) && tu_guards_ok(&dy));
+    tu_buf *all[] = {&a, &b, &dy, &a0, &b0, &dy0, &da, &db, &da1, &db1};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        tu_free(all[i]);
+    sigfuse_ctx_destroy(ctx);
+}
+
+Test(ref_glu, backward_one_output_f32_n255) { check_one_output(GATE_GLU, SIGFUSE_F32); }
+Test(ref_swiglu, backward_one_output_bf16_n255) { check_one_output(GATE_SWIGLU, SIGFUSE_BF16); }
+
+/* ---- In place and at byte offsets ---------------------------------------------------------- */
+
+/* Outputs aliasing inputs give the out-of-place results bit for bit: y over a, y over b,
+ * (da, db) over (a, b), (db, da) over (a, b), and da over dy. */
+static void check_in_place(gate op, sigfuse_dtype dt)
+{
+    sigfuse_ctx *ctx = tu_cpu_ctx();
+    const int64_t n = 1023;
+    const float beta = 0.875f;
+    tu_rng rng = tu_rng_seed(555 + (uint64_t)op, gate_name(op));
+    tu_buf a = tu_alloc(dt, n), b = tu_alloc(dt, n), dy = tu_alloc(dt, n);
+    tu_fill_uniform(&a, &rng, -4.0, 4.0);
+    tu_fill_uniform(&b, &rng, -9.0, 9.0);
+    tu_fill_uniform(&dy, &rng, -2.0, 2.0);
+    tu_buf y = tu_alloc(dt, n), da = tu_alloc(dt, n), db = tu_alloc(dt, n);
+    OK(ctx, fwd(ctx, op, beta, n, &a.desc, &b.desc, &y.desc));
+    OK(ctx, bwd(ctx, op, beta, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
+
+    tu_buf wa = copy_as(&a, dt), wb = copy_as(&b, dt), wdy = copy_as(&dy, dt);
+    OK(ctx, fwd(ctx, op, beta, n, &wa.desc, &b.desc, &wa.desc));
+    expect_bitwise(&wa, &y, "forward y aliasing a");
+    OK(ctx, fwd(ctx, op, beta, n, &a.desc, &wb.desc, &wb.desc));
+    expect_bitwise(&wb, &y, "forward y aliasing b");
+
+    tu_free(&wa);
+    tu_free(&wb);
+    wa = copy_as(&a, dt);
+    wb = copy_as(&b, dt);
+    OK(ctx, bwd(ctx, op, beta, n, &wa.desc, &wb.desc, &dy.desc, &wa.desc, &wb.desc));
+    expect_bitwise(&wa, &da, "backward da aliasing a");
+    expect_bitwise(&wb, &db, "backward db aliasing b");
+
+    tu_free(&wa);
+    tu_free(&wb);
+    wa = copy_as(&a, dt);
+    wb = copy_as(&b, dt);
+    OK(ctx, bwd(ctx, op, beta, n, &wa.desc, &wb.desc, &dy.desc, &wb.desc, &wa.desc));
+    expect_bitwise(&wb, &da, "backward da aliasing b");
+    expect_bitwise(&wa, &db, "backward db aliasing a");
+
+    OK(ctx, bwd(ctx, op, beta, n, &a.desc, &b.desc, &wdy.desc, &wdy.desc, NULL));
+    expect_bitwise(&wdy, &da, "backward da aliasing dy");
+
+    tu_buf *all[] = {&a, &b, &dy, &y, &da, &db, &wa, &wb, &wdy};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        tu_free(all[i]);
+    sigfuse_ctx_destroy(ctx);
+}
+
+Test(ref_glu, in_place_f16_n1023) { check_in_place(GATE_GLU, SIGFUSE_F16); }
+Test(ref_swiglu, in_place_f32_n1023) { check_in_place(GATE_SWIGLU, SIGFUSE_F32); }
+
+static void check_offsets(gate op, sigfuse_dtype dt)
+{
+    sigfuse_ctx *ctx = tu_cpu_ctx();
+    const int64_t n = 333;
+    const size_t es = sigfuse_dtype_size(dt);
+    tu_rng rng = tu_rng_seed(808 + (uint64_t)op, gate_name(op));
+    tu_buf a = tu_alloc(dt, n), b = tu_alloc(dt, n), dy = tu_alloc(dt, n);
+    tu_fill_uniform(&a, &rng, -4.0, 4.0);
+    tu_fill_uniform(&b, &rng, -9.0, 9.0);
+    tu_fill_uniform(&dy, &rng, -2.0, 2.0);
+    tu_buf y = tu_alloc(dt, n), da = tu_alloc(dt, n), db = tu_alloc(dt, n);
+    OK(ctx, fwd(ctx, op, 1.0f, n, &a.desc, &b.desc, &y.desc));
+    OK(ctx, bwd(ctx, op, 1.0f, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
+
+    tu_buf ao = tu_alloc_offset(dt, n, 1 * es), bo = tu_alloc_offset(dt, n, 3 * es);
+    tu_buf dyo = tu_alloc_offset(dt, n, 5 * es), yo = tu_alloc_offset(dt, n, 7 * es);
+    tu_buf dao = tu_alloc_offset(dt, n, 9 * es), dbo = tu_alloc_offset(dt, n, 11 * es);
+    for (int64_t i = 0; i < n; i++) {
+        tu_set(&ao, i, tu_get(&a, i));
+        tu_set(&bo, i, tu_get(&b, i));
+        tu_set(&dyo, i, tu_get(&dy, i));
+    }
+    OK(ctx, fwd(ctx, op, 1.0f, n, &ao.desc, &bo.desc, &yo.desc));
+    OK(ctx, bwd(ctx, op, 1.0f, n, &ao.desc, &bo.desc, &dyo.desc, &dao.desc, &dbo.desc));
+    expect_bitwise(&yo, &y, "y at an offset");
+    expect_bitwise(&dao, &da, "da at an offset");
+    expect_bitwise(&dbo, &db, "db at an offset");
+    cr_assert(tu_guards_ok(&ao) && tu_guards_ok(&bo) && tu_guards_ok(&dyo));
+    tu_buf *all[] = {&a, &b, &dy, &y, &da, &db, &ao, &bo, &dyo, &yo, &dao, &dbo};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        tu_free(all[i]);
+    sigfuse_ctx_destroy(ctx);
+}
+
+Test(ref_glu, offsets_bf16_n333) { check_offsets(GATE_GLU, SIGFUSE_BF16); }
+Test(ref_swiglu, offsets_f16_n333) { check_offsets(GATE_SWIGLU, SIGFUSE_F16); }
