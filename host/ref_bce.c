@@ -5,8 +5,8 @@
  *
  * Element (r, c), x = logits, y = targets, eps = label_smoothing:
  *   y' = y (1 - eps) + eps / 2;  p = pos_weight[c] (1 if absent);  w = weight (1 if absent)
- *   loss_e = w [(1 - y') softplus(x) + p y' softplus(-x)]
- *   grad_e = w [(1 - y') sigmoid(x) - p y' sigmoid(-x)]
+ *   loss_e = w [(1 - y') ref_softplus(x) + p y' ref_softplus(-x)]
+ *   grad_e = w [(1 - y') ref_sigmoid(x) - p y' ref_sigmoid(-x)]
  * A zero coefficient times an infinite softplus is 0 (the exact limit: x = +inf with
  * y' = 1 gives loss 0, and w = 0 gives 0), while NaN anywhere propagates. x = -inf with
  * y' = 1 gives loss +inf (PyTorch: NaN) and gradient -p w.
@@ -17,40 +17,12 @@
  * of loss_e in row-major order (0 for no elements); MEAN: that sum / (rows * cols), NaN
  * for no elements. The reduced loss is f32 (f64 for f64 logits); grad_scale does not
  * scale it.
- * probs = sigmoid(x); labels = 1 where sigmoid(x) > threshold, else 0 (NaN gives 0).
+ * probs = ref_sigmoid(x); labels = 1 where ref_sigmoid(x) > threshold, else 0 (NaN gives 0).
  */
 #include <math.h>
 
+#include "ref_math.h"
 #include "sf_internal.h"
-
-/* sigmoid(x) for x < 0 as e^x / (1 + e^x): exp never overflows, and small results keep
- * their relative precision instead of underflowing through 1 - (something near 1). */
-static double sigmoid(double x)
-{
-    if (x >= 0.0)
-        return 1.0 / (1.0 + exp(-x));
-    double e = exp(x);   /* NaN also lands here and stays NaN */
-    return e / (1.0 + e);
-}
-
-/* softplus(x) = log(1 + e^x) without overflow. Not fmax(x, 0): fmax(NaN, 0) is 0, and
- * the NaN must survive (log1p(exp(NaN)) alone carries it, but only by luck). */
-static double softplus(double x)
-{
-    double pos = x > 0.0 ? x : 0.0;
-    return pos + log1p(exp(-fabs(x)));
-}
-
-/* a * b where a zero factor wins over an infinite one: the exact limit of a term whose
- * coefficient is 0. NaN is checked first so that it is never masked. */
-static double mul_limit(double a, double b)
-{
-    if (isnan(a) || isnan(b))
-        return NAN;
-    if (a == 0.0 || b == 0.0)
-        return 0.0;
-    return a * b;
-}
 
 sigfuse_status sf_ref_bce(sigfuse_ctx *ctx, const sigfuse_bce_args *a)
 {
@@ -80,13 +52,13 @@ sigfuse_status sf_ref_bce(sigfuse_ctx *ctx, const sigfuse_bce_args *a)
         const double up = (!reduced && a->dloss_in != NULL) ? sf_host_load(a->dloss_in, i)
                                                              : 1.0;
         const double ys = y * (1.0 - eps) + 0.5 * eps;
-        const double neg = 1.0 - ys;   /* coefficient of softplus(x) */
-        const double pos = p * ys;     /* coefficient of softplus(-x) */
-        const double s = sigmoid(x);
-        const double sn = sigmoid(-x);
+        const double neg = 1.0 - ys;   /* coefficient of ref_softplus(x) */
+        const double pos = p * ys;     /* coefficient of ref_softplus(-x) */
+        const double s = ref_sigmoid(x);
+        const double sn = ref_sigmoid(-x);
 
         if (a->loss != NULL) {
-            double le = mul_limit(w, mul_limit(neg, softplus(x)) + mul_limit(pos, softplus(-x)));
+            double le = ref_mul_limit(w, ref_mul_limit(neg, ref_softplus(x)) + ref_mul_limit(pos, ref_softplus(-x)));
             if (reduced)
                 sum += le;
             else

@@ -4,13 +4,13 @@
  * element at a time, and rounds once when it stores.
  *
  * Element (r, c), x = logits, y = targets:
- *   p = sigmoid(x);  q = 1 - p_t = y sigmoid(-x) + (1 - y) sigmoid(x)  (no cancellation)
- *   CE = (1 - y) softplus(x) + y softplus(-x)   (a zero coefficient times inf is 0)
+ *   p = ref_sigmoid(x);  q = 1 - p_t = y ref_sigmoid(-x) + (1 - y) ref_sigmoid(x)  (no cancellation)
+ *   CE = (1 - y) ref_softplus(x) + y ref_softplus(-x)   (a zero coefficient times inf is 0)
  *   alpha_t = alpha y + (1 - alpha)(1 - y), or 1 when alpha < 0
  *   loss_e = alpha_t q^gamma CE                  (pow(0, 0) = 1)
  *   grad_e = alpha_t q^gamma [(p - y) - gamma ratio (2y - 1) CE],
- *            with p - y computed as (1 - y) sigmoid(x) - y sigmoid(-x)
- *   ratio = sigmoid(x) sigmoid(-x) / q when q > 0, else 1 (its limit for hard labels)
+ *            with p - y computed as (1 - y) ref_sigmoid(x) - y ref_sigmoid(-x)
+ *   ratio = ref_sigmoid(x) ref_sigmoid(-x) / q when q > 0, else 1 (its limit for hard labels)
  * The gradient follows from dCE/dx = p - y and d(q^gamma)/dx = -gamma q^(gamma-1)
  * p (1 - p)(2y - 1): factoring q^gamma out leaves p(1-p)/q <= 1, which stays finite
  * for any gamma >= 0 where q^(gamma-1) alone would overflow. ratio * CE is 0 when ratio
@@ -22,38 +22,11 @@
  */
 #include <math.h>
 
+#include "ref_math.h"
 #include "sf_internal.h"
 
 /* The three helpers repeat ref_bce.c's on purpose: each reference file stays readable
  * as a definition on its own. */
-
-/* sigmoid(x) for x < 0 as e^x / (1 + e^x): no overflow, and small values keep their
- * relative precision. */
-static double sigmoid(double x)
-{
-    if (x >= 0.0)
-        return 1.0 / (1.0 + exp(-x));
-    double e = exp(x);   /* NaN also lands here and stays NaN */
-    return e / (1.0 + e);
-}
-
-/* softplus(x) = log(1 + e^x) without overflow; not fmax, which turns NaN into 0. */
-static double softplus(double x)
-{
-    double pos = x > 0.0 ? x : 0.0;
-    return pos + log1p(exp(-fabs(x)));
-}
-
-/* a * b where a zero factor wins over an infinite one (the exact limit of a term whose
- * coefficient is 0); NaN is checked first so that it is never masked. */
-static double mul_limit(double a, double b)
-{
-    if (isnan(a) || isnan(b))
-        return NAN;
-    if (a == 0.0 || b == 0.0)
-        return 0.0;
-    return a * b;
-}
 
 sigfuse_status sf_ref_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a)
 {
@@ -78,15 +51,15 @@ sigfuse_status sf_ref_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a)
         const double y = sf_host_load(a->targets, i);
         const double up = (!reduced && a->dloss_in != NULL) ? sf_host_load(a->dloss_in, i)
                                                              : 1.0;
-        const double p = sigmoid(x);
-        const double pn = sigmoid(-x);   /* 1 - p without cancellation */
+        const double p = ref_sigmoid(x);
+        const double pn = ref_sigmoid(-x);   /* 1 - p without cancellation */
         const double q = y * pn + (1.0 - y) * p;
-        const double ce = mul_limit(1.0 - y, softplus(x)) + mul_limit(y, softplus(-x));
+        const double ce = ref_mul_limit(1.0 - y, ref_softplus(x)) + ref_mul_limit(y, ref_softplus(-x));
         const double alpha_t = alpha < 0.0 ? 1.0 : alpha * y + (1.0 - alpha) * (1.0 - y);
         const double mod = pow(q, gamma);
 
         if (a->loss != NULL) {
-            double le = mul_limit(alpha_t, mul_limit(mod, ce));
+            double le = ref_mul_limit(alpha_t, ref_mul_limit(mod, ce));
             if (reduced)
                 sum += le;
             else
@@ -100,7 +73,7 @@ sigfuse_status sf_ref_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a)
             /* p - y as (1 - y) p - y (1 - p): for y = 1 at a large logit, p - 1 would
              * round to 0 where the true value is -e^-x. */
             double d = (1.0 - y) * p - y * pn;
-            double inner = d - gamma * mul_limit(ratio, ce) * (2.0 * y - 1.0);
+            double inner = d - gamma * ref_mul_limit(ratio, ce) * (2.0 * y - 1.0);
             double g = alpha_t * mod * inner;
             sf_host_store(a->dlogits, i, g * (scale * up));
         }

@@ -5,24 +5,8 @@
  */
 #include <math.h>
 
+#include "ref_math.h"
 #include "sf_internal.h"
-
-/* Only ever exponentiates a non-positive number: no overflow, no lost tail. */
-static double sigma(double x)
-{
-    if (x >= 0.0)
-        return 1.0 / (1.0 + exp(-x));
-    double e = exp(x);   /* also reached by NaN, which then propagates */
-    return e / (1.0 + e);
-}
-
-/* 1 - tanh(x)^2 as 1 / cosh(x)^2: the subtraction cancels to 0 once tanh rounds to
- * +-1 (|x| > ~19), while the true value stays representable down to |x| ~ 354. */
-static double tanh_grad(double x)
-{
-    double s = 1.0 / cosh(x);
-    return s * s;
-}
 
 static double load_or_zero(const sigfuse_buffer *b, int64_t i)
 {
@@ -51,8 +35,8 @@ static gru_point gru_eval(const sigfuse_buffer *gx, const sigfuse_buffer *gh,
     p.h_prev = sf_host_load(h_prev, r * H + j);
     p.ar = gi_r + gh_r;
     p.az = gi_z + gh_z;
-    p.r = sigma(p.ar);
-    p.z = sigma(p.az);
+    p.r = ref_sigmoid(p.ar);
+    p.z = ref_sigmoid(p.az);
     p.an = gi_n + p.r * p.gh_n;
     p.n = tanh(p.an);
     return p;
@@ -74,8 +58,8 @@ sigfuse_status sf_ref_gru_forward(sigfuse_ctx *ctx, const sigfuse_gru_forward_ar
             load_biases(a->bias_x, H, j, bx);
             load_biases(a->bias_h, H, j, bh);
             gru_point p = gru_eval(a->gates_x, a->gates_h, a->h_prev, H, r, j, bx, bh);
-            /* 1 - z as sigma(-az): exact where z is close to 1. */
-            sf_host_store(a->h, r * H + j, sigma(-p.az) * p.n + p.z * p.h_prev);
+            /* 1 - z as ref_sigmoid(-az): exact where z is close to 1. */
+            sf_host_store(a->h, r * H + j, ref_sigmoid(-p.az) * p.n + p.z * p.h_prev);
         }
     }
     return SIGFUSE_SUCCESS;
@@ -99,11 +83,11 @@ sigfuse_status sf_ref_gru_backward(sigfuse_ctx *ctx, const sigfuse_gru_backward_
             gru_point p = gru_eval(a->gates_x, a->gates_h, a->h_prev, H, r, j, bx, bh);
             double dh = sf_host_load(a->dh, k);
 
-            double dn = dh * sigma(-p.az);              /* dh (1 - z) */
+            double dn = dh * ref_sigmoid(-p.az);              /* dh (1 - z) */
             double dz = dh * (p.h_prev - p.n);
-            double dan = dn * tanh_grad(p.an);
-            double dar = dan * p.gh_n * (p.r * sigma(-p.ar));
-            double daz = dz * (p.z * sigma(-p.az));
+            double dan = dn * ref_tanh_grad(p.an);
+            double dar = dan * p.gh_n * (p.r * ref_sigmoid(-p.ar));
+            double daz = dz * (p.z * ref_sigmoid(-p.az));
             double dx[3] = {dar, daz, dan};
             double dhh[3] = {dar, daz, dan * p.r};
 

@@ -8,23 +8,10 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "ref_math.h"
 #include "sf_internal.h"
 
-/* Stable for both signs: exp of a positive argument could overflow. */
-static double sigmoid(double x)
-{
-    if (x >= 0.0)
-        return 1.0 / (1.0 + exp(-x));
-    double e = exp(x);
-    return e / (1.0 + e);   /* NaN lands here too and propagates */
-}
-
-static double softplus(double x)
-{
-    return (x > 0.0 ? x : 0.0) + log1p(exp(-fabs(x)));
-}
-
-/* coef * softplus(...), where a zero coefficient cancels an infinite softplus: the loss
+/* coef * ref_softplus(...), where a zero coefficient cancels an infinite softplus: the loss
  * takes its limit at infinite logits instead of IEEE's 0 * inf = NaN. NaN still
  * propagates, through either factor. */
 static double weighted(double coef, double sp)
@@ -62,7 +49,7 @@ sigfuse_status sf_ref_head_predict(sigfuse_ctx *ctx, const sigfuse_head_predict_
     for (int64_t i = 0; i < a->n; i++) {
         for (int64_t j = 0; j < a->l; j++) {
             const double z = logit(a->x, a->w, a->bias, a->d, i, j);
-            const double p = sigmoid(z);
+            const double p = ref_sigmoid(z);
             const int64_t e = i * a->l + j;
             if (a->logits)
                 sf_host_store(a->logits, e, z);
@@ -169,8 +156,8 @@ sigfuse_status sf_ref_head_train(sigfuse_ctx *ctx, const sigfuse_head_train_args
                 const double z = g[i * l + j];
                 const double y = sf_host_load(a->targets, (r0 + i) * l + j);
                 const double p = a->pos_weight ? sf_host_load(a->pos_weight, j) : 1.0;
-                *loss_acc += weighted(1.0 - y, softplus(z)) + weighted(p * y, softplus(-z));
-                const double grad = (1.0 - y) * sigmoid(z) - p * y * sigmoid(-z);
+                *loss_acc += weighted(1.0 - y, ref_softplus(z)) + weighted(p * y, ref_softplus(-z));
+                const double grad = (1.0 - y) * ref_sigmoid(z) - p * y * ref_sigmoid(-z);
                 g[i * l + j] = grad * scale;
             }
         }

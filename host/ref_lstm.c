@@ -5,24 +5,8 @@
  */
 #include <math.h>
 
+#include "ref_math.h"
 #include "sf_internal.h"
-
-/* Only ever exponentiates a non-positive number: no overflow, no lost tail. */
-static double sigma(double x)
-{
-    if (x >= 0.0)
-        return 1.0 / (1.0 + exp(-x));
-    double e = exp(x);   /* also reached by NaN, which then propagates */
-    return e / (1.0 + e);
-}
-
-/* 1 - tanh(x)^2 as 1 / cosh(x)^2: the subtraction cancels to 0 once tanh rounds to
- * +-1 (|x| > ~19), while the true value stays representable down to |x| ~ 354. */
-static double tanh_grad(double x)
-{
-    double s = 1.0 / cosh(x);
-    return s * s;
-}
 
 /* The pre-activation of one gate column of one row. */
 static double pre(const sigfuse_buffer *gx, const sigfuse_buffer *gh, int64_t idx, double bias)
@@ -53,11 +37,11 @@ sigfuse_status sf_ref_lstm_forward(sigfuse_ctx *ctx, const sigfuse_lstm_forward_
             double go = pre(a->gates_x, a->gates_h, row + 3 * H + j, bo);
             double c_prev = sf_host_load(a->c_prev, k);
             /* c_prev[k] is read before c[k] / h[k] are written: c may alias c_prev. */
-            double c = sigma(gf) * c_prev + sigma(gi) * tanh(gg);
+            double c = ref_sigmoid(gf) * c_prev + ref_sigmoid(gi) * tanh(gg);
             if (a->c)
                 sf_host_store(a->c, k, c);
             if (a->h)
-                sf_host_store(a->h, k, sigma(go) * tanh(c));
+                sf_host_store(a->h, k, ref_sigmoid(go) * tanh(c));
         }
     }
     return SIGFUSE_SUCCESS;
@@ -90,14 +74,14 @@ sigfuse_status sf_ref_lstm_backward(sigfuse_ctx *ctx, const sigfuse_lstm_backwar
             double dh = a->dh ? sf_host_load(a->dh, k) : 0.0;
             double dc = a->dc ? sf_host_load(a->dc, k) : 0.0;
 
-            double si = sigma(gi), sf = sigma(gf), so = sigma(go), tg = tanh(gg);
+            double si = ref_sigmoid(gi), sf = ref_sigmoid(gf), so = ref_sigmoid(go), tg = tanh(gg);
             double c = sf * c_prev + si * tg;
             double tc = tanh(c);
-            double dc_total = dc + dh * so * tanh_grad(c);
-            double d_i = dc_total * tg * (si * sigma(-gi));
-            double d_f = dc_total * c_prev * (sf * sigma(-gf));
-            double d_g = dc_total * si * tanh_grad(gg);
-            double d_o = dh * tc * (so * sigma(-go));
+            double dc_total = dc + dh * so * ref_tanh_grad(c);
+            double d_i = dc_total * tg * (si * ref_sigmoid(-gi));
+            double d_f = dc_total * c_prev * (sf * ref_sigmoid(-gf));
+            double d_g = dc_total * si * ref_tanh_grad(gg);
+            double d_o = dh * tc * (so * ref_sigmoid(-go));
 
             if (a->dgates) {
                 sf_host_store(a->dgates, row + j, d_i);
