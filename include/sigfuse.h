@@ -345,7 +345,10 @@ typedef struct sigfuse_bce_args {
     int64_t cols;
     sigfuse_reduction reduction;
     float label_smoothing;           /* eps in [0, 1] */
-    float grad_scale;                /* multiplies the gradient; finite (1 by default) */
+    float grad_scale;                /* multiplies the gradient; finite (1 by default).
+                                        With f16 storage and MEAN over many elements the
+                                        gradients fall below f16's smallest subnormal
+                                        (6e-8): scale them up here and down in the optimiser */
     float threshold;                 /* for labels, in [0, 1] (0.5 by default) */
     const sigfuse_buffer *logits;    /* [rows, cols] (required) */
     const sigfuse_buffer *targets;   /* [rows, cols] (required) */

@@ -1,0 +1,143 @@
+/*
+ * sigfuse-bench: what the driver (bench.c), the table of cases (cases.c) and the
+ * per-backend memory functions (bench.c for the CPU, bench_cuda.c, bench_opencl.c) share.
+ */
+#ifndef SIGFUSE_BENCH_H
+#define SIGFUSE_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sigfuse.h"
+
+/* ---- Cases ----------------------------------------------------------------------------
+ * A case is one op with fixed options. It describes its buffers for a shape (layout) and
+ * calls the op on them (run). The driver generates the inputs, checks the outputs
+ * against the CPU reference and times the call. */
+
+typedef enum bench_family {
+    FAMILY_ELEMENTWISE,   /* rows = n elements, cols = 1 */
+    FAMILY_LOSS,          /* rows x cols logits */
+    FAMILY_CELL,          /* rows = batch B, cols = hidden H */
+    FAMILY_HEAD           /* rows = N, cols = L labels, d = D features */
+} bench_family;
+
+/* The problem a call works on. `rows` is what the driver may split: the reference runs
+ * on pieces of the rows in parallel, and a head too large for the reference is checked
+ * on its first rows. A piece (rows < total_rows) sums its loss where the whole takes
+ * the MEAN, and scales its gradients as the whole MEAN would (see bench_mean). */
+typedef struct bench_shape {
+    int64_t rows;
+    int64_t cols;
+    int64_t d;
+    int64_t total_rows;
+} bench_shape;
+
+typedef enum bench_span {
+    SPAN_ROWS,    /* `count` elements per row: [rows, count] */
+    SPAN_FIXED,   /* `count` elements shared by every row (bias, pos_weight, W) */
+    SPAN_SUM,     /* output of `count` elements summed over the rows (dbias, dW) */
+    SPAN_MEAN     /* output of `count` elements averaged over rows * cols (a MEAN loss) */
+} bench_span;
+
+typedef enum bench_kind {
+    KIND_FLOAT,   /* the row's float dtype (f32, f16, bf16) */
+    KIND_U8,      /* u8 (targets) */
+    KIND_F32      /* always f32 (a reduced loss) */
+} bench_kind;
+
+typedef struct bench_buf {
+    const char *name;
+    bool output;
+    bench_span span;
+    int64_t count;          /* per row (SPAN_ROWS) or in all */
+    bench_kind kind;
+    bool binary;            /* inputs: 0 or 1 at random; else uniform in [lo, hi] */
+    double lo, hi;
+} bench_buf;
+
+#define BENCH_MAX_BUFS 12
+
+typedef struct bench_case {
+    const char *name;
+    bench_family family;
+    /* The fewest bytes the op must move (each input read once, each output written
+     * once; s = element size of the float dtype). The driver counts the same from the
+     * layout; this is the formula for people. */
+    const char *bytes;
+    /* Matrix products (cuBLAS / CLBlast): checked relative to each output's norm,
+     * reported in GFLOP/s too, and not compared with a copy. */
+    bool gemm;
+    /* Fill b[] (at most BENCH_MAX_BUFS) and return how many. */
+    int (*layout)(const bench_shape *s, bench_buf *b);
+    /* Floating-point operations of the matrix products, for GFLOP/s; NULL if none. */
+    double (*flops)(const bench_shape *s);
+    /* Workspace bytes the op needs with chunks of chunk_rows rows (0: all at once);
+     * NULL when it needs none. */
+    sigfuse_status (*workspace)(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
+                                int64_t chunk_rows, size_t *bytes);
+    /* Call the op on buffers laid out as layout() says, in that order. */
+    sigfuse_status (*run)(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
+                          const sigfuse_buffer *workspace, size_t workspace_bytes);
+} bench_case;
+
+extern const bench_case bench_cases[];
+extern const int bench_case_count;
+
+/* ---- Backends ---------------------------------------------------------------------------
+ * Everything the driver does with a backend's memory and clock, as a table of functions,
+ * so that another backend is one more table. `state` is the table's own (a stream and its
+ * events for CUDA). Functions returning bool report failures through bench_fail. */
+
+typedef struct bench_sizes {
+    int64_t elementwise[4];   /* n of the elementwise and loss cases; 0 ends the list */
+    int64_t cell[2][2];       /* {B, H}; {0, 0} ends the list */
+    int64_t head[2][3];       /* {N, D, L}; zeros end the list */
+} bench_sizes;
+
+typedef struct bench_backend {
+    const char *name;
+    sigfuse_backend backend;
+    int reps, warmup;             /* defaults */
+    size_t copy_bytes;            /* size of the device-to-device copy to compare with; 0: none */
+    bench_sizes sizes;            /* default sizes */
+
+    /* Create the state and a sigfuse context that enqueues on it. */
+    bool (*open)(void **state, sigfuse_ctx **ctx);
+    void (*close)(void *state);
+    /* Last-level cache that timed reps must not hit in (0: no rotation of buffers). */
+    size_t (*cache_bytes)(void *state);
+    void *(*alloc)(void *state, size_t bytes);   /* NULL (after bench_fail) when it fails */
+    void (*free)(void *state, void *ptr);
+    sigfuse_buffer (*buffer)(const void *ptr, sigfuse_dtype dtype);
+    bool (*upload)(void *state, void *dst, const void *host_src, size_t bytes);
+    bool (*download)(void *state, void *host_dst, const void *src, size_t bytes);
+    bool (*fill)(void *state, void *dst, int byte, size_t bytes);
+    bool (*copy)(void *state, void *dst, const void *src, size_t bytes);   /* enqueued */
+    /* Wait for everything enqueued. */
+    bool (*sync)(void *state);
+    /* Time the work enqueued between start and stop (stop waits for it). */
+    bool (*timer_start)(void *state);
+    bool (*timer_stop)(void *state, double *seconds);
+} bench_backend;
+
+#ifdef SIGFUSE_WITH_CUDA
+extern const bench_backend bench_cuda_backend;
+#endif
+#ifdef SIGFUSE_WITH_OPENCL
+extern const bench_backend bench_opencl_backend;
+#endif
+
+/* Record a failure message (printf-style) and return false. */
+bool bench_fail(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+const char *bench_last_error(void);
+
+/* MEAN over the whole problem, or the piece of it that the shape is (see bench_shape). */
+void bench_mean(const bench_shape *s, sigfuse_reduction *reduction, float *grad_scale);
+
+#endif /* SIGFUSE_BENCH_H */
