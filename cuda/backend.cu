@@ -1,0 +1,324 @@
+/*
+ * The CUDA backend: contexts (device, the caller's stream, a cuBLAS handle with its own
+ * workspace, and the reduction scratch, all set up once here so that ops allocate
+ * nothing and can be captured into a CUDA graph), error reporting, and the table of ops
+ * the host layer dispatches to. The ops live in one file per family (activation.cu,
+ * glu.cu, lstm.cu, gru.cu, bce.cu, focal.cu, head.cu).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sf_cuda.h"
+
+/* Reduction partials: one double per block of a flat kernel (at most SMs x 8 blocks, 1056
+ * on an H100) or per (row chunk, column) of a cell's bias gradient. 4 MiB holds 512 Ki. */
+#define SF_SCRATCH_BYTES ((size_t)4 << 20)
+/* cuBLAS's own workspace, handed over so that it never allocates inside a captured op.
+ * 32 MiB is what the cuBLAS documentation recommends for Hopper (4 MiB before it). */
+#define SF_CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20)
+
+sigfuse_status sf_cuda_fail(sigfuse_ctx *ctx, cudaError_t err, const char *what)
+{
+    return sf_fail(ctx, SIGFUSE_ERR_BACKEND, "cuda: %s failed: %s (%s)", what, cudaGetErrorName(err),
+                   cudaGetErrorString(err));
+}
+
+sigfuse_status sf_cublas_fail(sigfuse_ctx *ctx, cublasStatus_t st, const char *what)
+{
+    return sf_fail(ctx, SIGFUSE_ERR_BACKEND, "cublas: %s failed: %s (%d)", what, cublasGetStatusString(st),
+                   (int)st);
+}
+
+/* ---- Final pass of a reduced loss ------------------------------------------------------- */
+
+__global__ void __launch_bounds__(SF_BLOCK) sf_finish_loss_kernel(const double *partials, int64_t count, int mean,
+                                                                  double mean_count, float *out)
+{
+    __shared__ double warp_sums[32];
+    double v = 0.0;
+    for (int64_t i = threadIdx.x; i < count; i += blockDim.x)
+        v += partials[i];
+    double total = sf_block_sum(v, warp_sums);
+    if (threadIdx.x == 0)
+        *out = (float)(mean ? total / mean_count : total);   /* MEAN of nothing: 0 / 0 = NaN */
+}
+
+sigfuse_status sf_cuda_finish_loss(sigfuse_ctx *ctx, const double *partials, int64_t count,
+                                   sigfuse_reduction reduction, double mean_count, float *out)
+{
+    sf_cuda_state *s = sf_cuda_of(ctx);
+    sf_finish_loss_kernel<<<1, SF_BLOCK, 0, s->stream>>>(partials, count, reduction == SIGFUSE_REDUCTION_MEAN,
+                                                         mean_count, out);
+    SF_LAUNCH_CHECK(ctx, "loss final-sum kernel launch");
+    return SIGFUSE_SUCCESS;
+}
+
+/* ---- Streams ------------------------------------------------------------------------------ */
+
+static bool is_special_stream(cudaStream_t stream)
+{
+    return stream == nullptr || stream == cudaStreamLegacy || stream == cudaStreamPerThread;
+}
+
+/* A caller's stream must belong to the context's device. Returns 0 when it does (or when
+ * the runtime cannot tell, e.g. an older driver), 1 when it is not a valid stream, 2 when
+ * it is on another device (*other set). */
+static int stream_problem(int device, cudaStream_t stream, int *other, cudaError_t *why)
+{
+    if (is_special_stream(stream))
+        return 0;
+#if CUDART_VERSION >= 12080   /* cudaStreamGetDevice appeared in CUDA 12.8 */
+    int dev = -1;
+    cudaError_t e = cudaStreamGetDevice(stream, &dev);
+    *why = e;
+    if (e == cudaSuccess) {
+        *other = dev;
+        return dev == device ? 0 : 2;
+    }
+    cudaGetLastError();
+    if (e == cudaErrorInvalidResourceHandle || e == cudaErrorContextIsDestroyed || e == cudaErrorInvalidValue)
+        return 1;
+    return 0;
+#else
+    (void)device, (void)other, (void)why;
+    return 0;
+#endif
+}
+
+/* ---- Context lifetime ---------------------------------------------------------------------- */
+
+static void release_state(sf_cuda_state *s)
+{
+    if (!s)
+        return;
+    sf_device_scope scope;
+    if (scope.enter(s->device) == cudaSuccess) {
+        if (s->cublas)
+            cublasDestroy(s->cublas);
+        /* cudaFree waits for work still using these buffers on any stream. */
+        if (s->cublas_workspace)
+            cudaFree(s->cublas_workspace);
+        if (s->scratch)
+            cudaFree(s->scratch);
+    }
+    cudaGetLastError();
+    free(s);
+}
+
+static void cuda_destroy(sigfuse_ctx *ctx)
+{
+    release_state(sf_cuda_of(ctx));
+    ctx->impl = nullptr;
+}
+
+static sigfuse_status cuda_synchronize(sigfuse_ctx *ctx)
+{
+    sf_cuda_state *s = sf_cuda_of(ctx);
+    SF_CUDA_ENTER(ctx, s);
+    SF_CUDA_TRY(ctx, cudaStreamSynchronize(s->stream));
+    return SIGFUSE_SUCCESS;
+}
+
+extern "C" sigfuse_status sf_cuda_available(void)
+{
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) {
+        cudaGetLastError();   /* no driver, or no device: both mean "not here" */
+        return SIGFUSE_ERR_NO_DEVICE;
+    }
+    return count > 0 ? SIGFUSE_SUCCESS : SIGFUSE_ERR_NO_DEVICE;
+}
+
+/* Creation failed at `what`: release what exists and record the message. */
+static sigfuse_status create_failed(sigfuse_ctx *ctx, sf_cuda_state *s, sigfuse_status st, const char *what,
+                                    const char *detail)
+{
+    release_state(s);
+    free(ctx);
+    return sf_create_fail(st, "cuda: %s: %s", what, detail);
+}
+
+extern const sf_backend_ops sf_cuda_ops;
+
+extern "C" sigfuse_status sf_cuda_ctx_create(sigfuse_ctx **out, int device, void *stream_ptr)
+{
+    cudaStream_t stream = (cudaStream_t)stream_ptr;
+    if (out)
+        *out = nullptr;
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        return sf_create_fail(SIGFUSE_ERR_NO_DEVICE, "cuda: no usable CUDA device: %s (%s)", cudaGetErrorName(e),
+                              cudaGetErrorString(e));
+    }
+    if (count == 0)
+        return sf_create_fail(SIGFUSE_ERR_NO_DEVICE, "cuda: no CUDA device is visible");
+    if (device < 0)
+        return sf_create_fail(SIGFUSE_ERR_INVALID_ARGUMENT, "cuda: device index %d is negative", device);
+    if (device >= count)
+        return sf_create_fail(SIGFUSE_ERR_NO_DEVICE, "cuda: device index %d does not exist (%d device%s visible)",
+                              device, count, count == 1 ? " is" : "s are");
+
+    sf_device_scope scope;
+    e = scope.enter(device);
+    if (e != cudaSuccess)
+        return sf_create_fail(SIGFUSE_ERR_NO_DEVICE, "cuda: cannot use device %d: %s (%s)", device,
+                              cudaGetErrorName(e), cudaGetErrorString(e));
+
+    int other = -1;
+    cudaError_t why = cudaSuccess;
+    switch (stream_problem(device, stream, &other, &why)) {
+    case 1:
+        return sf_create_fail(SIGFUSE_ERR_INVALID_ARGUMENT, "cuda: stream %p is not a valid CUDA stream (%s)",
+                              stream_ptr, cudaGetErrorName(why));
+    case 2:
+        return sf_create_fail(SIGFUSE_ERR_INVALID_ARGUMENT, "cuda: stream %p belongs to device %d, not device %d",
+                              stream_ptr, other, device);
+    default: break;
+    }
+
+    sigfuse_ctx *ctx = sf_ctx_alloc(SIGFUSE_BACKEND_CUDA, SIGFUSE_MEMORY_CUDA, &sf_cuda_ops);
+    sf_cuda_state *s = (sf_cuda_state *)calloc(1, sizeof *s);
+    if (!ctx || !s) {
+        free(s);
+        free(ctx);
+        return sf_create_fail(SIGFUSE_ERR_OUT_OF_MEMORY, "cuda: out of host memory allocating the context");
+    }
+    s->device = device;
+    s->stream = stream;
+    ctx->impl = s;
+
+    cudaDeviceProp prop;
+    e = cudaGetDeviceProperties(&prop, device);
+    if (e != cudaSuccess)
+        return create_failed(ctx, s, SIGFUSE_ERR_NO_DEVICE, "cudaGetDeviceProperties", cudaGetErrorString(e));
+    s->sm_count = prop.multiProcessorCount > 0 ? prop.multiProcessorCount : 1;
+    snprintf(ctx->device_name, sizeof ctx->device_name, "%.200s (cuda device %d, sm_%d%d)", prop.name, device,
+             prop.major, prop.minor);
+
+    /* A device whose architecture the library was not compiled for would fail at the first
+     * launch; say so now, with the reason. */
+    cudaFuncAttributes attr;
+    e = cudaFuncGetAttributes(&attr, sf_finish_loss_kernel);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        char detail[256];
+        snprintf(detail, sizeof detail, "%s (%s): this library has no kernels for sm_%d%d (rebuild with "
+                 "CMAKE_CUDA_ARCHITECTURES including %d%d)", cudaGetErrorName(e), cudaGetErrorString(e),
+                 prop.major, prop.minor, prop.major, prop.minor);
+        return create_failed(ctx, s, SIGFUSE_ERR_NO_DEVICE, ctx->device_name, detail);
+    }
+
+    e = cudaMalloc((void **)&s->scratch, SF_SCRATCH_BYTES);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        return create_failed(ctx, s, SIGFUSE_ERR_OUT_OF_MEMORY, "cudaMalloc of the reduction scratch",
+                             cudaGetErrorString(e));
+    }
+    s->scratch_doubles = SF_SCRATCH_BYTES / sizeof(double);
+    e = cudaMalloc(&s->cublas_workspace, SF_CUBLAS_WORKSPACE_BYTES);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        return create_failed(ctx, s, SIGFUSE_ERR_OUT_OF_MEMORY, "cudaMalloc of the cuBLAS workspace",
+                             cudaGetErrorString(e));
+    }
+    s->cublas_workspace_bytes = SF_CUBLAS_WORKSPACE_BYTES;
+
+    cublasStatus_t cs = cublasCreate(&s->cublas);
+    if (cs != CUBLAS_STATUS_SUCCESS) {
+        s->cublas = nullptr;
+        return create_failed(ctx, s, cs == CUBLAS_STATUS_ALLOC_FAILED ? SIGFUSE_ERR_OUT_OF_MEMORY : SIGFUSE_ERR_BACKEND,
+                             "cublasCreate", cublasGetStatusString(cs));
+    }
+    /* Plain f32 products stay IEEE f32 (no TF32), as the head's tolerances assume. */
+    cs = cublasSetMathMode(s->cublas, CUBLAS_DEFAULT_MATH);
+    if (cs == CUBLAS_STATUS_SUCCESS)
+        cs = cublasSetStream(s->cublas, s->stream);
+    if (cs == CUBLAS_STATUS_SUCCESS)
+        cs = cublasSetWorkspace(s->cublas, s->cublas_workspace, s->cublas_workspace_bytes);
+    if (cs != CUBLAS_STATUS_SUCCESS)
+        return create_failed(ctx, s, SIGFUSE_ERR_BACKEND, "cuBLAS set-up", cublasGetStatusString(cs));
+
+    *out = ctx;
+    return SIGFUSE_SUCCESS;
+}
+
+extern "C" sigfuse_status sf_cuda_set_stream(sigfuse_ctx *ctx, void *stream_ptr)
+{
+    sf_cuda_state *s = sf_cuda_of(ctx);
+    cudaStream_t stream = (cudaStream_t)stream_ptr;
+    SF_CUDA_ENTER(ctx, s);
+    int other = -1;
+    cudaError_t why = cudaSuccess;
+    switch (stream_problem(s->device, stream, &other, &why)) {
+    case 1:
+        return sf_fail(ctx, SIGFUSE_ERR_INVALID_ARGUMENT, "sigfuse_cuda_set_stream: stream %p is not a valid CUDA "
+                       "stream (%s)", stream_ptr, cudaGetErrorName(why));
+    case 2:
+        return sf_fail(ctx, SIGFUSE_ERR_INVALID_ARGUMENT, "sigfuse_cuda_set_stream: stream %p belongs to device %d, "
+                       "but the context is on device %d", stream_ptr, other, s->device);
+    default: break;
+    }
+    /* Work already enqueued stays on the old stream; the caller orders the two streams if
+     * they must be (the reduction scratch is shared by both). */
+    s->stream = stream;
+    return SIGFUSE_SUCCESS;
+}
+
+extern "C" sigfuse_status sf_cuda_get_stream(const sigfuse_ctx *ctx, void **stream)
+{
+    const sf_cuda_state *s = (const sf_cuda_state *)ctx->impl;
+    *stream = (void *)s->stream;
+    return SIGFUSE_SUCCESS;
+}
+
+/* ---- The ops table: each entry makes the context's device current, then runs the op. ----- */
+
+static sigfuse_status cuda_elementwise(sigfuse_ctx *ctx, const sf_ew_call *call)
+{
+    SF_CUDA_ENTER(ctx, sf_cuda_of(ctx));
+    switch (call->op) {
+    case SF_EW_GLU_FWD:
+    case SF_EW_GLU_BWD:
+    case SF_EW_SWIGLU_FWD:
+    case SF_EW_SWIGLU_BWD: return sf_cuda_glu(ctx, call);
+    default: return sf_cuda_activation(ctx, call);
+    }
+}
+
+#define SF_CUDA_OP(name, args_t)                                                               \
+    static sigfuse_status cuda_##name(sigfuse_ctx *ctx, const args_t *a)                       \
+    {                                                                                          \
+        SF_CUDA_ENTER(ctx, sf_cuda_of(ctx));                                                   \
+        return sf_cuda_##name(ctx, a);                                                         \
+    }
+
+SF_CUDA_OP(lstm_forward, sigfuse_lstm_forward_args)
+SF_CUDA_OP(lstm_backward, sigfuse_lstm_backward_args)
+SF_CUDA_OP(gru_forward, sigfuse_gru_forward_args)
+SF_CUDA_OP(gru_backward, sigfuse_gru_backward_args)
+SF_CUDA_OP(bce, sigfuse_bce_args)
+SF_CUDA_OP(focal, sigfuse_focal_args)
+SF_CUDA_OP(head_predict, sigfuse_head_predict_args)
+SF_CUDA_OP(head_train, sigfuse_head_train_args)
+
+/* In sf_backend_ops order (C++17 has no designated initialisers). */
+const sf_backend_ops sf_cuda_ops = {
+    cuda_destroy,
+    cuda_synchronize,
+    nullptr,   /* check_buffer: a device pointer's extent cannot be checked cheaply */
+    cuda_elementwise,
+    cuda_lstm_forward,
+    cuda_lstm_backward,
+    cuda_gru_forward,
+    cuda_gru_backward,
+    cuda_bce,
+    cuda_focal,
+    sf_cuda_head_predict_workspace,
+    sf_cuda_head_train_workspace,
+    cuda_head_predict,
+    cuda_head_train,
+};

@@ -1,0 +1,632 @@
+/*
+ * Internal to the CUDA backend: the context's state, error reporting, the device scope,
+ * storage-dtype loads and stores, 16-byte vectors, launch sizing, deterministic block
+ * reductions, and the two kernel skeletons the op files instantiate (an elementwise map
+ * and the fused logistic-loss pass shared by bce.cu and focal.cu).
+ *
+ * Rules every op follows: nothing is allocated and the host never waits (ops can be
+ * captured into a CUDA graph); indices are int64_t; floating-point sums run in a fixed
+ * order into the context's reserved scratch (no atomics), so a result is bitwise the
+ * same on every run on the same device.
+ */
+#ifndef SF_CUDA_H
+#define SF_CUDA_H
+
+#include <stdint.h>
+
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include "sf_internal.h"
+#include "sf_math.h"
+
+/* ---- Context state ------------------------------------------------------------------ */
+
+struct sf_cuda_state {
+    int device;
+    cudaStream_t stream;          /* the caller's; never destroyed here */
+    cublasHandle_t cublas;
+    void *cublas_workspace;       /* given to cuBLAS so that it allocates nothing itself */
+    size_t cublas_workspace_bytes;
+    int sm_count;
+    double *scratch;              /* reduction partials, reserved once at creation */
+    size_t scratch_doubles;
+};
+
+static inline sf_cuda_state *sf_cuda_of(sigfuse_ctx *ctx) { return (sf_cuda_state *)ctx->impl; }
+
+/* Threads per block of the flat kernels: 8 blocks fill an H100 SM's 2048 threads. */
+#define SF_BLOCK 256
+
+/* ---- Errors --------------------------------------------------------------------------- */
+
+/* Record a CUDA / cuBLAS failure on ctx as SIGFUSE_ERR_BACKEND with the runtime's own
+ * name and description of the error. */
+sigfuse_status sf_cuda_fail(sigfuse_ctx *ctx, cudaError_t err, const char *what);
+sigfuse_status sf_cublas_fail(sigfuse_ctx *ctx, cublasStatus_t st, const char *what);
+
+#define SF_CUDA_TRY(ctx, expr)                                                                 \
+    do {                                                                                       \
+        cudaError_t sf_err_ = (expr);                                                          \
+        if (sf_err_ != cudaSuccess)                                                            \
+            return sf_cuda_fail((ctx), sf_err_, #expr);                                        \
+    } while (0)
+
+#define SF_CUBLAS_TRY(ctx, expr)                                                               \
+    do {                                                                                       \
+        cublasStatus_t sf_st_ = (expr);                                                        \
+        if (sf_st_ != CUBLAS_STATUS_SUCCESS)                                                   \
+            return sf_cublas_fail((ctx), sf_st_, #expr);                                       \
+    } while (0)
+
+/* After a <<<>>> launch: launch errors (bad configuration, no kernel image for this
+ * device) surface here; faults inside a kernel surface at the next synchronisation. */
+#define SF_LAUNCH_CHECK(ctx, what)                                                             \
+    do {                                                                                       \
+        cudaError_t sf_err_ = cudaGetLastError();                                              \
+        if (sf_err_ != cudaSuccess)                                                            \
+            return sf_cuda_fail((ctx), sf_err_, (what));                                       \
+    } while (0)
+
+/* Propagate a sigfuse_status. */
+#define SF_TRY(expr)                                                                           \
+    do {                                                                                       \
+        sigfuse_status sf_s_ = (expr);                                                         \
+        if (sf_s_ != SIGFUSE_SUCCESS)                                                          \
+            return sf_s_;                                                                      \
+    } while (0)
+
+/* Makes the context's device current for the duration of an op and restores the
+ * caller's afterwards (a library must not move the calling thread's device). */
+class sf_device_scope {
+  public:
+    sf_device_scope() = default;
+    sf_device_scope(const sf_device_scope &) = delete;
+    sf_device_scope &operator=(const sf_device_scope &) = delete;
+    cudaError_t enter(int device)
+    {
+        int cur = 0;
+        cudaError_t e = cudaGetDevice(&cur);
+        if (e != cudaSuccess)
+            return e;
+        if (cur != device) {
+            e = cudaSetDevice(device);
+            if (e != cudaSuccess)
+                return e;
+            prev_ = cur;
+        }
+        return cudaSuccess;
+    }
+    ~sf_device_scope()
+    {
+        if (prev_ >= 0)
+            cudaSetDevice(prev_);
+    }
+
+  private:
+    int prev_ = -1;
+};
+
+#define SF_CUDA_ENTER(ctx, state)                                                              \
+    sf_device_scope sf_scope_;                                                                 \
+    SF_CUDA_TRY((ctx), sf_scope_.enter((state)->device))
+
+/* ---- Buffers and dtypes ----------------------------------------------------------------- */
+
+/* Address of element 0 of a CUDA buffer descriptor (NULL for an absent buffer). */
+static inline void *sf_dptr(const sigfuse_buffer *b)
+{
+    return b ? (void *)((char *)b->ptr + b->offset) : nullptr;
+}
+
+static inline bool sf_aligned(const void *p, size_t bytes)
+{
+    return ((uintptr_t)p % bytes) == 0;
+}
+
+/* Call f(T{}) with T the storage type of a float dtype. */
+template <typename F>
+sigfuse_status sf_cuda_dispatch(sigfuse_ctx *ctx, const char *op, sigfuse_dtype dtype, F &&f)
+{
+    switch (dtype) {
+    case SIGFUSE_F32: return f(float());
+    case SIGFUSE_F16: return f(__half());
+    case SIGFUSE_BF16: return f(__nv_bfloat16());
+    case SIGFUSE_F64:
+        return sf_fail(ctx, SIGFUSE_ERR_UNSUPPORTED,
+                       "%s: dtype f64 is supported by the cpu reference backend only, not cuda", op);
+    default: break;
+    }
+    return sf_fail(ctx, SIGFUSE_ERR_INVALID_DTYPE, "%s: dtype %s is not a float dtype the cuda backend stores",
+                   op, sigfuse_dtype_name(dtype));
+}
+
+__device__ __forceinline__ float sf_to_float(float v) { return v; }
+__device__ __forceinline__ float sf_to_float(__half v) { return __half2float(v); }
+__device__ __forceinline__ float sf_to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+__device__ __forceinline__ float sf_to_float(uint8_t v) { return v ? 1.0f : 0.0f; }
+
+/* Round to nearest even on store; overflow goes to infinity, NaN stays NaN. */
+template <typename T> __device__ __forceinline__ T sf_from_float(float v);
+template <> __device__ __forceinline__ float sf_from_float<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half sf_from_float<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 sf_from_float<__nv_bfloat16>(float v)
+{
+    return __float2bfloat16_rn(v);
+}
+template <> __device__ __forceinline__ uint8_t sf_from_float<uint8_t>(float v) { return v != 0.0f ? 1 : 0; }
+
+/* V elements moved as one aligned access (16 bytes when V * sizeof(T) == 16). */
+template <typename T, int V> struct alignas(sizeof(T) * V) sf_vec {
+    T v[V];
+};
+
+template <typename T, int V>
+__device__ __forceinline__ void sf_load(const T *p, int64_t i, float (&out)[V])
+{
+    sf_vec<T, V> t = *reinterpret_cast<const sf_vec<T, V> *>(p + i);
+#pragma unroll
+    for (int k = 0; k < V; k++)
+        out[k] = sf_to_float(t.v[k]);
+}
+
+template <typename T, int V>
+__device__ __forceinline__ void sf_store(T *p, int64_t i, const float (&in)[V])
+{
+    sf_vec<T, V> t;
+#pragma unroll
+    for (int k = 0; k < V; k++)
+        t.v[k] = sf_from_float<T>(in[k]);
+    *reinterpret_cast<sf_vec<T, V> *>(p + i) = t;
+}
+
+/* Elements of T per 16-byte access. */
+template <typename T> constexpr int sf_vec_width() { return (int)(16 / sizeof(T)); }
+
+/* ---- Launch sizing ---------------------------------------------------------------------- */
+
+/* Resident blocks of `Kernel` per SM at `block` threads, asked once per device (the
+ * answer depends only on the kernel's registers and the device's architecture). The
+ * cache is a zero-initialised static array, not a function-local static: that would need
+ * the C++ runtime's guard functions, and C programs link the static library with a C
+ * linker. Racing threads store the same value. */
+#define SF_MAX_DEVICES 64
+template <auto Kernel> struct sf_occupancy_cache {
+    static int blocks[SF_MAX_DEVICES];
+};
+template <auto Kernel> int sf_occupancy_cache<Kernel>::blocks[SF_MAX_DEVICES];
+
+template <auto Kernel> int sf_blocks_per_sm(int device, int block)
+{
+    int *slot = device >= 0 && device < SF_MAX_DEVICES ? &sf_occupancy_cache<Kernel>::blocks[device] : nullptr;
+    if (slot) {
+        int v = __atomic_load_n(slot, __ATOMIC_RELAXED);
+        if (v > 0)
+            return v;
+    }
+    int v = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, Kernel, block, 0) != cudaSuccess || v < 1) {
+        cudaGetLastError();
+        return 1;   /* still correct, just fewer blocks; asked again next time */
+    }
+    if (slot)
+        __atomic_store_n(slot, v, __ATOMIC_RELAXED);
+    return v;
+}
+
+/* Blocks for a grid-stride loop over `units` work items: enough to fill every SM once
+ * (more only adds a tail wave), at least 1 (a tail may still need a thread), and never
+ * more than the partials the scratch holds. A function of (kernel, device, units) only,
+ * so reductions over the blocks come out in the same order on every run. */
+template <auto Kernel> unsigned sf_grid_for(const sf_cuda_state *s, int64_t units, int block = SF_BLOCK)
+{
+    int64_t cap = (int64_t)s->sm_count * sf_blocks_per_sm<Kernel>(s->device, block);
+    if (cap > (int64_t)s->scratch_doubles)
+        cap = (int64_t)s->scratch_doubles;
+    int64_t want = (units + block - 1) / block;
+    if (want > cap)
+        want = cap;
+    return want < 1 ? 1u : (unsigned)want;
+}
+
+/* ---- Deterministic reductions ----------------------------------------------------------- */
+
+/* Sum of v over a block (1-D or 2-D) whose size is a multiple of 32, in a fixed tree;
+ * the result is valid in the thread of linear index 0. `warp_sums` holds 32 doubles of
+ * shared memory. Every thread of the block must call it. */
+__device__ __forceinline__ double sf_block_sum(double v, double *warp_sums)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_down_sync(0xffffffffu, v, o);
+    /* Hardware warps are runs of 32 in the linear index (x fastest, then y). */
+    const int lin = (int)(threadIdx.y * blockDim.x + threadIdx.x);
+    const int lane = lin & 31, warp = lin >> 5;
+    const int warps = (blockDim.x * blockDim.y) >> 5;
+    if (lane == 0)
+        warp_sums[warp] = v;
+    __syncthreads();
+    v = 0.0;
+    if (warp == 0) {
+        v = lane < warps ? warp_sums[lane] : 0.0;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1)
+            v += __shfl_down_sync(0xffffffffu, v, o);
+    }
+    __syncthreads();   /* warp_sums may be reused right after */
+    return v;
+}
+
+/* out[c] = sum over r = 0..rows-1, in order, of part[r * pitch + c] (times scale). */
+template <typename T>
+__global__ void sf_colsum_finish_kernel(const double *part, int64_t rows, int64_t pitch, int64_t cols,
+                                        double scale, T *out)
+{
+    for (int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; c < cols;
+         c += (int64_t)gridDim.x * blockDim.x) {
+        double s = 0.0;
+        for (int64_t r = 0; r < rows; r++)
+            s += part[r * pitch + c];
+        out[c] = sf_from_float<T>((float)(s * scale));
+    }
+}
+
+/* Writes the reduced loss: the fixed-order sum of count partials, divided by
+ * mean_count for MEAN (0 / 0 = NaN for an empty tensor). One tiny launch. */
+sigfuse_status sf_cuda_finish_loss(sigfuse_ctx *ctx, const double *partials, int64_t count,
+                                   sigfuse_reduction reduction, double mean_count, float *out);
+
+/* Launches sf_colsum_finish_kernel<T> on the context's stream. */
+template <typename T>
+sigfuse_status sf_cuda_colsum_finish(sigfuse_ctx *ctx, const double *part, int64_t rows, int64_t pitch,
+                                     int64_t cols, double scale, T *out)
+{
+    sf_cuda_state *s = sf_cuda_of(ctx);
+    if (cols <= 0)
+        return SIGFUSE_SUCCESS;
+    int64_t want = (cols + SF_BLOCK - 1) / SF_BLOCK;
+    int64_t cap = (int64_t)s->sm_count * 8;
+    unsigned grid = (unsigned)(want < cap ? want : cap);
+    sf_colsum_finish_kernel<T><<<grid, SF_BLOCK, 0, s->stream>>>(part, rows, pitch, cols, scale, out);
+    SF_LAUNCH_CHECK(ctx, "column-sum kernel launch");
+    return SIGFUSE_SUCCESS;
+}
+
+/* ---- Row x column tiling of the cell kernels ([B, k*H] gate tensors) --------------------- */
+
+/* Threads along hidden units (x, coalesced) and rows (y); grid.y row chunks. The same
+ * geometry is used for the bias-gradient partials, so it must be a pure function of
+ * (B, H, device): that makes the column sums deterministic. */
+struct sf_tile_geom {
+    dim3 block;
+    dim3 grid;
+};
+
+static inline sf_tile_geom sf_tile_for(const sf_cuda_state *s, int64_t rows, int64_t cols,
+                                       int64_t partial_cols /* 0: no partials */)
+{
+    sf_tile_geom g;
+    unsigned bx = 1;
+    while (bx < 32 && (int64_t)bx < cols)
+        bx <<= 1;
+    unsigned by = SF_BLOCK / bx;
+    int64_t gx = (cols + bx - 1) / bx;
+    if (gx > 0x7fffffff)
+        gx = 0x7fffffff;
+    if (gx < 1)
+        gx = 1;
+    int64_t gy = (rows + by - 1) / by;
+    int64_t target = (int64_t)s->sm_count * 8;   /* blocks that fill the device once */
+    int64_t gy_cap = target / gx;
+    if (gy_cap < 1)
+        gy_cap = 1;
+    if (gy > gy_cap)
+        gy = gy_cap;
+    if (gy > 65535)
+        gy = 65535;
+    if (partial_cols > 0) {
+        int64_t fit = (int64_t)(s->scratch_doubles / (size_t)partial_cols);
+        if (gy > fit)
+            gy = fit;
+    }
+    if (gy < 1)
+        gy = 1;
+    g.block = dim3(bx, by, 1);
+    g.grid = dim3((unsigned)gx, (unsigned)gy, 1);
+    return g;
+}
+
+/* ---- Elementwise map skeleton (activation.cu, glu.cu) ------------------------------------ */
+
+/* An op is a functor with NIN inputs and NOUT outputs per element:
+ *   struct { static constexpr int NIN, NOUT; float beta;
+ *            __device__ void operator()(const float *in, float *out) const; } */
+template <typename T> struct sf_ew_ptrs {
+    const T *in[3];
+    T *out[2];   /* an absent output is NULL and skipped */
+};
+
+template <typename Op, typename T, int V>
+__global__ void __launch_bounds__(SF_BLOCK) sf_ew_kernel(Op op, int64_t n, sf_ew_ptrs<T> p)
+{
+    const int64_t nvec = n / V;
+    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    const int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    for (int64_t iv = t; iv < nvec; iv += stride) {
+        float in[Op::NIN][V], out[Op::NOUT][V];
+#pragma unroll
+        for (int a = 0; a < Op::NIN; a++)
+            sf_load<T, V>(p.in[a], iv * V, in[a]);
+#pragma unroll
+        for (int k = 0; k < V; k++) {
+            float xi[Op::NIN], yo[Op::NOUT];
+#pragma unroll
+            for (int a = 0; a < Op::NIN; a++)
+                xi[a] = in[a][k];
+            op(xi, yo);
+#pragma unroll
+            for (int o = 0; o < Op::NOUT; o++)
+                out[o][k] = yo[o];
+        }
+#pragma unroll
+        for (int o = 0; o < Op::NOUT; o++)
+            if (p.out[o])
+                sf_store<T, V>(p.out[o], iv * V, out[o]);
+    }
+    if (V > 1) {   /* the n % V tail, one element per thread of the first block */
+        const int64_t i = nvec * V + t;
+        if (i < n) {
+            float xi[Op::NIN], yo[Op::NOUT];
+#pragma unroll
+            for (int a = 0; a < Op::NIN; a++)
+                xi[a] = sf_to_float(p.in[a][i]);
+            op(xi, yo);
+#pragma unroll
+            for (int o = 0; o < Op::NOUT; o++)
+                if (p.out[o])
+                    p.out[o][i] = sf_from_float<T>(yo[o]);
+        }
+    }
+}
+
+/* Launch an elementwise op over n elements: the 16-byte path when every pointer is
+ * 16-byte aligned, else the scalar one (offset views, odd sub-tensors). */
+template <typename Op, typename T>
+sigfuse_status sf_cuda_launch_ew(sigfuse_ctx *ctx, Op op, int64_t n, const sigfuse_buffer *const *in,
+                                 const sigfuse_buffer *const *out)
+{
+    sf_cuda_state *s = sf_cuda_of(ctx);
+    if (n <= 0)
+        return SIGFUSE_SUCCESS;
+    sf_ew_ptrs<T> p = {};
+    bool vec = true;
+    for (int a = 0; a < Op::NIN; a++) {
+        p.in[a] = (const T *)sf_dptr(in[a]);
+        vec = vec && sf_aligned(p.in[a], 16);
+    }
+    for (int o = 0; o < Op::NOUT; o++) {
+        p.out[o] = (T *)sf_dptr(out[o]);
+        vec = vec && (p.out[o] == nullptr || sf_aligned(p.out[o], 16));
+    }
+    constexpr int V = sf_vec_width<T>();
+    if (vec) {
+        unsigned grid = sf_grid_for<sf_ew_kernel<Op, T, V>>(s, n / V);
+        sf_ew_kernel<Op, T, V><<<grid, SF_BLOCK, 0, s->stream>>>(op, n, p);
+    } else {
+        unsigned grid = sf_grid_for<sf_ew_kernel<Op, T, 1>>(s, n);
+        sf_ew_kernel<Op, T, 1><<<grid, SF_BLOCK, 0, s->stream>>>(op, n, p);
+    }
+    SF_LAUNCH_CHECK(ctx, "elementwise kernel launch");
+    return SIGFUSE_SUCCESS;
+}
+
+/* ---- Fused logistic-loss pass (bce.cu, focal.cu) ----------------------------------------- */
+
+/* One pass over logits and targets gives any subset of: the loss (per element, or
+ * per-block partials of its sum), the gradient times the upstream gradient, sigma(x),
+ * and labels. Per-element math comes from an Op:
+ *   __device__ void operator()(float x, float y, float w, float p, bool want_loss,
+ *                              float *loss, float *grad) const;
+ * with w (element weight) and p (pos_weight of the column) 1 where absent. */
+struct sf_loss_params {
+    int64_t n;
+    int64_t cols;
+    int64_t col_step;          /* (threads in the grid * V) % cols: column advance per pass */
+    const void *logits;
+    const void *targets;       /* T or u8 */
+    const void *weight;        /* T, [n] */
+    const void *pos_weight;    /* T, [cols] */
+    const void *dloss_elem;    /* T, [n] (reduction NONE) */
+    const float *dloss_scalar; /* f32, [1] (SUM / MEAN) */
+    void *loss_elem;           /* T, [n] (NONE) */
+    double *loss_partials;     /* [gridDim.x] (SUM / MEAN) */
+    void *dlogits;             /* T */
+    void *probs;               /* T */
+    void *labels;              /* T or u8 */
+    int labels_u8;
+    float grad_scale;
+    double mean_count;         /* rows * cols for MEAN, 1 otherwise */
+    float threshold;
+};
+
+template <typename Op, typename T, typename TY, int V>
+__global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params p)
+{
+    __shared__ double warp_sums[32];
+    const T *x_ptr = (const T *)p.logits;
+    const TY *y_ptr = (const TY *)p.targets;
+    const T *w_ptr = (const T *)p.weight;
+    const T *pw_ptr = (const T *)p.pos_weight;
+    const T *up_ptr = (const T *)p.dloss_elem;
+    T *le_ptr = (T *)p.loss_elem;
+    T *dl_ptr = (T *)p.dlogits;
+    T *pr_ptr = (T *)p.probs;
+    const bool want_loss = p.loss_elem != nullptr || p.loss_partials != nullptr;
+    const bool want_sigmoid = p.probs != nullptr || p.labels != nullptr;
+
+    /* The scalar upstream gradient folds into one factor, in double like the reference:
+     * grad_scale * dloss_in / (rows * cols for MEAN). */
+    float scale = p.grad_scale;
+    if (p.dlogits) {
+        double sc = (double)p.grad_scale;
+        if (p.dloss_scalar)
+            sc *= (double)*p.dloss_scalar;
+        scale = (float)(sc / p.mean_count);
+    }
+
+    double acc = 0.0;
+    const int64_t nvec = p.n / V;
+    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    const int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    int64_t col = pw_ptr && t < nvec ? (t * V) % p.cols : 0;
+
+    for (int64_t iv = t; iv < nvec; iv += stride) {
+        const int64_t i0 = iv * V;
+        float x[V], y[V], w[V], pw[V], up[V];
+        sf_load<T, V>(x_ptr, i0, x);
+        sf_load<TY, V>(y_ptr, i0, y);
+        if (w_ptr)
+            sf_load<T, V>(w_ptr, i0, w);
+        else
+#pragma unroll
+            for (int k = 0; k < V; k++)
+                w[k] = 1.0f;
+        if (up_ptr)
+            sf_load<T, V>(up_ptr, i0, up);
+        else
+#pragma unroll
+            for (int k = 0; k < V; k++)
+                up[k] = 1.0f;
+        if (pw_ptr) {
+            int64_t c = col;
+#pragma unroll
+            for (int k = 0; k < V; k++) {
+                pw[k] = sf_to_float(pw_ptr[c]);
+                if (++c == p.cols)
+                    c = 0;
+            }
+            col += p.col_step;
+            if (col >= p.cols)
+                col -= p.cols;
+        } else {
+#pragma unroll
+            for (int k = 0; k < V; k++)
+                pw[k] = 1.0f;
+        }
+        float lo[V], g[V], pr[V], lab[V];
+#pragma unroll
+        for (int k = 0; k < V; k++) {
+            op(x[k], y[k], w[k], pw[k], want_loss, &lo[k], &g[k]);
+            acc += (double)lo[k];
+            g[k] = g[k] * (scale * up[k]);
+        }
+        if (want_sigmoid)
+#pragma unroll
+            for (int k = 0; k < V; k++) {
+                pr[k] = sf_sigmoid(x[k]);
+                lab[k] = pr[k] > p.threshold ? 1.0f : 0.0f;
+            }
+        if (le_ptr)
+            sf_store<T, V>(le_ptr, i0, lo);
+        if (dl_ptr)
+            sf_store<T, V>(dl_ptr, i0, g);
+        if (pr_ptr)
+            sf_store<T, V>(pr_ptr, i0, pr);
+        if (p.labels) {
+            if (p.labels_u8)
+                sf_store<uint8_t, V>((uint8_t *)p.labels, i0, lab);
+            else
+                sf_store<T, V>((T *)p.labels, i0, lab);
+        }
+    }
+    if (V > 1) {   /* the n % V tail */
+        const int64_t i = nvec * V + t;
+        if (i < p.n) {
+            const float x = sf_to_float(x_ptr[i]);
+            const float y = sf_to_float(y_ptr[i]);
+            const float w = w_ptr ? sf_to_float(w_ptr[i]) : 1.0f;
+            const float pw = pw_ptr ? sf_to_float(pw_ptr[i % p.cols]) : 1.0f;
+            const float up = up_ptr ? sf_to_float(up_ptr[i]) : 1.0f;
+            float lo, g;
+            op(x, y, w, pw, want_loss, &lo, &g);
+            acc += (double)lo;
+            const float pr = sf_sigmoid(x);
+            if (le_ptr)
+                le_ptr[i] = sf_from_float<T>(lo);
+            if (dl_ptr)
+                dl_ptr[i] = sf_from_float<T>(g * (scale * up));
+            if (pr_ptr)
+                pr_ptr[i] = sf_from_float<T>(pr);
+            if (p.labels) {
+                const float lab = pr > p.threshold ? 1.0f : 0.0f;
+                if (p.labels_u8)
+                    ((uint8_t *)p.labels)[i] = sf_from_float<uint8_t>(lab);
+                else
+                    ((T *)p.labels)[i] = sf_from_float<T>(lab);
+            }
+        }
+    }
+    if (p.loss_partials) {
+        double total = sf_block_sum(acc, warp_sums);
+        if (threadIdx.x == 0)
+            p.loss_partials[blockIdx.x] = total;
+    }
+}
+
+/* The fused pass for a [rows, cols] loss: picks the vector or scalar path, launches the
+ * element kernel (when there are elements) and the fixed-order final sum (when the loss
+ * is reduced). Pointers and options are already in p except sizes-derived fields. */
+template <typename Op, typename T, typename TY, int V>
+sigfuse_status sf_cuda_loss_launch_v(sigfuse_ctx *ctx, Op op, sf_loss_params p, sigfuse_reduction reduction,
+                                     float *loss_scalar)
+{
+    sf_cuda_state *s = sf_cuda_of(ctx);
+    const bool reduced = loss_scalar != nullptr;
+    unsigned grid = 0;
+    if (p.n > 0) {
+        grid = sf_grid_for<sf_loss_kernel<Op, T, TY, V>>(s, p.n / V);
+        p.loss_partials = reduced ? s->scratch : nullptr;
+        const int64_t threads = (int64_t)grid * SF_BLOCK;
+        p.col_step = p.cols > 0 ? (int64_t)((threads * V) % p.cols) : 0;
+        sf_loss_kernel<Op, T, TY, V><<<grid, SF_BLOCK, 0, s->stream>>>(op, p);
+        SF_LAUNCH_CHECK(ctx, "loss kernel launch");
+    }
+    if (reduced)
+        return sf_cuda_finish_loss(ctx, s->scratch, grid, reduction, p.mean_count, loss_scalar);
+    return SIGFUSE_SUCCESS;
+}
+
+template <typename Op, typename T, typename TY>
+sigfuse_status sf_cuda_loss_launch(sigfuse_ctx *ctx, Op op, sf_loss_params p, sigfuse_reduction reduction,
+                                   float *loss_scalar)
+{
+    constexpr int V = sf_vec_width<T>();
+    bool vec = sf_aligned(p.logits, 16) && sf_aligned(p.targets, V * sizeof(TY));
+    const void *vec16[] = {p.weight, p.dloss_elem, p.loss_elem, p.dlogits, p.probs};
+    for (const void *q : vec16)
+        vec = vec && (q == nullptr || sf_aligned(q, 16));
+    if (p.labels)
+        vec = vec && sf_aligned(p.labels, p.labels_u8 ? (size_t)V : 16);
+    if (vec)
+        return sf_cuda_loss_launch_v<Op, T, TY, V>(ctx, op, p, reduction, loss_scalar);
+    return sf_cuda_loss_launch_v<Op, T, TY, 1>(ctx, op, p, reduction, loss_scalar);
+}
+
+/* ---- The op families (one .cu each) --------------------------------------------------------- */
+
+sigfuse_status sf_cuda_activation(sigfuse_ctx *ctx, const sf_ew_call *call);   /* activation.cu */
+sigfuse_status sf_cuda_glu(sigfuse_ctx *ctx, const sf_ew_call *call);          /* glu.cu */
+sigfuse_status sf_cuda_lstm_forward(sigfuse_ctx *ctx, const sigfuse_lstm_forward_args *a);
+sigfuse_status sf_cuda_lstm_backward(sigfuse_ctx *ctx, const sigfuse_lstm_backward_args *a);
+sigfuse_status sf_cuda_gru_forward(sigfuse_ctx *ctx, const sigfuse_gru_forward_args *a);
+sigfuse_status sf_cuda_gru_backward(sigfuse_ctx *ctx, const sigfuse_gru_backward_args *a);
+sigfuse_status sf_cuda_bce(sigfuse_ctx *ctx, const sigfuse_bce_args *a);
+sigfuse_status sf_cuda_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a);
+size_t sf_cuda_head_predict_workspace(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a, int64_t chunk_rows);
+size_t sf_cuda_head_train_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, int64_t chunk_rows);
+sigfuse_status sf_cuda_head_predict(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a);
+sigfuse_status sf_cuda_head_train(sigfuse_ctx *ctx, const sigfuse_head_train_args *a);
+
+#endif /* SF_CUDA_H */

@@ -1,0 +1,276 @@
+/*
+ * sigfuse per-element math, shared by the CUDA kernels (cuda/, .cu) and the OpenCL
+ * kernels (opencl/, .cl): one definition of each idea, in f32, in the stable forms the
+ * CPU reference (host/ref_*.c, in double) defines. Plain C99/OpenCL C: float math only,
+ * no C++, no pointers to anything but private floats.
+ *
+ *   sigma(x) for x < 0 as e^x / (1 + e^x) (exp of a non-positive number only);
+ *   1 - sigma(x) as sigma(-x);  softplus(x) = max(x, 0) + log1p(e^-|x|);
+ *   1 - tanh(x)^2 as sech(x)^2 (no cancellation once tanh rounds to +-1).
+ * Never compiled with fast-math: the limits at +-inf and NaN propagation are part of the
+ * contract (tests/test_backend_ops.c checks them against the reference).
+ */
+#ifndef SF_MATH_H
+#define SF_MATH_H
+
+#if defined(__CUDACC__)
+#define SF_FN __device__ __forceinline__
+#define SF_EXP(x) expf(x)
+#define SF_LOG1P(x) log1pf(x)
+#define SF_FABS(x) fabsf(x)
+#define SF_TANH(x) tanhf(x)
+#define SF_POW(x, y) powf(x, y)
+#define SF_COPYSIGN(x, y) copysignf(x, y)
+#define SF_ISNAN(x) isnan(x)
+#define SF_ISINF(x) isinf(x)
+#elif defined(__OPENCL_VERSION__)
+/* static: under C99 inline rules a plain `inline` function has no external definition,
+ * and an OpenCL compiler that declines to inline it (-cl-opt-disable) fails to link. */
+#define SF_FN static inline
+#define SF_EXP(x) exp(x)
+#define SF_LOG1P(x) log1p(x)
+#define SF_FABS(x) fabs(x)
+#define SF_TANH(x) tanh(x)
+#define SF_POW(x, y) pow(x, y)
+#define SF_COPYSIGN(x, y) copysign(x, y)
+#define SF_ISNAN(x) isnan(x)
+#define SF_ISINF(x) isinf(x)
+#else
+/* Plain C host (a unit test of this header may include it directly). */
+#include <math.h>
+#define SF_FN static inline
+#define SF_EXP(x) expf(x)
+#define SF_LOG1P(x) log1pf(x)
+#define SF_FABS(x) fabsf(x)
+#define SF_TANH(x) tanhf(x)
+#define SF_POW(x, y) powf(x, y)
+#define SF_COPYSIGN(x, y) copysignf(x, y)
+#define SF_ISNAN(x) isnan(x)
+#define SF_ISINF(x) isinf(x)
+#endif
+
+/* ---- The logistic function and its relatives --------------------------------------- */
+
+/* sigma(x); NaN propagates (e is NaN), +-inf give exactly 1 and 0. */
+SF_FN float sf_sigmoid(float x)
+{
+    float e = SF_EXP(-SF_FABS(x));
+    float num = x >= 0.0f ? 1.0f : e;
+    return num / (1.0f + e);
+}
+
+/* sigma(x) and sigma(-x) = 1 - sigma(x) from one exponential. */
+SF_FN void sf_sigmoid_pair(float x, float *s, float *sn)
+{
+    float e = SF_EXP(-SF_FABS(x));
+    float big = 1.0f / (1.0f + e);   /* sigma(|x|) */
+    float small = e * big;           /* sigma(-|x|) */
+    int nonneg = x >= 0.0f;          /* NaN: both come out NaN */
+    *s = nonneg ? big : small;
+    *sn = nonneg ? small : big;
+}
+
+/* softplus(x) = log(1 + e^x). Not fmax(x, 0): fmax(NaN, 0) is 0 (the NaN survives
+ * through the log1p term anyway, but the reference spells it this way). */
+SF_FN float sf_softplus(float x)
+{
+    return (x > 0.0f ? x : 0.0f) + SF_LOG1P(SF_EXP(-SF_FABS(x)));
+}
+
+/* log(sigma(x)) = -softplus(-x). */
+SF_FN float sf_log_sigmoid(float x) { return -sf_softplus(-x); }
+
+/* 1 - tanh(x)^2 = sech(x)^2 = 4 e^-2|x| / (1 + e^-2|x|)^2: no cancellation for large
+ * |x| and no overflow of cosh. */
+SF_FN float sf_tanh_grad(float x)
+{
+    float t = SF_EXP(-2.0f * SF_FABS(x));
+    float d = 1.0f + t;
+    return 4.0f * t / (d * d);
+}
+
+/* a * b where a zero factor wins over an infinite one (the exact limit of a term whose
+ * coefficient is 0), while NaN in either factor propagates. */
+SF_FN float sf_mul_limit(float a, float b)
+{
+    if (a == 0.0f)
+        return SF_ISNAN(b) ? b : 0.0f;
+    if (b == 0.0f)
+        return SF_ISNAN(a) ? a : 0.0f;
+    return a * b;
+}
+
+/* ---- Swish / SiLU -------------------------------------------------------------------- */
+
+/* beta * x, except that 0 * +-inf is taken as 0: swish-0 is x / 2 at every x, infinities
+ * included (a NaN x still gives NaN). */
+SF_FN float sf_scaled(float beta, float x) { return (beta == 0.0f && SF_ISINF(x)) ? 0.0f : beta * x; }
+
+/* x sigma(beta x); where sigma is exactly 0 at infinite x the limit is 0 (sign of x). */
+SF_FN float sf_swish(float beta, float x)
+{
+    float s = sf_sigmoid(sf_scaled(beta, x));
+    if (s == 0.0f && SF_ISINF(x))
+        return SF_COPYSIGN(0.0f, x);
+    return x * s;
+}
+
+/* d/dx x sigma(bx) = sigma(bx) + bx sigma(bx) sigma(-bx); the last term is taken as its
+ * limit 0 when the product of the sigmas is exactly 0 (|bx| = inf). */
+SF_FN float sf_swish_grad(float beta, float x)
+{
+    float bx = sf_scaled(beta, x);
+    float s, sn;
+    sf_sigmoid_pair(bx, &s, &sn);
+    float t = s * sn;
+    return s + (t == 0.0f ? 0.0f : bx * t);
+}
+
+/* ---- Elementwise ops (one function per op, the kernels only move bytes) ------------- */
+
+SF_FN float sf_sigmoid_bwd(float y, float dy) { return dy * y * (1.0f - y); }
+SF_FN float sf_log_sigmoid_bwd(float x, float dy) { return dy * sf_sigmoid(-x); }
+SF_FN float sf_silu_fwd(float beta, float x) { return sf_swish(beta, x); }
+SF_FN float sf_silu_bwd(float beta, float x, float dy) { return dy * sf_swish_grad(beta, x); }
+
+SF_FN float sf_glu_fwd(float a, float b) { return a * sf_sigmoid(b); }
+/* da = dy sigma(b), db = dy a sigma(b) sigma(-b). */
+SF_FN void sf_glu_bwd(float a, float b, float dy, float *da, float *db)
+{
+    float s, sn;
+    sf_sigmoid_pair(b, &s, &sn);
+    *da = dy * s;
+    *db = dy * a * (s * sn);
+}
+
+SF_FN float sf_swiglu_fwd(float beta, float a, float b) { return a * sf_swish(beta, b); }
+/* da = dy swish(b), db = dy a swish'(b). */
+SF_FN void sf_swiglu_bwd(float beta, float a, float b, float dy, float *da, float *db)
+{
+    *da = dy * sf_swish(beta, b);
+    *db = dy * a * sf_swish_grad(beta, b);
+}
+
+/* ---- Binary cross-entropy with logits ------------------------------------------------ */
+
+/* Smoothed target y' = y (1 - eps) + eps / 2. */
+SF_FN float sf_smooth_target(float y, float eps) { return y * (1.0f - eps) + 0.5f * eps; }
+
+/* loss_e = w [(1 - y') softplus(x) + p y' softplus(-x)], with 0 * inf = 0. */
+SF_FN float sf_bce_loss(float x, float ys, float w, float p)
+{
+    float neg = 1.0f - ys, pos = p * ys;
+    return sf_mul_limit(w, sf_mul_limit(neg, sf_softplus(x)) + sf_mul_limit(pos, sf_softplus(-x)));
+}
+
+/* grad_e = w [(1 - y') sigma(x) - p y' sigma(-x)]; both sigmas are bounded, so plain
+ * products cannot meet 0 * inf. */
+SF_FN float sf_bce_grad(float x, float ys, float w, float p)
+{
+    float s, sn;
+    sf_sigmoid_pair(x, &s, &sn);
+    float neg = 1.0f - ys, pos = p * ys;
+    return w * (neg * s - pos * sn);
+}
+
+/* ---- Sigmoid focal loss (RetinaNet) -------------------------------------------------- */
+
+/* alpha_t = alpha y + (1 - alpha)(1 - y), or 1 when alpha < 0 (no alpha term). */
+SF_FN float sf_focal_alpha_t(float alpha, float y)
+{
+    return alpha < 0.0f ? 1.0f : alpha * y + (1.0f - alpha) * (1.0f - y);
+}
+
+/* q = 1 - p_t = y sigma(-x) + (1 - y) sigma(x) (no cancellation);
+ * CE = (1 - y) softplus(x) + y softplus(-x) (0 * inf = 0);
+ * loss_e = alpha_t q^gamma CE. */
+SF_FN float sf_focal_loss(float x, float y, float alpha, float gamma)
+{
+    float s, sn;
+    sf_sigmoid_pair(x, &s, &sn);
+    float q = y * sn + (1.0f - y) * s;
+    float ce = sf_mul_limit(1.0f - y, sf_softplus(x)) + sf_mul_limit(y, sf_softplus(-x));
+    return sf_mul_limit(sf_focal_alpha_t(alpha, y), sf_mul_limit(SF_POW(q, gamma), ce));
+}
+
+/* grad_e = alpha_t q^gamma [(p - y) - gamma ratio (2y - 1) CE], ratio = p(1-p)/q (1 where
+ * q = 0: hard label at a saturated logit). Factoring q^gamma out keeps it finite for any
+ * gamma >= 0 where q^(gamma-1) alone would overflow; ratio * CE is 0 when ratio is 0. */
+SF_FN float sf_focal_grad(float x, float y, float alpha, float gamma)
+{
+    float s, sn;
+    sf_sigmoid_pair(x, &s, &sn);
+    float q = y * sn + (1.0f - y) * s;
+    float ce = sf_mul_limit(1.0f - y, sf_softplus(x)) + sf_mul_limit(y, sf_softplus(-x));
+    float ratio = q == 0.0f ? 1.0f : (s * sn) / q;
+    float inner = (s - y) - gamma * sf_mul_limit(ratio, ce) * (2.0f * y - 1.0f);
+    return sf_focal_alpha_t(alpha, y) * SF_POW(q, gamma) * inner;
+}
+
+/* ---- LSTM cell (gate order i, f, g, o; pre-activations ai, af, ag, ao) --------------- */
+
+/* c = sigma(f) c_prev + sigma(i) tanh(g);  h = sigma(o) tanh(c). */
+SF_FN void sf_lstm_fwd(float ai, float af, float ag, float ao, float cp, float *c, float *h)
+{
+    float cc = sf_sigmoid(af) * cp + sf_sigmoid(ai) * SF_TANH(ag);
+    *c = cc;
+    *h = sf_sigmoid(ao) * SF_TANH(cc);
+}
+
+/* Backward from the recomputed cell; dh, dc are 0 where absent.
+ *   dc_t = dc + dh sigma(o) sech^2(c);  do = dh tanh(c) sigma(o) sigma(-o)
+ *   di = dc_t tanh(g) sigma(i) sigma(-i);  df = dc_t c_prev sigma(f) sigma(-f)
+ *   dg = dc_t sigma(i) sech^2(g);  dc_prev = dc_t sigma(f) */
+SF_FN void sf_lstm_bwd(float ai, float af, float ag, float ao, float cp, float dh, float dc,
+                       float *di, float *df, float *dg, float *d_o, float *dcp)
+{
+    float si, sin_, sf, sfn, so, son;
+    sf_sigmoid_pair(ai, &si, &sin_);
+    sf_sigmoid_pair(af, &sf, &sfn);
+    sf_sigmoid_pair(ao, &so, &son);
+    float tg = SF_TANH(ag);
+    float c = sf * cp + si * tg;
+    float tc = SF_TANH(c);
+    float dct = dc + dh * so * sf_tanh_grad(c);
+    *di = dct * tg * (si * sin_);
+    *df = dct * cp * (sf * sfn);
+    *dg = dct * si * sf_tanh_grad(ag);
+    *d_o = dh * tc * (so * son);
+    *dcp = dct * sf;
+}
+
+/* ---- GRU cell (blocks r, z, n; PyTorch GRUCell) -------------------------------------- */
+/* ar = gi_r + gh_r, az = gi_z + gh_z (biases included by the caller), gin = gi_n,
+ * ghn = gh_n, hp = h_prev. */
+
+/* h = (1 - z) n + z h_prev with 1 - z as sigma(-az), n = tanh(gi_n + r gh_n). */
+SF_FN float sf_gru_fwd(float ar, float az, float gin, float ghn, float hp)
+{
+    float z, zn;
+    sf_sigmoid_pair(az, &z, &zn);
+    float n = SF_TANH(gin + sf_sigmoid(ar) * ghn);
+    return zn * n + z * hp;
+}
+
+/* dn = dh (1 - z), dz = dh (h_prev - n), dh_prev = dh z, dan = dn sech^2(an),
+ * dar = dan gh_n r (1 - r), daz = dz z (1 - z); dgx = (dar, daz, dan),
+ * dgh = (dar, daz, dan r). */
+SF_FN void sf_gru_bwd(float ar, float az, float gin, float ghn, float hp, float dh,
+                      float *dar, float *daz, float *dan, float *dan_r, float *dhp)
+{
+    float r, rn, z, zn;
+    sf_sigmoid_pair(ar, &r, &rn);
+    sf_sigmoid_pair(az, &z, &zn);
+    float an = gin + r * ghn;
+    float n = SF_TANH(an);
+    float dn = dh * zn;
+    float dz = dh * (hp - n);
+    float a_n = dn * sf_tanh_grad(an);
+    *dan = a_n;
+    *dan_r = a_n * r;
+    *dar = a_n * ghn * (r * rn);
+    *daz = dz * (z * zn);
+    *dhp = dh * z;
+}
+
+#endif /* SF_MATH_H */

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Build sigfuse with the CUDA backend on a GPU machine and check it: the test suite
+# (every op on the device against the CPU reference), then compute-sanitizer's memcheck,
+# racecheck, initcheck and synccheck over the backend-ops tests (reduced: quick sizes, a
+# filter for the slower tools). Run from the repository root:
+#
+#   scripts/gpu_check.sh
+#
+# Logs go to $OUT (or build-gpu/logs when OUT is unset). Criterion, which the GPU machine
+# lacks, may be carried as unpacked Debian packages in .deb/root (dpkg -x): its headers in
+# .deb/root/usr/include, libraries in .deb/root/usr/lib/x86_64-linux-gnu.
+#
+# Environment knobs:
+#   SIGFUSE_GPU_BUILD_DIR    build folder (build-gpu)
+#   SIGFUSE_SANITIZE=0       skip compute-sanitizer
+#   SIGFUSE_SANITIZE_FILTER  Criterion filter for racecheck/initcheck/synccheck
+#                            (default: the f32 tests, 'backend_ops/*_f32')
+#   SIGFUSE_MEMCHECK_FILTER  Criterion filter for memcheck (default: every test)
+# Exits non-zero when any step fails; every step runs regardless, so one run gives all logs.
+set -u -o pipefail
+
+root=$(pwd)
+if [[ ! -f "$root/CMakeLists.txt" || ! -d "$root/cuda" ]]; then
+    echo "gpu_check.sh: run from the sigfuse repository root" >&2
+    exit 2
+fi
+build=${SIGFUSE_GPU_BUILD_DIR:-build-gpu}
+logs=${OUT:-$build/logs}
+mkdir -p "$logs"
+failures=()
+
+step() {   # step NAME LOGFILE COMMAND...: run, log, remember a failure
+    local name=$1 log=$2
+    shift 2
+    echo "== $name (log: $log)"
+    local start=$SECONDS
+    "$@" >"$log" 2>&1
+    local rc=$?
+    echo "   rc=$rc, $((SECONDS - start)) s"
+    if [[ $rc -ne 0 ]]; then
+        failures+=("$name (rc $rc, $log)")
+        tail -n 40 "$log" | sed 's/^/   | /'
+    fi
+    return $rc
+}
+
+cmake_args=(-DCMAKE_BUILD_TYPE=Release -DSIGFUSE_CUDA=ON -DSIGFUSE_OPENCL=OFF -DSIGFUSE_BUILD_TESTS=ON)
+if [[ -d "$root/.deb/root/usr" ]]; then
+    cmake_args+=("-DCMAKE_PREFIX_PATH=$root/.deb/root/usr")
+    export LD_LIBRARY_PATH="$root/.deb/root/usr/lib/x86_64-linux-gnu:$root/.deb/root/usr/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+
+{
+    echo "date: $(date -u +%FT%TZ)"
+    echo "commit: $(git rev-parse HEAD 2>/dev/null || echo unknown) $(git status --porcelain 2>/dev/null | wc -l) changed files"
+    nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv 2>&1 || true
+    nvcc --version 2>&1 | tail -n 2 || true
+    cmake --version 2>&1 | head -n 1 || true
+    compute-sanitizer --version 2>&1 | head -n 2 || true
+} >"$logs/environment.txt"
+cat "$logs/environment.txt"
+
+if ! step configure "$logs/configure.log" cmake -S . -B "$build" "${cmake_args[@]}"; then
+    echo "gpu_check.sh: configure failed" >&2
+    exit 1
+fi
+# The library and the device suite must build; the rest (other tests, benchmarks) is
+# built next and a failure there is reported without stopping the device checks.
+if ! step build-backend-ops "$logs/build-backend-ops.log" cmake --build "$build" -j "$(nproc)" \
+    --target test_backend_ops; then
+    echo "gpu_check.sh: build failed" >&2
+    exit 1
+fi
+step build-all "$logs/build.log" cmake --build "$build" -j "$(nproc)"
+cat "$logs/build-backend-ops.log" "$logs/build.log" | grep -n -i "warning" >"$logs/build-warnings.txt" || true
+if [[ -s "$logs/build-warnings.txt" ]]; then
+    echo "   build warnings: $(wc -l <"$logs/build-warnings.txt") lines (build-warnings.txt)"
+fi
+
+bin="$build/tests/test_backend_ops"
+
+# The device suite first, verbose (each case's seed is logged), then everything else
+# ctest knows (reference and API tests; the install check needs a compiler toolchain
+# only and runs too).
+step backend-ops "$logs/test_backend_ops.log" "$bin" --verbose=1 --full-stats
+grep -E "^\[(SKIP|FAIL)\]|Synthesis|skipped:" "$logs/test_backend_ops.log" >"$logs/test_backend_ops.summary.txt" || true
+step ctest "$logs/ctest.log" ctest --test-dir "$build" --output-on-failure -E '^test_backend_ops$'
+
+if [[ "${SIGFUSE_SANITIZE:-1}" != "0" ]]; then
+    if command -v compute-sanitizer >/dev/null 2>&1; then
+        # Quick sizes (no 2^20+3 or 2^31 cases) and one test process at a time; the
+        # sanitizer follows Criterion's worker processes (--target-processes all).
+        export SIGFUSE_TEST_QUICK=1
+        san=(compute-sanitizer --target-processes all --error-exitcode 1 --print-limit 50)
+        all_filter=${SIGFUSE_MEMCHECK_FILTER:-'backend_ops/*'}
+        filter=${SIGFUSE_SANITIZE_FILTER:-'backend_ops/*_f32'}
+        step memcheck "$logs/memcheck.log" "${san[@]}" --tool memcheck "$bin" --jobs 1 --filter "$all_filter"
+        step racecheck "$logs/racecheck.log" "${san[@]}" --tool racecheck --racecheck-report all "$bin" --jobs 1 \
+            --filter "$filter"
+        step initcheck "$logs/initcheck.log" "${san[@]}" --tool initcheck "$bin" --jobs 1 --filter "$filter"
+        step synccheck "$logs/synccheck.log" "${san[@]}" --tool synccheck "$bin" --jobs 1 --filter "$filter"
+        unset SIGFUSE_TEST_QUICK
+    else
+        failures+=("compute-sanitizer not found on PATH")
+    fi
+fi
+
+echo
+if [[ ${#failures[@]} -gt 0 ]]; then
+    echo "gpu_check.sh: ${#failures[@]} step(s) failed:"
+    printf '  - %s\n' "${failures[@]}"
+    exit 1
+fi
+echo "gpu_check.sh: all steps passed (logs in $logs)"
