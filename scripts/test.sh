@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build}
 
 packages=(build-essential cmake pkg-config libcriterion-dev pocl-opencl-icd ocl-icd-opencl-dev
-          opencl-headers libclblast-dev)
+          opencl-headers libclblast-dev oclgrind)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,0 +1,539 @@
+/*
+ * The multi-label head on OpenCL: predict and the fused train step. The products go to
+ * CLBlast in f32 (SGEMM); f16 and bf16 storage is converted to f32 chunk by chunk in the
+ * caller's workspace first, because CLBlast's half path needs cl_khr_fp16 (PoCL has none)
+ * and bf16 it has not at all. Everything else is head.cl's.
+ *
+ * The train step walks row chunks as large as the workspace allows: Z = Xc W^T (CLBlast),
+ * Z + b becomes G in place with the chunk's loss partials (head.cl), then db += colsum(G),
+ * dW += G^T Xc and dXc = G W. dW, db and the loss accumulate in f32 in a fixed order,
+ * chunk after chunk on one queue: bitwise the same on every run for a given workspace
+ * size (a different chunk size changes the rounding, within the stated tolerance).
+ */
+#include <clblast_c.h>
+
+#include "sf_opencl.h"
+
+/* ---- Workspace layout ------------------------------------------------------------------------ */
+
+static size_t sat_add(size_t a, size_t b) { return b > SIZE_MAX - a ? SIZE_MAX : a + b; }
+static size_t sat_mul(size_t a, size_t b) { return a != 0 && b > SIZE_MAX / a ? SIZE_MAX : a * b; }
+
+#define NONE SIZE_MAX
+
+/* What the workspace of one call holds, as float offsets from its start (16-byte aligned
+ * regions: multiples of 4 floats), plus CLBlast's temporary region in bytes. */
+typedef struct head_layout {
+    size_t acc;         /* the loss accumulator (train) */
+    size_t z;           /* [c, L]: Z, then G in place */
+    size_t w32;         /* [L, D] W in f32 (f16 / bf16 only) */
+    size_t x32;         /* [c, D] the chunk's X in f32 (f16 / bf16) */
+    size_t dx32;        /* [c, D] the chunk's dX in f32 (f16 / bf16, train with dx) */
+    size_t dw32;        /* [L, D] dW accumulator (f16 / bf16, train with dw) */
+    size_t db32;        /* [L] dbias accumulator (f16 / bf16, train with dbias) */
+    size_t temp;        /* byte offset of CLBlast's temporary buffer region */
+    size_t temp_bytes;  /* its size (0: CLBlast needs none for these shapes) */
+    size_t bytes;       /* all of it; SIZE_MAX when the count overflows */
+} head_layout;
+
+typedef struct head_shape {
+    sigfuse_dtype dtype;
+    uint64_t d, l;
+    bool train, dx, dw, db;
+} head_shape;
+
+/* The temporary buffer CLBlast wants for the chunk's products (0 when its direct kernel
+ * serves them, as it does for small ones); a failed query counts as 0, in which case
+ * CLBlast allocates its own. */
+static size_t gemm_temp_bytes(sigfuse_ctx *ctx, const head_shape *h, uint64_t c)
+{
+    sf_cl_state *s = sf_cl_of(ctx);
+    const size_t D = (size_t)h->d, L = (size_t)h->l, C = (size_t)c;
+    if (C == 0 || D == 0 || L == 0)
+        return 0;
+    size_t worst = 0, t;
+    const CLBlastLayout rm = CLBlastLayoutRowMajor;
+    const CLBlastTranspose no = CLBlastTransposeNo, yes = CLBlastTransposeYes;
+    t = 0;
+    if (CLBlastSGemmTempBufferSize(rm, no, yes, C, L, D, 0, D, 0, D, 0, L, &s->queue, &t) == CLBlastSuccess &&
+        t > worst)
+        worst = t;
+    if (h->train && h->dw) {
+        t = 0;
+        if (CLBlastSGemmTempBufferSize(rm, yes, no, L, D, C, 0, L, 0, D, 0, D, &s->queue, &t) == CLBlastSuccess &&
+            t > worst)
+            worst = t;
+    }
+    if (h->train && h->dx) {
+        t = 0;
+        if (CLBlastSGemmTempBufferSize(rm, no, no, C, D, L, 0, L, 0, D, 0, D, &s->queue, &t) == CLBlastSuccess &&
+            t > worst)
+            worst = t;
+    }
+    return worst;
+}
+
+/* The layout for chunks of c rows; with_temp = false leaves CLBlast's region out (the
+ * cheap first guess of pick_chunk). No chunk, no workspace. */
+static head_layout layout(sigfuse_ctx *ctx, const head_shape *h, uint64_t c, bool with_temp)
+{
+    head_layout o;
+    o.acc = o.z = o.w32 = o.x32 = o.dx32 = o.dw32 = o.db32 = NONE;
+    o.temp = 0;
+    o.temp_bytes = 0;
+    o.bytes = 0;
+    if (c == 0)
+        return o;
+    const size_t D = (size_t)h->d, L = (size_t)h->l, C = (size_t)c;
+    const bool wide = h->dtype != SIGFUSE_F32;
+    size_t f = 0;
+#define REGION(field, count)                                                                     \
+    do {                                                                                         \
+        o.field = f;                                                                             \
+        f = sat_add(f, sat_mul(sat_add((count), 3) / 4, 4));                                     \
+    } while (0)
+    if (h->train)
+        REGION(acc, 1);
+    REGION(z, sat_mul(C, L));
+    if (wide) {
+        REGION(w32, sat_mul(L, D));
+        REGION(x32, sat_mul(C, D));
+        if (h->train && h->dx)
+            REGION(dx32, sat_mul(C, D));
+        if (h->train && h->dw)
+            REGION(dw32, sat_mul(L, D));
+        if (h->train && h->db)
+            REGION(db32, L);
+    }
+#undef REGION
+    o.bytes = sat_mul(f, sizeof(float));
+    if (with_temp && o.bytes != SIZE_MAX) {
+        o.temp_bytes = gemm_temp_bytes(ctx, h, c);
+        if (o.temp_bytes > 0) {
+            /* A sub-buffer must start at a multiple of CL_DEVICE_MEM_BASE_ADDR_ALIGN, which
+             * the caller's 16-byte-aligned offset may miss by up to that much. */
+            o.temp = o.bytes;
+            o.bytes = sat_add(o.bytes, sat_add(sf_cl_of(ctx)->base_align, o.temp_bytes));
+        }
+    }
+    return o;
+}
+
+/* The largest chunk (1 <= c <= n) whose layout fits in `bytes`. The layout grows with c,
+ * so a bisection finds it. The api has checked that c = 1 fits; this checks again rather
+ * than overrun a caller's buffer should a caller skip that layer. */
+static sigfuse_status pick_chunk(sigfuse_ctx *ctx, const head_shape *h, uint64_t n, size_t bytes, uint64_t *chunk,
+                                 head_layout *out)
+{
+    const size_t minimum = layout(ctx, h, 1, true).bytes;
+    if (minimum > bytes)
+        return sf_fail(ctx, SIGFUSE_ERR_INSUFFICIENT_WORKSPACE,
+                       "opencl: the head needs a workspace of at least %zu bytes, got %zu", minimum, bytes);
+    uint64_t lo = 1, hi = n;
+    /* Without CLBlast's region first: plain arithmetic, and the answer bounds the real one. */
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo + 1) / 2;
+        if (layout(ctx, h, mid, false).bytes <= bytes)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    head_layout full = layout(ctx, h, lo, true);
+    if (full.bytes > bytes) {
+        uint64_t top = lo;
+        lo = 1;
+        hi = top;
+        while (lo < hi) {
+            uint64_t mid = lo + (hi - lo + 1) / 2;
+            if (layout(ctx, h, mid, true).bytes <= bytes)
+                lo = mid;
+            else
+                hi = mid - 1;
+        }
+        full = layout(ctx, h, lo, true);
+    }
+    *out = full;
+    *chunk = lo;
+    return SIGFUSE_SUCCESS;
+}
+
+static head_shape predict_shape(const sigfuse_head_predict_args *a)
+{
+    head_shape h = {a->x->dtype, (uint64_t)a->d, (uint64_t)a->l, false, false, false, false};
+    return h;
+}
+
+static head_shape train_shape(const sigfuse_head_train_args *a)
+{
+    head_shape h = {a->x->dtype, (uint64_t)a->d, (uint64_t)a->l, true, a->dx != NULL, a->dw != NULL,
+                    a->dbias != NULL};
+    return h;
+}
+
+size_t sf_cl_head_predict_workspace(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a, int64_t chunk_rows)
+{
+    head_shape h = predict_shape(a);
+    return layout(ctx, &h, a->l > 0 ? (uint64_t)chunk_rows : 0, true).bytes;
+}
+
+size_t sf_cl_head_train_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, int64_t chunk_rows)
+{
+    head_shape h = train_shape(a);
+    return layout(ctx, &h, a->l > 0 ? (uint64_t)chunk_rows : 0, true).bytes;
+}
+
+/* ---- Launch helpers ---------------------------------------------------------------------------- */
+
+/* A matrix operand: a cl_mem and an offset in floats (CLBlast's unit). */
+typedef struct operand {
+    cl_mem mem;
+    size_t off;
+} operand;
+
+static operand buf_operand(const sigfuse_buffer *b, uint64_t plus)
+{
+    operand o = {(cl_mem)b->ptr, (size_t)(sf_cl_elem_offset(b) + plus)};
+    return o;
+}
+
+static const char *clblast_name(CLBlastStatusCode st)
+{
+    switch (st) {
+    case CLBlastSuccess: return "CLBlastSuccess";
+    case CLBlastOpenCLCompilerNotAvailable: return "CLBlastOpenCLCompilerNotAvailable";
+    case CLBlastTempBufferAllocFailure: return "CLBlastTempBufferAllocFailure";
+    case CLBlastOpenCLOutOfResources: return "CLBlastOpenCLOutOfResources";
+    case CLBlastOpenCLOutOfHostMemory: return "CLBlastOpenCLOutOfHostMemory";
+    case CLBlastOpenCLBuildProgramFailure: return "CLBlastOpenCLBuildProgramFailure";
+    case CLBlastInvalidValue: return "CLBlastInvalidValue";
+    case CLBlastInvalidCommandQueue: return "CLBlastInvalidCommandQueue";
+    case CLBlastInvalidMemObject: return "CLBlastInvalidMemObject";
+    case CLBlastInvalidLocalThreadsTotal: return "CLBlastInvalidLocalThreadsTotal";
+    case CLBlastNotImplemented: return "CLBlastNotImplemented";
+    case CLBlastInvalidMatrixA: return "CLBlastInvalidMatrixA";
+    case CLBlastInvalidMatrixB: return "CLBlastInvalidMatrixB";
+    case CLBlastInvalidMatrixC: return "CLBlastInvalidMatrixC";
+    case CLBlastInvalidDimension: return "CLBlastInvalidDimension";
+    case CLBlastInvalidLeadDimA: return "CLBlastInvalidLeadDimA";
+    case CLBlastInvalidLeadDimB: return "CLBlastInvalidLeadDimB";
+    case CLBlastInvalidLeadDimC: return "CLBlastInvalidLeadDimC";
+    case CLBlastInsufficientMemoryA: return "CLBlastInsufficientMemoryA";
+    case CLBlastInsufficientMemoryB: return "CLBlastInsufficientMemoryB";
+    case CLBlastInsufficientMemoryC: return "CLBlastInsufficientMemoryC";
+    case CLBlastInsufficientMemoryTemp: return "CLBlastInsufficientMemoryTemp";
+    case CLBlastInvalidLocalMemUsage: return "CLBlastInvalidLocalMemUsage";
+    case CLBlastDatabaseError: return "CLBlastDatabaseError";
+    case CLBlastUnknownError: return "CLBlastUnknownError";
+    case CLBlastUnexpectedError: return "CLBlastUnexpectedError";
+    default: break;
+    }
+    return "another CLBlast status (see clblast_c.h)";
+}
+
+/* C[m, n] = A B (+ beta C), row-major f32, with op(A) and op(B) transposed as asked. */
+static sigfuse_status gemm(sigfuse_ctx *ctx, const char *what, bool ta, bool tb, size_t m, size_t n, size_t k,
+                           operand A, size_t lda, operand B, size_t ldb, float beta, operand C, size_t ldc,
+                           cl_mem temp)
+{
+    sf_cl_state *s = sf_cl_of(ctx);
+    SF_TRY(sf_cl_barrier(ctx));
+    const CLBlastTranspose opa = ta ? CLBlastTransposeYes : CLBlastTransposeNo;
+    const CLBlastTranspose opb = tb ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastStatusCode st;
+    if (temp)
+        st = CLBlastSgemmWithTempBuffer(CLBlastLayoutRowMajor, opa, opb, m, n, k, 1.0f, A.mem, A.off, lda, B.mem, B.off,
+                                        ldb, beta, C.mem, C.off, ldc, &s->queue, NULL, temp);
+    else
+        st = CLBlastSgemm(CLBlastLayoutRowMajor, opa, opb, m, n, k, 1.0f, A.mem, A.off, lda, B.mem, B.off, ldb, beta,
+                          C.mem, C.off, ldc, &s->queue, NULL);
+    if (st != CLBlastSuccess)
+        return sf_fail(ctx, SIGFUSE_ERR_BACKEND, "opencl: CLBlast SGEMM for %s (%zu x %zu x %zu) failed: %s (%d)", what,
+                       m, n, k, clblast_name(st), (int)st);
+    return sf_cl_barrier(ctx);
+}
+
+/* Zero bytes are +0 in every float dtype. */
+static sigfuse_status fill_zero(sigfuse_ctx *ctx, cl_mem mem, size_t offset_bytes, size_t bytes)
+{
+    if (bytes == 0)
+        return SIGFUSE_SUCCESS;
+    const cl_uchar zero = 0;
+    cl_int err = clEnqueueFillBuffer(sf_cl_of(ctx)->queue, mem, &zero, 1, offset_bytes, bytes, 0, NULL, NULL);
+    return err == CL_SUCCESS ? SIGFUSE_SUCCESS : sf_cl_fail(ctx, err, "clEnqueueFillBuffer");
+}
+
+static sigfuse_status fill_zero_buf(sigfuse_ctx *ctx, const sigfuse_buffer *b, uint64_t count)
+{
+    return fill_zero(ctx, (cl_mem)b->ptr, b->offset, (size_t)count * sigfuse_dtype_size(b->dtype));
+}
+
+/* dst (f32, workspace) = src (storage dtype) over n elements. */
+static sigfuse_status to_f32(sigfuse_ctx *ctx, sigfuse_dtype dtype, operand src, uint64_t n, operand dst)
+{
+    if (n == 0)
+        return SIGFUSE_SUCCESS;
+    sf_cl_launch l;
+    SF_TRY(sf_cl_begin(ctx, SF_CL_HEAD, dtype, "head_to_f32", &l));
+    sf_cl_arg_mem(&l, src.mem);
+    sf_cl_arg_u64(&l, src.off);
+    sf_cl_arg_u64(&l, n);
+    sf_cl_arg_mem(&l, dst.mem);
+    sf_cl_arg_u64(&l, dst.off);
+    return sf_cl_enqueue_1d(&l, sf_cl_groups(sf_cl_of(ctx), n, l.local));
+}
+
+static sigfuse_status from_f32(sigfuse_ctx *ctx, sigfuse_dtype dtype, operand src, uint64_t n, operand dst)
+{
+    if (n == 0)
+        return SIGFUSE_SUCCESS;
+    sf_cl_launch l;
+    SF_TRY(sf_cl_begin(ctx, SF_CL_HEAD, dtype, "head_from_f32", &l));
+    sf_cl_arg_mem(&l, src.mem);
+    sf_cl_arg_u64(&l, src.off);
+    sf_cl_arg_u64(&l, n);
+    sf_cl_arg_mem(&l, dst.mem);
+    sf_cl_arg_u64(&l, dst.off);
+    return sf_cl_enqueue_1d(&l, sf_cl_groups(sf_cl_of(ctx), n, l.local));
+}
+
+/* The call's view of its workspace: the cl_mem, the float offset of the layout's start,
+ * and a sub-buffer for CLBlast's temporaries when it needs one. */
+typedef struct ws_view {
+    cl_mem mem;
+    size_t off;
+    cl_mem temp;
+} ws_view;
+
+/* A sub-buffer is a handle on existing memory, not an allocation of device memory; when
+ * the driver refuses one (the workspace is itself a sub-buffer), CLBlast allocates its own
+ * temporaries instead, which is slower but correct. */
+static ws_view open_workspace(sigfuse_ctx *ctx, const sigfuse_buffer *ws, const head_layout *lay)
+{
+    ws_view v = {NULL, 0, NULL};
+    if (!ws || lay->bytes == 0)
+        return v;
+    v.mem = (cl_mem)ws->ptr;
+    v.off = ws->offset / sizeof(float);
+    if (lay->temp_bytes > 0) {
+        const size_t align = sf_cl_of(ctx)->base_align;
+        size_t origin = ws->offset + lay->temp;
+        origin = (origin + align - 1) / align * align;
+        cl_buffer_region region = {origin, lay->temp_bytes};
+        cl_int err;
+        v.temp = clCreateSubBuffer(v.mem, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &region, &err);
+        if (err != CL_SUCCESS)
+            v.temp = NULL;
+    }
+    return v;
+}
+
+static void close_workspace(ws_view *v)
+{
+    /* Released at once: the driver keeps it alive until the queued products finish. */
+    if (v->temp)
+        clReleaseMemObject(v->temp);
+    v->temp = NULL;
+}
+
+static operand ws_at(const ws_view *v, size_t region, size_t plus)
+{
+    operand o = {v->mem, v->off + region + plus};
+    return o;
+}
+
+/* ---- Predict ------------------------------------------------------------------------------------- */
+
+static sigfuse_status predict_chunks(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a, const head_layout *lay,
+                                     uint64_t chunk, const ws_view *ws)
+{
+    sf_cl_state *s = sf_cl_of(ctx);
+    const sigfuse_dtype dtype = a->x->dtype;
+    const bool wide = dtype != SIGFUSE_F32;
+    const uint64_t N = (uint64_t)a->n, D = (uint64_t)a->d, L = (uint64_t)a->l;
+    operand w = wide ? ws_at(ws, lay->w32, 0) : buf_operand(a->w, 0);
+    if (wide)
+        SF_TRY(to_f32(ctx, dtype, buf_operand(a->w, 0), L * D, w));
+    for (uint64_t r0 = 0; r0 < N; r0 += chunk) {
+        const uint64_t rows = N - r0 < chunk ? N - r0 : chunk;
+        operand x = wide ? ws_at(ws, lay->x32, 0) : buf_operand(a->x, r0 * D);
+        if (wide)
+            SF_TRY(to_f32(ctx, dtype, buf_operand(a->x, r0 * D), rows * D, x));
+        operand z = ws_at(ws, lay->z, 0);
+        if (D > 0)
+            SF_TRY(gemm(ctx, "Z = X W^T", false, true, rows, L, D, x, D, w, D, 0.0f, z, L, ws->temp));
+        else
+            SF_TRY(fill_zero(ctx, z.mem, z.off * sizeof(float), rows * L * sizeof(float)));
+
+        sf_cl_launch l;
+        SF_TRY(sf_cl_begin(ctx, SF_CL_HEAD, dtype, "head_predict_epilogue", &l));
+        sf_cl_arg_mem(&l, z.mem);
+        sf_cl_arg_u64(&l, z.off);
+        sf_cl_arg_u64(&l, rows);
+        sf_cl_arg_u64(&l, L);
+        sf_cl_arg_buf(&l, a->bias);
+        sf_cl_arg_buf(&l, a->logits);
+        sf_cl_arg_buf(&l, a->probs);
+        sf_cl_arg_buf(&l, a->labels);
+        sf_cl_arg_int(&l, a->labels && a->labels->dtype == SIGFUSE_U8);
+        sf_cl_arg_u64(&l, r0);
+        sf_cl_arg_f32(&l, a->threshold);
+        size_t lx, ly;
+        sf_cl_local_2d(s, l.local, L, &lx, &ly);
+        uint64_t cap = (uint64_t)s->compute_units * SF_CL_GROUPS_PER_CU;
+        uint64_t gx = (L + lx - 1) / lx, gy = (rows + ly - 1) / ly;
+        gx = gx > cap ? cap : gx;
+        gy = gy > cap / gx ? cap / gx : gy;
+        SF_TRY(sf_cl_enqueue_2d(&l, (size_t)gx, gy < 1 ? 1 : (size_t)gy, lx, ly));
+        SF_TRY(sf_cl_barrier(ctx));
+    }
+    return SIGFUSE_SUCCESS;
+}
+
+sigfuse_status sf_cl_head_predict(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a)
+{
+    const head_shape h = predict_shape(a);
+    head_layout lay;
+    uint64_t chunk;
+    SF_TRY(pick_chunk(ctx, &h, (uint64_t)a->n, a->workspace ? a->workspace_bytes : 0, &chunk, &lay));
+    ws_view ws = open_workspace(ctx, a->workspace, &lay);
+    sigfuse_status st = predict_chunks(ctx, a, &lay, chunk, &ws);
+    close_workspace(&ws);
+    return st;
+}
+
+/* ---- Train step ------------------------------------------------------------------------------------ */
+
+/* The loss partials of this chunk's gradient kernel (count of them; 0 with no chunk)
+ * into the accumulator, and on the last chunk the loss itself. */
+static sigfuse_status loss_step(sigfuse_ctx *ctx, sigfuse_dtype dtype, size_t count, operand acc, bool first,
+                                bool last, const sigfuse_head_train_args *a, double n_l)
+{
+    sf_cl_launch l;
+    SF_TRY(sf_cl_begin(ctx, SF_CL_HEAD, dtype, "head_loss_acc", &l));
+    SF_TRY(sf_cl_barrier(ctx));
+    sf_cl_arg_mem(&l, sf_cl_of(ctx)->scratch);
+    sf_cl_arg_u32(&l, (uint32_t)count);
+    sf_cl_arg_mem(&l, acc.mem);
+    sf_cl_arg_u64(&l, acc.off);
+    sf_cl_arg_int(&l, first);
+    sf_cl_arg_int(&l, last);
+    sf_cl_arg_int(&l, a->reduction == SIGFUSE_REDUCTION_MEAN);
+    sf_cl_arg_f32(&l, (float)n_l);
+    sf_cl_arg_buf(&l, a->loss);
+    sf_cl_arg_local_floats(&l, l.local);
+    return sf_cl_enqueue_1d(&l, 1);
+}
+
+static sigfuse_status train_chunks(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, const head_layout *lay,
+                                   uint64_t chunk, const ws_view *ws)
+{
+    sf_cl_state *s = sf_cl_of(ctx);
+    const sigfuse_dtype dtype = a->x->dtype;
+    const bool wide = dtype != SIGFUSE_F32;
+    const uint64_t N = (uint64_t)a->n, D = (uint64_t)a->d, L = (uint64_t)a->l;
+    const double n_l = (double)N * (double)L;
+    /* G = g x grad_scale, divided by N L for MEAN (only used when there are logits). */
+    float scale = a->grad_scale;
+    if (a->reduction == SIGFUSE_REDUCTION_MEAN && n_l > 0)
+        scale = (float)((double)a->grad_scale / n_l);
+
+    operand w = wide ? ws_at(ws, lay->w32, 0) : buf_operand(a->w, 0);
+    if (wide)
+        SF_TRY(to_f32(ctx, dtype, buf_operand(a->w, 0), L * D, w));
+    operand dw_acc = a->dw ? (wide ? ws_at(ws, lay->dw32, 0) : buf_operand(a->dw, 0)) : (operand){NULL, 0};
+    operand db_acc = a->dbias ? (wide ? ws_at(ws, lay->db32, 0) : buf_operand(a->dbias, 0)) : (operand){NULL, 0};
+
+    for (uint64_t r0 = 0; r0 < N; r0 += chunk) {
+        const uint64_t rows = N - r0 < chunk ? N - r0 : chunk;
+        const bool first = r0 == 0, last = r0 + rows == N;
+        operand x = wide ? ws_at(ws, lay->x32, 0) : buf_operand(a->x, r0 * D);
+        if (wide)
+            SF_TRY(to_f32(ctx, dtype, buf_operand(a->x, r0 * D), rows * D, x));
+        operand z = ws_at(ws, lay->z, 0);
+        if (D > 0)
+            SF_TRY(gemm(ctx, "Z = X W^T", false, true, rows, L, D, x, D, w, D, 0.0f, z, L, ws->temp));
+        else
+            SF_TRY(fill_zero(ctx, z.mem, z.off * sizeof(float), rows * L * sizeof(float)));
+
+        /* Z + b -> G in place, with this chunk's loss partials in the scratch. */
+        sf_cl_launch l;
+        SF_TRY(sf_cl_begin(ctx, SF_CL_HEAD, dtype, "head_train_grad", &l));
+        const uint64_t elems = rows * L;
+        const size_t groups = sf_cl_groups(s, elems, l.local);
+        SF_TRY(sf_cl_barrier(ctx));
+        sf_cl_arg_mem(&l, z.mem);
+        sf_cl_arg_u64(&l, z.off);
+        sf_cl_arg_u64(&l, elems);
+        sf_cl_arg_u64(&l, L);
+        sf_cl_arg_u64(&l, (uint64_t)(groups * l.local) % L);
+        sf_cl_arg_buf(&l, a->bias);
+        sf_cl_arg_buf(&l, a->targets);
+        sf_cl_arg_int(&l, a->targets->dtype == SIGFUSE_U8);
+        sf_cl_arg_buf(&l, a->pos_weight);
+        sf_cl_arg_u64(&l, r0);
+        sf_cl_arg_f32(&l, scale);
+        sf_cl_arg_mem(&l, a->loss ? s->scratch : NULL);
+        sf_cl_arg_local_floats(&l, l.local);
+        SF_TRY(sf_cl_enqueue_1d(&l, groups));
+        SF_TRY(sf_cl_barrier(ctx));
+
+        if (a->loss)
+            SF_TRY(loss_step(ctx, dtype, groups, ws_at(ws, lay->acc, 0), first, last, a, n_l));
+        if (a->dbias) {
+            SF_TRY(sf_cl_begin(ctx, SF_CL_HEAD, dtype, "head_colsum", &l));
+            sf_cl_arg_mem(&l, z.mem);
+            sf_cl_arg_u64(&l, z.off);
+            sf_cl_arg_u64(&l, rows);
+            sf_cl_arg_u64(&l, L);
+            sf_cl_arg_mem(&l, db_acc.mem);
+            sf_cl_arg_u64(&l, db_acc.off);
+            sf_cl_arg_int(&l, first);
+            SF_TRY(sf_cl_enqueue_1d(&l, sf_cl_groups(s, L, l.local)));
+        }
+        /* dW before dX: the chunk's X rows are all read before any dX row is written. */
+        if (a->dw && D > 0)
+            SF_TRY(gemm(ctx, "dW += G^T X", true, false, L, D, rows, z, L, x, D, first ? 0.0f : 1.0f, dw_acc, D,
+                        ws->temp));
+        if (a->dx && D > 0) {
+            operand dx = wide ? ws_at(ws, lay->dx32, 0) : buf_operand(a->dx, r0 * D);
+            SF_TRY(gemm(ctx, "dX = G W", false, false, rows, D, L, z, L, w, D, 0.0f, dx, D, ws->temp));
+            if (wide)
+                SF_TRY(from_f32(ctx, dtype, dx, rows * D, buf_operand(a->dx, r0 * D)));
+        }
+        SF_TRY(sf_cl_barrier(ctx));
+    }
+    if (wide && a->dw)
+        SF_TRY(from_f32(ctx, dtype, dw_acc, L * D, buf_operand(a->dw, 0)));
+    if (wide && a->dbias)
+        SF_TRY(from_f32(ctx, dtype, db_acc, L, buf_operand(a->dbias, 0)));
+    return SIGFUSE_SUCCESS;
+}
+
+/* No logits at all (N = 0 or L = 0): the sums are empty and the products are zeros. */
+static sigfuse_status train_empty(sigfuse_ctx *ctx, const sigfuse_head_train_args *a)
+{
+    const uint64_t N = (uint64_t)a->n, D = (uint64_t)a->d, L = (uint64_t)a->l;
+    if (a->loss)
+        SF_TRY(loss_step(ctx, a->x->dtype, 0, (operand){NULL, 0}, true, true, a, (double)N * (double)L));
+    if (a->dx)
+        SF_TRY(fill_zero_buf(ctx, a->dx, N * D));
+    if (a->dw)
+        SF_TRY(fill_zero_buf(ctx, a->dw, L * D));
+    if (a->dbias)
+        SF_TRY(fill_zero_buf(ctx, a->dbias, L));
+    return SIGFUSE_SUCCESS;
+}
+
+sigfuse_status sf_cl_head_train(sigfuse_ctx *ctx, const sigfuse_head_train_args *a)
+{
+    if (a->n == 0 || a->l == 0)
+        return train_empty(ctx, a);
+    const head_shape h = train_shape(a);
+    head_layout lay;
+    uint64_t chunk;
+    SF_TRY(pick_chunk(ctx, &h, (uint64_t)a->n, a->workspace ? a->workspace_bytes : 0, &chunk, &lay));
+    ws_view ws = open_workspace(ctx, a->workspace, &lay);
+    sigfuse_status st = train_chunks(ctx, a, &lay, chunk, &ws);
+    close_workspace(&ws);
+    return st;
+}
