@@ -14,8 +14,12 @@ struct bce_op {
     __device__ void operator()(float x, float y, float w, float p, bool want_loss, float *loss, float *grad) const
     {
         const float ys = sf_smooth_target(y, eps);
-        *loss = want_loss ? sf_bce_loss(x, ys, w, p) : 0.0f;
-        *grad = sf_bce_grad(x, ys, w, p);
+        if (want_loss) {
+            sf_bce_loss_grad(x, ys, w, p, loss, grad);
+        } else {
+            *loss = 0.0f;
+            *grad = sf_bce_grad(x, ys, w, p);   /* no logarithm needed */
+        }
     }
 };
 

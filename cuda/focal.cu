@@ -13,8 +13,9 @@ struct focal_op {
     float alpha, gamma;
     __device__ void operator()(float x, float y, float, float, bool want_loss, float *loss, float *grad) const
     {
-        *loss = want_loss ? sf_focal_loss(x, y, alpha, gamma) : 0.0f;
-        *grad = sf_focal_grad(x, y, alpha, gamma);
+        sf_focal_loss_grad(x, y, alpha, gamma, loss, grad);
+        if (!want_loss)
+            *loss = 0.0f;
     }
 };
 

@@ -246,9 +246,14 @@ template <typename T, typename TY> __global__ void __launch_bounds__(SF_BLOCK) t
                 const int64_t e = r * p.l + j;
                 const float z = p.z[e] + b;
                 const float y = sf_to_float(targets[e]);
-                if (p.loss_partials)
-                    loss += (double)sf_bce_loss(z, y, 1.0f, pj);
-                const float g = sf_bce_grad(z, y, 1.0f, pj);
+                float g;
+                if (p.loss_partials) {
+                    float lo;
+                    sf_bce_loss_grad(z, y, 1.0f, pj, &lo, &g);
+                    loss += (double)lo;
+                } else {
+                    g = sf_bce_grad(z, y, 1.0f, pj);
+                }
                 if (g_out)
                     g_out[e] = sf_from_float<T>(g);
                 else

@@ -51,14 +51,17 @@ kernel void bce_fused(global const SF_T *x, ulong x_off,
         const float wv = w ? sf_ld(w, i) : 1.0f;
         const float pv = pw ? sf_ld(pw, col) : 1.0f;
         const float uv = up ? sf_ld(up, i) : 1.0f;
+        float le, g;
         if (want_loss) {
-            const float le = sf_bce_loss(xv, ys, wv, pv);
+            sf_bce_loss_grad(xv, ys, wv, pv, &le, &g);   /* one exp, one log1p for both */
             if (loss)
                 sf_st(loss, i, le);
             acc += le;
+        } else {
+            g = sf_bce_grad(xv, ys, wv, pv);
         }
         if (dl)
-            sf_st(dl, i, sf_bce_grad(xv, ys, wv, pv) * (scale * uv));
+            sf_st(dl, i, g * (scale * uv));
         if (pr || lab) {
             const float s = sf_sigmoid(xv);
             if (pr)

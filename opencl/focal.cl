@@ -35,14 +35,15 @@ kernel void focal_fused(global const SF_T *x, ulong x_off,
         const float xv = sf_ld(x, i);
         const float yv = sf_ld_target(y, y_u8, i);
         const float uv = up ? sf_ld(up, i) : 1.0f;
+        float le, g;
+        sf_focal_loss_grad(xv, yv, alpha, gamma, &le, &g);   /* shares exp, log1p, pow */
         if (want_loss) {
-            const float le = sf_focal_loss(xv, yv, alpha, gamma);
             if (loss)
                 sf_st(loss, i, le);
             acc += le;
         }
         if (dl)
-            sf_st(dl, i, sf_focal_grad(xv, yv, alpha, gamma) * (scale * uv));
+            sf_st(dl, i, g * (scale * uv));
     }
     if (part) {
         const float s = sf_group_sum(acc, tmp);

@@ -52,7 +52,8 @@ fi
 
 {
     echo "date: $(date -u +%FT%TZ)"
-    echo "commit: $(git rev-parse HEAD 2>/dev/null || echo unknown) $(git status --porcelain 2>/dev/null | wc -l) changed files"
+    # The device machine gets the working tree without .git: say the commit with SIGFUSE_COMMIT.
+    echo "commit: ${SIGFUSE_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
     nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv 2>&1 || true
     nvcc --version 2>&1 | tail -n 2 || true
     cmake --version 2>&1 | head -n 1 || true
