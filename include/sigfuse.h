@@ -295,7 +295,9 @@ typedef struct sigfuse_gru_forward_args {
 } sigfuse_gru_forward_args;
 
 /* Backward: dgates_x and dgates_h differ in the n block (dgates_h_n = dgates_x_n * r).
- * dbias_x / dbias_h are row sums of dgates_x / dgates_h (deterministic). */
+ * dbias_x / dbias_h are row sums of dgates_x / dgates_h (deterministic).
+ * dh_prev is only the direct part dh * z: the part through the hidden projection,
+ * dgates_h W_hh, is the caller's product to add (as for gates_h itself). */
 typedef struct sigfuse_gru_backward_args {
     int64_t batch;
     int64_t hidden;
@@ -442,7 +444,10 @@ SIGFUSE_API void sigfuse_head_train_args_init(sigfuse_head_train_args *args);
 
 /* Workspace needed to run the op with chunks of chunk_rows rows (chunk_rows <= 0 or > N:
  * all N rows at once). Any workspace at least the size for chunk_rows = 1 works; more
- * means fewer, larger products. The answer depends on the context's backend. The
+ * means fewer, larger products (the op uses the largest chunks that fit). The query
+ * checks args like the op does (its buffers must be valid), and its answer depends on
+ * the context's backend and on N, D and L: a workspace sized for one batch serves any
+ * smaller batch with the same D and L. The
  * workspace's address (pointer + offset) must be a multiple of SIGFUSE_WORKSPACE_ALIGNMENT
  * (malloc, cudaMalloc and clCreateBuffer give that). */
 #define SIGFUSE_WORKSPACE_ALIGNMENT 16

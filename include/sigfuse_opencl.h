@@ -38,6 +38,7 @@ static inline sigfuse_buffer sigfuse_opencl_buffer(cl_mem mem, size_t offset, si
 SIGFUSE_API sigfuse_status sigfuse_ctx_create_opencl(sigfuse_ctx **ctx, cl_command_queue queue);
 /* Change the queue (it must belong to the same OpenCL context and device). */
 SIGFUSE_API sigfuse_status sigfuse_opencl_set_queue(sigfuse_ctx *ctx, cl_command_queue queue);
+/* The queue is the context's (not retained for the caller). */
 SIGFUSE_API sigfuse_status sigfuse_opencl_get_queue(const sigfuse_ctx *ctx, cl_command_queue *queue);
 
 #ifdef __cplusplus

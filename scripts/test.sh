@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build}
 
 packages=(build-essential cmake pkg-config libcriterion-dev pocl-opencl-icd ocl-icd-opencl-dev
-          opencl-headers libclblast-dev oclgrind)
+          opencl-headers libclblast-dev oclgrind dataset-fashion-mnist)
+# (The breast cancer example fetches its CSV from python3-sklearn's .deb without
+# installing it: examples/breast_cancer/get_data.sh.)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
