@@ -278,41 +278,27 @@ class workspace;
 
 /* The C API's defaults, read once from its *_args_init functions. */
 namespace detail {
-inline const sigfuse_bce_args &bce_defaults()
+template <typename Args, void (*Init)(Args *)> inline const Args &defaults_of()
 {
-    static const sigfuse_bce_args d = [] {
-        sigfuse_bce_args a;
-        sigfuse_bce_args_init(&a);
+    static const Args d = [] {
+        Args a;
+        Init(&a);
         return a;
     }();
     return d;
 }
+inline const sigfuse_bce_args &bce_defaults() { return defaults_of<sigfuse_bce_args, sigfuse_bce_args_init>(); }
 inline const sigfuse_focal_args &focal_defaults()
 {
-    static const sigfuse_focal_args d = [] {
-        sigfuse_focal_args a;
-        sigfuse_focal_args_init(&a);
-        return a;
-    }();
-    return d;
+    return defaults_of<sigfuse_focal_args, sigfuse_focal_args_init>();
 }
 inline const sigfuse_head_predict_args &head_predict_defaults()
 {
-    static const sigfuse_head_predict_args d = [] {
-        sigfuse_head_predict_args a;
-        sigfuse_head_predict_args_init(&a);
-        return a;
-    }();
-    return d;
+    return defaults_of<sigfuse_head_predict_args, sigfuse_head_predict_args_init>();
 }
 inline const sigfuse_head_train_args &head_train_defaults()
 {
-    static const sigfuse_head_train_args d = [] {
-        sigfuse_head_train_args a;
-        sigfuse_head_train_args_init(&a);
-        return a;
-    }();
-    return d;
+    return defaults_of<sigfuse_head_train_args, sigfuse_head_train_args_init>();
 }
 } // namespace detail
 
