@@ -21,6 +21,7 @@
  */
 #include <math.h>
 
+#include "ref_loss.h"
 #include "ref_math.h"
 #include "sf_internal.h"
 
@@ -31,15 +32,7 @@ sigfuse_status sf_ref_bce(sigfuse_ctx *ctx, const sigfuse_bce_args *a)
     const int64_t n = a->rows * a->cols;
     const double eps = a->label_smoothing;
     const double threshold = a->threshold;
-    const int reduced = a->reduction != SIGFUSE_REDUCTION_NONE;
-
-    /* The scalar upstream gradient is read once, before any output is written, so that
-     * nothing the loop stores can change it. */
-    double scale = a->grad_scale;
-    if (reduced && a->dloss_in != NULL)
-        scale *= sf_host_load(a->dloss_in, 0);
-    if (a->reduction == SIGFUSE_REDUCTION_MEAN)
-        scale /= (double)n;
+    const double scale = ref_loss_scale(a->reduction, a->grad_scale, a->dloss_in, n);
 
     double sum = 0.0;
     for (int64_t i = 0; i < n; i++) {
@@ -49,8 +42,7 @@ sigfuse_status sf_ref_bce(sigfuse_ctx *ctx, const sigfuse_bce_args *a)
         const double y = sf_host_load(a->targets, i);
         const double w = a->weight != NULL ? sf_host_load(a->weight, i) : 1.0;
         const double p = a->pos_weight != NULL ? sf_host_load(a->pos_weight, i % cols) : 1.0;
-        const double up = (!reduced && a->dloss_in != NULL) ? sf_host_load(a->dloss_in, i)
-                                                             : 1.0;
+        const double up = ref_loss_upstream(a->reduction, a->dloss_in, i);
         const double ys = y * (1.0 - eps) + 0.5 * eps;
         const double neg = 1.0 - ys;   /* coefficient of ref_softplus(x) */
         const double pos = p * ys;     /* coefficient of ref_softplus(-x) */
@@ -59,10 +51,7 @@ sigfuse_status sf_ref_bce(sigfuse_ctx *ctx, const sigfuse_bce_args *a)
 
         if (a->loss != NULL) {
             double le = ref_mul_limit(w, ref_mul_limit(neg, ref_softplus(x)) + ref_mul_limit(pos, ref_softplus(-x)));
-            if (reduced)
-                sum += le;
-            else
-                sf_host_store(a->loss, i, le);
+            ref_loss_put(a->reduction, a->loss, i, le, &sum);
         }
         if (a->dlogits != NULL) {
             /* Both sigmoids are bounded: with finite weights no 0 * inf can arise here. */
@@ -75,9 +64,6 @@ sigfuse_status sf_ref_bce(sigfuse_ctx *ctx, const sigfuse_bce_args *a)
             sf_host_store(a->labels, i, s > threshold ? 1.0 : 0.0);
     }
 
-    /* With no elements SUM is 0 and MEAN is 0/0 = NaN, still written: the reduced loss
-     * has its one element even then. */
-    if (reduced && a->loss != NULL)
-        sf_host_store(a->loss, 0, a->reduction == SIGFUSE_REDUCTION_MEAN ? sum / (double)n : sum);
+    ref_loss_finish(a->reduction, a->loss, n, sum);
     return SIGFUSE_SUCCESS;
 }

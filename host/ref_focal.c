@@ -22,11 +22,9 @@
  */
 #include <math.h>
 
+#include "ref_loss.h"
 #include "ref_math.h"
 #include "sf_internal.h"
-
-/* The three helpers repeat ref_bce.c's on purpose: each reference file stays readable
- * as a definition on its own. */
 
 sigfuse_status sf_ref_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a)
 {
@@ -34,14 +32,7 @@ sigfuse_status sf_ref_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a)
     const int64_t n = a->rows * a->cols;
     const double alpha = a->alpha;
     const double gamma = a->gamma;
-    const int reduced = a->reduction != SIGFUSE_REDUCTION_NONE;
-
-    /* Read once, before any output is written, so that no store can change it. */
-    double scale = a->grad_scale;
-    if (reduced && a->dloss_in != NULL)
-        scale *= sf_host_load(a->dloss_in, 0);
-    if (a->reduction == SIGFUSE_REDUCTION_MEAN)
-        scale /= (double)n;
+    const double scale = ref_loss_scale(a->reduction, a->grad_scale, a->dloss_in, n);
 
     double sum = 0.0;
     for (int64_t i = 0; i < n; i++) {
@@ -49,8 +40,7 @@ sigfuse_status sf_ref_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a)
          * may share memory with an input of its own dtype. */
         const double x = sf_host_load(a->logits, i);
         const double y = sf_host_load(a->targets, i);
-        const double up = (!reduced && a->dloss_in != NULL) ? sf_host_load(a->dloss_in, i)
-                                                             : 1.0;
+        const double up = ref_loss_upstream(a->reduction, a->dloss_in, i);
         const double p = ref_sigmoid(x);
         const double pn = ref_sigmoid(-x);   /* 1 - p without cancellation */
         const double q = y * pn + (1.0 - y) * p;
@@ -58,13 +48,8 @@ sigfuse_status sf_ref_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a)
         const double alpha_t = alpha < 0.0 ? 1.0 : alpha * y + (1.0 - alpha) * (1.0 - y);
         const double mod = pow(q, gamma);
 
-        if (a->loss != NULL) {
-            double le = ref_mul_limit(alpha_t, ref_mul_limit(mod, ce));
-            if (reduced)
-                sum += le;
-            else
-                sf_host_store(a->loss, i, le);
-        }
+        if (a->loss != NULL)
+            ref_loss_put(a->reduction, a->loss, i, ref_mul_limit(alpha_t, ref_mul_limit(mod, ce)), &sum);
         if (a->dlogits != NULL) {
             /* q == 0 needs a hard label at a saturated logit (y = 1, p = 1 or y = 0,
              * p = 0); there p(1-p)/q tends to 1. Elsewhere p(1-p) <= min(p, 1-p) <= q
@@ -79,9 +64,6 @@ sigfuse_status sf_ref_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a)
         }
     }
 
-    /* With no elements SUM is 0 and MEAN is 0/0 = NaN, still written: the reduced loss
-     * has its one element even then. */
-    if (reduced && a->loss != NULL)
-        sf_host_store(a->loss, 0, a->reduction == SIGFUSE_REDUCTION_MEAN ? sum / (double)n : sum);
+    ref_loss_finish(a->reduction, a->loss, n, sum);
     return SIGFUSE_SUCCESS;
 }

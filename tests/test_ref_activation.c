@@ -44,48 +44,6 @@ static sigfuse_status bwd(sigfuse_ctx *ctx, act op, float beta, int64_t n,
     return SIGFUSE_ERR_INVALID_ARGUMENT;
 }
 
-#define OK(ctx, call)                                                                  \
-    do {                                                                               \
-        sigfuse_status st_ = (call);                                                   \
-        cr_assert_eq(st_, SIGFUSE_SUCCESS, "%s: %s (%s)", #call,                       \
-                     sigfuse_status_string(st_), sigfuse_ctx_last_error(ctx));          \
-    } while (0)
-
-/* NaN equals NaN; -0 equals +0. */
-static bool same(double a, double b)
-{
-    return (isnan(a) && isnan(b)) || a == b;
-}
-
-static tu_buf copy_as(const tu_buf *src, sigfuse_dtype dtype)
-{
-    tu_buf b = tu_alloc(dtype, src->n);
-    for (int64_t i = 0; i < src->n; i++)
-        tu_set(&b, i, tu_get(src, i));
-    return b;
-}
-
-/* got must be want (computed in f64) rounded once to got's dtype, element by element;
- * a poisoned (unwritten) element is NaN and fails unless want is NaN. */
-static void expect_rounded(const tu_buf *got, const tu_buf *want, const char *what)
-{
-    cr_assert(tu_guards_ok(got), "%s: guard overwritten", what);
-    for (int64_t i = 0; i < got->n; i++) {
-        double g = tu_get(got, i), w = sf_round_to_dtype(tu_get(want, i), got->dtype);
-        cr_assert(same(g, w), "%s[%lld] (%s): got %.17g, want %.17g", what, (long long)i,
-                  sigfuse_dtype_name(got->dtype), g, w);
-    }
-}
-
-static void expect_bitwise(const tu_buf *got, const tu_buf *want, const char *what)
-{
-    cr_assert(tu_guards_ok(got), "%s: guard overwritten", what);
-    cr_assert(got->bytes == want->bytes && memcmp((char *)got->desc.ptr + got->desc.offset,
-                                                  (char *)want->desc.ptr + want->desc.offset,
-                                                  got->bytes) == 0,
-              "%s: results differ", what);
-}
-
 /* ---- Known values -------------------------------------------------------------------- */
 
 typedef struct known { double x, want; } known;
@@ -102,9 +60,9 @@ static void check_known(act op, float beta, bool backward, const known *k, size_
         tu_set(&dy, i, 1.0);
     }
     if (backward)
-        OK(ctx, bwd(ctx, op, beta, n, &x.desc, &dy.desc, &out.desc));
+        TU_OK(ctx, bwd(ctx, op, beta, n, &x.desc, &dy.desc, &out.desc));
     else
-        OK(ctx, fwd(ctx, op, beta, n, &x.desc, &out.desc));
+        TU_OK(ctx, fwd(ctx, op, beta, n, &x.desc, &out.desc));
     for (int64_t i = 0; i < n; i++)
         cr_expect(tu_close(tu_get(&out, i), k[i].want, rtol, 0.0),
                   "%s %s beta=%g x=%.17g: got %.17g want %.17g", act_name(op),
@@ -162,7 +120,7 @@ Test(ref_log_sigmoid, forward_minus_1e4_exact_f32_n1)
     sigfuse_ctx *ctx = tu_cpu_ctx();
     double v = -1e4;
     tu_buf x = tu_from(SIGFUSE_F32, 1, &v), y = tu_alloc(SIGFUSE_F32, 1);
-    OK(ctx, sigfuse_log_sigmoid_forward(ctx, 1, &x.desc, &y.desc));
+    TU_OK(ctx, sigfuse_log_sigmoid_forward(ctx, 1, &x.desc, &y.desc));
     cr_assert_eq(tu_get(&y, 0), -1e4);
     tu_free(&x);
     tu_free(&y);
@@ -219,7 +177,7 @@ Test(ref_activation, forward_closed_forms_f64_n1023)
     tu_buf x = tu_alloc(SIGFUSE_F64, n), y = tu_alloc(SIGFUSE_F64, n);
     tu_fill_uniform(&x, &rng, -10.0, 10.0);
     for (int op = ACT_SIGMOID; op <= ACT_SILU; op++) {
-        OK(ctx, fwd(ctx, (act)op, beta, n, &x.desc, &y.desc));
+        TU_OK(ctx, fwd(ctx, (act)op, beta, n, &x.desc, &y.desc));
         for (int64_t i = 0; i < n; i++) {
             double v = tu_get(&x, i), want;
             if (op == ACT_SIGMOID)
@@ -255,17 +213,17 @@ static void check_fd(act op, float beta, uint64_t seed)
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         tu_set(&x, (int64_t)i, fixed[i]);
     for (int64_t i = 0; i < n; i++) {
-        double v = tu_get(&x, i), h = 1e-6 * fmax(1.0, fabs(v));
+        double v = tu_get(&x, i), h = tu_fd_step(v);
         tu_set(&xp, i, v + h);
         tu_set(&xm, i, v - h);
     }
-    OK(ctx, fwd(ctx, op, beta, n, &xp.desc, &yp.desc));
-    OK(ctx, fwd(ctx, op, beta, n, &xm.desc, &ym.desc));
+    TU_OK(ctx, fwd(ctx, op, beta, n, &xp.desc, &yp.desc));
+    TU_OK(ctx, fwd(ctx, op, beta, n, &xm.desc, &ym.desc));
     if (op == ACT_SIGMOID) {   /* backward from the saved output */
-        OK(ctx, fwd(ctx, op, beta, n, &x.desc, &y.desc));
-        OK(ctx, bwd(ctx, op, beta, n, &y.desc, &dy.desc, &dx.desc));
+        TU_OK(ctx, fwd(ctx, op, beta, n, &x.desc, &y.desc));
+        TU_OK(ctx, bwd(ctx, op, beta, n, &y.desc, &dy.desc, &dx.desc));
     } else {
-        OK(ctx, bwd(ctx, op, beta, n, &x.desc, &dy.desc, &dx.desc));
+        TU_OK(ctx, bwd(ctx, op, beta, n, &x.desc, &dy.desc, &dx.desc));
     }
     for (int64_t i = 0; i < n; i++) {
         double fd = tu_get(&dy, i) * (tu_get(&yp, i) - tu_get(&ym, i)) /
@@ -314,11 +272,11 @@ Test(ref_activation, extremes_f64_n7)
         tu_set(&x, i, extremes[i].x);
         tu_set(&ones, i, 1.0);
     }
-    OK(ctx, sigfuse_sigmoid_forward(ctx, n, &x.desc, &s.desc));
-    OK(ctx, sigfuse_log_sigmoid_forward(ctx, n, &x.desc, &ls.desc));
-    OK(ctx, sigfuse_silu_forward(ctx, n, 1.0f, &x.desc, &si.desc));
-    OK(ctx, sigfuse_log_sigmoid_backward(ctx, n, &x.desc, &ones.desc, &dls.desc));
-    OK(ctx, sigfuse_silu_backward(ctx, n, 1.0f, &x.desc, &ones.desc, &dsi.desc));
+    TU_OK(ctx, sigfuse_sigmoid_forward(ctx, n, &x.desc, &s.desc));
+    TU_OK(ctx, sigfuse_log_sigmoid_forward(ctx, n, &x.desc, &ls.desc));
+    TU_OK(ctx, sigfuse_silu_forward(ctx, n, 1.0f, &x.desc, &si.desc));
+    TU_OK(ctx, sigfuse_log_sigmoid_backward(ctx, n, &x.desc, &ones.desc, &dls.desc));
+    TU_OK(ctx, sigfuse_silu_backward(ctx, n, 1.0f, &x.desc, &ones.desc, &dsi.desc));
     for (int64_t i = 0; i < n; i++) {
         const extreme *e = &extremes[i];
         const struct { const char *name; const tu_buf *got; double want; } cols[] = {
@@ -348,12 +306,12 @@ Test(ref_activation, nan_propagates_f32_n3)
             /* The poison is NaN already: zeros make sure a NaN comes from the op. */
             for (int64_t i = 0; i < 3; i++)
                 tu_set(&out, i, 0.0);
-            OK(ctx, fwd(ctx, (act)op, beta, 3, &x.desc, &out.desc));
+            TU_OK(ctx, fwd(ctx, (act)op, beta, 3, &x.desc, &out.desc));
             cr_expect(isnan(tu_get(&out, 0)) && !isnan(tu_get(&out, 1)) && isnan(tu_get(&out, 2)),
                       "%s forward beta=%g", act_name((act)op), beta);
             for (int64_t i = 0; i < 3; i++)
                 tu_set(&out, i, 0.0);
-            OK(ctx, bwd(ctx, (act)op, beta, 3, &x.desc, &dy.desc, &out.desc));
+            TU_OK(ctx, bwd(ctx, (act)op, beta, 3, &x.desc, &dy.desc, &out.desc));
             for (int64_t i = 0; i < 3; i++)
                 cr_expect(isnan(tu_get(&out, i)), "%s backward beta=%g [%lld]",
                           act_name((act)op), beta, (long long)i);
@@ -372,12 +330,12 @@ Test(ref_silu, infinite_limits_f32_beta2_betaneg1)
     double xv[2] = {INFINITY, -INFINITY}, ones[2] = {1.0, 1.0};
     tu_buf x = tu_from(SIGFUSE_F32, 2, xv), dy = tu_from(SIGFUSE_F32, 2, ones);
     tu_buf y = tu_alloc(SIGFUSE_F32, 2), dx = tu_alloc(SIGFUSE_F32, 2);
-    OK(ctx, sigfuse_silu_forward(ctx, 2, 2.0f, &x.desc, &y.desc));
-    OK(ctx, sigfuse_silu_backward(ctx, 2, 2.0f, &x.desc, &dy.desc, &dx.desc));
+    TU_OK(ctx, sigfuse_silu_forward(ctx, 2, 2.0f, &x.desc, &y.desc));
+    TU_OK(ctx, sigfuse_silu_backward(ctx, 2, 2.0f, &x.desc, &dy.desc, &dx.desc));
     cr_expect(tu_get(&y, 0) == INFINITY && tu_get(&y, 1) == 0.0);
     cr_expect(tu_get(&dx, 0) == 1.0 && tu_get(&dx, 1) == 0.0);
-    OK(ctx, sigfuse_silu_forward(ctx, 2, -1.0f, &x.desc, &y.desc));
-    OK(ctx, sigfuse_silu_backward(ctx, 2, -1.0f, &x.desc, &dy.desc, &dx.desc));
+    TU_OK(ctx, sigfuse_silu_forward(ctx, 2, -1.0f, &x.desc, &y.desc));
+    TU_OK(ctx, sigfuse_silu_backward(ctx, 2, -1.0f, &x.desc, &dy.desc, &dx.desc));
     cr_expect(tu_get(&y, 0) == 0.0 && tu_get(&y, 1) == -INFINITY, "got %g %g", tu_get(&y, 0),
               tu_get(&y, 1));
     cr_expect(tu_get(&dx, 0) == 0.0 && tu_get(&dx, 1) == 1.0, "got %g %g", tu_get(&dx, 0),
@@ -400,7 +358,7 @@ static void check_extremes_dtype(sigfuse_dtype dt)
     tu_buf x = tu_from(dt, n, xs), dy = tu_alloc(dt, n);
     for (int64_t i = 0; i < n; i++)
         tu_set(&dy, i, 1.0);
-    tu_buf x64 = copy_as(&x, SIGFUSE_F64), dy64 = copy_as(&dy, SIGFUSE_F64);
+    tu_buf x64 = tu_copy_as(&x, SIGFUSE_F64), dy64 = tu_copy_as(&dy, SIGFUSE_F64);
     tu_buf out = tu_alloc(dt, n), out64 = tu_alloc(SIGFUSE_F64, n);
     tu_buf y = tu_alloc(dt, n), y64 = tu_alloc(SIGFUSE_F64, n);
     for (int op = ACT_SIGMOID; op <= ACT_SILU; op++) {
@@ -409,19 +367,19 @@ static void check_extremes_dtype(sigfuse_dtype dt)
             snprintf(what, sizeof what, "%s %s", act_name((act)op), dir ? "backward" : "forward");
             tu_poison(&out);
             if (dir == 0) {
-                OK(ctx, fwd(ctx, (act)op, 1.0f, n, &x.desc, &out.desc));
-                OK(ctx, fwd(ctx, (act)op, 1.0f, n, &x64.desc, &out64.desc));
+                TU_OK(ctx, fwd(ctx, (act)op, 1.0f, n, &x.desc, &out.desc));
+                TU_OK(ctx, fwd(ctx, (act)op, 1.0f, n, &x64.desc, &out64.desc));
             } else if (op == ACT_SIGMOID) {
-                OK(ctx, fwd(ctx, (act)op, 1.0f, n, &x.desc, &y.desc));
+                TU_OK(ctx, fwd(ctx, (act)op, 1.0f, n, &x.desc, &y.desc));
                 for (int64_t i = 0; i < n; i++)
                     tu_set(&y64, i, tu_get(&y, i));
-                OK(ctx, bwd(ctx, (act)op, 1.0f, n, &y.desc, &dy.desc, &out.desc));
-                OK(ctx, bwd(ctx, (act)op, 1.0f, n, &y64.desc, &dy64.desc, &out64.desc));
+                TU_OK(ctx, bwd(ctx, (act)op, 1.0f, n, &y.desc, &dy.desc, &out.desc));
+                TU_OK(ctx, bwd(ctx, (act)op, 1.0f, n, &y64.desc, &dy64.desc, &out64.desc));
             } else {
-                OK(ctx, bwd(ctx, (act)op, 1.0f, n, &x.desc, &dy.desc, &out.desc));
-                OK(ctx, bwd(ctx, (act)op, 1.0f, n, &x64.desc, &dy64.desc, &out64.desc));
+                TU_OK(ctx, bwd(ctx, (act)op, 1.0f, n, &x.desc, &dy.desc, &out.desc));
+                TU_OK(ctx, bwd(ctx, (act)op, 1.0f, n, &x64.desc, &dy64.desc, &out64.desc));
             }
-            expect_rounded(&out, &out64, what);
+            tu_assert_rounded(&out, &out64, what);
             /* Every true value at a finite x is finite and no larger than |x| or 1, so
              * it also fits the dtype. */
             for (int64_t i = 0; i < n; i++) {
@@ -434,11 +392,11 @@ static void check_extremes_dtype(sigfuse_dtype dt)
         }
     }
     /* The limits themselves, forward, for beta = 1. */
-    OK(ctx, sigfuse_sigmoid_forward(ctx, 2, &x.desc, &out.desc));
+    TU_OK(ctx, sigfuse_sigmoid_forward(ctx, 2, &x.desc, &out.desc));
     cr_expect(tu_get(&out, 0) == 1.0 && tu_get(&out, 1) == 0.0);
-    OK(ctx, sigfuse_log_sigmoid_forward(ctx, 2, &x.desc, &out.desc));
+    TU_OK(ctx, sigfuse_log_sigmoid_forward(ctx, 2, &x.desc, &out.desc));
     cr_expect(tu_get(&out, 0) == 0.0 && tu_get(&out, 1) == -INFINITY);
-    OK(ctx, sigfuse_silu_forward(ctx, 2, 1.0f, &x.desc, &out.desc));
+    TU_OK(ctx, sigfuse_silu_forward(ctx, 2, 1.0f, &x.desc, &out.desc));
     cr_expect(tu_get(&out, 0) == INFINITY && tu_get(&out, 1) == 0.0);
     tu_buf *all[] = {&x, &dy, &x64, &dy64, &out, &out64, &y, &y64};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
@@ -461,20 +419,20 @@ Test(ref_activation, subnormal_input_f32_n2)
     for (int64_t i = 0; i < 2; i++)
         cr_assert(tu_get(&x, i) != 0.0 && fabs(tu_get(&x, i)) < 0x1p-126, "x[%lld] is subnormal",
                   (long long)i);
-    OK(ctx, sigfuse_sigmoid_forward(ctx, 2, &x.desc, &y.desc));
+    TU_OK(ctx, sigfuse_sigmoid_forward(ctx, 2, &x.desc, &y.desc));
     for (int64_t i = 0; i < 2; i++)
         cr_expect_eq(tu_get(&y, i), 0.5);
-    OK(ctx, sigfuse_log_sigmoid_forward(ctx, 2, &x.desc, &y.desc));
+    TU_OK(ctx, sigfuse_log_sigmoid_forward(ctx, 2, &x.desc, &y.desc));
     for (int64_t i = 0; i < 2; i++)
         cr_expect_eq(tu_get(&y, i), (double)(float)-0.69314718055994530942);
-    OK(ctx, sigfuse_silu_forward(ctx, 2, 1.0f, &x.desc, &y.desc));
+    TU_OK(ctx, sigfuse_silu_forward(ctx, 2, 1.0f, &x.desc, &y.desc));
     for (int64_t i = 0; i < 2; i++)
         cr_expect_eq(tu_get(&y, i), sf_round_to_dtype(tu_get(&x, i) * 0.5, SIGFUSE_F32),
                      "silu(%g) = %g", tu_get(&x, i), tu_get(&y, i));
-    OK(ctx, sigfuse_log_sigmoid_backward(ctx, 2, &x.desc, &dy.desc, &y.desc));
+    TU_OK(ctx, sigfuse_log_sigmoid_backward(ctx, 2, &x.desc, &dy.desc, &y.desc));
     for (int64_t i = 0; i < 2; i++)
         cr_expect_eq(tu_get(&y, i), 0.5);
-    OK(ctx, sigfuse_silu_backward(ctx, 2, 1.0f, &x.desc, &dy.desc, &y.desc));
+    TU_OK(ctx, sigfuse_silu_backward(ctx, 2, 1.0f, &x.desc, &dy.desc, &y.desc));
     for (int64_t i = 0; i < 2; i++)
         cr_expect_eq(tu_get(&y, i), 0.5);
     tu_free(&x);
@@ -498,18 +456,18 @@ static void check_dtype_case(act op, bool backward, sigfuse_dtype dt, int64_t n,
     else
         tu_fill_uniform(&in, &rng, -12.0, 12.0);
     tu_fill_uniform(&dy, &rng, -3.0, 3.0);
-    tu_buf in64 = copy_as(&in, SIGFUSE_F64), dy64 = copy_as(&dy, SIGFUSE_F64);
+    tu_buf in64 = tu_copy_as(&in, SIGFUSE_F64), dy64 = tu_copy_as(&dy, SIGFUSE_F64);
     tu_buf out64 = tu_alloc(SIGFUSE_F64, n);
     if (backward) {
-        OK(ctx, bwd(ctx, op, beta, n, &in.desc, &dy.desc, &out.desc));
-        OK(ctx, bwd(ctx, op, beta, n, &in64.desc, &dy64.desc, &out64.desc));
+        TU_OK(ctx, bwd(ctx, op, beta, n, &in.desc, &dy.desc, &out.desc));
+        TU_OK(ctx, bwd(ctx, op, beta, n, &in64.desc, &dy64.desc, &out64.desc));
     } else {
-        OK(ctx, fwd(ctx, op, beta, n, &in.desc, &out.desc));
-        OK(ctx, fwd(ctx, op, beta, n, &in64.desc, &out64.desc));
+        TU_OK(ctx, fwd(ctx, op, beta, n, &in.desc, &out.desc));
+        TU_OK(ctx, fwd(ctx, op, beta, n, &in64.desc, &out64.desc));
     }
     if (n == 0)
         cr_assert(tu_untouched(&out), "%s: wrote something", what);
-    expect_rounded(&out, &out64, what);
+    tu_assert_rounded(&out, &out64, what);
     cr_assert(tu_guards_ok(&in) && tu_guards_ok(&dy), "%s: input guard overwritten", what);
     tu_buf *all[] = {&in, &dy, &out, &in64, &dy64, &out64};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
@@ -544,8 +502,8 @@ Test(ref_activation, forward_backward_f32_n0_null_pointers)
     sigfuse_ctx *ctx = tu_cpu_ctx();
     sigfuse_buffer none = sigfuse_host_buffer(NULL, SIGFUSE_F32);
     for (int op = ACT_SIGMOID; op <= ACT_SILU; op++) {
-        OK(ctx, fwd(ctx, (act)op, 1.0f, 0, &none, &none));
-        OK(ctx, bwd(ctx, (act)op, 1.0f, 0, &none, &none, &none));
+        TU_OK(ctx, fwd(ctx, (act)op, 1.0f, 0, &none, &none));
+        TU_OK(ctx, bwd(ctx, (act)op, 1.0f, 0, &none, &none, &none));
     }
     sigfuse_ctx_destroy(ctx);
 }
@@ -567,19 +525,19 @@ static void check_in_place(act op, sigfuse_dtype dt)
         tu_fill_uniform(&in, &rng, -9.0, 9.0);
     tu_fill_uniform(&dy, &rng, -2.0, 2.0);
 
-    tu_buf work = copy_as(&in, dt);
-    OK(ctx, fwd(ctx, op, beta, n, &in.desc, &want.desc));
-    OK(ctx, fwd(ctx, op, beta, n, &work.desc, &work.desc));
-    expect_bitwise(&work, &want, "forward y aliasing x");
+    tu_buf work = tu_copy_as(&in, dt);
+    TU_OK(ctx, fwd(ctx, op, beta, n, &in.desc, &want.desc));
+    TU_OK(ctx, fwd(ctx, op, beta, n, &work.desc, &work.desc));
+    tu_assert_bitwise(&work, &want, "forward y aliasing x");
 
-    OK(ctx, bwd(ctx, op, beta, n, &in.desc, &dy.desc, &want.desc));
-    tu_buf dwork = copy_as(&dy, dt);
-    OK(ctx, bwd(ctx, op, beta, n, &in.desc, &dwork.desc, &dwork.desc));
-    expect_bitwise(&dwork, &want, "backward dx aliasing dy");
+    TU_OK(ctx, bwd(ctx, op, beta, n, &in.desc, &dy.desc, &want.desc));
+    tu_buf dwork = tu_copy_as(&dy, dt);
+    TU_OK(ctx, bwd(ctx, op, beta, n, &in.desc, &dwork.desc, &dwork.desc));
+    tu_assert_bitwise(&dwork, &want, "backward dx aliasing dy");
     tu_free(&work);
-    work = copy_as(&in, dt);
-    OK(ctx, bwd(ctx, op, beta, n, &work.desc, &dy.desc, &work.desc));
-    expect_bitwise(&work, &want, "backward dx aliasing the saved input");
+    work = tu_copy_as(&in, dt);
+    TU_OK(ctx, bwd(ctx, op, beta, n, &work.desc, &dy.desc, &work.desc));
+    tu_assert_bitwise(&work, &want, "backward dx aliasing the saved input");
 
     tu_buf *all[] = {&in, &dy, &want, &work, &dwork};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
@@ -608,13 +566,13 @@ static void check_offsets(act op, sigfuse_dtype dt, size_t elements_off)
         tu_set(&dy_o, i, tu_get(&dy, i));
     }
     tu_buf want = tu_alloc(dt, n), got = tu_alloc_offset(dt, n, 3 * off);
-    OK(ctx, fwd(ctx, op, 1.0f, n, &in.desc, &want.desc));
-    OK(ctx, fwd(ctx, op, 1.0f, n, &in_o.desc, &got.desc));
-    expect_bitwise(&got, &want, "forward at offsets");
+    TU_OK(ctx, fwd(ctx, op, 1.0f, n, &in.desc, &want.desc));
+    TU_OK(ctx, fwd(ctx, op, 1.0f, n, &in_o.desc, &got.desc));
+    tu_assert_bitwise(&got, &want, "forward at offsets");
     tu_poison(&got);
-    OK(ctx, bwd(ctx, op, 1.0f, n, &in.desc, &dy.desc, &want.desc));
-    OK(ctx, bwd(ctx, op, 1.0f, n, &in_o.desc, &dy_o.desc, &got.desc));
-    expect_bitwise(&got, &want, "backward at offsets");
+    TU_OK(ctx, bwd(ctx, op, 1.0f, n, &in.desc, &dy.desc, &want.desc));
+    TU_OK(ctx, bwd(ctx, op, 1.0f, n, &in_o.desc, &dy_o.desc, &got.desc));
+    tu_assert_bitwise(&got, &want, "backward at offsets");
     cr_assert(tu_guards_ok(&in_o) && tu_guards_ok(&dy_o));
     tu_buf *all[] = {&in, &dy, &in_o, &dy_o, &want, &got};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)

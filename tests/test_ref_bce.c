@@ -33,8 +33,6 @@ static bce_opt opt_default(int64_t rows, int64_t cols, sigfuse_reduction red)
     return o;
 }
 
-static const sigfuse_buffer *desc(tu_buf *b) { return b ? &b->desc : NULL; }
-
 static sigfuse_status run_bce(sigfuse_ctx *ctx, const bce_opt *o, const bce_io *io)
 {
     sigfuse_bce_args a;
@@ -45,15 +43,15 @@ static sigfuse_status run_bce(sigfuse_ctx *ctx, const bce_opt *o, const bce_io *
     a.label_smoothing = (float)o->eps;
     a.grad_scale = (float)o->grad_scale;
     a.threshold = (float)o->threshold;
-    a.logits = desc(io->x);
-    a.targets = desc(io->y);
-    a.weight = desc(io->w);
-    a.pos_weight = desc(io->pw);
-    a.dloss_in = desc(io->dl);
-    a.loss = desc(io->loss);
-    a.dlogits = desc(io->dx);
-    a.probs = desc(io->probs);
-    a.labels = desc(io->labels);
+    a.logits = tu_opt_desc(io->x);
+    a.targets = tu_opt_desc(io->y);
+    a.weight = tu_opt_desc(io->w);
+    a.pos_weight = tu_opt_desc(io->pw);
+    a.dloss_in = tu_opt_desc(io->dl);
+    a.loss = tu_opt_desc(io->loss);
+    a.dlogits = tu_opt_desc(io->dx);
+    a.probs = tu_opt_desc(io->probs);
+    a.labels = tu_opt_desc(io->labels);
     return sigfuse_bce_with_logits(ctx, &a);
 }
 
@@ -393,9 +391,23 @@ typedef struct fd_case {
     bool weight, pos_weight, dloss_in, soft_targets;
 } fd_case;
 
+/* A call's inputs, for tu_expect_loss_fd to evaluate the loss at moved logits. */
+typedef struct bce_loss_problem {
+    const bce_opt *o;
+    bce_io io;
+} bce_loss_problem;
+
+static void bce_loss_at(sigfuse_ctx *ctx, void *problem, tu_buf *loss)
+{
+    bce_loss_problem *p = problem;
+    bce_io io = p->io;
+    io.loss = loss;
+    must_run(ctx, p->o, &io);
+}
+
 /* The objective is grad_scale * sum_e dloss_in_e * loss_e (NONE) or grad_scale *
- * dloss_in * loss (SUM / MEAN); its derivative in x_i is what dlogits must hold. NONE is
- * separable, so every x_i moves at once; a reduced loss moves one x_i per pair of calls. */
+ * dloss_in * loss (SUM / MEAN); its derivative in x_i is what dlogits must hold
+ * (tu_expect_loss_fd). */
 static void fd_check(const fd_case *c, uint64_t seed)
 {
     char name[160];
@@ -409,7 +421,7 @@ static void fd_check(const fd_case *c, uint64_t seed)
     const int64_t nloss = none ? n : 1;
     tu_buf x = tu_alloc(SIGFUSE_F64, n), y = tu_alloc(SIGFUSE_F64, n), w = tu_alloc(SIGFUSE_F64, n);
     tu_buf pw = tu_alloc(SIGFUSE_F64, c->cols), dl = tu_alloc(SIGFUSE_F64, nloss);
-    tu_buf dx = tu_alloc(SIGFUSE_F64, n), lp = tu_alloc(SIGFUSE_F64, nloss), lm = tu_alloc(SIGFUSE_F64, nloss);
+    tu_buf dx = tu_alloc(SIGFUSE_F64, n);
     tu_fill_uniform(&x, &rng, -8, 8);
     if (c->soft_targets)
         tu_fill_uniform(&y, &rng, 0, 1);
@@ -425,49 +437,11 @@ static void fd_check(const fd_case *c, uint64_t seed)
                  .dl = c->dloss_in ? &dl : NULL, .dx = &dx};
     must_run(ctx, &o, &io);
 
-    double *x0 = malloc((size_t)n * sizeof *x0), *h = malloc((size_t)n * sizeof *h);
-    cr_assert(x0 && h);
-    for (int64_t i = 0; i < n; i++) {
-        x0[i] = tu_get(&x, i);
-        h[i] = 1e-6 * fmax(1.0, fabs(x0[i]));
-    }
-    bce_io lio = io;
-    lio.dx = NULL;
-    lio.dl = NULL;
-    int64_t passes = none ? 1 : n;
-    for (int64_t k = 0; k < passes; k++) {
-        for (int64_t i = 0; i < n; i++)
-            if (none || i == k)
-                tu_set(&x, i, x0[i] + h[i]);
-        lio.loss = &lp;
-        must_run(ctx, &o, &lio);
-        for (int64_t i = 0; i < n; i++)
-            if (none || i == k)
-                tu_set(&x, i, x0[i] - h[i]);
-        lio.loss = &lm;
-        must_run(ctx, &o, &lio);
-        for (int64_t i = 0; i < n; i++)
-            tu_set(&x, i, x0[i]);
-        for (int64_t i = 0; i < n; i++) {
-            if (!none && i != k)
-                continue;
-            int64_t li = none ? i : 0;
-            double fp = tu_get(&lp, li), fm = tu_get(&lm, li);
-            double factor = c->grad_scale * (c->dloss_in ? tu_get(&dl, li) : 1.0);
-            /* The actual step is (x0 + h) - (x0 - h) as rounded to double. */
-            double step = (x0[i] + h[i]) - (x0[i] - h[i]);
-            double fd = factor * (fp - fm) / step;
-            double got = tu_get(&dx, i);
-            /* Central differences: truncation ~h^2, rounding ~1e-16 |f| / h. */
-            double tol = 1e-6 * fabs(fd) + 2e-14 * (fabs(fp) + fabs(fm) + 1.0) / step * fabs(factor) + 1e-13;
-            cr_expect(fabs(got - fd) <= tol, "%s: dlogits[%lld] = %.15g, finite difference %.15g (x = %g)",
-                      name, (long long)i, got, fd, x0[i]);
-        }
-    }
-    free(x0);
-    free(h);
+    bce_loss_problem prob = {&o, io};
+    prob.io.dx = NULL;
+    prob.io.dl = NULL;
+    tu_expect_loss_fd(name, ctx, bce_loss_at, &prob, none, &x, &y, &dx, c->grad_scale, c->dloss_in ? &dl : NULL);
     tu_free(&x); tu_free(&y); tu_free(&w); tu_free(&pw); tu_free(&dl); tu_free(&dx);
-    tu_free(&lp); tu_free(&lm);
     sigfuse_ctx_destroy(ctx);
 }
 
@@ -649,28 +623,6 @@ Test(ref_bce, extremes_reduced_f32_1x4)
 
 static sigfuse_dtype reduced_dtype(sigfuse_dtype dt) { return dt == SIGFUSE_F64 ? SIGFUSE_F64 : SIGFUSE_F32; }
 
-/* A buffer of dt holding b's values (exact: every storage dtype widens to f64). */
-static tu_buf widen(const tu_buf *b, sigfuse_dtype dt)
-{
-    tu_buf r = tu_alloc(dt, b->n);
-    for (int64_t i = 0; i < b->n; i++)
-        tu_set(&r, i, tu_get(b, i));
-    return r;
-}
-
-static void expect_rounded(const tu_buf *got, const tu_buf *want64, const char *what, const char *name)
-{
-    for (int64_t i = 0; i < got->n; i++) {
-        double w = sf_round_to_dtype(tu_get(want64, i), got->dtype);
-        double g = tu_get(got, i);
-        if (!tu_close(g, w, 0, 0)) {
-            cr_expect(false, "%s: %s[%lld] = %.17g, want %.17g", name, what, (long long)i, g, w);
-            return;   /* one message per output is enough */
-        }
-    }
-    cr_expect(tu_guards_ok(got), "%s: %s guards", name, what);
-}
-
 static void expect_u8_bytes(const tu_buf *b, const char *name)
 {
     const uint8_t *d = (const uint8_t *)b->desc.ptr + b->desc.offset;
@@ -679,17 +631,6 @@ static void expect_u8_bytes(const tu_buf *b, const char *name)
             cr_expect(false, "%s: label byte %lld is %u (poison left?)", name, (long long)i, d[i]);
             return;
         }
-}
-
-/* Offsets that keep each buffer aligned to its element size, different per buffer. */
-static size_t pick_offset(bool offsets, sigfuse_dtype dt, int k)
-{
-    return offsets ? sigfuse_dtype_size(dt) * (size_t)(1 + 3 * k) : 0;
-}
-
-static tu_buf alloc_o(sigfuse_dtype dt, int64_t n, bool offsets, int k)
-{
-    return offsets ? tu_alloc_offset(dt, n, pick_offset(true, dt, k)) : tu_alloc(dt, n);
 }
 
 static void dtype_case(sigfuse_dtype dt, int64_t rows, int64_t cols, sigfuse_reduction red, bool u8_targets,
@@ -708,10 +649,11 @@ static void dtype_case(sigfuse_dtype dt, int64_t rows, int64_t cols, sigfuse_red
     const sigfuse_dtype lossdt = none ? dt : reduced_dtype(dt);
     const int64_t nloss = none ? n : 1;
 
-    tu_buf x = alloc_o(dt, n, offsets, 0), y = alloc_o(tdt, n, offsets, 1), w = alloc_o(dt, n, offsets, 2);
-    tu_buf pw = alloc_o(dt, cols, offsets, 3), dl = alloc_o(none ? dt : SIGFUSE_F32, nloss, offsets, 4);
-    tu_buf loss = alloc_o(lossdt, nloss, offsets, 5), dx = alloc_o(dt, n, offsets, 6);
-    tu_buf probs = alloc_o(dt, n, offsets, 7), labels = alloc_o(ldt, n, offsets, 8);
+    tu_buf x = tu_alloc_kth(dt, n, offsets, 0), y = tu_alloc_kth(tdt, n, offsets, 1);
+    tu_buf w = tu_alloc_kth(dt, n, offsets, 2);
+    tu_buf pw = tu_alloc_kth(dt, cols, offsets, 3), dl = tu_alloc_kth(none ? dt : SIGFUSE_F32, nloss, offsets, 4);
+    tu_buf loss = tu_alloc_kth(lossdt, nloss, offsets, 5), dx = tu_alloc_kth(dt, n, offsets, 6);
+    tu_buf probs = tu_alloc_kth(dt, n, offsets, 7), labels = tu_alloc_kth(ldt, n, offsets, 8);
     tu_fill_uniform(&x, &rng, -12, 12);
     if (u8_targets)
         tu_fill_binary(&y, &rng);
@@ -728,18 +670,19 @@ static void dtype_case(sigfuse_dtype dt, int64_t rows, int64_t cols, sigfuse_red
                                 .probs = &probs, .labels = &labels});
 
     /* The oracle: the same values in f64 (u8 targets and the f32 scalar stay as they are). */
-    tu_buf x64 = widen(&x, SIGFUSE_F64), y64 = u8_targets ? widen(&y, SIGFUSE_U8) : widen(&y, SIGFUSE_F64);
-    tu_buf w64 = widen(&w, SIGFUSE_F64), pw64 = widen(&pw, SIGFUSE_F64);
-    tu_buf dl64 = widen(&dl, none ? SIGFUSE_F64 : SIGFUSE_F32);
+    tu_buf x64 = tu_copy_as(&x, SIGFUSE_F64);
+    tu_buf y64 = u8_targets ? tu_copy_as(&y, SIGFUSE_U8) : tu_copy_as(&y, SIGFUSE_F64);
+    tu_buf w64 = tu_copy_as(&w, SIGFUSE_F64), pw64 = tu_copy_as(&pw, SIGFUSE_F64);
+    tu_buf dl64 = tu_copy_as(&dl, none ? SIGFUSE_F64 : SIGFUSE_F32);
     tu_buf loss64 = tu_alloc(SIGFUSE_F64, nloss), dx64 = tu_alloc(SIGFUSE_F64, n);
     tu_buf probs64 = tu_alloc(SIGFUSE_F64, n), labels64 = tu_alloc(SIGFUSE_U8, n);
     must_run(ctx, &o, &(bce_io){.x = &x64, .y = &y64, .w = &w64, .pw = &pw64, .dl = &dl64, .loss = &loss64,
                                 .dx = &dx64, .probs = &probs64, .labels = &labels64});
 
-    expect_rounded(&loss, &loss64, "loss", name);
-    expect_rounded(&dx, &dx64, "dlogits", name);
-    expect_rounded(&probs, &probs64, "probs", name);
-    expect_rounded(&labels, &labels64, "labels", name);
+    tu_expect_rounded(&loss, &loss64, "loss", name);
+    tu_expect_rounded(&dx, &dx64, "dlogits", name);
+    tu_expect_rounded(&probs, &probs64, "probs", name);
+    tu_expect_rounded(&labels, &labels64, "labels", name);
     if (u8_labels)
         expect_u8_bytes(&labels, name);
     if (n == 0 && red == SIGFUSE_REDUCTION_MEAN)
@@ -778,8 +721,6 @@ DTYPE_TESTS(bf16, SIGFUSE_BF16)
 
 /* ---- Fusion and determinism ---------------------------------------------------------- */
 
-static const unsigned char *data_of(const tu_buf *b) { return (const unsigned char *)b->desc.ptr + b->desc.offset; }
-
 static void subsets_case(sigfuse_dtype dt, sigfuse_reduction red)
 {
     char name[96];
@@ -816,7 +757,7 @@ static void subsets_case(sigfuse_dtype dt, sigfuse_reduction red)
         must_run(ctx, &o, &io);
         for (int k = 0; k < 4; k++) {
             if (mask & (1 << k))
-                cr_expect(memcmp(data_of(&out[k]), data_of(&ref[k]), ref[k].bytes) == 0 && tu_guards_ok(&out[k]),
+                cr_expect(memcmp(tu_data(&out[k]), tu_data(&ref[k]), ref[k].bytes) == 0 && tu_guards_ok(&out[k]),
                           "%s: %s differs with outputs mask %d", name, names[k], mask);
             else
                 cr_expect(tu_untouched(&out[k]), "%s: absent %s was written (mask %d)", name, names[k], mask);
@@ -847,11 +788,11 @@ Test(ref_bce, deterministic_mean_f32_33x31)
     bce_opt o = opt_default(33, 31, SIGFUSE_REDUCTION_MEAN);
     must_run(ctx, &o, &(bce_io){.x = &x, .y = &y, .loss = &l1});
     must_run(ctx, &o, &(bce_io){.x = &x, .y = &y, .loss = &l2});
-    cr_expect(memcmp(data_of(&l1), data_of(&l2), 4) == 0, "mean loss differs between two runs");
+    cr_expect(memcmp(tu_data(&l1), tu_data(&l2), 4) == 0, "mean loss differs between two runs");
     o.red = SIGFUSE_REDUCTION_NONE;
     must_run(ctx, &o, &(bce_io){.x = &x, .y = &y, .loss = &n1});
     must_run(ctx, &o, &(bce_io){.x = &x, .y = &y, .loss = &n2});
-    cr_expect(memcmp(data_of(&n1), data_of(&n2), n1.bytes) == 0, "elementwise loss differs between two runs");
+    cr_expect(memcmp(tu_data(&n1), tu_data(&n2), n1.bytes) == 0, "elementwise loss differs between two runs");
     tu_free(&x); tu_free(&y); tu_free(&l1); tu_free(&l2); tu_free(&n1); tu_free(&n2);
     sigfuse_ctx_destroy(ctx);
 }

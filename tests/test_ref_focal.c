@@ -33,8 +33,6 @@ static focal_opt fopt(int64_t rows, int64_t cols, sigfuse_reduction red, double 
     return o;
 }
 
-static const sigfuse_buffer *desc(tu_buf *b) { return b ? &b->desc : NULL; }
-
 static void must_focal(sigfuse_ctx *ctx, const focal_opt *o, const focal_io *io)
 {
     sigfuse_focal_args a;
@@ -45,11 +43,11 @@ static void must_focal(sigfuse_ctx *ctx, const focal_opt *o, const focal_io *io)
     a.alpha = (float)o->alpha;
     a.gamma = (float)o->gamma;
     a.grad_scale = (float)o->grad_scale;
-    a.logits = desc(io->x);
-    a.targets = desc(io->y);
-    a.dloss_in = desc(io->dl);
-    a.loss = desc(io->loss);
-    a.dlogits = desc(io->dx);
+    a.logits = tu_opt_desc(io->x);
+    a.targets = tu_opt_desc(io->y);
+    a.dloss_in = tu_opt_desc(io->dl);
+    a.loss = tu_opt_desc(io->loss);
+    a.dlogits = tu_opt_desc(io->dx);
     sigfuse_status st = sigfuse_sigmoid_focal(ctx, &a);
     cr_assert_eq(st, SIGFUSE_SUCCESS, "sigmoid_focal: %s (%s)", sigfuse_status_string(st),
                  sigfuse_ctx_last_error(ctx));
@@ -65,14 +63,12 @@ static void must_bce(sigfuse_ctx *ctx, int64_t rows, int64_t cols, sigfuse_reduc
     a.reduction = red;
     a.logits = &x->desc;
     a.targets = &y->desc;
-    a.loss = desc(loss);
-    a.dlogits = desc(dx);
+    a.loss = tu_opt_desc(loss);
+    a.dlogits = tu_opt_desc(dx);
     sigfuse_status st = sigfuse_bce_with_logits(ctx, &a);
     cr_assert_eq(st, SIGFUSE_SUCCESS, "bce_with_logits: %s (%s)", sigfuse_status_string(st),
                  sigfuse_ctx_last_error(ctx));
 }
-
-static const unsigned char *data_of(const tu_buf *b) { return (const unsigned char *)b->desc.ptr + b->desc.offset; }
 
 static double sig(double x) { return 1.0 / (1.0 + exp(-x)); }
 
@@ -103,8 +99,8 @@ static void equals_bce_case(sigfuse_dtype dt, sigfuse_dtype tdt, sigfuse_reducti
     focal_opt o = fopt(R, C, red, -1.0, 0.0);
     must_focal(ctx, &o, &(focal_io){.x = &x, .y = &y, .loss = &fl, .dx = &fd});
     must_bce(ctx, R, C, red, &x, &y, &bl, &bd);
-    cr_expect(memcmp(data_of(&fl), data_of(&bl), fl.bytes) == 0, "%s: loss differs from BCE", name);
-    cr_expect(memcmp(data_of(&fd), data_of(&bd), fd.bytes) == 0, "%s: dlogits differs from BCE", name);
+    cr_expect(memcmp(tu_data(&fl), tu_data(&bl), fl.bytes) == 0, "%s: loss differs from BCE", name);
+    cr_expect(memcmp(tu_data(&fd), tu_data(&bd), fd.bytes) == 0, "%s: dlogits differs from BCE", name);
     for (int64_t i = 0; i < N; i++)
         if (tu_get(&fd, i) != tu_get(&bd, i)) {
             cr_log_error("%s: first difference at %lld: %.17g vs %.17g (x = %g)", name, (long long)i,
@@ -266,8 +262,21 @@ typedef struct fd_case {
     bool dloss_in, soft_targets;
 } fd_case;
 
-/* As in test_ref_bce.c: NONE is separable, so every logit moves at once; a reduced loss
- * moves one logit per pair of calls. The objective is grad_scale * dloss_in . loss. */
+/* A call's inputs, for tu_expect_loss_fd to evaluate the loss at moved logits. */
+typedef struct focal_loss_problem {
+    const focal_opt *o;
+    focal_io io;
+} focal_loss_problem;
+
+static void focal_loss_at(sigfuse_ctx *ctx, void *problem, tu_buf *loss)
+{
+    focal_loss_problem *p = problem;
+    focal_io io = p->io;
+    io.loss = loss;
+    must_focal(ctx, p->o, &io);
+}
+
+/* The objective is grad_scale * dloss_in . loss (tu_expect_loss_fd, as in test_ref_bce.c). */
 static void fd_check(const fd_case *c, uint64_t seed)
 {
     char name[160];
@@ -280,7 +289,7 @@ static void fd_check(const fd_case *c, uint64_t seed)
     const bool none = c->red == SIGFUSE_REDUCTION_NONE;
     const int64_t nloss = none ? n : 1;
     tu_buf x = tu_alloc(SIGFUSE_F64, n), y = tu_alloc(SIGFUSE_F64, n), dl = tu_alloc(SIGFUSE_F64, nloss);
-    tu_buf dx = tu_alloc(SIGFUSE_F64, n), lp = tu_alloc(SIGFUSE_F64, nloss), lm = tu_alloc(SIGFUSE_F64, nloss);
+    tu_buf dx = tu_alloc(SIGFUSE_F64, n);
     tu_fill_uniform(&x, &rng, -8, 8);
     if (c->soft_targets)
         tu_fill_uniform(&y, &rng, 0, 1);
@@ -292,45 +301,9 @@ static void fd_check(const fd_case *c, uint64_t seed)
     focal_io io = {.x = &x, .y = &y, .dl = c->dloss_in ? &dl : NULL, .dx = &dx};
     must_focal(ctx, &o, &io);
 
-    double *x0 = malloc((size_t)n * sizeof *x0), *h = malloc((size_t)n * sizeof *h);
-    cr_assert(x0 && h);
-    for (int64_t i = 0; i < n; i++) {
-        x0[i] = tu_get(&x, i);
-        h[i] = 1e-6 * fmax(1.0, fabs(x0[i]));
-    }
-    focal_io lio = {.x = &x, .y = &y};
-    int64_t passes = none ? 1 : n;
-    for (int64_t k = 0; k < passes; k++) {
-        for (int64_t i = 0; i < n; i++)
-            if (none || i == k)
-                tu_set(&x, i, x0[i] + h[i]);
-        lio.loss = &lp;
-        must_focal(ctx, &o, &lio);
-        for (int64_t i = 0; i < n; i++)
-            if (none || i == k)
-                tu_set(&x, i, x0[i] - h[i]);
-        lio.loss = &lm;
-        must_focal(ctx, &o, &lio);
-        for (int64_t i = 0; i < n; i++)
-            tu_set(&x, i, x0[i]);
-        for (int64_t i = 0; i < n; i++) {
-            if (!none && i != k)
-                continue;
-            int64_t li = none ? i : 0;
-            double fp = tu_get(&lp, li), fm = tu_get(&lm, li);
-            double factor = c->grad_scale * (c->dloss_in ? tu_get(&dl, li) : 1.0);
-            double step = (x0[i] + h[i]) - (x0[i] - h[i]);
-            double fd = factor * (fp - fm) / step;
-            double got = tu_get(&dx, i);
-            /* Truncation ~h^2 is far below 1e-6; rounding is ~1e-16 |f| / h. */
-            double tol = 1e-6 * fabs(fd) + 2e-14 * (fabs(fp) + fabs(fm) + 1.0) / step * fabs(factor) + 1e-13;
-            cr_expect(fabs(got - fd) <= tol, "%s: dlogits[%lld] = %.15g, finite difference %.15g (x = %g, y = %g)",
-                      name, (long long)i, got, fd, x0[i], tu_get(&y, i));
-        }
-    }
-    free(x0);
-    free(h);
-    tu_free(&x); tu_free(&y); tu_free(&dl); tu_free(&dx); tu_free(&lp); tu_free(&lm);
+    focal_loss_problem prob = {&o, {.x = &x, .y = &y}};
+    tu_expect_loss_fd(name, ctx, focal_loss_at, &prob, none, &x, &y, &dx, c->grad_scale, c->dloss_in ? &dl : NULL);
+    tu_free(&x); tu_free(&y); tu_free(&dl); tu_free(&dx);
     sigfuse_ctx_destroy(ctx);
 }
 
@@ -509,33 +482,6 @@ Test(ref_focal, soft_target_infinite_logit_f64_1x2)
 
 /* ---- Storage dtypes: the f64 result rounded once ------------------------------------------ */
 
-static tu_buf widen(const tu_buf *b, sigfuse_dtype dt)
-{
-    tu_buf r = tu_alloc(dt, b->n);
-    for (int64_t i = 0; i < b->n; i++)
-        tu_set(&r, i, tu_get(b, i));
-    return r;
-}
-
-static void expect_rounded(const tu_buf *got, const tu_buf *want64, const char *what, const char *name)
-{
-    for (int64_t i = 0; i < got->n; i++) {
-        double w = sf_round_to_dtype(tu_get(want64, i), got->dtype);
-        double g = tu_get(got, i);
-        if (!tu_close(g, w, 0, 0)) {
-            cr_expect(false, "%s: %s[%lld] = %.17g, want %.17g", name, what, (long long)i, g, w);
-            return;
-        }
-    }
-    cr_expect(tu_guards_ok(got), "%s: %s guards", name, what);
-}
-
-static tu_buf alloc_o(sigfuse_dtype dt, int64_t n, bool offsets, int k)
-{
-    /* Offsets aligned to the element, different per buffer. */
-    return offsets ? tu_alloc_offset(dt, n, sigfuse_dtype_size(dt) * (size_t)(1 + 3 * k)) : tu_alloc(dt, n);
-}
-
 static void dtype_case(sigfuse_dtype dt, int64_t rows, int64_t cols, sigfuse_reduction red, bool u8_targets,
                        double gamma, bool offsets)
 {
@@ -549,9 +495,9 @@ static void dtype_case(sigfuse_dtype dt, int64_t rows, int64_t cols, sigfuse_red
     const bool none = red == SIGFUSE_REDUCTION_NONE;
     const sigfuse_dtype lossdt = none ? dt : SIGFUSE_F32;
     const int64_t nloss = none ? n : 1;
-    tu_buf x = alloc_o(dt, n, offsets, 0), y = alloc_o(u8_targets ? SIGFUSE_U8 : dt, n, offsets, 1);
-    tu_buf dl = alloc_o(none ? dt : SIGFUSE_F32, nloss, offsets, 2);
-    tu_buf loss = alloc_o(lossdt, nloss, offsets, 3), dx = alloc_o(dt, n, offsets, 4);
+    tu_buf x = tu_alloc_kth(dt, n, offsets, 0), y = tu_alloc_kth(u8_targets ? SIGFUSE_U8 : dt, n, offsets, 1);
+    tu_buf dl = tu_alloc_kth(none ? dt : SIGFUSE_F32, nloss, offsets, 2);
+    tu_buf loss = tu_alloc_kth(lossdt, nloss, offsets, 3), dx = tu_alloc_kth(dt, n, offsets, 4);
     tu_fill_uniform(&x, &rng, -12, 12);
     if (u8_targets)
         tu_fill_binary(&y, &rng);
@@ -562,12 +508,12 @@ static void dtype_case(sigfuse_dtype dt, int64_t rows, int64_t cols, sigfuse_red
     o.grad_scale = 0.5;
     must_focal(ctx, &o, &(focal_io){.x = &x, .y = &y, .dl = &dl, .loss = &loss, .dx = &dx});
 
-    tu_buf x64 = widen(&x, SIGFUSE_F64), y64 = widen(&y, u8_targets ? SIGFUSE_U8 : SIGFUSE_F64);
-    tu_buf dl64 = widen(&dl, none ? SIGFUSE_F64 : SIGFUSE_F32);
+    tu_buf x64 = tu_copy_as(&x, SIGFUSE_F64), y64 = tu_copy_as(&y, u8_targets ? SIGFUSE_U8 : SIGFUSE_F64);
+    tu_buf dl64 = tu_copy_as(&dl, none ? SIGFUSE_F64 : SIGFUSE_F32);
     tu_buf loss64 = tu_alloc(SIGFUSE_F64, nloss), dx64 = tu_alloc(SIGFUSE_F64, n);
     must_focal(ctx, &o, &(focal_io){.x = &x64, .y = &y64, .dl = &dl64, .loss = &loss64, .dx = &dx64});
-    expect_rounded(&loss, &loss64, "loss", name);
-    expect_rounded(&dx, &dx64, "dlogits", name);
+    tu_expect_rounded(&loss, &loss64, "loss", name);
+    tu_expect_rounded(&dx, &dx64, "dlogits", name);
     if (n == 0 && red == SIGFUSE_REDUCTION_MEAN)
         cr_expect(!tu_untouched(&loss), "%s: the NaN mean of nothing is written, not left as poison", name);
     if (n == 0 && red == SIGFUSE_REDUCTION_SUM)
@@ -629,7 +575,7 @@ static void subsets_case(sigfuse_dtype dt, sigfuse_reduction red)
                                         .dx = (mask & 2) ? &out[1] : NULL});
         for (int k = 0; k < 2; k++) {
             if (mask & (1 << k))
-                cr_expect(memcmp(data_of(&out[k]), data_of(&ref[k]), ref[k].bytes) == 0 && tu_guards_ok(&out[k]),
+                cr_expect(memcmp(tu_data(&out[k]), tu_data(&ref[k]), ref[k].bytes) == 0 && tu_guards_ok(&out[k]),
                           "%s: %s differs with outputs mask %d", name, names[k], mask);
             else
                 cr_expect(tu_untouched(&out[k]), "%s: absent %s was written (mask %d)", name, names[k], mask);
@@ -655,7 +601,7 @@ Test(ref_focal, deterministic_sum_f32_33x31)
     focal_opt o = fopt(33, 31, SIGFUSE_REDUCTION_SUM, 0.25, 2.0);
     must_focal(ctx, &o, &(focal_io){.x = &x, .y = &y, .loss = &l1});
     must_focal(ctx, &o, &(focal_io){.x = &x, .y = &y, .loss = &l2});
-    cr_expect(memcmp(data_of(&l1), data_of(&l2), 4) == 0, "sum differs between two runs");
+    cr_expect(memcmp(tu_data(&l1), tu_data(&l2), 4) == 0, "sum differs between two runs");
     tu_free(&x); tu_free(&y); tu_free(&l1); tu_free(&l2);
     sigfuse_ctx_destroy(ctx);
 }

@@ -36,49 +36,6 @@ static sigfuse_status bwd(sigfuse_ctx *ctx, gate op, float beta, int64_t n,
     return sigfuse_swiglu_backward(ctx, n, beta, a, b, dy, da, db);
 }
 
-#define OK(ctx, call)                                                                  \
-    do {                                                                               \
-        sigfuse_status st_ = (call);                                                   \
-        cr_assert_eq(st_, SIGFUSE_SUCCESS, "%s: %s (%s)", #call,                       \
-                     sigfuse_status_string(st_), sigfuse_ctx_last_error(ctx));          \
-    } while (0)
-
-static bool same(double a, double b)
-{
-    return (isnan(a) && isnan(b)) || a == b;
-}
-
-static tu_buf copy_as(const tu_buf *src, sigfuse_dtype dtype)
-{
-    tu_buf b = tu_alloc(dtype, src->n);
-    for (int64_t i = 0; i < src->n; i++)
-        tu_set(&b, i, tu_get(src, i));
-    return b;
-}
-
-static void expect_rounded(const tu_buf *got, const tu_buf *want, const char *what)
-{
-    cr_assert(tu_guards_ok(got), "%s: guard overwritten", what);
-    for (int64_t i = 0; i < got->n; i++) {
-        double g = tu_get(got, i), w = sf_round_to_dtype(tu_get(want, i), got->dtype);
-        cr_assert(same(g, w), "%s[%lld] (%s): got %.17g, want %.17g", what, (long long)i,
-                  sigfuse_dtype_name(got->dtype), g, w);
-    }
-}
-
-static bool bytes_equal(const tu_buf *x, const tu_buf *y)
-{
-    return x->bytes == y->bytes &&
-           memcmp((char *)x->desc.ptr + x->desc.offset, (char *)y->desc.ptr + y->desc.offset,
-                  x->bytes) == 0;
-}
-
-static void expect_bitwise(const tu_buf *got, const tu_buf *want, const char *what)
-{
-    cr_assert(tu_guards_ok(got), "%s: guard overwritten", what);
-    cr_assert(bytes_equal(got, want), "%s: results differ", what);
-}
-
 /* ---- Known values ----------------------------------------------------------------------- */
 
 /* One (a, b, dy) triple and the wanted y, da, db (50-digit arithmetic). */
@@ -95,8 +52,8 @@ static void check_known(gate op, float beta, const known *k, size_t count, doubl
         tu_set(&b, i, k[i].b);
         tu_set(&dy, i, k[i].dy);
     }
-    OK(ctx, fwd(ctx, op, beta, n, &a.desc, &b.desc, &y.desc));
-    OK(ctx, bwd(ctx, op, beta, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
+    TU_OK(ctx, fwd(ctx, op, beta, n, &a.desc, &b.desc, &y.desc));
+    TU_OK(ctx, bwd(ctx, op, beta, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
     for (int64_t i = 0; i < n; i++) {
         cr_expect(tu_close(tu_get(&y, i), k[i].y, rtol, 0.0), "%s(%g, %g): y %.17g want %.17g",
                   gate_name(op), k[i].a, k[i].b, tu_get(&y, i), k[i].y);
@@ -160,21 +117,21 @@ static void check_fd(gate op, float beta, uint64_t seed)
     static const double fixed_b[] = {0.0, 0.5, -0.5, 3.0, -3.0, 20.0, -20.0};
     for (size_t i = 0; i < sizeof fixed_b / sizeof fixed_b[0]; i++)
         tu_set(&b, (int64_t)i, fixed_b[i]);
-    OK(ctx, bwd(ctx, op, beta, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
+    TU_OK(ctx, bwd(ctx, op, beta, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
 
     for (int wrt = 0; wrt < 2; wrt++) {   /* 0: d/da, 1: d/db */
         const tu_buf *v = wrt == 0 ? &a : &b;
         for (int64_t i = 0; i < n; i++) {
-            double x = tu_get(v, i), h = 1e-6 * fmax(1.0, fabs(x));
+            double x = tu_get(v, i), h = tu_fd_step(x);
             tu_set(&p, i, x + h);
             tu_set(&m, i, x - h);
         }
         if (wrt == 0) {
-            OK(ctx, fwd(ctx, op, beta, n, &p.desc, &b.desc, &yp.desc));
-            OK(ctx, fwd(ctx, op, beta, n, &m.desc, &b.desc, &ym.desc));
+            TU_OK(ctx, fwd(ctx, op, beta, n, &p.desc, &b.desc, &yp.desc));
+            TU_OK(ctx, fwd(ctx, op, beta, n, &m.desc, &b.desc, &ym.desc));
         } else {
-            OK(ctx, fwd(ctx, op, beta, n, &a.desc, &p.desc, &yp.desc));
-            OK(ctx, fwd(ctx, op, beta, n, &a.desc, &m.desc, &ym.desc));
+            TU_OK(ctx, fwd(ctx, op, beta, n, &a.desc, &p.desc, &yp.desc));
+            TU_OK(ctx, fwd(ctx, op, beta, n, &a.desc, &m.desc, &ym.desc));
         }
         const tu_buf *got = wrt == 0 ? &da : &db;
         for (int64_t i = 0; i < n; i++) {
@@ -225,8 +182,8 @@ Test(ref_glu, extremes_f64_n6)
         tu_set(&dy, i, 1.0);
     }
     for (int op = GATE_GLU; op <= GATE_SWIGLU; op++) {
-        OK(ctx, fwd(ctx, (gate)op, 1.0f, n, &a.desc, &b.desc, &y.desc));
-        OK(ctx, bwd(ctx, (gate)op, 1.0f, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
+        TU_OK(ctx, fwd(ctx, (gate)op, 1.0f, n, &a.desc, &b.desc, &y.desc));
+        TU_OK(ctx, bwd(ctx, (gate)op, 1.0f, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
         for (int64_t i = 0; i < n; i++) {
             const extreme *e = &extremes[i];
             double wy = op == GATE_GLU ? e->glu_y : e->sw_y;
@@ -262,20 +219,20 @@ static void check_extremes_dtype(sigfuse_dtype dt)
             tu_set(&b, i * nb + j, bs[j]);
             tu_set(&dy, i * nb + j, (i + j) % 2 ? 1.5 : -1.0);
         }
-    tu_buf a64 = copy_as(&a, SIGFUSE_F64), b64 = copy_as(&b, SIGFUSE_F64), dy64 = copy_as(&dy, SIGFUSE_F64);
+    tu_buf a64 = tu_copy_as(&a, SIGFUSE_F64), b64 = tu_copy_as(&b, SIGFUSE_F64), dy64 = tu_copy_as(&dy, SIGFUSE_F64);
     tu_buf y = tu_alloc(dt, n), da = tu_alloc(dt, n), db = tu_alloc(dt, n);
     tu_buf y64 = tu_alloc(SIGFUSE_F64, n), da64 = tu_alloc(SIGFUSE_F64, n), db64 = tu_alloc(SIGFUSE_F64, n);
     for (int op = GATE_GLU; op <= GATE_SWIGLU; op++) {
         tu_poison(&y);
         tu_poison(&da);
         tu_poison(&db);
-        OK(ctx, fwd(ctx, (gate)op, 1.0f, n, &a.desc, &b.desc, &y.desc));
-        OK(ctx, bwd(ctx, (gate)op, 1.0f, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
-        OK(ctx, fwd(ctx, (gate)op, 1.0f, n, &a64.desc, &b64.desc, &y64.desc));
-        OK(ctx, bwd(ctx, (gate)op, 1.0f, n, &a64.desc, &b64.desc, &dy64.desc, &da64.desc, &db64.desc));
-        expect_rounded(&y, &y64, gate_name((gate)op));
-        expect_rounded(&da, &da64, gate_name((gate)op));
-        expect_rounded(&db, &db64, gate_name((gate)op));
+        TU_OK(ctx, fwd(ctx, (gate)op, 1.0f, n, &a.desc, &b.desc, &y.desc));
+        TU_OK(ctx, bwd(ctx, (gate)op, 1.0f, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
+        TU_OK(ctx, fwd(ctx, (gate)op, 1.0f, n, &a64.desc, &b64.desc, &y64.desc));
+        TU_OK(ctx, bwd(ctx, (gate)op, 1.0f, n, &a64.desc, &b64.desc, &dy64.desc, &da64.desc, &db64.desc));
+        tu_assert_rounded(&y, &y64, gate_name((gate)op));
+        tu_assert_rounded(&da, &da64, gate_name((gate)op));
+        tu_assert_rounded(&db, &db64, gate_name((gate)op));
         for (int64_t k = 0; k < n; k++) {
             double av = tu_get(&a, k), bv = tu_get(&b, k);
             if (isnan(bv)) {
@@ -316,19 +273,19 @@ static void check_dtype_case(gate op, bool backward, sigfuse_dtype dt, int64_t n
     tu_fill_uniform(&a, &rng, -5.0, 5.0);
     tu_fill_uniform(&b, &rng, -12.0, 12.0);
     tu_fill_uniform(&dy, &rng, -3.0, 3.0);
-    tu_buf a64 = copy_as(&a, SIGFUSE_F64), b64 = copy_as(&b, SIGFUSE_F64), dy64 = copy_as(&dy, SIGFUSE_F64);
+    tu_buf a64 = tu_copy_as(&a, SIGFUSE_F64), b64 = tu_copy_as(&b, SIGFUSE_F64), dy64 = tu_copy_as(&dy, SIGFUSE_F64);
     tu_buf o0 = tu_alloc(dt, n), o1 = tu_alloc(dt, n);
     tu_buf o0_64 = tu_alloc(SIGFUSE_F64, n), o1_64 = tu_alloc(SIGFUSE_F64, n);
     if (backward) {
-        OK(ctx, bwd(ctx, op, beta, n, &a.desc, &b.desc, &dy.desc, &o0.desc, &o1.desc));
-        OK(ctx, bwd(ctx, op, beta, n, &a64.desc, &b64.desc, &dy64.desc, &o0_64.desc, &o1_64.desc));
-        expect_rounded(&o1, &o1_64, what);
+        TU_OK(ctx, bwd(ctx, op, beta, n, &a.desc, &b.desc, &dy.desc, &o0.desc, &o1.desc));
+        TU_OK(ctx, bwd(ctx, op, beta, n, &a64.desc, &b64.desc, &dy64.desc, &o0_64.desc, &o1_64.desc));
+        tu_assert_rounded(&o1, &o1_64, what);
     } else {
-        OK(ctx, fwd(ctx, op, beta, n, &a.desc, &b.desc, &o0.desc));
-        OK(ctx, fwd(ctx, op, beta, n, &a64.desc, &b64.desc, &o0_64.desc));
+        TU_OK(ctx, fwd(ctx, op, beta, n, &a.desc, &b.desc, &o0.desc));
+        TU_OK(ctx, fwd(ctx, op, beta, n, &a64.desc, &b64.desc, &o0_64.desc));
         cr_assert(tu_untouched(&o1));
     }
-    expect_rounded(&o0, &o0_64, what);
+    tu_assert_rounded(&o0, &o0_64, what);
     if (n == 0)
         cr_assert(tu_untouched(&o0) && tu_untouched(&o1), "%s: wrote something", what);
     cr_assert(tu_guards_ok(&a) && tu_guards_ok(&b) && tu_guards_ok(&dy), "%s: input guard", what);
@@ -370,14 +327,14 @@ static void check_one_output(gate op, sigfuse_dtype dt)
     tu_fill_uniform(&a, &rng, -4.0, 4.0);
     tu_fill_uniform(&b, &rng, -6.0, 6.0);
     tu_fill_uniform(&dy, &rng, -2.0, 2.0);
-    tu_buf a0 = copy_as(&a, dt), b0 = copy_as(&b, dt), dy0 = copy_as(&dy, dt);
+    tu_buf a0 = tu_copy_as(&a, dt), b0 = tu_copy_as(&b, dt), dy0 = tu_copy_as(&dy, dt);
     tu_buf da = tu_alloc(dt, n), db = tu_alloc(dt, n), da1 = tu_alloc(dt, n), db1 = tu_alloc(dt, n);
-    OK(ctx, bwd(ctx, op, 1.0f, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
-    OK(ctx, bwd(ctx, op, 1.0f, n, &a.desc, &b.desc, &dy.desc, NULL, &db1.desc));
-    expect_bitwise(&db1, &db, "db alone");
-    OK(ctx, bwd(ctx, op, 1.0f, n, &a.desc, &b.desc, &dy.desc, &da1.desc, NULL));
-    expect_bitwise(&da1, &da, "da alone");
-    cr_assert(bytes_equal(&a, &a0) && bytes_equal(&b, &b0) && bytes_equal(&dy, &dy0),
+    TU_OK(ctx, bwd(ctx, op, 1.0f, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
+    TU_OK(ctx, bwd(ctx, op, 1.0f, n, &a.desc, &b.desc, &dy.desc, NULL, &db1.desc));
+    tu_assert_bitwise(&db1, &db, "db alone");
+    TU_OK(ctx, bwd(ctx, op, 1.0f, n, &a.desc, &b.desc, &dy.desc, &da1.desc, NULL));
+    tu_assert_bitwise(&da1, &da, "da alone");
+    cr_assert(tu_bytes_equal(&a, &a0) && tu_bytes_equal(&b, &b0) && tu_bytes_equal(&dy, &dy0),
               "an input changed");
     cr_assert(tu_guards_ok(&a) && tu_guards_ok(&b) && tu_guards_ok(&dy));
     tu_buf *all[] = {&a, &b, &dy, &a0, &b0, &dy0, &da, &db, &da1, &db1};
@@ -404,33 +361,33 @@ static void check_in_place(gate op, sigfuse_dtype dt)
     tu_fill_uniform(&b, &rng, -9.0, 9.0);
     tu_fill_uniform(&dy, &rng, -2.0, 2.0);
     tu_buf y = tu_alloc(dt, n), da = tu_alloc(dt, n), db = tu_alloc(dt, n);
-    OK(ctx, fwd(ctx, op, beta, n, &a.desc, &b.desc, &y.desc));
-    OK(ctx, bwd(ctx, op, beta, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
+    TU_OK(ctx, fwd(ctx, op, beta, n, &a.desc, &b.desc, &y.desc));
+    TU_OK(ctx, bwd(ctx, op, beta, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
 
-    tu_buf wa = copy_as(&a, dt), wb = copy_as(&b, dt), wdy = copy_as(&dy, dt);
-    OK(ctx, fwd(ctx, op, beta, n, &wa.desc, &b.desc, &wa.desc));
-    expect_bitwise(&wa, &y, "forward y aliasing a");
-    OK(ctx, fwd(ctx, op, beta, n, &a.desc, &wb.desc, &wb.desc));
-    expect_bitwise(&wb, &y, "forward y aliasing b");
-
-    tu_free(&wa);
-    tu_free(&wb);
-    wa = copy_as(&a, dt);
-    wb = copy_as(&b, dt);
-    OK(ctx, bwd(ctx, op, beta, n, &wa.desc, &wb.desc, &dy.desc, &wa.desc, &wb.desc));
-    expect_bitwise(&wa, &da, "backward da aliasing a");
-    expect_bitwise(&wb, &db, "backward db aliasing b");
+    tu_buf wa = tu_copy_as(&a, dt), wb = tu_copy_as(&b, dt), wdy = tu_copy_as(&dy, dt);
+    TU_OK(ctx, fwd(ctx, op, beta, n, &wa.desc, &b.desc, &wa.desc));
+    tu_assert_bitwise(&wa, &y, "forward y aliasing a");
+    TU_OK(ctx, fwd(ctx, op, beta, n, &a.desc, &wb.desc, &wb.desc));
+    tu_assert_bitwise(&wb, &y, "forward y aliasing b");
 
     tu_free(&wa);
     tu_free(&wb);
-    wa = copy_as(&a, dt);
-    wb = copy_as(&b, dt);
-    OK(ctx, bwd(ctx, op, beta, n, &wa.desc, &wb.desc, &dy.desc, &wb.desc, &wa.desc));
-    expect_bitwise(&wb, &da, "backward da aliasing b");
-    expect_bitwise(&wa, &db, "backward db aliasing a");
+    wa = tu_copy_as(&a, dt);
+    wb = tu_copy_as(&b, dt);
+    TU_OK(ctx, bwd(ctx, op, beta, n, &wa.desc, &wb.desc, &dy.desc, &wa.desc, &wb.desc));
+    tu_assert_bitwise(&wa, &da, "backward da aliasing a");
+    tu_assert_bitwise(&wb, &db, "backward db aliasing b");
 
-    OK(ctx, bwd(ctx, op, beta, n, &a.desc, &b.desc, &wdy.desc, &wdy.desc, NULL));
-    expect_bitwise(&wdy, &da, "backward da aliasing dy");
+    tu_free(&wa);
+    tu_free(&wb);
+    wa = tu_copy_as(&a, dt);
+    wb = tu_copy_as(&b, dt);
+    TU_OK(ctx, bwd(ctx, op, beta, n, &wa.desc, &wb.desc, &dy.desc, &wb.desc, &wa.desc));
+    tu_assert_bitwise(&wb, &da, "backward da aliasing b");
+    tu_assert_bitwise(&wa, &db, "backward db aliasing a");
+
+    TU_OK(ctx, bwd(ctx, op, beta, n, &a.desc, &b.desc, &wdy.desc, &wdy.desc, NULL));
+    tu_assert_bitwise(&wdy, &da, "backward da aliasing dy");
 
     tu_buf *all[] = {&a, &b, &dy, &y, &da, &db, &wa, &wb, &wdy};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
@@ -452,8 +409,8 @@ static void check_offsets(gate op, sigfuse_dtype dt)
     tu_fill_uniform(&b, &rng, -9.0, 9.0);
     tu_fill_uniform(&dy, &rng, -2.0, 2.0);
     tu_buf y = tu_alloc(dt, n), da = tu_alloc(dt, n), db = tu_alloc(dt, n);
-    OK(ctx, fwd(ctx, op, 1.0f, n, &a.desc, &b.desc, &y.desc));
-    OK(ctx, bwd(ctx, op, 1.0f, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
+    TU_OK(ctx, fwd(ctx, op, 1.0f, n, &a.desc, &b.desc, &y.desc));
+    TU_OK(ctx, bwd(ctx, op, 1.0f, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
 
     tu_buf ao = tu_alloc_offset(dt, n, 1 * es), bo = tu_alloc_offset(dt, n, 3 * es);
     tu_buf dyo = tu_alloc_offset(dt, n, 5 * es), yo = tu_alloc_offset(dt, n, 7 * es);
@@ -463,11 +420,11 @@ static void check_offsets(gate op, sigfuse_dtype dt)
         tu_set(&bo, i, tu_get(&b, i));
         tu_set(&dyo, i, tu_get(&dy, i));
     }
-    OK(ctx, fwd(ctx, op, 1.0f, n, &ao.desc, &bo.desc, &yo.desc));
-    OK(ctx, bwd(ctx, op, 1.0f, n, &ao.desc, &bo.desc, &dyo.desc, &dao.desc, &dbo.desc));
-    expect_bitwise(&yo, &y, "y at an offset");
-    expect_bitwise(&dao, &da, "da at an offset");
-    expect_bitwise(&dbo, &db, "db at an offset");
+    TU_OK(ctx, fwd(ctx, op, 1.0f, n, &ao.desc, &bo.desc, &yo.desc));
+    TU_OK(ctx, bwd(ctx, op, 1.0f, n, &ao.desc, &bo.desc, &dyo.desc, &dao.desc, &dbo.desc));
+    tu_assert_bitwise(&yo, &y, "y at an offset");
+    tu_assert_bitwise(&dao, &da, "da at an offset");
+    tu_assert_bitwise(&dbo, &db, "db at an offset");
     cr_assert(tu_guards_ok(&ao) && tu_guards_ok(&bo) && tu_guards_ok(&dyo));
     tu_buf *all[] = {&a, &b, &dy, &y, &da, &db, &ao, &bo, &dyo, &yo, &dao, &dbo};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)

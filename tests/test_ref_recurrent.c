@@ -13,49 +13,6 @@
 #include "sf_internal.h"
 #include "testutil.h"
 
-#define OK(ctx, call)                                                                  \
-    do {                                                                               \
-        sigfuse_status st_ = (call);                                                   \
-        cr_assert_eq(st_, SIGFUSE_SUCCESS, "%s: %s (%s)", #call,                       \
-                     sigfuse_status_string(st_), sigfuse_ctx_last_error(ctx));          \
-    } while (0)
-
-static bool same(double a, double b)
-{
-    return (isnan(a) && isnan(b)) || a == b;
-}
-
-static tu_buf copy_as(const tu_buf *src, sigfuse_dtype dtype)
-{
-    tu_buf b = tu_alloc(dtype, src->n);
-    for (int64_t i = 0; i < src->n; i++)
-        tu_set(&b, i, tu_get(src, i));
-    return b;
-}
-
-static void expect_rounded(const tu_buf *got, const tu_buf *want, const char *what)
-{
-    cr_assert(tu_guards_ok(got), "%s: guard overwritten", what);
-    for (int64_t i = 0; i < got->n; i++) {
-        double g = tu_get(got, i), w = sf_round_to_dtype(tu_get(want, i), got->dtype);
-        cr_assert(same(g, w), "%s[%lld] (%s): got %.17g, want %.17g", what, (long long)i,
-                  sigfuse_dtype_name(got->dtype), g, w);
-    }
-}
-
-static bool bytes_equal(const tu_buf *x, const tu_buf *y)
-{
-    return x->bytes == y->bytes &&
-           memcmp((char *)x->desc.ptr + x->desc.offset, (char *)y->desc.ptr + y->desc.offset,
-                  x->bytes) == 0;
-}
-
-static void expect_bitwise(const tu_buf *got, const tu_buf *want, const char *what)
-{
-    cr_assert(tu_guards_ok(got), "%s: guard overwritten", what);
-    cr_assert(bytes_equal(got, want), "%s: results differ", what);
-}
-
 /* The descriptor of an optional buffer: NULL when the buffer is not in use. */
 static const sigfuse_buffer *opt(const tu_buf *b, bool present)
 {
@@ -133,12 +90,12 @@ static lstm lstm_copy_as(const lstm *src, sigfuse_dtype dt)
     tu_free(&p.c_prev);
     tu_free(&p.dh);
     tu_free(&p.dc);
-    p.gx = copy_as(&src->gx, dt);
-    p.gh = copy_as(&src->gh, dt);
-    p.bias = copy_as(&src->bias, dt);
-    p.c_prev = copy_as(&src->c_prev, dt);
-    p.dh = copy_as(&src->dh, dt);
-    p.dc = copy_as(&src->dc, dt);
+    p.gx = tu_copy_as(&src->gx, dt);
+    p.gh = tu_copy_as(&src->gh, dt);
+    p.bias = tu_copy_as(&src->bias, dt);
+    p.c_prev = tu_copy_as(&src->c_prev, dt);
+    p.dh = tu_copy_as(&src->dh, dt);
+    p.dc = tu_copy_as(&src->dc, dt);
     return p;
 }
 
@@ -176,8 +133,8 @@ Test(ref_lstm, hand_computed_f64_b1_h1)
     tu_set(&p.c_prev, 0, c_prev);
     tu_set(&p.dh, 0, dh);
     tu_set(&p.dc, 0, dc);
-    OK(ctx, lstm_fwd(ctx, &p, true, true));
-    OK(ctx, lstm_bwd(ctx, &p, true, true, true));
+    TU_OK(ctx, lstm_fwd(ctx, &p, true, true));
+    TU_OK(ctx, lstm_bwd(ctx, &p, true, true, true));
     const double rtol = 1e-14;
     cr_expect(tu_close(tu_get(&p.c, 0), 0.059628690453964524699, rtol, 0), "c %.17g", tu_get(&p.c, 0));
     cr_expect(tu_close(tu_get(&p.h, 0), 0.043540474026750332209, rtol, 0), "h %.17g", tu_get(&p.h, 0));
@@ -205,7 +162,7 @@ Test(ref_lstm, zero_gates_closed_form_f64_b2_h3)
     for (int64_t k = 0; k < p.gx.n; k++)
         tu_set(&p.gx, k, 0.0);
     tu_set_all(&p.c_prev, c_prev);
-    OK(ctx, lstm_fwd(ctx, &p, true, true));
+    TU_OK(ctx, lstm_fwd(ctx, &p, true, true));
     for (int64_t k = 0; k < 6; k++) {
         cr_expect_eq(tu_get(&p.c, k), 0.5 * c_prev[k]);
         cr_expect(tu_close(tu_get(&p.h, k), 0.5 * tanh(0.5 * c_prev[k]), 1e-15, 0), "h[%lld]",
@@ -218,7 +175,7 @@ Test(ref_lstm, zero_gates_closed_form_f64_b2_h3)
 /* L = sum(dh h) + sum(dc c) over the forward's outputs (absent dh / dc: that term is 0). */
 static double lstm_objective(sigfuse_ctx *ctx, lstm *p)
 {
-    OK(ctx, lstm_fwd(ctx, p, true, true));
+    TU_OK(ctx, lstm_fwd(ctx, p, true, true));
     double sum = 0.0;
     for (int64_t k = 0; k < p->B * p->H; k++) {
         if (p->has_dh)
@@ -234,7 +191,7 @@ static void fd_against(sigfuse_ctx *ctx, void *problem, double (*objective)(sigf
                        tu_buf *in, const tu_buf *grad, const char *what)
 {
     for (int64_t k = 0; k < in->n; k++) {
-        double x = tu_get(in, k), h = 1e-6 * fmax(1.0, fabs(x));
+        double x = tu_get(in, k), h = tu_fd_step(x);
         tu_set(in, k, x + h);
         double lp = objective(ctx, problem);
         double xp = tu_get(in, k);
@@ -261,7 +218,7 @@ static void check_lstm_fd(bool has_gh, bool has_bias, bool has_dh, bool has_dc, 
     p.has_bias = has_bias;
     p.has_dh = has_dh;
     p.has_dc = has_dc;
-    OK(ctx, lstm_bwd(ctx, &p, true, true, true));
+    TU_OK(ctx, lstm_bwd(ctx, &p, true, true, true));
     fd_against(ctx, &p, lstm_objective_v, &p.gx, &p.dgates, "gates_x");
     if (has_gh)
         fd_against(ctx, &p, lstm_objective_v, &p.gh, &p.dgates, "gates_h");
@@ -289,7 +246,7 @@ Test(ref_lstm, dbias_is_row_order_sum_f64_b7_h3)
     tu_rng rng = tu_rng_seed(45, "lstm dbias");
     lstm p = lstm_alloc(SIGFUSE_F64, 7, 3);
     lstm_fill(&p, &rng);
-    OK(ctx, lstm_bwd(ctx, &p, true, false, true));
+    TU_OK(ctx, lstm_bwd(ctx, &p, true, false, true));
     for (int64_t col = 0; col < 12; col++) {
         double sum = 0.0;
         for (int64_t r = 0; r < 7; r++)
@@ -323,15 +280,15 @@ Test(ref_lstm, extremes_f32_b1_h6)
         tu_set(&p.dc, j, 1.0);
     }
     lstm q = lstm_copy_as(&p, SIGFUSE_F64);
-    OK(ctx, lstm_fwd(ctx, &p, true, true));
-    OK(ctx, lstm_bwd(ctx, &p, true, true, true));
-    OK(ctx, lstm_fwd(ctx, &q, true, true));
-    OK(ctx, lstm_bwd(ctx, &q, true, true, true));
-    expect_rounded(&p.h, &q.h, "h");
-    expect_rounded(&p.c, &q.c, "c");
-    expect_rounded(&p.dgates, &q.dgates, "dgates");
-    expect_rounded(&p.dc_prev, &q.dc_prev, "dc_prev");
-    expect_rounded(&p.dbias, &q.dbias, "dbias");
+    TU_OK(ctx, lstm_fwd(ctx, &p, true, true));
+    TU_OK(ctx, lstm_bwd(ctx, &p, true, true, true));
+    TU_OK(ctx, lstm_fwd(ctx, &q, true, true));
+    TU_OK(ctx, lstm_bwd(ctx, &q, true, true, true));
+    tu_assert_rounded(&p.h, &q.h, "h");
+    tu_assert_rounded(&p.c, &q.c, "c");
+    tu_assert_rounded(&p.dgates, &q.dgates, "dgates");
+    tu_assert_rounded(&p.dc_prev, &q.dc_prev, "dc_prev");
+    tu_assert_rounded(&p.dbias, &q.dbias, "dbias");
 
     /* The limits: c = sigma(f) c_prev + sigma(i) tanh(g) with each factor 0 or 1. */
     cr_expect_eq(tu_get(&p.c, 0), 1.0);
@@ -378,20 +335,20 @@ static void check_lstm_dtype(bool backward, sigfuse_dtype dt, int64_t B, int64_t
     lstm_fill(&p, &rng);
     lstm q = lstm_copy_as(&p, SIGFUSE_F64);
     if (backward) {
-        OK(ctx, lstm_bwd(ctx, &p, true, true, true));
-        OK(ctx, lstm_bwd(ctx, &q, true, true, true));
-        expect_rounded(&p.dgates, &q.dgates, what);
-        expect_rounded(&p.dc_prev, &q.dc_prev, what);
-        expect_rounded(&p.dbias, &q.dbias, what);
+        TU_OK(ctx, lstm_bwd(ctx, &p, true, true, true));
+        TU_OK(ctx, lstm_bwd(ctx, &q, true, true, true));
+        tu_assert_rounded(&p.dgates, &q.dgates, what);
+        tu_assert_rounded(&p.dc_prev, &q.dc_prev, what);
+        tu_assert_rounded(&p.dbias, &q.dbias, what);
         if (B == 0)
             for (int64_t k = 0; k < 4 * H; k++)
                 cr_assert_eq(tu_get(&p.dbias, k), 0.0, "%s: dbias of no rows is 0", what);
         cr_assert(tu_untouched(&p.h) && tu_untouched(&p.c), "%s: wrote a forward output", what);
     } else {
-        OK(ctx, lstm_fwd(ctx, &p, true, true));
-        OK(ctx, lstm_fwd(ctx, &q, true, true));
-        expect_rounded(&p.h, &q.h, what);
-        expect_rounded(&p.c, &q.c, what);
+        TU_OK(ctx, lstm_fwd(ctx, &p, true, true));
+        TU_OK(ctx, lstm_fwd(ctx, &q, true, true));
+        tu_assert_rounded(&p.h, &q.h, what);
+        tu_assert_rounded(&p.c, &q.c, what);
         cr_assert(tu_untouched(&p.dgates) && tu_untouched(&p.dbias), "%s: wrote a gradient", what);
     }
     tu_buf *list[LSTM_TENSORS];
@@ -426,24 +383,24 @@ Test(ref_lstm, optional_outputs_f32_b5_h7)
     lstm p = lstm_alloc(SIGFUSE_F32, 5, 7);
     lstm_fill(&p, &rng);
     lstm all = lstm_copy_as(&p, SIGFUSE_F32);
-    OK(ctx, lstm_fwd(ctx, &all, true, true));
-    OK(ctx, lstm_bwd(ctx, &all, true, true, true));
+    TU_OK(ctx, lstm_fwd(ctx, &all, true, true));
+    TU_OK(ctx, lstm_bwd(ctx, &all, true, true, true));
     lstm before = lstm_copy_as(&p, SIGFUSE_F32);
 
-    OK(ctx, lstm_bwd(ctx, &p, false, false, true));
-    expect_bitwise(&p.dbias, &all.dbias, "dbias alone");
+    TU_OK(ctx, lstm_bwd(ctx, &p, false, false, true));
+    tu_assert_bitwise(&p.dbias, &all.dbias, "dbias alone");
     cr_assert(tu_untouched(&p.dgates) && tu_untouched(&p.dc_prev), "dbias alone wrote more");
-    OK(ctx, lstm_bwd(ctx, &p, false, true, false));
-    expect_bitwise(&p.dc_prev, &all.dc_prev, "dc_prev alone");
+    TU_OK(ctx, lstm_bwd(ctx, &p, false, true, false));
+    tu_assert_bitwise(&p.dc_prev, &all.dc_prev, "dc_prev alone");
     cr_assert(tu_untouched(&p.dgates));
-    OK(ctx, lstm_fwd(ctx, &p, true, false));
-    expect_bitwise(&p.h, &all.h, "h alone");
+    TU_OK(ctx, lstm_fwd(ctx, &p, true, false));
+    tu_assert_bitwise(&p.h, &all.h, "h alone");
     cr_assert(tu_untouched(&p.c), "h alone wrote c");
-    OK(ctx, lstm_fwd(ctx, &p, false, true));
-    expect_bitwise(&p.c, &all.c, "c alone");
-    cr_assert(bytes_equal(&p.gx, &before.gx) && bytes_equal(&p.gh, &before.gh) &&
-                  bytes_equal(&p.bias, &before.bias) && bytes_equal(&p.c_prev, &before.c_prev) &&
-                  bytes_equal(&p.dh, &before.dh) && bytes_equal(&p.dc, &before.dc),
+    TU_OK(ctx, lstm_fwd(ctx, &p, false, true));
+    tu_assert_bitwise(&p.c, &all.c, "c alone");
+    cr_assert(tu_bytes_equal(&p.gx, &before.gx) && tu_bytes_equal(&p.gh, &before.gh) &&
+                  tu_bytes_equal(&p.bias, &before.bias) && tu_bytes_equal(&p.c_prev, &before.c_prev) &&
+                  tu_bytes_equal(&p.dh, &before.dh) && tu_bytes_equal(&p.dc, &before.dc),
               "an input changed");
     lstm_free(&p);
     lstm_free(&all);
@@ -459,16 +416,16 @@ Test(ref_lstm, aliasing_f16_b4_h9)
     tu_rng rng = tu_rng_seed(47, "lstm aliasing");
     lstm p = lstm_alloc(SIGFUSE_F16, 4, 9);
     lstm_fill(&p, &rng);
-    OK(ctx, lstm_fwd(ctx, &p, true, true));
-    OK(ctx, lstm_bwd(ctx, &p, true, true, true));
+    TU_OK(ctx, lstm_fwd(ctx, &p, true, true));
+    TU_OK(ctx, lstm_bwd(ctx, &p, true, true, true));
 
     lstm w = lstm_copy_as(&p, SIGFUSE_F16);
     sigfuse_lstm_forward_args fa = {.batch = 4, .hidden = 9, .gates_x = &w.gx.desc,
                                     .gates_h = &w.gh.desc, .bias = &w.bias.desc,
                                     .c_prev = &w.c_prev.desc, .h = &w.h.desc, .c = &w.c_prev.desc};
-    OK(ctx, sigfuse_lstm_cell_forward(ctx, &fa));
-    expect_bitwise(&w.c_prev, &p.c, "c aliasing c_prev");
-    expect_bitwise(&w.h, &p.h, "h next to c aliasing c_prev");
+    TU_OK(ctx, sigfuse_lstm_cell_forward(ctx, &fa));
+    tu_assert_bitwise(&w.c_prev, &p.c, "c aliasing c_prev");
+    tu_assert_bitwise(&w.h, &p.h, "h next to c aliasing c_prev");
 
     lstm_free(&w);
     w = lstm_copy_as(&p, SIGFUSE_F16);
@@ -477,10 +434,10 @@ Test(ref_lstm, aliasing_f16_b4_h9)
                                      .c_prev = &w.c_prev.desc, .dh = &w.dh.desc, .dc = &w.dc.desc,
                                      .dgates = &w.gx.desc, .dc_prev = &w.dc.desc,
                                      .dbias = &w.dbias.desc};
-    OK(ctx, sigfuse_lstm_cell_backward(ctx, &ba));
-    expect_bitwise(&w.gx, &p.dgates, "dgates aliasing gates_x");
-    expect_bitwise(&w.dc, &p.dc_prev, "dc_prev aliasing dc");
-    expect_bitwise(&w.dbias, &p.dbias, "dbias with dgates aliasing gates_x");
+    TU_OK(ctx, sigfuse_lstm_cell_backward(ctx, &ba));
+    tu_assert_bitwise(&w.gx, &p.dgates, "dgates aliasing gates_x");
+    tu_assert_bitwise(&w.dc, &p.dc_prev, "dc_prev aliasing dc");
+    tu_assert_bitwise(&w.dbias, &p.dbias, "dbias with dgates aliasing gates_x");
     lstm_free(&w);
     lstm_free(&p);
     sigfuse_ctx_destroy(ctx);
@@ -493,8 +450,8 @@ Test(ref_lstm, offsets_bf16_b3_h11)
     tu_rng rng = tu_rng_seed(48, "lstm offsets");
     lstm p = lstm_alloc(SIGFUSE_BF16, 3, 11);
     lstm_fill(&p, &rng);
-    OK(ctx, lstm_fwd(ctx, &p, true, true));
-    OK(ctx, lstm_bwd(ctx, &p, true, true, true));
+    TU_OK(ctx, lstm_fwd(ctx, &p, true, true));
+    TU_OK(ctx, lstm_bwd(ctx, &p, true, true, true));
 
     lstm o = lstm_alloc(SIGFUSE_BF16, 3, 11);
     tu_buf *plain[LSTM_TENSORS], *dst[LSTM_TENSORS];
@@ -506,10 +463,10 @@ Test(ref_lstm, offsets_bf16_b3_h11)
         for (int64_t k = 0; k < plain[i]->n && i < 6; k++)   /* the six inputs */
             tu_set(dst[i], k, tu_get(plain[i], k));
     }
-    OK(ctx, lstm_fwd(ctx, &o, true, true));
-    OK(ctx, lstm_bwd(ctx, &o, true, true, true));
+    TU_OK(ctx, lstm_fwd(ctx, &o, true, true));
+    TU_OK(ctx, lstm_bwd(ctx, &o, true, true, true));
     for (size_t i = 0; i < LSTM_TENSORS; i++)
-        expect_bitwise(dst[i], plain[i], "a tensor at an offset");
+        tu_assert_bitwise(dst[i], plain[i], "a tensor at an offset");
     lstm_free(&o);
     lstm_free(&p);
     sigfuse_ctx_destroy(ctx);
@@ -577,7 +534,7 @@ static gru gru_copy_as(gru *src, sigfuse_dtype dt)
     gru_bufs(&p, d);
     for (size_t i = 0; i < 6; i++) {
         tu_free(d[i]);
-        *d[i] = copy_as(from[i], dt);
+        *d[i] = tu_copy_as(from[i], dt);
     }
     return p;
 }
@@ -619,8 +576,8 @@ Test(ref_gru, hand_computed_f64_b1_h1)
     tu_set_all(&p.bh, bh);
     tu_set(&p.h_prev, 0, 0.625);
     tu_set(&p.dh, 0, -1.25);
-    OK(ctx, gru_fwd(ctx, &p));
-    OK(ctx, gru_bwd(ctx, &p, GRU_ALL));
+    TU_OK(ctx, gru_fwd(ctx, &p));
+    TU_OK(ctx, gru_bwd(ctx, &p, GRU_ALL));
     const double rtol = 1e-14;
     cr_expect(tu_close(tu_get(&p.h, 0), 0.67903536664859842625, rtol, 0), "h %.17g", tu_get(&p.h, 0));
     const double dgx[3] = {-0.13959921303714685251, 0.033772104155374016404, -0.28912956248944380119};
@@ -652,8 +609,8 @@ Test(ref_gru, saturated_update_gate_f64_b1_h2)
     tu_set(&p.h_prev, 1, 0.7);
     tu_set(&p.dh, 0, 1.0);
     tu_set(&p.dh, 1, 1.0);
-    OK(ctx, gru_fwd(ctx, &p));
-    OK(ctx, gru_bwd(ctx, &p, GRU_ALL));
+    TU_OK(ctx, gru_fwd(ctx, &p));
+    TU_OK(ctx, gru_bwd(ctx, &p, GRU_ALL));
     cr_expect_eq(tu_get(&p.h, 0), -0.3);
     cr_expect(tu_close(tu_get(&p.h, 1), tanh(0.5 + 0.5 * 3.0), 1e-15, 0));
     cr_expect_eq(tu_get(&p.dh_prev, 0), 1.0);
@@ -668,7 +625,7 @@ Test(ref_gru, saturated_update_gate_f64_b1_h2)
 static double gru_objective(sigfuse_ctx *ctx, void *pv)
 {
     gru *p = (gru *)pv;
-    OK(ctx, gru_fwd(ctx, p));
+    TU_OK(ctx, gru_fwd(ctx, p));
     double sum = 0.0;
     for (int64_t k = 0; k < p->B * p->H; k++)
         sum += tu_get(&p->dh, k) * tu_get(&p->h, k);
@@ -683,7 +640,7 @@ static void check_gru_fd(bool has_bx, bool has_bh, uint64_t seed)
     gru_fill(&p, &rng);
     p.has_bx = has_bx;
     p.has_bh = has_bh;
-    OK(ctx, gru_bwd(ctx, &p, GRU_ALL));
+    TU_OK(ctx, gru_bwd(ctx, &p, GRU_ALL));
     fd_against(ctx, &p, gru_objective, &p.gx, &p.dgx, "gates_x");
     fd_against(ctx, &p, gru_objective, &p.gh, &p.dgh, "gates_h");
     fd_against(ctx, &p, gru_objective, &p.h_prev, &p.dh_prev, "h_prev");
@@ -711,7 +668,7 @@ Test(ref_gru, dbias_is_row_order_sum_f64_b7_h3)
     tu_rng rng = tu_rng_seed(54, "gru dbias");
     gru p = gru_alloc(SIGFUSE_F64, 7, 3);
     gru_fill(&p, &rng);
-    OK(ctx, gru_bwd(ctx, &p, GRU_ALL));
+    TU_OK(ctx, gru_bwd(ctx, &p, GRU_ALL));
     for (int64_t col = 0; col < 9; col++) {
         double sx = 0.0, sh = 0.0;
         for (int64_t r = 0; r < 7; r++) {
@@ -751,16 +708,16 @@ Test(ref_gru, extremes_f32_b1_h5)
         tu_set(&p.dh, j, 1.0);
     }
     gru q = gru_copy_as(&p, SIGFUSE_F64);
-    OK(ctx, gru_fwd(ctx, &p));
-    OK(ctx, gru_bwd(ctx, &p, GRU_ALL));
-    OK(ctx, gru_fwd(ctx, &q));
-    OK(ctx, gru_bwd(ctx, &q, GRU_ALL));
-    expect_rounded(&p.h, &q.h, "h");
-    expect_rounded(&p.dgx, &q.dgx, "dgates_x");
-    expect_rounded(&p.dgh, &q.dgh, "dgates_h");
-    expect_rounded(&p.dh_prev, &q.dh_prev, "dh_prev");
-    expect_rounded(&p.dbx, &q.dbx, "dbias_x");
-    expect_rounded(&p.dbh, &q.dbh, "dbias_h");
+    TU_OK(ctx, gru_fwd(ctx, &p));
+    TU_OK(ctx, gru_bwd(ctx, &p, GRU_ALL));
+    TU_OK(ctx, gru_fwd(ctx, &q));
+    TU_OK(ctx, gru_bwd(ctx, &q, GRU_ALL));
+    tu_assert_rounded(&p.h, &q.h, "h");
+    tu_assert_rounded(&p.dgx, &q.dgx, "dgates_x");
+    tu_assert_rounded(&p.dgh, &q.dgh, "dgates_h");
+    tu_assert_rounded(&p.dh_prev, &q.dh_prev, "dh_prev");
+    tu_assert_rounded(&p.dbx, &q.dbx, "dbias_x");
+    tu_assert_rounded(&p.dbh, &q.dbh, "dbias_h");
     /* Column 0: r = 1, z = 0, n = tanh(inf) = 1: h = 1. Column 1: r = 0, z = 1: h = h_prev.
      * Column 2: r = 1, z ~ 3e-39, n = tanh(0.5 - 88.7). */
     cr_expect_eq(tu_get(&p.h, 0), 1.0);
@@ -792,22 +749,22 @@ static void check_gru_dtype(bool backward, sigfuse_dtype dt, int64_t B, int64_t 
     gru_fill(&p, &rng);
     gru q = gru_copy_as(&p, SIGFUSE_F64);
     if (backward) {
-        OK(ctx, gru_bwd(ctx, &p, GRU_ALL));
-        OK(ctx, gru_bwd(ctx, &q, GRU_ALL));
-        expect_rounded(&p.dgx, &q.dgx, what);
-        expect_rounded(&p.dgh, &q.dgh, what);
-        expect_rounded(&p.dh_prev, &q.dh_prev, what);
-        expect_rounded(&p.dbx, &q.dbx, what);
-        expect_rounded(&p.dbh, &q.dbh, what);
+        TU_OK(ctx, gru_bwd(ctx, &p, GRU_ALL));
+        TU_OK(ctx, gru_bwd(ctx, &q, GRU_ALL));
+        tu_assert_rounded(&p.dgx, &q.dgx, what);
+        tu_assert_rounded(&p.dgh, &q.dgh, what);
+        tu_assert_rounded(&p.dh_prev, &q.dh_prev, what);
+        tu_assert_rounded(&p.dbx, &q.dbx, what);
+        tu_assert_rounded(&p.dbh, &q.dbh, what);
         if (B == 0)
             for (int64_t k = 0; k < 3 * H; k++)
                 cr_assert(tu_get(&p.dbx, k) == 0.0 && tu_get(&p.dbh, k) == 0.0,
                           "%s: bias gradients of no rows are 0", what);
         cr_assert(tu_untouched(&p.h), "%s: wrote h", what);
     } else {
-        OK(ctx, gru_fwd(ctx, &p));
-        OK(ctx, gru_fwd(ctx, &q));
-        expect_rounded(&p.h, &q.h, what);
+        TU_OK(ctx, gru_fwd(ctx, &p));
+        TU_OK(ctx, gru_fwd(ctx, &q));
+        tu_assert_rounded(&p.h, &q.h, what);
         cr_assert(tu_untouched(&p.dgx) && tu_untouched(&p.dbh), "%s: wrote a gradient", what);
     }
     tu_buf *list[GRU_TENSORS];
@@ -831,22 +788,22 @@ Test(ref_gru, optional_outputs_f32_b5_h7)
     gru p = gru_alloc(SIGFUSE_F32, 5, 7);
     gru_fill(&p, &rng);
     gru all = gru_copy_as(&p, SIGFUSE_F32);
-    OK(ctx, gru_bwd(ctx, &all, GRU_ALL));
+    TU_OK(ctx, gru_bwd(ctx, &all, GRU_ALL));
     gru before = gru_copy_as(&p, SIGFUSE_F32);
 
-    OK(ctx, gru_bwd(ctx, &p, 16u));
-    expect_bitwise(&p.dbh, &all.dbh, "dbias_h alone");
+    TU_OK(ctx, gru_bwd(ctx, &p, 16u));
+    tu_assert_bitwise(&p.dbh, &all.dbh, "dbias_h alone");
     cr_assert(tu_untouched(&p.dgx) && tu_untouched(&p.dgh) && tu_untouched(&p.dh_prev) &&
                   tu_untouched(&p.dbx),
               "dbias_h alone wrote more");
-    OK(ctx, gru_bwd(ctx, &p, 4u));
-    expect_bitwise(&p.dh_prev, &all.dh_prev, "dh_prev alone");
+    TU_OK(ctx, gru_bwd(ctx, &p, 4u));
+    tu_assert_bitwise(&p.dh_prev, &all.dh_prev, "dh_prev alone");
     cr_assert(tu_untouched(&p.dgx) && tu_untouched(&p.dgh) && tu_untouched(&p.dbx));
     tu_buf *now[GRU_TENSORS], *b[GRU_TENSORS];
     gru_bufs(&p, now);
     gru_bufs(&before, b);
     for (size_t i = 0; i < 6; i++)
-        cr_assert(bytes_equal(now[i], b[i]), "input %zu changed", i);
+        cr_assert(tu_bytes_equal(now[i], b[i]), "input %zu changed", i);
     gru_free(&p);
     gru_free(&all);
     gru_free(&before);
@@ -860,16 +817,16 @@ Test(ref_gru, aliasing_f32_b4_h9)
     tu_rng rng = tu_rng_seed(56, "gru aliasing");
     gru p = gru_alloc(SIGFUSE_F32, 4, 9);
     gru_fill(&p, &rng);
-    OK(ctx, gru_fwd(ctx, &p));
-    OK(ctx, gru_bwd(ctx, &p, GRU_ALL));
+    TU_OK(ctx, gru_fwd(ctx, &p));
+    TU_OK(ctx, gru_bwd(ctx, &p, GRU_ALL));
 
     gru w = gru_copy_as(&p, SIGFUSE_F32);
     sigfuse_gru_forward_args fa = {.batch = 4, .hidden = 9, .gates_x = &w.gx.desc,
                                    .gates_h = &w.gh.desc, .bias_x = &w.bx.desc,
                                    .bias_h = &w.bh.desc, .h_prev = &w.h_prev.desc,
                                    .h = &w.h_prev.desc};
-    OK(ctx, sigfuse_gru_cell_forward(ctx, &fa));
-    expect_bitwise(&w.h_prev, &p.h, "h aliasing h_prev");
+    TU_OK(ctx, sigfuse_gru_cell_forward(ctx, &fa));
+    tu_assert_bitwise(&w.h_prev, &p.h, "h aliasing h_prev");
 
     gru_free(&w);
     w = gru_copy_as(&p, SIGFUSE_F32);
@@ -879,12 +836,12 @@ Test(ref_gru, aliasing_f32_b4_h9)
                                     .dh = &w.dh.desc, .dgates_x = &w.gx.desc,
                                     .dgates_h = &w.gh.desc, .dh_prev = &w.dh.desc,
                                     .dbias_x = &w.dbx.desc, .dbias_h = &w.dbh.desc};
-    OK(ctx, sigfuse_gru_cell_backward(ctx, &ba));
-    expect_bitwise(&w.gx, &p.dgx, "dgates_x aliasing gates_x");
-    expect_bitwise(&w.gh, &p.dgh, "dgates_h aliasing gates_h");
-    expect_bitwise(&w.dh, &p.dh_prev, "dh_prev aliasing dh");
-    expect_bitwise(&w.dbx, &p.dbx, "dbias_x");
-    expect_bitwise(&w.dbh, &p.dbh, "dbias_h");
+    TU_OK(ctx, sigfuse_gru_cell_backward(ctx, &ba));
+    tu_assert_bitwise(&w.gx, &p.dgx, "dgates_x aliasing gates_x");
+    tu_assert_bitwise(&w.gh, &p.dgh, "dgates_h aliasing gates_h");
+    tu_assert_bitwise(&w.dh, &p.dh_prev, "dh_prev aliasing dh");
+    tu_assert_bitwise(&w.dbx, &p.dbx, "dbias_x");
+    tu_assert_bitwise(&w.dbh, &p.dbh, "dbias_h");
     gru_free(&w);
     gru_free(&p);
     sigfuse_ctx_destroy(ctx);
@@ -896,8 +853,8 @@ Test(ref_gru, offsets_f16_b3_h11)
     tu_rng rng = tu_rng_seed(57, "gru offsets");
     gru p = gru_alloc(SIGFUSE_F16, 3, 11);
     gru_fill(&p, &rng);
-    OK(ctx, gru_fwd(ctx, &p));
-    OK(ctx, gru_bwd(ctx, &p, GRU_ALL));
+    TU_OK(ctx, gru_fwd(ctx, &p));
+    TU_OK(ctx, gru_bwd(ctx, &p, GRU_ALL));
 
     gru o = gru_alloc(SIGFUSE_F16, 3, 11);
     tu_buf *plain[GRU_TENSORS], *dst[GRU_TENSORS];
@@ -909,10 +866,10 @@ Test(ref_gru, offsets_f16_b3_h11)
         for (int64_t k = 0; k < plain[i]->n && i < 6; k++)
             tu_set(dst[i], k, tu_get(plain[i], k));
     }
-    OK(ctx, gru_fwd(ctx, &o));
-    OK(ctx, gru_bwd(ctx, &o, GRU_ALL));
+    TU_OK(ctx, gru_fwd(ctx, &o));
+    TU_OK(ctx, gru_bwd(ctx, &o, GRU_ALL));
     for (size_t i = 0; i < GRU_TENSORS; i++)
-        expect_bitwise(dst[i], plain[i], "a tensor at an offset");
+        tu_assert_bitwise(dst[i], plain[i], "a tensor at an offset");
     gru_free(&o);
     gru_free(&p);
     sigfuse_ctx_destroy(ctx);

@@ -142,3 +142,101 @@ sigfuse_ctx *tu_cpu_ctx(void)
     cr_assert(st == SIGFUSE_SUCCESS && ctx != NULL, "cpu context: %s", sigfuse_status_string(st));
     return ctx;
 }
+
+bool tu_same(double a, double b) { return (isnan(a) && isnan(b)) || a == b; }
+
+tu_buf tu_copy_as(const tu_buf *src, sigfuse_dtype dtype)
+{
+    tu_buf b = tu_alloc(dtype, src->n);
+    for (int64_t i = 0; i < src->n; i++)
+        tu_set(&b, i, tu_get(src, i));
+    return b;
+}
+
+const sigfuse_buffer *tu_opt_desc(const tu_buf *b) { return b ? &b->desc : NULL; }
+
+tu_buf tu_alloc_kth(sigfuse_dtype dtype, int64_t n, bool offsets, int k)
+{
+    return offsets ? tu_alloc_offset(dtype, n, sigfuse_dtype_size(dtype) * (size_t)(1 + 3 * k)) : tu_alloc(dtype, n);
+}
+
+bool tu_bytes_equal(const tu_buf *x, const tu_buf *y)
+{
+    return x->bytes == y->bytes && memcmp(data_start(x), data_start(y), x->bytes) == 0;
+}
+
+void tu_assert_rounded(const tu_buf *got, const tu_buf *want, const char *what)
+{
+    cr_assert(tu_guards_ok(got), "%s: guard overwritten", what);
+    for (int64_t i = 0; i < got->n; i++) {
+        double g = tu_get(got, i), w = sf_round_to_dtype(tu_get(want, i), got->dtype);
+        cr_assert(tu_same(g, w), "%s[%lld] (%s): got %.17g, want %.17g", what, (long long)i,
+                  sigfuse_dtype_name(got->dtype), g, w);
+    }
+}
+
+void tu_expect_rounded(const tu_buf *got, const tu_buf *want, const char *what, const char *name)
+{
+    for (int64_t i = 0; i < got->n; i++) {
+        double w = sf_round_to_dtype(tu_get(want, i), got->dtype);
+        double g = tu_get(got, i);
+        if (!tu_same(g, w)) {
+            cr_expect(false, "%s: %s[%lld] = %.17g, want %.17g", name, what, (long long)i, g, w);
+            return;   /* one message per output is enough */
+        }
+    }
+    cr_expect(tu_guards_ok(got), "%s: %s guards", name, what);
+}
+
+void tu_assert_bitwise(const tu_buf *got, const tu_buf *want, const char *what)
+{
+    cr_assert(tu_guards_ok(got), "%s: guard overwritten", what);
+    cr_assert(tu_bytes_equal(got, want), "%s: results differ", what);
+}
+
+double tu_fd_step(double x) { return 1e-6 * fmax(1.0, fabs(x)); }
+
+void tu_expect_loss_fd(const char *name, sigfuse_ctx *ctx, tu_loss_at loss_at, void *problem, bool elementwise,
+                       tu_buf *x, const tu_buf *y, const tu_buf *dx, double grad_scale, const tu_buf *dloss_in)
+{
+    const int64_t n = x->n, nloss = elementwise ? n : 1;
+    tu_buf lp = tu_alloc(SIGFUSE_F64, nloss), lm = tu_alloc(SIGFUSE_F64, nloss);
+    double *x0 = malloc((size_t)n * sizeof *x0), *h = malloc((size_t)n * sizeof *h);
+    cr_assert(x0 && h);
+    for (int64_t i = 0; i < n; i++) {
+        x0[i] = tu_get(x, i);
+        h[i] = tu_fd_step(x0[i]);
+    }
+    int64_t passes = elementwise ? 1 : n;
+    for (int64_t k = 0; k < passes; k++) {
+        for (int64_t i = 0; i < n; i++)
+            if (elementwise || i == k)
+                tu_set(x, i, x0[i] + h[i]);
+        loss_at(ctx, problem, &lp);
+        for (int64_t i = 0; i < n; i++)
+            if (elementwise || i == k)
+                tu_set(x, i, x0[i] - h[i]);
+        loss_at(ctx, problem, &lm);
+        for (int64_t i = 0; i < n; i++)
+            tu_set(x, i, x0[i]);
+        for (int64_t i = 0; i < n; i++) {
+            if (!elementwise && i != k)
+                continue;
+            int64_t li = elementwise ? i : 0;
+            double fp = tu_get(&lp, li), fm = tu_get(&lm, li);
+            double factor = grad_scale * (dloss_in ? tu_get(dloss_in, li) : 1.0);
+            /* The actual step is (x0 + h) - (x0 - h) as rounded to double. */
+            double step = (x0[i] + h[i]) - (x0[i] - h[i]);
+            double fd = factor * (fp - fm) / step;
+            double got = tu_get(dx, i);
+            /* Central differences: truncation ~h^2, far below 1e-6; rounding ~1e-16 |f| / h. */
+            double tol = 1e-6 * fabs(fd) + 2e-14 * (fabs(fp) + fabs(fm) + 1.0) / step * fabs(factor) + 1e-13;
+            cr_expect(fabs(got - fd) <= tol, "%s: dlogits[%lld] = %.15g, finite difference %.15g (x = %g, y = %g)",
+                      name, (long long)i, got, fd, x0[i], tu_get(y, i));
+        }
+    }
+    free(x0);
+    free(h);
+    tu_free(&lp);
+    tu_free(&lm);
+}

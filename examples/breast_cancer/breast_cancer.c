@@ -23,217 +23,25 @@
  * 77 when the backend is not built or has no device (ctest's "skipped").
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "example_backend.h"
+#include "example_util.h"
 #include "sigfuse.h"
-#ifdef SIGFUSE_WITH_OPENCL
-#include "sigfuse_opencl.h"
-#endif
-#ifdef SIGFUSE_WITH_CUDA
-#include <cuda_runtime_api.h>
-#endif
 
 /* ---- Small helpers --------------------------------------------------------------------- */
 
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "breast_cancer: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
-
-static void check(sigfuse_ctx *ctx, sigfuse_status st, const char *what)
-{
-    if (st != SIGFUSE_SUCCESS)
-        die("%s: %s: %s", what, sigfuse_status_string(st), sigfuse_ctx_last_error(ctx));
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p)
-        die("out of memory (%zu x %zu bytes)", n, size);
-    return p;
-}
-
-/* splitmix64: the same split and initial weights on every platform, unlike rand(). */
-typedef struct rng {
-    uint64_t s;
-} rng;
-
-static uint64_t rng_next(rng *r)
-{
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double rng_uniform(rng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p-53; }
-
-static void shuffle(rng *r, int *v, int n)
+static void shuffle(example_rng *r, int *v, int n)
 {
     for (int i = n - 1; i > 0; i--) {
-        int j = (int)(rng_uniform(r) * (i + 1));
+        int j = (int)(example_rng_uniform(r) * (i + 1));
         int t = v[i];
         v[i] = v[j];
         v[j] = t;
     }
-}
-
-/* ---- The backend's memory: host arrays mirrored where the context's ops need them ----------
- * On cpu the mirror is the host array itself and push/pull do nothing; on opencl and cuda
- * it is a device buffer the same size, and push/pull copy a range (blocking, so that the
- * host loops see finished results: the default OpenCL queue is in order and cudaMemcpy
- * waits for the legacy default stream the default CUDA context uses). */
-
-typedef struct device {
-    sigfuse_ctx *ctx;
-    sigfuse_memory memory;
-#ifdef SIGFUSE_WITH_OPENCL
-    cl_context cl_ctx;
-    cl_command_queue queue;
-#endif
-} device;
-
-typedef struct mirror {
-    float *host;
-    sigfuse_buffer dev;   /* element 0 of the copy sigfuse works on */
-    size_t n;
-} mirror;
-
-static void mirror_init(device *d, mirror *m, size_t n)
-{
-    m->host = (float *)xcalloc(n, sizeof(float));
-    m->n = n;
-    switch (d->memory) {
-    case SIGFUSE_MEMORY_HOST:
-        m->dev = sigfuse_host_buffer(m->host, SIGFUSE_F32);
-        return;
-    case SIGFUSE_MEMORY_OPENCL: {
-#ifdef SIGFUSE_WITH_OPENCL
-        cl_int err;
-        cl_mem mem = clCreateBuffer(d->cl_ctx, CL_MEM_READ_WRITE, n * sizeof(float), NULL, &err);
-        if (err != CL_SUCCESS)
-            die("clCreateBuffer(%zu bytes): error %d", n * sizeof(float), (int)err);
-        m->dev = sigfuse_opencl_buffer(mem, 0, SIGFUSE_F32);
-        return;
-#else
-        break;
-#endif
-    }
-    case SIGFUSE_MEMORY_CUDA: {
-#ifdef SIGFUSE_WITH_CUDA
-        void *p = NULL;
-        cudaError_t err = cudaMalloc(&p, n * sizeof(float));
-        if (err != cudaSuccess)
-            die("cudaMalloc(%zu bytes): %s", n * sizeof(float), cudaGetErrorString(err));
-        m->dev = sigfuse_cuda_buffer(p, SIGFUSE_F32);
-        return;
-#else
-        break;
-#endif
-    }
-    }
-    die("this example was built without support for %s memory", sigfuse_backend_name(sigfuse_ctx_backend(d->ctx)));
-}
-
-static void mirror_push(device *d, mirror *m, size_t count)
-{
-    (void)d;
-    if (m->dev.memory == SIGFUSE_MEMORY_HOST || count == 0)
-        return;
-#ifdef SIGFUSE_WITH_OPENCL
-    if (m->dev.memory == SIGFUSE_MEMORY_OPENCL) {
-        cl_int err = clEnqueueWriteBuffer(d->queue, (cl_mem)m->dev.ptr, CL_TRUE, 0, count * sizeof(float), m->host, 0,
-                                          NULL, NULL);
-        if (err != CL_SUCCESS)
-            die("clEnqueueWriteBuffer: error %d", (int)err);
-    }
-#endif
-#ifdef SIGFUSE_WITH_CUDA
-    if (m->dev.memory == SIGFUSE_MEMORY_CUDA) {
-        cudaError_t err = cudaMemcpy(m->dev.ptr, m->host, count * sizeof(float), cudaMemcpyHostToDevice);
-        if (err != cudaSuccess)
-            die("cudaMemcpy to the device: %s", cudaGetErrorString(err));
-    }
-#endif
-}
-
-static void mirror_pull(device *d, mirror *m, size_t count)
-{
-    (void)d;
-    if (m->dev.memory == SIGFUSE_MEMORY_HOST || count == 0)
-        return;
-#ifdef SIGFUSE_WITH_OPENCL
-    if (m->dev.memory == SIGFUSE_MEMORY_OPENCL) {
-        cl_int err = clEnqueueReadBuffer(d->queue, (cl_mem)m->dev.ptr, CL_TRUE, 0, count * sizeof(float), m->host, 0,
-                                         NULL, NULL);
-        if (err != CL_SUCCESS)
-            die("clEnqueueReadBuffer: error %d", (int)err);
-    }
-#endif
-#ifdef SIGFUSE_WITH_CUDA
-    if (m->dev.memory == SIGFUSE_MEMORY_CUDA) {
-        cudaError_t err = cudaMemcpy(m->host, m->dev.ptr, count * sizeof(float), cudaMemcpyDeviceToHost);
-        if (err != cudaSuccess)
-            die("cudaMemcpy from the device: %s", cudaGetErrorString(err));
-    }
-#endif
-}
-
-static void mirror_free(mirror *m)
-{
-#ifdef SIGFUSE_WITH_OPENCL
-    if (m->dev.memory == SIGFUSE_MEMORY_OPENCL)
-        clReleaseMemObject((cl_mem)m->dev.ptr);
-#endif
-#ifdef SIGFUSE_WITH_CUDA
-    if (m->dev.memory == SIGFUSE_MEMORY_CUDA)
-        cudaFree(m->dev.ptr);
-#endif
-    free(m->host);
-    memset(m, 0, sizeof *m);
-}
-
-/* The backend by name. Returns the exit status to leave with when the context cannot be
- * made (77: not built or no device), else 0. */
-static int device_open(device *d, const char *name)
-{
-    sigfuse_backend backend;
-    if (strcmp(name, "cpu") == 0)
-        backend = SIGFUSE_BACKEND_CPU;
-    else if (strcmp(name, "opencl") == 0)
-        backend = SIGFUSE_BACKEND_OPENCL;
-    else if (strcmp(name, "cuda") == 0)
-        backend = SIGFUSE_BACKEND_CUDA;
-    else
-        die("unknown backend \"%s\" (cpu, opencl or cuda)", name);
-
-    memset(d, 0, sizeof *d);
-    sigfuse_status st = sigfuse_ctx_create(&d->ctx, backend);
-    if (st != SIGFUSE_SUCCESS) {
-        fprintf(stderr, "breast_cancer: backend %s: %s: %s\n", name, sigfuse_status_string(st),
-                sigfuse_last_create_error());
-        return st == SIGFUSE_ERR_NOT_BUILT || st == SIGFUSE_ERR_NO_DEVICE ? 77 : 1;
-    }
-    d->memory = sigfuse_ctx_memory(d->ctx);
-#ifdef SIGFUSE_WITH_OPENCL
-    if (d->memory == SIGFUSE_MEMORY_OPENCL) {
-        check(d->ctx, sigfuse_opencl_get_queue(d->ctx, &d->queue), "sigfuse_opencl_get_queue");
-        if (clGetCommandQueueInfo(d->queue, CL_QUEUE_CONTEXT, sizeof d->cl_ctx, &d->cl_ctx, NULL) != CL_SUCCESS)
-            die("clGetCommandQueueInfo(CL_QUEUE_CONTEXT) failed");
-    }
-#endif
-    return 0;
 }
 
 /* ---- The data ------------------------------------------------------------------------------- */
@@ -251,43 +59,44 @@ static dataset load_csv(const char *path)
 {
     FILE *f = fopen(path, "r");
     if (!f)
-        die("cannot open %s (run examples/breast_cancer/get_data.sh %s to fetch it)", path, path);
+        example_die("cannot open %s (run examples/breast_cancer/get_data.sh %s to fetch it)", path, path);
     dataset ds;
     memset(&ds, 0, sizeof ds);
     char line[8192];
     if (!fgets(line, sizeof line, f))
-        die("%s: empty file", path);
+        example_die("%s: empty file", path);
     if (sscanf(line, "%d,%d,%63[^,],%63[^,\r\n]", &ds.n, &ds.d, ds.names[0], ds.names[1]) != 4 || ds.n <= 0 ||
         ds.d <= 0)
-        die("%s: the first line is not \"n_samples,n_features,name0,name1\": %s", path, line);
+        example_die("%s: the first line is not \"n_samples,n_features,name0,name1\": %s", path, line);
     if (strcmp(ds.names[0], "malignant") != 0)
-        die("%s: target 0 is \"%s\", expected \"malignant\" (scikit-learn's breast_cancer.csv)", path, ds.names[0]);
-    ds.x = (float *)xcalloc((size_t)ds.n * ds.d, sizeof(float));
-    ds.y = (float *)xcalloc((size_t)ds.n, sizeof(float));
+        example_die("%s: target 0 is \"%s\", expected \"malignant\" (scikit-learn's breast_cancer.csv)", path,
+                    ds.names[0]);
+    ds.x = (float *)example_xcalloc((size_t)ds.n * ds.d, sizeof(float));
+    ds.y = (float *)example_xcalloc((size_t)ds.n, sizeof(float));
     for (int i = 0; i < ds.n; i++) {
         if (!fgets(line, sizeof line, f))
-            die("%s: the header announces %d rows but there are %d", path, ds.n, i);
+            example_die("%s: the header announces %d rows but there are %d", path, ds.n, i);
         char *p = line, *end;
         for (int k = 0; k <= ds.d; k++) {
             double v = strtod(p, &end);
             if (end == p)
-                die("%s: line %d: value %d is not a number", path, i + 2, k + 1);
+                example_die("%s: line %d: value %d is not a number", path, i + 2, k + 1);
             if (k < ds.d) {
                 if (*end != ',')
-                    die("%s: line %d has %d values, expected %d", path, i + 2, k + 1, ds.d + 1);
+                    example_die("%s: line %d has %d values, expected %d", path, i + 2, k + 1, ds.d + 1);
                 ds.x[(size_t)i * ds.d + k] = (float)v;
             } else {
                 if (v != 0.0 && v != 1.0)
-                    die("%s: line %d has target %g, expected 0 or 1", path, i + 2, v);
+                    example_die("%s: line %d has target %g, expected 0 or 1", path, i + 2, v);
                 if (*end != '\0' && *end != '\n' && *end != '\r')
-                    die("%s: line %d has more than %d values", path, i + 2, ds.d + 1);
+                    example_die("%s: line %d has more than %d values", path, i + 2, ds.d + 1);
                 ds.y[i] = v == 0.0 ? 1.0f : 0.0f;   /* file: 0 = malignant; here: 1 = malignant */
             }
             p = end + 1;
         }
     }
     if (fgets(line, sizeof line, f) && strspn(line, " \r\n") != strlen(line))
-        die("%s: more rows than the header's %d", path, ds.n);
+        example_die("%s: more rows than the header's %d", path, ds.n);
     fclose(f);
     return ds;
 }
@@ -313,21 +122,21 @@ static void model_bind(model *m, float *v)
     m->b_out = m->w_out + in;
 }
 
-static model model_new(int d, int hidden, rng *r)
+static model model_new(int d, int hidden, example_rng *r)
 {
     model m;
     m.d = d;
     m.hidden = hidden;
     const int in = hidden ? hidden : d;
     m.count = (size_t)hidden * d + hidden + in + 1;
-    model_bind(&m, (float *)xcalloc(m.count, sizeof(float)));
+    model_bind(&m, (float *)example_xcalloc(m.count, sizeof(float)));
     /* PyTorch's Linear initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)); the logistic
      * regression starts at zero (its loss is convex, any start works). */
     if (hidden) {
         for (size_t i = 0; i < (size_t)hidden * d + hidden; i++)
-            m.w1[i] = (float)((2.0 * rng_uniform(r) - 1.0) / sqrt((double)d));
+            m.w1[i] = (float)((2.0 * example_rng_uniform(r) - 1.0) / sqrt((double)d));
         for (int j = 0; j < hidden; j++)
-            m.w_out[j] = (float)((2.0 * rng_uniform(r) - 1.0) / sqrt((double)hidden));
+            m.w_out[j] = (float)((2.0 * example_rng_uniform(r) - 1.0) / sqrt((double)hidden));
     }
     return m;
 }
@@ -336,43 +145,43 @@ static model model_new(int d, int hidden, rng *r)
 typedef struct batch {
     int cap, hidden;
     float *x;          /* [cap, d] the batch's rows (host only: the products are host loops) */
-    mirror a, h;       /* [cap, H] pre-activation and silu(a) */
-    mirror dh, da;     /* [cap, H] their gradients */
-    mirror z, y, g, p; /* [cap] logits, targets, dloss/dz, probabilities */
-    mirror loss;       /* [1] */
-    mirror pos_weight; /* [1] */
+    example_mirror a, h;       /* [cap, H] pre-activation and silu(a) */
+    example_mirror dh, da;     /* [cap, H] their gradients */
+    example_mirror z, y, g, p; /* [cap] logits, targets, dloss/dz, probabilities */
+    example_mirror loss;       /* [1] */
+    example_mirror pos_weight; /* [1] */
 } batch;
 
-static void batch_init(device *dev, batch *b, int cap, int d, int hidden, float pos_weight)
+static void batch_init(example_device *dev, batch *b, int cap, int d, int hidden, float pos_weight)
 {
     b->cap = cap;
     b->hidden = hidden;
-    b->x = (float *)xcalloc((size_t)cap * d, sizeof(float));
+    b->x = (float *)example_xcalloc((size_t)cap * d, sizeof(float));
     const size_t nh = (size_t)cap * (hidden ? hidden : 1);
-    mirror_init(dev, &b->a, nh);
-    mirror_init(dev, &b->h, nh);
-    mirror_init(dev, &b->dh, nh);
-    mirror_init(dev, &b->da, nh);
-    mirror_init(dev, &b->z, (size_t)cap);
-    mirror_init(dev, &b->y, (size_t)cap);
-    mirror_init(dev, &b->g, (size_t)cap);
-    mirror_init(dev, &b->p, (size_t)cap);
-    mirror_init(dev, &b->loss, 1);
-    mirror_init(dev, &b->pos_weight, 1);
+    example_mirror_init(dev, &b->a, nh);
+    example_mirror_init(dev, &b->h, nh);
+    example_mirror_init(dev, &b->dh, nh);
+    example_mirror_init(dev, &b->da, nh);
+    example_mirror_init(dev, &b->z, (size_t)cap);
+    example_mirror_init(dev, &b->y, (size_t)cap);
+    example_mirror_init(dev, &b->g, (size_t)cap);
+    example_mirror_init(dev, &b->p, (size_t)cap);
+    example_mirror_init(dev, &b->loss, 1);
+    example_mirror_init(dev, &b->pos_weight, 1);
     b->pos_weight.host[0] = pos_weight;
-    mirror_push(dev, &b->pos_weight, 1);
+    example_mirror_push(dev, &b->pos_weight, 0, 1);
 }
 
-static void batch_free(batch *b)
+static void batch_free(example_device *dev, batch *b)
 {
-    mirror *all[] = {&b->a, &b->h, &b->dh, &b->da, &b->z, &b->y, &b->g, &b->p, &b->loss, &b->pos_weight};
+    example_mirror *all[] = {&b->a, &b->h, &b->dh, &b->da, &b->z, &b->y, &b->g, &b->p, &b->loss, &b->pos_weight};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        mirror_free(all[i]);
+        example_mirror_free(dev, all[i]);
     free(b->x);
 }
 
 /* Logits for the n rows in b->x (and, with a hidden layer, a and h kept for backward). */
-static void forward(device *dev, const model *m, batch *b, int n)
+static void forward(example_device *dev, const model *m, batch *b, int n)
 {
     const int D = m->d, H = m->hidden;
     const float *in = b->x;
@@ -386,9 +195,10 @@ static void forward(device *dev, const model *m, batch *b, int n)
                 b->a.host[(size_t)i * H + j] = s;
             }
         const int64_t count = (int64_t)n * H;
-        mirror_push(dev, &b->a, (size_t)count);
-        check(dev->ctx, sigfuse_silu_forward(dev->ctx, count, 1.0f, &b->a.dev, &b->h.dev), "sigfuse_silu_forward");
-        mirror_pull(dev, &b->h, (size_t)count);
+        example_mirror_push(dev, &b->a, 0, (size_t)count);
+        example_check(dev->ctx, sigfuse_silu_forward(dev->ctx, count, 1.0f, &b->a.dev, &b->h.dev),
+                      "sigfuse_silu_forward");
+        example_mirror_pull(dev, &b->h, 0, (size_t)count);
         in = b->h.host;
         width = H;
     }
@@ -402,10 +212,10 @@ static void forward(device *dev, const model *m, batch *b, int n)
 
 /* One fused sigfuse call on the n logits: mean loss, and optionally dloss/dz and the
  * probabilities, weighting the positives by pos_weight. */
-static float loss_call(device *dev, batch *b, int n, int want_grad, int want_probs)
+static float loss_call(example_device *dev, batch *b, int n, int want_grad, int want_probs)
 {
-    mirror_push(dev, &b->z, (size_t)n);
-    mirror_push(dev, &b->y, (size_t)n);
+    example_mirror_push(dev, &b->z, 0, (size_t)n);
+    example_mirror_push(dev, &b->y, 0, (size_t)n);
     sigfuse_bce_args a;
     sigfuse_bce_args_init(&a);   /* MEAN, no smoothing, grad_scale 1 */
     a.rows = n;
@@ -416,17 +226,17 @@ static float loss_call(device *dev, batch *b, int n, int want_grad, int want_pro
     a.loss = &b->loss.dev;
     a.dlogits = want_grad ? &b->g.dev : NULL;
     a.probs = want_probs ? &b->p.dev : NULL;
-    check(dev->ctx, sigfuse_bce_with_logits(dev->ctx, &a), "sigfuse_bce_with_logits");
-    mirror_pull(dev, &b->loss, 1);
+    example_check(dev->ctx, sigfuse_bce_with_logits(dev->ctx, &a), "sigfuse_bce_with_logits");
+    example_mirror_pull(dev, &b->loss, 0, 1);
     if (want_grad)
-        mirror_pull(dev, &b->g, (size_t)n);
+        example_mirror_pull(dev, &b->g, 0, (size_t)n);
     if (want_probs)
-        mirror_pull(dev, &b->p, (size_t)n);
+        example_mirror_pull(dev, &b->p, 0, (size_t)n);
     return b->loss.host[0];
 }
 
 /* Gradients of the loss from b->g (dloss/dz, already divided by n by the MEAN). */
-static void backward(device *dev, const model *m, batch *b, int n, float *grad)
+static void backward(example_device *dev, const model *m, batch *b, int n, float *grad)
 {
     const int D = m->d, H = m->hidden;
     model g = *m;
@@ -446,10 +256,10 @@ static void backward(device *dev, const model *m, batch *b, int n, float *grad)
         for (int j = 0; j < H; j++)
             b->dh.host[(size_t)i * H + j] = b->g.host[i] * m->w_out[j];
     const int64_t count = (int64_t)n * H;
-    mirror_push(dev, &b->dh, (size_t)count);
-    check(dev->ctx, sigfuse_silu_backward(dev->ctx, count, 1.0f, &b->a.dev, &b->dh.dev, &b->da.dev),
+    example_mirror_push(dev, &b->dh, 0, (size_t)count);
+    example_check(dev->ctx, sigfuse_silu_backward(dev->ctx, count, 1.0f, &b->a.dev, &b->dh.dev, &b->da.dev),
           "sigfuse_silu_backward");
-    mirror_pull(dev, &b->da, (size_t)count);
+    example_mirror_pull(dev, &b->da, 0, (size_t)count);
     for (int i = 0; i < n; i++)
         for (int j = 0; j < H; j++) {
             const float da = b->da.host[(size_t)i * H + j];
@@ -480,7 +290,7 @@ typedef struct outcome {
 } outcome;
 
 /* Scores the n rows in `rows` at once: loss, accuracy at P = 0.5, probabilities in b->p. */
-static outcome evaluate(device *dev, const model *m, const dataset *ds, const int *rows, int n, batch *b)
+static outcome evaluate(example_device *dev, const model *m, const dataset *ds, const int *rows, int n, batch *b)
 {
     gather(ds, rows, n, b);
     forward(dev, m, b, n);
@@ -494,17 +304,19 @@ static outcome evaluate(device *dev, const model *m, const dataset *ds, const in
     return o;
 }
 
-static outcome train(device *dev, const char *title, model *m, const dataset *ds, const int *train_rows, int n_train,
-                     const int *test_rows, int n_test, float pos_weight, const options *o, rng *r)
+static outcome train(example_device *dev, const char *title, model *m, const dataset *ds, const int *train_rows,
+                     int n_train, const int *test_rows, int n_test, float pos_weight, const options *o,
+                     example_rng *r)
 {
     printf("\n== %s: %zu parameters, Adam lr %g, batch %d, %d epochs\n", title, m->count, o->lr, o->batch,
            o->epochs);
     const int cap = n_train > n_test ? n_train : n_test;
     batch b;
     batch_init(dev, &b, cap, ds->d, m->hidden, pos_weight);
-    float *grad = (float *)xcalloc(m->count, sizeof(float));
-    float *m1 = (float *)xcalloc(m->count, sizeof(float)), *m2 = (float *)xcalloc(m->count, sizeof(float));
-    int *order = (int *)xcalloc((size_t)n_train, sizeof(int));
+    float *grad = (float *)example_xcalloc(m->count, sizeof(float));
+    float *m1 = (float *)example_xcalloc(m->count, sizeof(float));
+    float *m2 = (float *)example_xcalloc(m->count, sizeof(float));
+    int *order = (int *)example_xcalloc((size_t)n_train, sizeof(int));
     memcpy(order, train_rows, sizeof(int) * n_train);
     const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
     long step = 0;
@@ -545,7 +357,7 @@ static outcome train(device *dev, const char *title, model *m, const dataset *ds
     }
 
     free(grad), free(m1), free(m2), free(order);
-    batch_free(&b);
+    batch_free(dev, &b);
     return te;
 }
 
@@ -563,8 +375,7 @@ static void usage(void)
 static options parse(int argc, char **argv)
 {
     options o;
-    const char *env = getenv("SIGFUSE_BACKEND");
-    o.backend = env && *env ? env : "cpu";
+    o.backend = example_backend_default();
     o.data = "breast_cancer.csv";
     o.epochs = 30;
     o.hidden = 16;
@@ -611,18 +422,19 @@ static options parse(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    example_program = "breast_cancer";
     options o = parse(argc, argv);
     dataset ds = load_csv(o.data);
-    device dev;
-    int rc = device_open(&dev, o.backend);
+    example_device dev;
+    int rc = example_device_open(&dev, o.backend, 1);
     if (rc)
         return rc;
     printf("breast_cancer: backend %s (%s), %d patients x %d features from %s\n", o.backend,
            sigfuse_ctx_device_name(dev.ctx), ds.n, ds.d, o.data);
 
     /* The split: a fixed-seed shuffle, the first 20 % held out. */
-    rng r = {o.seed};
-    int *rows = (int *)xcalloc((size_t)ds.n, sizeof(int));
+    example_rng r = {o.seed};
+    int *rows = (int *)example_xcalloc((size_t)ds.n, sizeof(int));
     for (int i = 0; i < ds.n; i++)
         rows[i] = i;
     shuffle(&r, rows, ds.n);

@@ -30,14 +30,11 @@
 #include <time.h>
 
 #include <sigfuse.h>
-#ifdef SIGFUSE_WITH_OPENCL
-#include <sigfuse_opencl.h>
-#endif
-#ifdef SIGFUSE_WITH_CUDA
-#include <sigfuse_cuda.h>
-#endif
 
-enum { EXIT_BELOW = 1, EXIT_ERROR = 2, EXIT_SKIP = 77 };
+#include "example_backend.h"
+#include "example_util.h"
+
+enum { EXIT_BELOW = 1, EXIT_ERROR = 2, EXIT_SKIP = EXAMPLE_EXIT_SKIP };
 enum { POS_WEIGHT_TASK = -1, POS_WEIGHT_OFF, POS_WEIGHT_RATIO, POS_WEIGHT_SQRT };
 static const char *const pos_weight_names[] = {"off", "ratio", "sqrt"};
 enum { ROWS = 28, COLS = 28, PIXELS = ROWS * COLS, CLASSES = 10, MAX_LABELS = CLASSES };
@@ -168,10 +165,9 @@ static bool parse_double(const char *s, double *out)
 static int parse_options(int argc, char **argv, options *o)
 {
     const char *env_dir = getenv("FASHION_MNIST_DIR");
-    const char *env_backend = getenv("SIGFUSE_BACKEND");
     *o = (options){
         .data_dir = env_dir && *env_dir ? env_dir : "data",
-        .backend = env_backend && *env_backend ? env_backend : "cpu",
+        .backend = example_backend_default(),
         .task = "both",
         .train = 60000,
         .test = 10000,
@@ -375,21 +371,7 @@ static void standardize(dataset *train, dataset *test)
             }
 }
 
-/* ---- Backend memory: one small layer so the training loop reads the same on all three -- */
-
-typedef struct device {
-    sigfuse_ctx *ctx;
-    sigfuse_backend backend;
-#ifdef SIGFUSE_WITH_OPENCL
-    cl_command_queue queue;   /* the context's own: our transfers are ordered with its ops */
-    cl_context cl;
-#endif
-} device;
-
-typedef struct dmem {
-    void *ptr;      /* host pointer, CUDA device pointer or cl_mem */
-    size_t bytes;
-} dmem;
+/* ---- Errors -------------------------------------------------------------------------------- */
 
 static int fail(const char *fmt, ...)
 {
@@ -402,195 +384,20 @@ static int fail(const char *fmt, ...)
     return EXIT_ERROR;
 }
 
-static int sf_check(const device *dev, sigfuse_status st, const char *what)
+static int sf_check(const example_device *dev, sigfuse_status st, const char *what)
 {
     if (st == SIGFUSE_SUCCESS)
         return 0;
     return fail("%s: %s: %s", what, sigfuse_status_string(st), sigfuse_ctx_last_error(dev->ctx));
 }
 
-static int dmem_alloc(device *dev, size_t bytes, dmem *m)
-{
-    /* Rounded up and never 0: aligned_alloc wants a multiple of the alignment and
-     * clCreateBuffer refuses 0 bytes. The alignment is what the head's workspace needs;
-     * cudaMalloc and clCreateBuffer give more. */
-    const size_t a = SIGFUSE_WORKSPACE_ALIGNMENT;
-    const size_t size = bytes == 0 ? a : (bytes + a - 1) / a * a;
-    m->ptr = NULL;
-    m->bytes = bytes;
-    switch (dev->backend) {
-    case SIGFUSE_BACKEND_CPU:
-        m->ptr = aligned_alloc(a, size);
-        return m->ptr ? 0 : fail("out of memory (%zu bytes)", size);
-#ifdef SIGFUSE_WITH_OPENCL
-    case SIGFUSE_BACKEND_OPENCL: {
-        cl_int err;
-        m->ptr = clCreateBuffer(dev->cl, CL_MEM_READ_WRITE, size, NULL, &err);
-        return err == CL_SUCCESS ? 0 : fail("clCreateBuffer of %zu bytes: error %d", size, (int)err);
-    }
-#endif
-#ifdef SIGFUSE_WITH_CUDA
-    case SIGFUSE_BACKEND_CUDA: {
-        cudaError_t err = cudaMalloc(&m->ptr, size);
-        return err == cudaSuccess ? 0 : fail("cudaMalloc of %zu bytes: %s", size, cudaGetErrorString(err));
-    }
-#endif
-    default:
-        return fail("backend %s: no memory functions in this build", sigfuse_backend_name(dev->backend));
-    }
-}
-
-static void dmem_free(device *dev, dmem *m)
-{
-    if (!m->ptr)
-        return;
-    switch (dev->backend) {
-#ifdef SIGFUSE_WITH_OPENCL
-    case SIGFUSE_BACKEND_OPENCL:
-        clReleaseMemObject((cl_mem)m->ptr);
-        break;
-#endif
-#ifdef SIGFUSE_WITH_CUDA
-    case SIGFUSE_BACKEND_CUDA:
-        cudaFree(m->ptr);
-        break;
-#endif
-    default:
-        free(m->ptr);
-    }
-    m->ptr = NULL;
-}
-
-/* Host to backend memory, at a byte offset. Blocking: the host array may change as soon
- * as it returns. On OpenCL and CUDA it is ordered after the ops already enqueued (the
- * context's in-order queue; the legacy default stream). */
-static int dmem_write(device *dev, const dmem *m, size_t offset, const void *src, size_t bytes)
-{
-    if (bytes == 0)
-        return 0;
-    switch (dev->backend) {
-#ifdef SIGFUSE_WITH_OPENCL
-    case SIGFUSE_BACKEND_OPENCL: {
-        cl_int err = clEnqueueWriteBuffer(dev->queue, (cl_mem)m->ptr, CL_TRUE, offset, bytes, src, 0, NULL, NULL);
-        return err == CL_SUCCESS ? 0 : fail("clEnqueueWriteBuffer: error %d", (int)err);
-    }
-#endif
-#ifdef SIGFUSE_WITH_CUDA
-    case SIGFUSE_BACKEND_CUDA: {
-        cudaError_t err = cudaMemcpy((char *)m->ptr + offset, src, bytes, cudaMemcpyHostToDevice);
-        return err == cudaSuccess ? 0 : fail("cudaMemcpy to the device: %s", cudaGetErrorString(err));
-    }
-#endif
-    default:
-        memcpy((char *)m->ptr + offset, src, bytes);
-        return 0;
-    }
-}
-
-/* Backend memory to host; waits for the ops that write it. */
-static int dmem_read(device *dev, const dmem *m, size_t offset, void *dst, size_t bytes)
-{
-    if (bytes == 0)
-        return 0;
-    switch (dev->backend) {
-#ifdef SIGFUSE_WITH_OPENCL
-    case SIGFUSE_BACKEND_OPENCL: {
-        cl_int err = clEnqueueReadBuffer(dev->queue, (cl_mem)m->ptr, CL_TRUE, offset, bytes, dst, 0, NULL, NULL);
-        return err == CL_SUCCESS ? 0 : fail("clEnqueueReadBuffer: error %d", (int)err);
-    }
-#endif
-#ifdef SIGFUSE_WITH_CUDA
-    case SIGFUSE_BACKEND_CUDA: {
-        cudaError_t err = cudaMemcpy(dst, (const char *)m->ptr + offset, bytes, cudaMemcpyDeviceToHost);
-        return err == cudaSuccess ? 0 : fail("cudaMemcpy to the host: %s", cudaGetErrorString(err));
-    }
-#endif
-    default:
-        memcpy(dst, (const char *)m->ptr + offset, bytes);
-        return 0;
-    }
-}
-
-/* The descriptor sigfuse takes for `m` from byte `offset` on. */
-static sigfuse_buffer dmem_buffer(const device *dev, const dmem *m, size_t offset, sigfuse_dtype dtype)
-{
-    switch (dev->backend) {
-#ifdef SIGFUSE_WITH_OPENCL
-    case SIGFUSE_BACKEND_OPENCL:
-        return sigfuse_opencl_buffer((cl_mem)m->ptr, offset, dtype);
-#endif
-    case SIGFUSE_BACKEND_CUDA:
-        return sigfuse_cuda_buffer((char *)m->ptr + offset, dtype);
-    default:
-        return sigfuse_host_buffer((char *)m->ptr + offset, dtype);
-    }
-}
-
-static int device_open(const char *name, device *dev)
-{
-    sigfuse_backend b;
-    if (!strcmp(name, "cpu"))
-        b = SIGFUSE_BACKEND_CPU;
-    else if (!strcmp(name, "opencl"))
-        b = SIGFUSE_BACKEND_OPENCL;
-    else if (!strcmp(name, "cuda"))
-        b = SIGFUSE_BACKEND_CUDA;
-    else
-        return fail("unknown backend \"%s\" (cpu, opencl or cuda)", name);
-    *dev = (device){.backend = b};
-    sigfuse_status st = sigfuse_ctx_create(&dev->ctx, b);
-    if (st != SIGFUSE_SUCCESS) {
-        fprintf(stderr, "fashion_mnist: backend %s: %s: %s\n", name, sigfuse_status_string(st),
-                sigfuse_last_create_error());
-        return st == SIGFUSE_ERR_NOT_BUILT || st == SIGFUSE_ERR_NO_DEVICE ? EXIT_SKIP : EXIT_ERROR;
-    }
-#ifdef SIGFUSE_WITH_OPENCL
-    if (b == SIGFUSE_BACKEND_OPENCL) {
-        if (sf_check(dev, sigfuse_opencl_get_queue(dev->ctx, &dev->queue), "sigfuse_opencl_get_queue"))
-            return EXIT_ERROR;
-        cl_int err = clGetCommandQueueInfo(dev->queue, CL_QUEUE_CONTEXT, sizeof dev->cl, &dev->cl, NULL);
-        if (err != CL_SUCCESS)
-            return fail("clGetCommandQueueInfo(CL_QUEUE_CONTEXT): error %d", (int)err);
-    }
-#endif
-    /* The library may have the backend while this program was built without its runtime
-     * (another build's library on the path): there would be no way to allocate. */
-    bool have_memory = b == SIGFUSE_BACKEND_CPU;
-#ifdef SIGFUSE_WITH_OPENCL
-    have_memory = have_memory || b == SIGFUSE_BACKEND_OPENCL;
-#endif
-#ifdef SIGFUSE_WITH_CUDA
-    have_memory = have_memory || b == SIGFUSE_BACKEND_CUDA;
-#endif
-    if (!have_memory) {
-        fprintf(stderr, "fashion_mnist: this program was built without %s\n", name);
-        return EXIT_SKIP;
-    }
-    return 0;
-}
-
 /* ---- Small helpers ------------------------------------------------------------------------ */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    timespec_get(&ts, TIME_UTC);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* splitmix64: a fixed, portable stream, so a seed shuffles the same everywhere. */
-static uint64_t next_random(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static void shuffle(int64_t *perm, int64_t n, uint64_t *state)
+/* example_rng: a fixed, portable stream, so a seed shuffles the same everywhere. */
+static void shuffle(int64_t *perm, int64_t n, example_rng *rng)
 {
     for (int64_t i = n - 1; i > 0; i--) {
-        const int64_t j = (int64_t)(next_random(state) % (uint64_t)(i + 1));
+        const int64_t j = (int64_t)(example_rng_next(rng) % (uint64_t)(i + 1));
         const int64_t t = perm[i];
         perm[i] = perm[j];
         perm[j] = t;
@@ -613,37 +420,39 @@ typedef struct scores {
 /* Backend arrays shared by both tasks: the images, uploaded once (the test set) or once
  * per epoch in that epoch's order (the training set). */
 typedef struct images {
-    dmem train_x, test_x;
+    example_mem train_x, test_x;
 } images;
 
 typedef struct head {
     int64_t l;
-    dmem params;      /* W [L, D] then b [L] (f32): one transfer per step */
-    dmem grads;       /* dW [L, D] then db [L] */
-    dmem loss;        /* one f32 */
-    dmem pos_weight;  /* [L] */
-    dmem train_y;     /* [N, L] u8 */
-    dmem probs;       /* [max(N, Ntest), L] f32: predictions on either set */
-    dmem labels;      /* [max(N, Ntest), L] u8 */
-    dmem workspace;   /* serves the train step and predict, which never run at once */
+    example_mem params;      /* W [L, D] then b [L] (f32): one transfer per step */
+    example_mem grads;       /* dW [L, D] then db [L] */
+    example_mem loss;        /* one f32 */
+    example_mem pos_weight;  /* [L] */
+    example_mem train_y;     /* [N, L] u8 */
+    example_mem probs;       /* [max(N, Ntest), L] f32: predictions on either set */
+    example_mem labels;      /* [max(N, Ntest), L] u8 */
+    example_mem workspace;   /* serves the train step and predict, which never run at once */
 } head;
 
-static void head_free(device *dev, head *h)
+static void head_free(example_device *dev, head *h)
 {
-    dmem *all[] = {&h->params, &h->grads, &h->loss, &h->pos_weight, &h->train_y, &h->probs, &h->labels,
+    example_mem *all[] = {&h->params, &h->grads, &h->loss, &h->pos_weight, &h->train_y, &h->probs, &h->labels,
                    &h->workspace};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-        dmem_free(dev, all[i]);
+        example_mem_free(dev, all[i]);
 }
 
 /* Predict over `n` images of x at 0.5; probs and labels come back to the host. */
-static int predict(device *dev, head *h, const dmem *x, int64_t n, float *probs, uint8_t *labels)
+static int predict(example_device *dev, head *h, const example_mem *x, int64_t n, float *probs, uint8_t *labels)
 {
     const size_t wb = (size_t)h->l * PIXELS * sizeof(float);
-    sigfuse_buffer bx = dmem_buffer(dev, x, 0, SIGFUSE_F32), bw = dmem_buffer(dev, &h->params, 0, SIGFUSE_F32),
-                   bb = dmem_buffer(dev, &h->params, wb, SIGFUSE_F32),
-                   bp = dmem_buffer(dev, &h->probs, 0, SIGFUSE_F32), bl = dmem_buffer(dev, &h->labels, 0, SIGFUSE_U8),
-                   bws = dmem_buffer(dev, &h->workspace, 0, SIGFUSE_U8);
+    sigfuse_buffer bx = example_mem_buffer(dev, x, 0, SIGFUSE_F32),
+                   bw = example_mem_buffer(dev, &h->params, 0, SIGFUSE_F32),
+                   bb = example_mem_buffer(dev, &h->params, wb, SIGFUSE_F32),
+                   bp = example_mem_buffer(dev, &h->probs, 0, SIGFUSE_F32),
+                   bl = example_mem_buffer(dev, &h->labels, 0, SIGFUSE_U8),
+                   bws = example_mem_buffer(dev, &h->workspace, 0, SIGFUSE_U8);
     sigfuse_head_predict_args a;
     sigfuse_head_predict_args_init(&a);
     a.n = n;
@@ -659,7 +468,8 @@ static int predict(device *dev, head *h, const dmem *x, int64_t n, float *probs,
     if (sf_check(dev, sigfuse_head_predict(dev->ctx, &a), "sigfuse_head_predict"))
         return EXIT_ERROR;
     const size_t e = (size_t)n * (size_t)h->l;
-    if (dmem_read(dev, &h->probs, 0, probs, e * sizeof(float)) || dmem_read(dev, &h->labels, 0, labels, e))
+    if (example_mem_read(dev, &h->probs, 0, probs, e * sizeof(float)) ||
+        example_mem_read(dev, &h->labels, 0, labels, e))
         return EXIT_ERROR;
     return 0;
 }
@@ -711,7 +521,7 @@ static scores report(const task *t, bool classes, const uint8_t *cls, int64_t n,
     return s;
 }
 
-static int run_task(const options *o, device *dev, const dataset *train, const dataset *test, images *img,
+static int run_task(const options *o, example_device *dev, const dataset *train, const dataset *test, images *img,
                     const task *t, bool classes, scores *out)
 {
     const int64_t n = train->n, l = t->l, D = PIXELS;
@@ -750,25 +560,26 @@ static int run_task(const options *o, device *dev, const dataset *train, const d
         pos_weight[j] = (float)(pw == POS_WEIGHT_RATIO ? r : pw == POS_WEIGHT_SQRT ? sqrt(r) : 1.0);
     }
 
-    if (dmem_alloc(dev, np * sizeof(float), &h.params) || dmem_alloc(dev, np * sizeof(float), &h.grads) ||
-        dmem_alloc(dev, sizeof(float), &h.loss) || dmem_alloc(dev, (size_t)l * sizeof(float), &h.pos_weight) ||
-        dmem_alloc(dev, (size_t)(n * l), &h.train_y) ||
-        dmem_alloc(dev, (size_t)(eval_n * l) * sizeof(float), &h.probs) ||
-        dmem_alloc(dev, (size_t)(eval_n * l), &h.labels))
+    if (example_mem_alloc(dev, np * sizeof(float), &h.params) ||
+        example_mem_alloc(dev, np * sizeof(float), &h.grads) || example_mem_alloc(dev, sizeof(float), &h.loss) ||
+        example_mem_alloc(dev, (size_t)l * sizeof(float), &h.pos_weight) ||
+        example_mem_alloc(dev, (size_t)(n * l), &h.train_y) ||
+        example_mem_alloc(dev, (size_t)(eval_n * l) * sizeof(float), &h.probs) ||
+        example_mem_alloc(dev, (size_t)(eval_n * l), &h.labels))
         goto done;
-    if (dmem_write(dev, &h.params, 0, params, np * sizeof(float)) ||
-        dmem_write(dev, &h.pos_weight, 0, pos_weight, (size_t)l * sizeof(float)))
+    if (example_mem_write(dev, &h.params, 0, params, np * sizeof(float)) ||
+        example_mem_write(dev, &h.pos_weight, 0, pos_weight, (size_t)l * sizeof(float)))
         goto done;
 
     const size_t wb = nw * sizeof(float);
-    sigfuse_buffer bx = dmem_buffer(dev, &img->train_x, 0, SIGFUSE_F32),
-                   bw = dmem_buffer(dev, &h.params, 0, SIGFUSE_F32),
-                   bb = dmem_buffer(dev, &h.params, wb, SIGFUSE_F32),
-                   by = dmem_buffer(dev, &h.train_y, 0, SIGFUSE_U8),
-                   bpw = dmem_buffer(dev, &h.pos_weight, 0, SIGFUSE_F32),
-                   bloss = dmem_buffer(dev, &h.loss, 0, SIGFUSE_F32),
-                   bdw = dmem_buffer(dev, &h.grads, 0, SIGFUSE_F32),
-                   bdb = dmem_buffer(dev, &h.grads, wb, SIGFUSE_F32), bws;
+    sigfuse_buffer bx = example_mem_buffer(dev, &img->train_x, 0, SIGFUSE_F32),
+                   bw = example_mem_buffer(dev, &h.params, 0, SIGFUSE_F32),
+                   bb = example_mem_buffer(dev, &h.params, wb, SIGFUSE_F32),
+                   by = example_mem_buffer(dev, &h.train_y, 0, SIGFUSE_U8),
+                   bpw = example_mem_buffer(dev, &h.pos_weight, 0, SIGFUSE_F32),
+                   bloss = example_mem_buffer(dev, &h.loss, 0, SIGFUSE_F32),
+                   bdw = example_mem_buffer(dev, &h.grads, 0, SIGFUSE_F32),
+                   bdb = example_mem_buffer(dev, &h.grads, wb, SIGFUSE_F32), bws;
     sigfuse_head_train_args ta;
     sigfuse_head_train_args_init(&ta);
     ta.n = o->batch < n ? o->batch : n;
@@ -806,8 +617,9 @@ static int run_task(const options *o, device *dev, const dataset *train, const d
     }
     {
         /* The query checks its buffers: describe the larger set's images. */
-        sigfuse_buffer px = dmem_buffer(dev, test->n > n ? &img->test_x : &img->train_x, 0, SIGFUSE_F32),
-                       pp = dmem_buffer(dev, &h.probs, 0, SIGFUSE_F32), pl = dmem_buffer(dev, &h.labels, 0, SIGFUSE_U8);
+        sigfuse_buffer px = example_mem_buffer(dev, test->n > n ? &img->test_x : &img->train_x, 0, SIGFUSE_F32),
+                       pp = example_mem_buffer(dev, &h.probs, 0, SIGFUSE_F32),
+                       pl = example_mem_buffer(dev, &h.labels, 0, SIGFUSE_U8);
         sigfuse_head_predict_args pa;
         sigfuse_head_predict_args_init(&pa);
         pa.n = eval_n;
@@ -823,9 +635,9 @@ static int run_task(const options *o, device *dev, const dataset *train, const d
             goto done;
         ws = q > ws ? q : ws;
     }
-    if (dmem_alloc(dev, ws, &h.workspace))
+    if (example_mem_alloc(dev, ws, &h.workspace))
         goto done;
-    bws = dmem_buffer(dev, &h.workspace, 0, SIGFUSE_U8);
+    bws = example_mem_buffer(dev, &h.workspace, 0, SIGFUSE_U8);
     ta.workspace = &bws;
     ta.workspace_bytes = ws;
 
@@ -840,31 +652,31 @@ static int run_task(const options *o, device *dev, const dataset *train, const d
 
     for (int64_t i = 0; i < n; i++)
         perm[i] = i;
-    uint64_t rng = o->seed;
+    example_rng rng = {o->seed};
     const double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;   /* Adam's published defaults */
     int64_t step = 0;
     for (int epoch = 1; epoch <= o->epochs; epoch++) {
-        const double t0 = now_s();
+        const double t0 = example_now_s();
         shuffle(perm, n, &rng);
         for (int64_t i = 0; i < n; i++) {
             memcpy(shuffled_x + i * PIXELS, train->x + perm[i] * PIXELS, PIXELS * sizeof(float));
             memcpy(shuffled_y + i * l, train_y + perm[i] * l, (size_t)l);
         }
-        if (dmem_write(dev, &img->train_x, 0, shuffled_x, (size_t)n * PIXELS * sizeof(float)) ||
-            dmem_write(dev, &h.train_y, 0, shuffled_y, (size_t)(n * l)))
+        if (example_mem_write(dev, &img->train_x, 0, shuffled_x, (size_t)n * PIXELS * sizeof(float)) ||
+            example_mem_write(dev, &h.train_y, 0, shuffled_y, (size_t)(n * l)))
             goto done;
 
         double loss_sum = 0.0;
         for (int64_t r0 = 0; r0 < n; r0 += o->batch) {
             const int64_t rows = n - r0 < o->batch ? n - r0 : o->batch;
             /* The batch is a view into the epoch's arrays: a byte offset, no copy. */
-            bx = dmem_buffer(dev, &img->train_x, (size_t)r0 * PIXELS * sizeof(float), SIGFUSE_F32);
-            by = dmem_buffer(dev, &h.train_y, (size_t)(r0 * l), SIGFUSE_U8);
+            bx = example_mem_buffer(dev, &img->train_x, (size_t)r0 * PIXELS * sizeof(float), SIGFUSE_F32);
+            by = example_mem_buffer(dev, &h.train_y, (size_t)(r0 * l), SIGFUSE_U8);
             ta.n = rows;
             float loss;
             if (sf_check(dev, sigfuse_head_train_step(dev->ctx, &ta), "sigfuse_head_train_step") ||
-                dmem_read(dev, &h.grads, 0, grads, np * sizeof(float)) ||
-                dmem_read(dev, &h.loss, 0, &loss, sizeof loss))
+                example_mem_read(dev, &h.grads, 0, grads, np * sizeof(float)) ||
+                example_mem_read(dev, &h.loss, 0, &loss, sizeof loss))
                 goto done;
             loss_sum += (double)loss * (double)rows;
             step++;
@@ -879,11 +691,11 @@ static int run_task(const options *o, device *dev, const dataset *train, const d
                 for (size_t e = 0; e < np; e++)
                     params[e] -= (float)(o->lr * grads[e]);
             }
-            if (dmem_write(dev, &h.params, 0, params, np * sizeof(float)))
+            if (example_mem_write(dev, &h.params, 0, params, np * sizeof(float)))
                 goto done;
         }
         printf("   epoch %d/%d: train loss %.5f  (%.2f s)\n", epoch, o->epochs, loss_sum / (double)n,
-               now_s() - t0);
+               example_now_s() - t0);
         fflush(stdout);
     }
 
@@ -927,19 +739,20 @@ done:
 
 int main(int argc, char **argv)
 {
+    example_program = "fashion_mnist";
     options o;
     int rc = parse_options(argc, argv, &o);
     if (rc)
         return rc;
 
     dataset train = {0}, test = {0};
-    device dev = {0};
+    example_device dev = {0};
     images img = {0};
     if ((rc = load_split(o.data_dir, "train", o.train, &train)) || (rc = load_split(o.data_dir, "t10k", o.test, &test)))
         goto done;
     if (o.standardize)
         standardize(&train, &test);
-    if ((rc = device_open(o.backend, &dev)))
+    if ((rc = example_device_open(&dev, o.backend, EXIT_ERROR)))
         goto done;
 
     char date[32];
@@ -952,12 +765,12 @@ int main(int argc, char **argv)
            o.adam ? "adam" : "sgd", o.lr, (unsigned long long)o.seed);
 
     rc = EXIT_ERROR;
-    if (dmem_alloc(&dev, (size_t)train.n * PIXELS * sizeof(float), &img.train_x) ||
-        dmem_alloc(&dev, (size_t)test.n * PIXELS * sizeof(float), &img.test_x) ||
-        dmem_write(&dev, &img.test_x, 0, test.x, (size_t)test.n * PIXELS * sizeof(float)))
+    if (example_mem_alloc(&dev, (size_t)train.n * PIXELS * sizeof(float), &img.train_x) ||
+        example_mem_alloc(&dev, (size_t)test.n * PIXELS * sizeof(float), &img.test_x) ||
+        example_mem_write(&dev, &img.test_x, 0, test.x, (size_t)test.n * PIXELS * sizeof(float)))
         goto done;
 
-    const double t0 = now_s();
+    const double t0 = example_now_s();
     const bool do_classes = strcmp(o.task, "attributes") != 0, do_attributes = strcmp(o.task, "classes") != 0;
     scores sc = {NAN, NAN}, sa = {NAN, NAN};
     const task tc = classes_task();
@@ -970,7 +783,7 @@ int main(int argc, char **argv)
         printf(", classes test accuracy %.4f", sc.accuracy);
     if (do_attributes)
         printf(", attributes test exact match %.4f", sa.exact_match);
-    printf(", %.2f s\n", now_s() - t0);
+    printf(", %.2f s\n", example_now_s() - t0);
 
     rc = 0;
     if (do_classes && o.min_accuracy >= 0.0 && !(sc.accuracy >= o.min_accuracy)) {
@@ -986,8 +799,8 @@ int main(int argc, char **argv)
         printf("fashion_mnist: PASS\n");
 
 done:
-    dmem_free(&dev, &img.train_x);
-    dmem_free(&dev, &img.test_x);
+    example_mem_free(&dev, &img.train_x);
+    example_mem_free(&dev, &img.test_x);
     sigfuse_ctx_destroy(dev.ctx);
     free(train.x);
     free(train.cls);

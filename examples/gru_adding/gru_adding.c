@@ -22,228 +22,18 @@
  * 77 when the backend is not built or has no device (ctest's "skipped").
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "example_backend.h"
+#include "example_util.h"
 #include "sigfuse.h"
-#ifdef SIGFUSE_WITH_OPENCL
-#include "sigfuse_opencl.h"
-#endif
-#ifdef SIGFUSE_WITH_CUDA
-#include <cuda_runtime_api.h>
-#endif
 
 /* ---- Small helpers --------------------------------------------------------------------- */
 
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "gru_adding: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
-
-static void check(sigfuse_ctx *ctx, sigfuse_status st, const char *what)
-{
-    if (st != SIGFUSE_SUCCESS)
-        die("%s: %s: %s", what, sigfuse_status_string(st), sigfuse_ctx_last_error(ctx));
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p)
-        die("out of memory (%zu x %zu bytes)", n, size);
-    return p;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    timespec_get(&ts, TIME_UTC);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* splitmix64: the same numbers on every platform, unlike rand(). */
-typedef struct rng {
-    uint64_t s;
-} rng;
-
-static uint64_t rng_next(rng *r)
-{
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double rng_uniform(rng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p-53; }
-
-static int rng_below(rng *r, int n) { return (int)(rng_uniform(r) * n); }
-
-/* ---- The backend's memory: host arrays mirrored where the context's ops need them ----------
- * On cpu the mirror is the host array itself and push/pull do nothing; on opencl and cuda
- * it is a device buffer the same size, and push/pull copy a range (blocking, so that the
- * host loops see finished results: the default OpenCL queue is in order and cudaMemcpy
- * waits for the legacy default stream the default CUDA context uses). */
-
-typedef struct device {
-    sigfuse_ctx *ctx;
-    sigfuse_memory memory;
-#ifdef SIGFUSE_WITH_OPENCL
-    cl_context cl_ctx;
-    cl_command_queue queue;
-#endif
-} device;
-
-typedef struct mirror {
-    float *host;
-    sigfuse_buffer dev;   /* element 0 of the copy sigfuse works on */
-    size_t n;
-} mirror;
-
-static void mirror_init(device *d, mirror *m, size_t n)
-{
-    m->host = (float *)xcalloc(n, sizeof(float));
-    m->n = n;
-    switch (d->memory) {
-    case SIGFUSE_MEMORY_HOST:
-        m->dev = sigfuse_host_buffer(m->host, SIGFUSE_F32);
-        return;
-    case SIGFUSE_MEMORY_OPENCL: {
-#ifdef SIGFUSE_WITH_OPENCL
-        cl_int err;
-        cl_mem mem = clCreateBuffer(d->cl_ctx, CL_MEM_READ_WRITE, n * sizeof(float), NULL, &err);
-        if (err != CL_SUCCESS)
-            die("clCreateBuffer(%zu bytes): error %d", n * sizeof(float), (int)err);
-        m->dev = sigfuse_opencl_buffer(mem, 0, SIGFUSE_F32);
-        return;
-#else
-        break;
-#endif
-    }
-    case SIGFUSE_MEMORY_CUDA: {
-#ifdef SIGFUSE_WITH_CUDA
-        void *p = NULL;
-        cudaError_t err = cudaMalloc(&p, n * sizeof(float));
-        if (err != cudaSuccess)
-            die("cudaMalloc(%zu bytes): %s", n * sizeof(float), cudaGetErrorString(err));
-        m->dev = sigfuse_cuda_buffer(p, SIGFUSE_F32);
-        return;
-#else
-        break;
-#endif
-    }
-    }
-    die("this example was built without support for %s memory", sigfuse_backend_name(sigfuse_ctx_backend(d->ctx)));
-}
-
-/* Elements [first, first + count) of the mirror, as sigfuse sees them. */
-static sigfuse_buffer mirror_at(const mirror *m, size_t first)
-{
-    sigfuse_buffer b = m->dev;
-    b.offset += first * sizeof(float);
-    return b;
-}
-
-static void mirror_push(device *d, mirror *m, size_t first, size_t count)
-{
-    (void)d;
-    if (m->dev.memory == SIGFUSE_MEMORY_HOST || count == 0)
-        return;
-#ifdef SIGFUSE_WITH_OPENCL
-    if (m->dev.memory == SIGFUSE_MEMORY_OPENCL) {
-        cl_int err = clEnqueueWriteBuffer(d->queue, (cl_mem)m->dev.ptr, CL_TRUE, first * sizeof(float),
-                                          count * sizeof(float), m->host + first, 0, NULL, NULL);
-        if (err != CL_SUCCESS)
-            die("clEnqueueWriteBuffer: error %d", (int)err);
-    }
-#endif
-#ifdef SIGFUSE_WITH_CUDA
-    if (m->dev.memory == SIGFUSE_MEMORY_CUDA) {
-        cudaError_t err = cudaMemcpy((float *)m->dev.ptr + first, m->host + first, count * sizeof(float),
-                                     cudaMemcpyHostToDevice);
-        if (err != cudaSuccess)
-            die("cudaMemcpy to the device: %s", cudaGetErrorString(err));
-    }
-#endif
-}
-
-static void mirror_pull(device *d, mirror *m, size_t first, size_t count)
-{
-    (void)d;
-    if (m->dev.memory == SIGFUSE_MEMORY_HOST || count == 0)
-        return;
-#ifdef SIGFUSE_WITH_OPENCL
-    if (m->dev.memory == SIGFUSE_MEMORY_OPENCL) {
-        cl_int err = clEnqueueReadBuffer(d->queue, (cl_mem)m->dev.ptr, CL_TRUE, first * sizeof(float),
-                                         count * sizeof(float), m->host + first, 0, NULL, NULL);
-        if (err != CL_SUCCESS)
-            die("clEnqueueReadBuffer: error %d", (int)err);
-    }
-#endif
-#ifdef SIGFUSE_WITH_CUDA
-    if (m->dev.memory == SIGFUSE_MEMORY_CUDA) {
-        cudaError_t err = cudaMemcpy(m->host + first, (const float *)m->dev.ptr + first, count * sizeof(float),
-                                     cudaMemcpyDeviceToHost);
-        if (err != cudaSuccess)
-            die("cudaMemcpy from the device: %s", cudaGetErrorString(err));
-    }
-#endif
-}
-
-static void mirror_free(mirror *m)
-{
-#ifdef SIGFUSE_WITH_OPENCL
-    if (m->dev.memory == SIGFUSE_MEMORY_OPENCL)
-        clReleaseMemObject((cl_mem)m->dev.ptr);
-#endif
-#ifdef SIGFUSE_WITH_CUDA
-    if (m->dev.memory == SIGFUSE_MEMORY_CUDA)
-        cudaFree(m->dev.ptr);
-#endif
-    free(m->host);
-    memset(m, 0, sizeof *m);
-}
-
-/* The backend named by --backend, else SIGFUSE_BACKEND, else cpu. Returns the exit status
- * to leave with when the context cannot be made (77: not built or no device), else 0. */
-static int device_open(device *d, const char *name)
-{
-    sigfuse_backend backend;
-    if (strcmp(name, "cpu") == 0)
-        backend = SIGFUSE_BACKEND_CPU;
-    else if (strcmp(name, "opencl") == 0)
-        backend = SIGFUSE_BACKEND_OPENCL;
-    else if (strcmp(name, "cuda") == 0)
-        backend = SIGFUSE_BACKEND_CUDA;
-    else
-        die("unknown backend \"%s\" (cpu, opencl or cuda)", name);
-
-    memset(d, 0, sizeof *d);
-    sigfuse_status st = sigfuse_ctx_create(&d->ctx, backend);
-    if (st != SIGFUSE_SUCCESS) {
-        fprintf(stderr, "gru_adding: backend %s: %s: %s\n", name, sigfuse_status_string(st),
-                sigfuse_last_create_error());
-        return st == SIGFUSE_ERR_NOT_BUILT || st == SIGFUSE_ERR_NO_DEVICE ? 77 : 1;
-    }
-    d->memory = sigfuse_ctx_memory(d->ctx);
-#ifdef SIGFUSE_WITH_OPENCL
-    if (d->memory == SIGFUSE_MEMORY_OPENCL) {
-        check(d->ctx, sigfuse_opencl_get_queue(d->ctx, &d->queue), "sigfuse_opencl_get_queue");
-        if (clGetCommandQueueInfo(d->queue, CL_QUEUE_CONTEXT, sizeof d->cl_ctx, &d->cl_ctx, NULL) != CL_SUCCESS)
-            die("clGetCommandQueueInfo(CL_QUEUE_CONTEXT) failed");
-    }
-#endif
-    return 0;
-}
+static int rng_below(example_rng *r, int n) { return (int)(example_rng_uniform(r) * n); }
 
 /* ---- The model --------------------------------------------------------------------------- */
 
@@ -281,13 +71,13 @@ static params params_view(float *v, int H)
 static size_t params_count(int H) { return (size_t)3 * H * IN + (size_t)3 * H * H + 6 * (size_t)H + H + 1; }
 
 /* A batch of B sequences: x [T, B, IN] (time-major, as the recurrence walks it), y [B]. */
-static void make_batch(rng *r, int T, int B, float *x, float *y)
+static void make_batch(example_rng *r, int T, int B, float *x, float *y)
 {
     for (int b = 0; b < B; b++) {
         int first = rng_below(r, T / 2), second = T / 2 + rng_below(r, T - T / 2);
         y[b] = 0.0f;
         for (int t = 0; t < T; t++) {
-            float v = (float)rng_uniform(r), mark = (t == first || t == second) ? 1.0f : 0.0f;
+            float v = (float)example_rng_uniform(r), mark = (t == first || t == second) ? 1.0f : 0.0f;
             x[((size_t)t * B + b) * IN + 0] = v;
             x[((size_t)t * B + b) * IN + 1] = mark;
             if (mark != 0.0f)
@@ -300,57 +90,58 @@ static void make_batch(rng *r, int T, int B, float *x, float *y)
  * per-step tensors sit side by side and each step's cell gets views at byte offsets. */
 typedef struct work {
     int T, B, H;
-    mirror gx;       /* [T, B, 3H] input projections */
-    mirror gh;       /* [T, B, 3H] hidden projections */
-    mirror hs;       /* [T + 1, B, H] hidden states; hs[0] = 0 */
-    mirror b_ih, b_hh;  /* [3H] the biases, as the cells read them */
-    mirror dh;       /* [B, H] gradient reaching h_t */
-    mirror dgx, dgh; /* [B, 3H] */
-    mirror dh_prev;  /* [B, H] the cell's direct part of dh_{t-1} */
-    mirror dbx, dbh; /* [T, 3H] per-step bias gradients, summed on the host at the end */
-    float *pred;     /* [B] */
-    float *dh_host;  /* [B, H] */
+    example_mirror gx;          /* [T, B, 3H] input projections */
+    example_mirror gh;          /* [T, B, 3H] hidden projections */
+    example_mirror hs;          /* [T + 1, B, H] hidden states; hs[0] = 0 */
+    example_mirror b_ih, b_hh;  /* [3H] the biases, as the cells read them */
+    example_mirror dh;          /* [B, H] gradient reaching h_t */
+    example_mirror dgx, dgh;    /* [B, 3H] */
+    example_mirror dh_prev;     /* [B, H] the cell's direct part of dh_{t-1} */
+    example_mirror dbx, dbh;    /* [T, 3H] per-step bias gradients, summed on the host at the end */
+    float *pred;                /* [B] */
+    float *dh_host;             /* [B, H] */
 } work;
 
-static void work_init(device *d, work *w, int T, int B, int H)
+static void work_init(example_device *d, work *w, int T, int B, int H)
 {
     w->T = T;
     w->B = B;
     w->H = H;
-    mirror_init(d, &w->gx, (size_t)T * B * 3 * H);
-    mirror_init(d, &w->gh, (size_t)T * B * 3 * H);
-    mirror_init(d, &w->hs, (size_t)(T + 1) * B * H);
-    mirror_init(d, &w->b_ih, (size_t)3 * H);
-    mirror_init(d, &w->b_hh, (size_t)3 * H);
-    mirror_init(d, &w->dh, (size_t)B * H);
-    mirror_init(d, &w->dgx, (size_t)B * 3 * H);
-    mirror_init(d, &w->dgh, (size_t)B * 3 * H);
-    mirror_init(d, &w->dh_prev, (size_t)B * H);
-    mirror_init(d, &w->dbx, (size_t)T * 3 * H);
-    mirror_init(d, &w->dbh, (size_t)T * 3 * H);
-    w->pred = (float *)xcalloc((size_t)B, sizeof(float));
-    w->dh_host = (float *)xcalloc((size_t)B * H, sizeof(float));
+    example_mirror_init(d, &w->gx, (size_t)T * B * 3 * H);
+    example_mirror_init(d, &w->gh, (size_t)T * B * 3 * H);
+    example_mirror_init(d, &w->hs, (size_t)(T + 1) * B * H);
+    example_mirror_init(d, &w->b_ih, (size_t)3 * H);
+    example_mirror_init(d, &w->b_hh, (size_t)3 * H);
+    example_mirror_init(d, &w->dh, (size_t)B * H);
+    example_mirror_init(d, &w->dgx, (size_t)B * 3 * H);
+    example_mirror_init(d, &w->dgh, (size_t)B * 3 * H);
+    example_mirror_init(d, &w->dh_prev, (size_t)B * H);
+    example_mirror_init(d, &w->dbx, (size_t)T * 3 * H);
+    example_mirror_init(d, &w->dbh, (size_t)T * 3 * H);
+    w->pred = (float *)example_xcalloc((size_t)B, sizeof(float));
+    w->dh_host = (float *)example_xcalloc((size_t)B * H, sizeof(float));
 }
 
-static void work_free(work *w)
+static void work_free(example_device *d, work *w)
 {
-    mirror *all[] = {&w->gx, &w->gh, &w->hs, &w->b_ih, &w->b_hh, &w->dh, &w->dgx, &w->dgh, &w->dh_prev, &w->dbx, &w->dbh};
+    example_mirror *all[] = {&w->gx,  &w->gh,  &w->hs,      &w->b_ih, &w->b_hh, &w->dh,
+                             &w->dgx, &w->dgh, &w->dh_prev, &w->dbx,  &w->dbh};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        mirror_free(all[i]);
+        example_mirror_free(d, all[i]);
     free(w->pred);
     free(w->dh_host);
 }
 
 /* Forward over the sequence; returns the MSE against y and leaves predictions in w->pred. */
-static double forward(device *d, work *w, const params *p, const float *x, const float *y)
+static double forward(example_device *d, work *w, const params *p, const float *x, const float *y)
 {
     const int T = w->T, B = w->B, H = w->H, G = 3 * H;
     memcpy(w->b_ih.host, p->b_ih, sizeof(float) * G);
     memcpy(w->b_hh.host, p->b_hh, sizeof(float) * G);
-    mirror_push(d, &w->b_ih, 0, (size_t)G);
-    mirror_push(d, &w->b_hh, 0, (size_t)G);
+    example_mirror_push(d, &w->b_ih, 0, (size_t)G);
+    example_mirror_push(d, &w->b_hh, 0, (size_t)G);
     memset(w->hs.host, 0, sizeof(float) * (size_t)B * H);
-    mirror_push(d, &w->hs, 0, (size_t)B * H);
+    example_mirror_push(d, &w->hs, 0, (size_t)B * H);
 
     for (int t = 0; t < T; t++) {
         const size_t g0 = (size_t)t * B * G, h0 = (size_t)t * B * H, h1 = (size_t)(t + 1) * B * H;
@@ -368,17 +159,17 @@ static double forward(device *d, work *w, const params *p, const float *x, const
                 gh[(size_t)b * G + k] = sh;
             }
         }
-        mirror_push(d, &w->gx, g0, (size_t)B * G);
-        mirror_push(d, &w->gh, g0, (size_t)B * G);
+        example_mirror_push(d, &w->gx, g0, (size_t)B * G);
+        example_mirror_push(d, &w->gh, g0, (size_t)B * G);
 
-        sigfuse_buffer bgx = mirror_at(&w->gx, g0), bgh = mirror_at(&w->gh, g0);
-        sigfuse_buffer hprev = mirror_at(&w->hs, h0), hnext = mirror_at(&w->hs, h1);
+        sigfuse_buffer bgx = example_mirror_at(&w->gx, g0), bgh = example_mirror_at(&w->gh, g0);
+        sigfuse_buffer hprev = example_mirror_at(&w->hs, h0), hnext = example_mirror_at(&w->hs, h1);
         sigfuse_gru_forward_args a = {
             .batch = B, .hidden = H, .gates_x = &bgx, .gates_h = &bgh,
             .bias_x = &w->b_ih.dev, .bias_h = &w->b_hh.dev, .h_prev = &hprev, .h = &hnext,
         };
-        check(d->ctx, sigfuse_gru_cell_forward(d->ctx, &a), "sigfuse_gru_cell_forward");
-        mirror_pull(d, &w->hs, h1, (size_t)B * H);
+        example_check(d->ctx, sigfuse_gru_cell_forward(d->ctx, &a), "sigfuse_gru_cell_forward");
+        example_mirror_pull(d, &w->hs, h1, (size_t)B * H);
     }
 
     double sse = 0.0;
@@ -394,7 +185,7 @@ static double forward(device *d, work *w, const params *p, const float *x, const
 }
 
 /* Backward through time after forward(); writes the gradient of the MSE into g. */
-static void backward(device *d, work *w, const params *p, const float *x, const float *y, params *g)
+static void backward(example_device *d, work *w, const params *p, const float *x, const float *y, params *g)
 {
     const int T = w->T, B = w->B, H = w->H, G = 3 * H;
     memset(g->w_ih, 0, sizeof(float) * params_count(H));   /* g's arrays are contiguous */
@@ -413,20 +204,22 @@ static void backward(device *d, work *w, const params *p, const float *x, const 
     for (int t = T - 1; t >= 0; t--) {
         const size_t g0 = (size_t)t * B * G, h0 = (size_t)t * B * H;
         memcpy(w->dh.host, w->dh_host, sizeof(float) * (size_t)B * H);
-        mirror_push(d, &w->dh, 0, (size_t)B * H);
+        example_mirror_push(d, &w->dh, 0, (size_t)B * H);
 
-        sigfuse_buffer bgx = mirror_at(&w->gx, g0), bgh = mirror_at(&w->gh, g0), hprev = mirror_at(&w->hs, h0);
-        sigfuse_buffer dbx = mirror_at(&w->dbx, (size_t)t * G), dbh = mirror_at(&w->dbh, (size_t)t * G);
+        sigfuse_buffer bgx = example_mirror_at(&w->gx, g0), bgh = example_mirror_at(&w->gh, g0);
+        sigfuse_buffer hprev = example_mirror_at(&w->hs, h0);
+        sigfuse_buffer dbx = example_mirror_at(&w->dbx, (size_t)t * G);
+        sigfuse_buffer dbh = example_mirror_at(&w->dbh, (size_t)t * G);
         sigfuse_gru_backward_args a = {
             .batch = B, .hidden = H, .gates_x = &bgx, .gates_h = &bgh,
             .bias_x = &w->b_ih.dev, .bias_h = &w->b_hh.dev, .h_prev = &hprev, .dh = &w->dh.dev,
             .dgates_x = &w->dgx.dev, .dgates_h = &w->dgh.dev, .dh_prev = &w->dh_prev.dev,
             .dbias_x = &dbx, .dbias_h = &dbh,
         };
-        check(d->ctx, sigfuse_gru_cell_backward(d->ctx, &a), "sigfuse_gru_cell_backward");
-        mirror_pull(d, &w->dgx, 0, (size_t)B * G);
-        mirror_pull(d, &w->dgh, 0, (size_t)B * G);
-        mirror_pull(d, &w->dh_prev, 0, (size_t)B * H);
+        example_check(d->ctx, sigfuse_gru_cell_backward(d->ctx, &a), "sigfuse_gru_cell_backward");
+        example_mirror_pull(d, &w->dgx, 0, (size_t)B * G);
+        example_mirror_pull(d, &w->dgh, 0, (size_t)B * G);
+        example_mirror_pull(d, &w->dh_prev, 0, (size_t)B * H);
 
         const float *xt = x + (size_t)t * B * IN, *hp = w->hs.host + h0;
         for (int b = 0; b < B; b++) {
@@ -447,8 +240,8 @@ static void backward(device *d, work *w, const params *p, const float *x, const 
         }
     }
 
-    mirror_pull(d, &w->dbx, 0, (size_t)T * G);
-    mirror_pull(d, &w->dbh, 0, (size_t)T * G);
+    example_mirror_pull(d, &w->dbx, 0, (size_t)T * G);
+    example_mirror_pull(d, &w->dbh, 0, (size_t)T * G);
     for (int t = 0; t < T; t++)
         for (int k = 0; k < G; k++) {
             g->b_ih[k] += w->dbx.host[(size_t)t * G + k];
@@ -478,8 +271,7 @@ static void usage(void)
 static options parse(int argc, char **argv)
 {
     options o;
-    const char *env = getenv("SIGFUSE_BACKEND");
-    o.backend = env && *env ? env : "cpu";
+    o.backend = example_backend_default();
     o.steps = 3000;
     o.T = 20;
     o.H = 24;
@@ -525,9 +317,10 @@ static options parse(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    example_program = "gru_adding";
     options o = parse(argc, argv);
-    device d;
-    int rc = device_open(&d, o.backend);
+    example_device d;
+    int rc = example_device_open(&d, o.backend, 1);
     if (rc)
         return rc;
 
@@ -536,10 +329,10 @@ int main(int argc, char **argv)
     printf("gru_adding: backend %s (%s), T = %d, hidden %d, batch %d, Adam lr %g, clip 1, seed %llu\n",
            o.backend, sigfuse_ctx_device_name(d.ctx), o.T, o.H, o.B, o.lr, (unsigned long long)o.seed);
 
-    rng r = {o.seed};
-    rng eval_rng = {o.seed ^ 0x5EEDF00Dull};
-    float *ex = (float *)xcalloc((size_t)o.T * EVAL_B * IN, sizeof(float));
-    float *ey = (float *)xcalloc((size_t)EVAL_B, sizeof(float));
+    example_rng r = {o.seed};
+    example_rng eval_rng = {o.seed ^ 0x5EEDF00Dull};
+    float *ex = (float *)example_xcalloc((size_t)o.T * EVAL_B * IN, sizeof(float));
+    float *ey = (float *)example_xcalloc((size_t)EVAL_B, sizeof(float));
     make_batch(&eval_rng, o.T, EVAL_B, ex, ey);
     double mean = 0.0, baseline = 0.0;
     for (int b = 0; b < EVAL_B; b++)
@@ -553,21 +346,21 @@ int main(int argc, char **argv)
 
     /* PyTorch's GRU initialisation: U(-1/sqrt(H), 1/sqrt(H)) for every parameter. */
     const size_t np = params_count(o.H);
-    float *pv = (float *)xcalloc(np, sizeof(float)), *gv = (float *)xcalloc(np, sizeof(float));
-    float *m1 = (float *)xcalloc(np, sizeof(float)), *m2 = (float *)xcalloc(np, sizeof(float));
+    float *pv = (float *)example_xcalloc(np, sizeof(float)), *gv = (float *)example_xcalloc(np, sizeof(float));
+    float *m1 = (float *)example_xcalloc(np, sizeof(float)), *m2 = (float *)example_xcalloc(np, sizeof(float));
     params p = params_view(pv, o.H), g = params_view(gv, o.H);
     const double k = 1.0 / sqrt((double)o.H);
     for (size_t i = 0; i < np; i++)
-        pv[i] = (float)((2.0 * rng_uniform(&r) - 1.0) * k);
+        pv[i] = (float)((2.0 * example_rng_uniform(&r) - 1.0) * k);
 
     work train, eval;
     work_init(&d, &train, o.T, o.B, o.H);
     work_init(&d, &eval, o.T, EVAL_B, o.H);
-    float *x = (float *)xcalloc((size_t)o.T * o.B * IN, sizeof(float));
-    float *y = (float *)xcalloc((size_t)o.B, sizeof(float));
+    float *x = (float *)example_xcalloc((size_t)o.T * o.B * IN, sizeof(float));
+    float *y = (float *)example_xcalloc((size_t)o.B, sizeof(float));
 
     const double b1 = 0.9, b2 = 0.999, eps = 1e-8, clip = 1.0;
-    const double t0 = now_s();
+    const double t0 = example_now_s();
     double running = 0.0, best = INFINITY;
     int reached = 0, step;
     for (step = 1; step <= o.steps; step++) {
@@ -593,7 +386,7 @@ int main(int argc, char **argv)
             double mse = forward(&d, &eval, &p, ex, ey);
             if (mse < best)
                 best = mse;
-            printf("step %5d  train MSE %.5f  held-out MSE %.5f  (%.1f s)\n", step, running, mse, now_s() - t0);
+            printf("step %5d  train MSE %.5f  held-out MSE %.5f  (%.1f s)\n", step, running, mse, example_now_s() - t0);
             fflush(stdout);
             if (mse < o.target_mse) {
                 reached = 1;
@@ -608,13 +401,13 @@ int main(int argc, char **argv)
         printf("sequence %d: target %.3f, predicted %.3f\n", b, ey[b], eval.pred[b]);
     if (reached)
         printf("reached held-out MSE %.5f < %g at step %d (baseline 0.1667) in %.1f s on %s\n", best, o.target_mse,
-               step, now_s() - t0, o.backend);
+               step, example_now_s() - t0, o.backend);
     else
         printf("FAILED: best held-out MSE %.5f is not below %g after %d steps (baseline 0.1667)\n", best,
                o.target_mse, o.steps);
 
-    work_free(&train);
-    work_free(&eval);
+    work_free(&d, &train);
+    work_free(&d, &eval);
     free(ex), free(ey), free(x), free(y), free(pv), free(gv), free(m1), free(m2);
     sigfuse_ctx_destroy(d.ctx);
     return reached ? 0 : 1;
