@@ -8,7 +8,8 @@
 #
 # Options other than --save go to sigfuse-bench (see sigfuse-bench --help); with a
 # --backend among them, that choice is kept. --save also writes the results to
-# bench/results/<device>-<date>.csv and .json. Set SIGFUSE_BUILD_DIR to build elsewhere.
+# bench/results/<device>-<date>.csv and .json, and, where python3 is, their chart
+# (bench/plot.py) as .svg beside them. Set SIGFUSE_BUILD_DIR to build elsewhere.
 # The exit status is sigfuse-bench's: non-zero when a row failed its check.
 set -euo pipefail
 
@@ -121,6 +122,16 @@ out="$root/bench/results/${slug:-unknown}-$stamp"
 cp "$tmp/results.csv" "$out.csv"
 cp "$tmp/results.json" "$out.json"
 log "results in ${out#"$root"/}.csv and .json"
+# The chart is a convenience: without python3, or if plot.py fails, the results still stand.
+if command -v python3 >/dev/null 2>&1; then
+  if python3 "$root/bench/plot.py" "$out.csv" --out "$out.svg" >&2; then
+    log "chart in ${out#"$root"/}.svg"
+  else
+    log "could not draw ${out#"$root"/}.svg (bench/plot.py failed); the CSV and JSON are saved"
+  fi
+else
+  log "no python3: no chart (run bench/plot.py ${out#"$root"/}.csv later)"
+fi
 if [ "$status" -ne 0 ]; then
   log "some rows FAILED (exit status $status): the saved results say which"
 fi
