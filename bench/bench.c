@@ -15,6 +15,11 @@
  *     the second must repeat the first bit for bit;
  *  4. after a warm-up, R timed reps; reps rotate over copies of the buffers when one set
  *     would fit twice in the device's last-level cache, so that no rep hits in it.
+ *
+ * A head's row is followed by a row timing its matrix products alone (cuBLAS on cuda,
+ * CLBlast on opencl: the backend's head_gemms) on the same buffers and row chunks, and by
+ * a line with the head's time as a multiple of theirs and its workspace beside what an
+ * unfused head must hold (DESIGN.md, "Performance").
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -239,6 +244,7 @@ static struct {
     bool dtype[COUNT_OF(all_dtypes)];
     bool any_dtype;
     int64_t size;
+    int64_t head_chunk;   /* rows per chunk of the heads' workspace; 0: all rows (within WORKSPACE_CAP) */
     int reps;
     const char *csv, *json;
     bool quick;
@@ -258,12 +264,17 @@ static void usage(FILE *f)
             "                a case's exact name selects that case only\n"
             "  --dtype D     f32, f16 or bf16 (repeatable, or a comma list); default: all three\n"
             "  --size N      elementwise and loss cases on N elements instead of the defaults\n"
+            "  --head-chunk R  give the heads a workspace for chunks of R rows (default: all rows,\n"
+            "                within 1 GiB); less workspace, more and smaller matrix products\n"
             "  --reps R      timed repetitions (default: 20 on cuda, 10 on opencl, 5 on cpu)\n"
             "  --csv FILE    also write the results as CSV\n"
             "  --json FILE   also write the results as JSON (with device, date and commit)\n"
             "  --quick       tiny sizes and 3 reps (CI: checks every op runs and is right)\n"
             "  --list        list the cases with their byte counts, and the backends\n"
             "  --help        this text\n"
+            "Each head row is followed by a row timing its matrix products alone (cuBLAS on cuda,\n"
+            "CLBlast on opencl; same shapes, types and chunks) and by a line with the head's time\n"
+            "as a multiple of theirs and its workspace beside what an unfused head holds at once.\n"
             "Exit status: 0 when every row passed its check, 1 when one failed, 2 for bad usage.\n");
 }
 
@@ -769,10 +780,28 @@ typedef struct result {
     int reps, sets;
     double median, min, max;   /* seconds; NAN when not timed */
     double gbps, pct_copy, gflops;
+    /* Heads (NAN or 0 elsewhere): the median of their products alone and this row's time
+     * as a multiple of it; the workspace the op was given, the rows per chunk it walks
+     * with it, and the bytes an unfused head holds at once (see unfused_bytes). */
+    double gemms_s, vs_gemms;
+    double workspace_bytes, unfused_bytes;
+    int64_t chunk_rows;
     const char *status;        /* "ok", "FAILED", "unsupported" */
     char note[512];
     char rerun[256];
 } result;
+
+static void result_init(result *r, const session *se, const char *op, const char *dtype, const char *size)
+{
+    memset(r, 0, sizeof *r);
+    r->backend = se->be->name;
+    snprintf(r->device, sizeof r->device, "%s", se->device);
+    r->op = op;
+    r->dtype = dtype;
+    snprintf(r->size, sizeof r->size, "%s", size);
+    r->median = r->min = r->max = r->gbps = r->pct_copy = r->gflops = NAN;
+    r->gemms_s = r->vs_gemms = r->workspace_bytes = r->unfused_bytes = NAN;
+}
 
 /* Time `reps` calls of fn after `warmup`; call i gets i (for rotating buffers). fn
  * reports its failures through bench_fail. */
@@ -820,7 +849,8 @@ static bool call_case(void *arg, int i)
     return true;
 }
 
-/* Workspace for the op on this backend: all rows at once, or chunks within WORKSPACE_CAP. */
+/* Workspace for the op on this backend: all rows at once, or chunks within WORKSPACE_CAP;
+ * with --head-chunk, what chunks of that many rows need. */
 static sigfuse_status workspace_bytes(const session *se, const instance *in, const device_set *set, size_t *bytes)
 {
     *bytes = 0;
@@ -828,15 +858,119 @@ static sigfuse_status workspace_bytes(const session *se, const instance *in, con
         return SIGFUSE_SUCCESS;
     sigfuse_buffer b[BENCH_MAX_BUFS];
     describe(se, in, set, b);
-    sigfuse_status st = in->c->workspace(se->ctx, &in->shape, b, 0, bytes);
+    sigfuse_status st = in->c->workspace(se->ctx, &in->shape, b, opt.head_chunk, bytes);
     if (st == SIGFUSE_SUCCESS && *bytes > WORKSPACE_CAP) {
-        int64_t chunk = (int64_t)((double)in->shape.rows * (double)WORKSPACE_CAP / (double)*bytes);
+        const int64_t asked = opt.head_chunk > 0 && opt.head_chunk < in->shape.rows ? opt.head_chunk : in->shape.rows;
+        int64_t chunk = (int64_t)((double)asked * (double)WORKSPACE_CAP / (double)*bytes);
         st = in->c->workspace(se->ctx, &in->shape, b, chunk > 1 ? chunk : 1, bytes);
     }
     return st;
 }
 
-static void run_instance(const session *se, instance *in, result *r)
+/* ---- A head's products alone ------------------------------------------------------------------------ */
+
+/* The rows per chunk a head walks with ws_bytes of workspace: the largest chunk whose size
+ * query fits, found the way the backends find it (pick_chunk in cuda/head.cu and
+ * opencl/head.c: a bisection, the size growing with the chunk). */
+static int64_t head_chunk(const session *se, const instance *in, const device_set *set, size_t ws_bytes)
+{
+    sigfuse_buffer b[BENCH_MAX_BUFS];
+    describe(se, in, set, b);
+    size_t need = 0;
+    int64_t lo = 1, hi = in->shape.rows;   /* chunk lo fits (the op ran); find the largest */
+    if (in->c->workspace(se->ctx, &in->shape, b, hi, &need) == SIGFUSE_SUCCESS && need <= ws_bytes)
+        return hi;
+    while (hi - lo > 1) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        if (in->c->workspace(se->ctx, &in->shape, b, mid, &need) == SIGFUSE_SUCCESS && need <= ws_bytes)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The bytes an unfused head must hold at once besides its inputs and outputs, in the
+ * storage dtype: the N x L logits (predict: Linear, then sigmoid), and for the train step
+ * their N x L gradient too (Linear + BCE: autograd keeps the logits for the backward and
+ * makes their gradient before the products that consume it). A lower bound: PyTorch's
+ * BCE also makes temporaries of that size. */
+static double unfused_bytes(const instance *in)
+{
+    const double logits = (double)in->shape.rows * (double)in->shape.cols * (double)sigfuse_dtype_size(in->dtype);
+    return in->c->gemms_train ? 2.0 * logits : logits;
+}
+
+static int buf_index(const instance *in, const char *name)
+{
+    for (int i = 0; i < in->nbuf; i++)
+        if (strcmp(in->buf[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+typedef struct gemms_call {
+    const session *se;
+    const bench_head_gemms *g;
+    void *scratch;
+    const device_set *set;
+    int sets;
+    int x, w, dx, dw;   /* the op's buffers (dx, dw: -1 for predict) */
+} gemms_call;
+
+static bool call_gemms(void *arg, int i)
+{
+    const gemms_call *gc = arg;
+    const device_set *s = &gc->set[i % gc->sets];
+    return gc->se->be->head_gemms(gc->se->state, gc->g, gc->scratch, s->ptr[gc->x], s->ptr[gc->w],
+                                  gc->dx >= 0 ? s->ptr[gc->dx] : NULL, gc->dw >= 0 ? s->ptr[gc->dw] : NULL);
+}
+
+/* Time the head's products alone into `base`, a row of its own: on the op's buffer sets,
+ * rotated as the op's reps rotate, in the op's chunks, the scratch standing in for its
+ * workspace. Their outputs are not checked: they are the op's without the epilogue. */
+static void time_head_gemms(const session *se, const instance *in, const device_set *set, int sets,
+                            const result *r, result *base)
+{
+    const bench_backend *be = se->be;
+    result_init(base, se, in->c->gemms_row, r->dtype, r->size);
+    base->shape = in->shape;
+    base->bytes = NAN;   /* bound by their flops; no byte count to compare with a copy */
+    base->flops = in->flops;
+    base->sets = sets;
+    snprintf(base->rerun, sizeof base->rerun, "%s", r->rerun);
+
+    const bench_head_gemms g = {in->dtype, in->shape.rows, in->shape.d, in->shape.cols, r->chunk_rows,
+                                in->c->gemms_train};
+    gemms_call gc = {se, &g, NULL, set, sets, buf_index(in, "x"), buf_index(in, "w"),
+                     g.train ? buf_index(in, "dx") : -1, g.train ? buf_index(in, "dw") : -1};
+    bool ok = (gc.x >= 0 && gc.w >= 0 && (!g.train || (gc.dx >= 0 && gc.dw >= 0))) ||
+              bench_fail("%s: its layout has no x, w (dx, dw) for the products", in->c->name);
+    size_t bytes = 0;
+    ok = ok && be->head_gemms_prepare(se->state, &g, &bytes);
+    /* 0x3c in every byte is finite in every dtype (0.0115 in f32 and bf16, 1.06 in f16): the
+     * gradient operand, where the op has its epilogue's output, must not be NaN or
+     * subnormal, which some devices compute more slowly. */
+    ok = ok && (gc.scratch = be->alloc(se->state, bytes)) != NULL && be->fill(se->state, gc.scratch, 0x3c, bytes) &&
+         be->sync(se->state);
+    ok = ok && time_reps(se, call_gemms, &gc, se->reps, se->warmup, base);
+    if (gc.scratch)
+        be->free(se->state, gc.scratch);
+    if (!ok) {
+        base->status = "FAILED";
+        snprintf(base->note, sizeof base->note, "%s products alone: %s", be->gemm_library, bench_last_error());
+        return;
+    }
+    base->status = "ok";
+    base->gflops = base->flops / base->median * 1e-9;
+    snprintf(base->note, sizeof base->note, "%s products alone (%s) in chunks of %lld rows, as %s runs them",
+             be->gemm_library, g.train ? "Z = X W^T, dW += G^T X, dX = G W" : "Z = X W^T", (long long)g.chunk,
+             in->c->name);
+}
+
+/* Check and time one case; for a head whose backend has its products alone, time those
+ * too, into base (base->status stays NULL otherwise). */
+static void run_instance(const session *se, instance *in, result *r, result *base)
 {
     const bench_backend *be = se->be;
     device_set set[MAX_SETS];
@@ -920,6 +1054,20 @@ static void run_instance(const session *se, instance *in, result *r)
         free(cc);
     }
     r->sets = sets;
+
+    /* Heads: their workspace beside an unfused head's logits, and their products alone. */
+    if (v == VERDICT_OK && in->c->workspace) {
+        r->workspace_bytes = (double)ws_bytes;
+        r->unfused_bytes = unfused_bytes(in);
+        r->chunk_rows = head_chunk(se, in, &set[0], ws_bytes);
+        if (in->c->gemms_row && be->head_gemms) {
+            time_head_gemms(se, in, set, sets, r, base);
+            if (strcmp(base->status, "ok") == 0) {
+                r->gemms_s = base->median;
+                r->vs_gemms = r->median / base->median;
+            }
+        }
+    }
 
     for (int k = 0; k < sets; k++)
         for (int i = 0; i < in->nbuf; i++)
@@ -1012,13 +1160,7 @@ static result *new_result(const session *se, const char *op, const char *dtype, 
         result_capacity = cap;
     }
     result *r = &results[result_count++];
-    memset(r, 0, sizeof *r);
-    r->backend = se->be->name;
-    snprintf(r->device, sizeof r->device, "%s", se->device);
-    r->op = op;
-    r->dtype = dtype;
-    snprintf(r->size, sizeof r->size, "%s", size);
-    r->median = r->min = r->max = r->gbps = r->pct_copy = r->gflops = NAN;
+    result_init(r, se, op, dtype, size);
     return r;
 }
 
@@ -1051,6 +1193,37 @@ static void print_result(const result *r)
     fflush(stdout);
 }
 
+/* Bytes in the largest binary unit that keeps a whole part: "224.0 MiB", "9.8 KiB". */
+static void format_bytes(char *out, size_t size, double bytes)
+{
+    static const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (bytes >= 1024.0 && u + 1 < COUNT_OF(unit)) {
+        bytes /= 1024.0;
+        u++;
+    }
+    snprintf(out, size, u == 0 ? "%.0f %s" : "%.1f %s", bytes, unit[u]);
+}
+
+/* The line under a head's rows: its time as a multiple of its products alone, and its
+ * workspace beside the bytes an unfused head holds at once. */
+static void print_head_summary(const result *head, const result *gemms, const bench_backend *be, bool train)
+{
+    char ws[32], unfused[32], ratio[96];
+    format_bytes(ws, sizeof ws, head->workspace_bytes);
+    format_bytes(unfused, sizeof unfused, head->unfused_bytes);
+    if (gemms && strcmp(gemms->status, "ok") == 0)
+        snprintf(ratio, sizeof ratio, "%.2fx the time of its %s products alone", head->vs_gemms, be->gemm_library);
+    else if (gemms)
+        snprintf(ratio, sizeof ratio, "its %s products alone FAILED", be->gemm_library);
+    else
+        snprintf(ratio, sizeof ratio, "no products-alone baseline on %s", be->name);
+    printf("    %s %s %s: %s; workspace %s (chunks of %lld rows) vs %s for an unfused head's N x L logits%s\n",
+           head->op, head->dtype, head->size, ratio, ws, (long long)head->chunk_rows, unfused,
+           train ? " and their gradient" : "");
+    fflush(stdout);
+}
+
 static void json_string(FILE *f, const char *s)
 {
     fputc('"', f);
@@ -1074,6 +1247,15 @@ static void json_number(FILE *f, double v)
         fprintf(f, "%.9g", v);
 }
 
+/* A count of bytes or flops: whole, without an exponent. */
+static void json_count(FILE *f, double v)
+{
+    if (isnan(v))
+        fputs("null", f);
+    else
+        fprintf(f, "%.0f", v);
+}
+
 static void csv_string(FILE *f, const char *s)
 {
     fputc('"', f);
@@ -1091,13 +1273,20 @@ static void csv_number(FILE *f, double v)
         fprintf(f, "%.9g", v);
 }
 
+/* A count of bytes or flops: whole, without an exponent. */
+static void csv_count(FILE *f, double v)
+{
+    if (!isnan(v))
+        fprintf(f, "%.0f", v);
+}
+
 static bool write_csv(const char *path)
 {
     FILE *f = fopen(path, "w");
     if (!f)
         return false;
     fprintf(f, "backend,device,op,dtype,size,rows,cols,d,bytes,flops,reps,sets,median_s,min_s,max_s,gbps,"
-               "pct_copy,gflops,status,note\n");
+               "pct_copy,gflops,vs_gemms,gemms_s,workspace_bytes,chunk_rows,unfused_bytes,status,note\n");
     for (int i = 0; i < result_count; i++) {
         const result *r = &results[i];
         const char *text[] = {r->backend, r->device, r->op, r->dtype, r->size};
@@ -1105,14 +1294,23 @@ static bool write_csv(const char *path)
             csv_string(f, text[k]);
             fputc(',', f);
         }
-        fprintf(f, "%lld,%lld,%lld,%.0f,%.0f,%d,%d,", (long long)r->shape.rows, (long long)r->shape.cols,
-                (long long)r->shape.d, r->bytes, r->flops, r->reps, r->sets);
-        const double v[] = {r->median, r->min, r->max, r->gbps, r->pct_copy, r->gflops};
+        fprintf(f, "%lld,%lld,%lld,", (long long)r->shape.rows, (long long)r->shape.cols, (long long)r->shape.d);
+        csv_count(f, r->bytes);
+        fputc(',', f);
+        csv_count(f, r->flops);
+        fprintf(f, ",%d,%d,", r->reps, r->sets);
+        const double v[] = {r->median, r->min, r->max, r->gbps, r->pct_copy, r->gflops, r->vs_gemms, r->gemms_s};
         for (int k = 0; k < COUNT_OF(v); k++) {
             csv_number(f, v[k]);
             fputc(',', f);
         }
-        fprintf(f, "%s,", r->status);
+        csv_count(f, r->workspace_bytes);
+        fputc(',', f);
+        if (r->chunk_rows > 0)
+            fprintf(f, "%lld", (long long)r->chunk_rows);
+        fputc(',', f);
+        csv_count(f, r->unfused_bytes);
+        fprintf(f, ",%s,", r->status);
         csv_string(f, r->note);
         fputc('\n', f);
     }
@@ -1146,16 +1344,24 @@ static bool write_json(const char *path, const char *device, const char *date, c
         json_string(f, r->dtype);
         fprintf(f, ", \"size\": ");
         json_string(f, r->size);
-        fprintf(f, ", \"rows\": %lld, \"cols\": %lld, \"d\": %lld, \"bytes\": %.0f, \"flops\": %.0f, \"reps\": %d, "
-                   "\"sets\": %d",
-                (long long)r->shape.rows, (long long)r->shape.cols, (long long)r->shape.d, r->bytes, r->flops,
-                r->reps, r->sets);
-        const char *names[] = {"median_s", "min_s", "max_s", "gbps", "pct_copy", "gflops"};
-        const double v[] = {r->median, r->min, r->max, r->gbps, r->pct_copy, r->gflops};
+        fprintf(f, ", \"rows\": %lld, \"cols\": %lld, \"d\": %lld, \"bytes\": ", (long long)r->shape.rows,
+                (long long)r->shape.cols, (long long)r->shape.d);
+        json_count(f, r->bytes);
+        fprintf(f, ", \"flops\": ");
+        json_count(f, r->flops);
+        fprintf(f, ", \"reps\": %d, \"sets\": %d", r->reps, r->sets);
+        const char *names[] = {"median_s", "min_s", "max_s", "gbps", "pct_copy", "gflops", "vs_gemms", "gemms_s"};
+        const double v[] = {r->median, r->min, r->max, r->gbps, r->pct_copy, r->gflops, r->vs_gemms, r->gemms_s};
         for (int k = 0; k < COUNT_OF(v); k++) {
             fprintf(f, ", \"%s\": ", names[k]);
             json_number(f, v[k]);
         }
+        fprintf(f, ", \"workspace_bytes\": ");
+        json_count(f, r->workspace_bytes);
+        fprintf(f, ", \"chunk_rows\": ");
+        json_count(f, r->chunk_rows > 0 ? (double)r->chunk_rows : NAN);
+        fprintf(f, ", \"unfused_bytes\": ");
+        json_count(f, r->unfused_bytes);
         fprintf(f, ", \"status\": ");
         json_string(f, r->status);
         fprintf(f, ", \"note\": ");
@@ -1276,18 +1482,35 @@ static int run_backend(const bench_backend *be, char **device_out)
                 if (bc->family == FAMILY_ELEMENTWISE || bc->family == FAMILY_LOSS)
                     snprintf(r->rerun + len, sizeof r->rerun - (size_t)len, " --size %lld",
                              (long long)(shape[k].rows * shape[k].cols));
+                else if (bc->family == FAMILY_HEAD && opt.head_chunk > 0)
+                    snprintf(r->rerun + len, sizeof r->rerun - (size_t)len, " --head-chunk %lld",
+                             (long long)opt.head_chunk);
                 instance in;
+                result base;   /* the head's products alone, when run_instance times them */
+                base.status = NULL;
                 if (!instance_init(&in, bc, all_dtypes[d], &shape[k]) || !reference(&in)) {
                     r->status = "FAILED";
                     snprintf(r->note, sizeof r->note, "%s", bench_last_error());
                 } else {
-                    run_instance(&se, &in, r);
+                    run_instance(&se, &in, r, &base);
                 }
                 r->bytes = in.bytes;
                 r->flops = in.flops;
                 instance_free(&in);
                 failed += strcmp(r->status, "FAILED") == 0;
                 print_result(r);
+                if (bc->family == FAMILY_HEAD && strcmp(r->status, "ok") == 0) {
+                    const result head = *r;   /* new_result may move r */
+                    const result *gemms = NULL;
+                    if (base.status) {
+                        result *row = new_result(&se, base.op, base.dtype, base.size);
+                        *row = base;
+                        failed += strcmp(row->status, "FAILED") == 0;
+                        print_result(row);
+                        gemms = row;
+                    }
+                    print_head_summary(&head, gemms, be, bc->gemms_train);
+                }
             }
         }
     }
@@ -1304,6 +1527,11 @@ static void list_cases(void)
     printf("cases (s = element size of the dtype; n = rows * cols of a loss):\n");
     for (int c = 0; c < bench_case_count; c++)
         printf("  %-20s %s\n", bench_cases[c].name, bench_cases[c].bytes);
+    printf("rows timed beside the heads (not cases of their own):\n");
+    for (int c = 0; c < bench_case_count; c++)
+        if (bench_cases[c].gemms_row)
+            printf("  %-20s %s's matrix products alone (cuda: cuBLAS, opencl: CLBlast)\n", bench_cases[c].gemms_row,
+                   bench_cases[c].name);
     printf("backends:\n");
     for (int i = 0; i < COUNT_OF(backends); i++) {
         sigfuse_status st = sigfuse_backend_available(backends[i].backend);
@@ -1322,7 +1550,8 @@ int main(int argc, char **argv)
         snprintf(flag, sizeof flag, "%.*s", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
         bool takes_value = strcmp(flag, "--backend") == 0 || strcmp(flag, "--op") == 0 ||
                            strcmp(flag, "--dtype") == 0 || strcmp(flag, "--size") == 0 ||
-                           strcmp(flag, "--reps") == 0 || strcmp(flag, "--csv") == 0 || strcmp(flag, "--json") == 0;
+                           strcmp(flag, "--reps") == 0 || strcmp(flag, "--csv") == 0 || strcmp(flag, "--json") == 0 ||
+                           strcmp(flag, "--head-chunk") == 0;
         if (takes_value) {
             value = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
             if (!value) {
@@ -1348,6 +1577,8 @@ int main(int argc, char **argv)
             ok = parse_list(value, add_dtype);
         } else if (strcmp(flag, "--size") == 0) {
             ok = parse_count(flag, value, 1, &opt.size);
+        } else if (strcmp(flag, "--head-chunk") == 0) {
+            ok = parse_count(flag, value, 1, &opt.head_chunk);
         } else if (strcmp(flag, "--reps") == 0) {
             ok = parse_count(flag, value, 1, &v);
             opt.reps = (int)(v > 100000 ? 100000 : v);

@@ -80,6 +80,11 @@ typedef struct bench_case {
     /* Call the op on buffers laid out as layout() says, in that order. */
     sigfuse_status (*run)(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
                           const sigfuse_buffer *workspace, size_t workspace_bytes);
+    /* Heads: the name of the row that times the op's matrix products alone (NULL: none),
+     * and whether they are the train step's three (Z = X W^T, dW += G^T X, dX = G W) or
+     * predict's one (Z = X W^T). The layout must then name its buffers x, w (and dx, dw). */
+    const char *gemms_row;
+    bool gemms_train;
 } bench_case;
 
 extern const bench_case bench_cases[];
@@ -95,6 +100,17 @@ typedef struct bench_sizes {
     int64_t cell[2][2];       /* {B, H}; {0, 0} ends the list */
     int64_t head[2][3];       /* {N, D, L}; zeros end the list */
 } bench_sizes;
+
+/* The matrix products of one head call, as the backend's head runs them: DESIGN.md
+ * compares the head with "the same cuBLAS products alone". Same library, data types,
+ * compute type, accumulation and row chunks as the op, on the op's own x, w, dx, dw
+ * buffers plus a scratch in place of the op's workspace; no epilogue kernels between. */
+typedef struct bench_head_gemms {
+    sigfuse_dtype dtype;   /* storage dtype of x, w, dx, dw */
+    int64_t n, d, l;       /* X [N, D], W [L, D], Z [N, L] */
+    int64_t chunk;         /* rows per chunk, as the op walks them with the same workspace */
+    bool train;            /* per chunk Z = X W^T, dW (+)= G^T X, dX = G W; else only Z = X W^T */
+} bench_head_gemms;
 
 typedef struct bench_backend {
     const char *name;
@@ -120,6 +136,16 @@ typedef struct bench_backend {
     /* Time the work enqueued between start and stop (stop waits for it). */
     bool (*timer_start)(void *state);
     bool (*timer_stop)(void *state, double *seconds);
+
+    /* The head's products alone (NULL: none, as on the CPU reference, whose products are
+     * loops in double): the library's name for the report; prepare, which says the bytes
+     * of scratch they need (where the op keeps the logits, their gradient and its f32
+     * copies in its workspace) and sets up anything else once, before the reps; and a
+     * function that enqueues every product of one call (dx, dw NULL for predict). */
+    const char *gemm_library;
+    bool (*head_gemms_prepare)(void *state, const bench_head_gemms *g, size_t *scratch_bytes);
+    bool (*head_gemms)(void *state, const bench_head_gemms *g, void *scratch, const void *x, const void *w, void *dx,
+                       void *dw);
 } bench_backend;
 
 #ifdef SIGFUSE_WITH_CUDA

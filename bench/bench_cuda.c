@@ -1,20 +1,29 @@
 /*
  * The CUDA backend's memory and clock for sigfuse-bench: device 0, one non-blocking
- * stream that the sigfuse context enqueues on, and a pair of events around each rep.
- * C code on the CUDA runtime's C API.
+ * stream that the sigfuse context enqueues on, and a pair of events around each rep;
+ * and the head's cuBLAS products alone, on a handle of our own set up as the library's.
+ * C code on the CUDA runtime's and cuBLAS's C APIs.
  */
+#include <stdint.h>
 #include <stdlib.h>
 
+#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include "bench.h"
 #include "sigfuse_cuda.h"
+
+/* The cuBLAS workspace the library gives its handle (SF_CUBLAS_WORKSPACE_BYTES in
+ * cuda/backend.cu): cuBLAS's algorithm choice depends on it, so the baseline has the same. */
+#define CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20)
 
 typedef struct cuda_state {
     int device;
     cudaStream_t stream;
     cudaEvent_t start, stop;
     size_t l2_bytes;
+    cublasHandle_t cublas;   /* for the head's products alone */
+    void *cublas_workspace;
 } cuda_state;
 
 static bool check(cudaError_t err, const char *what)
@@ -24,11 +33,22 @@ static bool check(cudaError_t err, const char *what)
     return bench_fail("%s: %s (%s)", what, cudaGetErrorName(err), cudaGetErrorString(err));
 }
 
+static bool check_cublas(cublasStatus_t st, const char *what)
+{
+    if (st == CUBLAS_STATUS_SUCCESS)
+        return true;
+    return bench_fail("%s: %s", what, cublasGetStatusString(st));
+}
+
 static void cuda_close(void *state)
 {
     cuda_state *s = state;
     if (!s)
         return;
+    if (s->cublas)
+        cublasDestroy(s->cublas);
+    if (s->cublas_workspace)
+        cudaFree(s->cublas_workspace);
     if (s->start)
         cudaEventDestroy(s->start);
     if (s->stop)
@@ -53,6 +73,15 @@ static bool cuda_open(void **state, sigfuse_ctx **ctx)
         return false;
     }
     s->l2_bytes = l2 > 0 ? (size_t)l2 : 0;
+    /* As cuda/backend.cu sets up the library's handle: default math mode (IEEE f32, no
+     * TF32), the stream, and a fixed workspace of the same size. */
+    if (!check(cudaMalloc(&s->cublas_workspace, CUBLAS_WORKSPACE_BYTES), "cudaMalloc of the cuBLAS workspace") ||
+        !check_cublas(cublasCreate(&s->cublas), "cublasCreate") ||
+        !check_cublas(cublasSetMathMode(s->cublas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode") ||
+        !check_cublas(cublasSetStream(s->cublas, s->stream), "cublasSetStream") ||
+        !check_cublas(cublasSetWorkspace(s->cublas, s->cublas_workspace, CUBLAS_WORKSPACE_BYTES),
+                      "cublasSetWorkspace"))
+        return false;
     sigfuse_status st = sigfuse_ctx_create_cuda(ctx, s->device, s->stream);
     if (st != SIGFUSE_SUCCESS)
         return bench_fail("%s", sigfuse_last_create_error());
@@ -124,6 +153,92 @@ static bool cuda_timer_stop(void *state, double *seconds)
     return true;
 }
 
+/* ---- The head's products alone ---------------------------------------------------------------
+ * What cuda/head.cu runs per chunk of rows, call for call: cublasGemmEx_64 with f32
+ * accumulation (CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), operands in the storage dtype,
+ * logits Z in f32. For f32 the gradient G replaces Z in place; for f16/bf16 the epilogue
+ * writes G in the storage dtype and dW accumulates in f32 (converted at the end, which is
+ * not a product). Row-major matrices are column-major transposes, as there. */
+
+#define SCRATCH_ALIGN ((size_t)256)
+
+static size_t align_up(size_t v) { return (v + SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN; }
+
+/* The scratch, as the op's workspace: Z f32 [chunk, L]; then, for f16/bf16, G [chunk, L]
+ * in the storage dtype and (train) the f32 dW accumulator [L, D]. */
+typedef struct gemm_scratch {
+    size_t z, g, dw_acc, total;
+} gemm_scratch;
+
+static gemm_scratch scratch_layout(const bench_head_gemms *g)
+{
+    const bool narrow = g->dtype != SIGFUSE_F32;
+    const size_t cl = (size_t)g->chunk * (size_t)g->l;
+    gemm_scratch o = {0, 0, 0, 0};
+    o.g = align_up(cl * sizeof(float));
+    o.dw_acc = o.g + (narrow && g->train ? align_up(cl * sigfuse_dtype_size(g->dtype)) : 0);
+    o.total = o.dw_acc + (narrow && g->train ? align_up((size_t)g->l * (size_t)g->d * sizeof(float)) : 0);
+    return o;
+}
+
+static bool cuda_head_gemms_prepare(void *state, const bench_head_gemms *g, size_t *scratch_bytes)
+{
+    (void)state;
+    *scratch_bytes = scratch_layout(g).total;
+    return true;
+}
+
+static cudaDataType_t cuda_type(sigfuse_dtype dtype)
+{
+    return dtype == SIGFUSE_F16 ? CUDA_R_16F : dtype == SIGFUSE_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+}
+
+/* Column-major C[m, n] = alpha op(A) op(B) + beta C, f32 accumulation (head.cu's gemm()). */
+static bool gemm(cuda_state *s, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k,
+                 float alpha, const void *A, cudaDataType_t at, int64_t lda, const void *B, cudaDataType_t bt,
+                 int64_t ldb, float beta, void *C, cudaDataType_t ct, int64_t ldc)
+{
+    return check_cublas(cublasGemmEx_64(s->cublas, ta, tb, m, n, k, &alpha, A, at, lda, B, bt, ldb, &beta, C, ct, ldc,
+                                        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                        "cublasGemmEx_64");
+}
+
+static bool cuda_head_gemms(void *state, const bench_head_gemms *g, void *scratch, const void *x, const void *w,
+                            void *dx, void *dw)
+{
+    cuda_state *s = state;
+    const gemm_scratch lay = scratch_layout(g);
+    const bool narrow = g->dtype != SIGFUSE_F32;
+    const size_t elem = sigfuse_dtype_size(g->dtype);
+    const cudaDataType_t tt = cuda_type(g->dtype);
+    const int64_t n = g->n, d = g->d, l = g->l;
+    float *z = (float *)scratch;
+    const void *gmat = narrow ? (const void *)((char *)scratch + lay.g) : (const void *)z;
+    void *dw_acc = narrow ? (void *)((char *)scratch + lay.dw_acc) : dw;
+    /* The op's alpha for a MEAN over N x L (its gradient is scaled in the products). */
+    const float alpha = (float)(1.0 / ((double)n * (double)l));
+    if (d == 0)
+        return true;   /* the op makes no products then */
+    for (int64_t r0 = 0; r0 < n; r0 += g->chunk) {
+        const int64_t rows = n - r0 < g->chunk ? n - r0 : g->chunk;
+        const char *xc = (const char *)x + (size_t)(r0 * d) * elem;
+        /* Z^T [L, rows] = W (col-major D x L, transposed) X_c^T (col-major D x rows). */
+        if (!gemm(s, CUBLAS_OP_T, CUBLAS_OP_N, l, rows, d, 1.0f, w, tt, d, xc, tt, d, 0.0f, z, CUDA_R_32F, l))
+            return false;
+        if (!g->train)
+            continue;
+        /* dW^T [D, L] (+)= alpha X_c^T G_c, into the f32 accumulator for f16/bf16. */
+        if (!gemm(s, CUBLAS_OP_N, CUBLAS_OP_T, d, l, rows, alpha, xc, tt, d, gmat, tt, l, r0 == 0 ? 0.0f : 1.0f,
+                  dw_acc, narrow ? CUDA_R_32F : tt, d))
+            return false;
+        /* dX_c^T [D, rows] = alpha W^T G_c^T. */
+        if (!gemm(s, CUBLAS_OP_N, CUBLAS_OP_N, d, rows, l, alpha, w, tt, d, gmat, tt, l, 0.0f,
+                  (char *)dx + (size_t)(r0 * d) * elem, tt, d))
+            return false;
+    }
+    return true;
+}
+
 const bench_backend bench_cuda_backend = {
     .name = "cuda",
     .backend = SIGFUSE_BACKEND_CUDA,
@@ -148,4 +263,7 @@ const bench_backend bench_cuda_backend = {
     .sync = cuda_sync,
     .timer_start = cuda_timer_start,
     .timer_stop = cuda_timer_stop,
+    .gemm_library = "cuBLAS",
+    .head_gemms_prepare = cuda_head_gemms_prepare,
+    .head_gemms = cuda_head_gemms,
 };
