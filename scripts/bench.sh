@@ -5,9 +5,10 @@
 # sigfuse-bench, and runs it on the best backend present: cuda, else opencl, else cpu.
 #
 #   scripts/bench.sh [--save] [sigfuse-bench options...]
+#   scripts/bench.sh --help      (this text and sigfuse-bench's options; builds nothing)
 #
-# Options other than --save go to sigfuse-bench (see sigfuse-bench --help); with a
-# --backend among them, that choice is kept. --save also writes the results to
+# Options other than --save go to sigfuse-bench (see below); with a --backend among
+# them, that choice is kept. --save also writes the results to
 # bench/results/<device>-<date>.csv and .json, and, where python3 is, their chart
 # (bench/plot.py) as .svg beside them. Set SIGFUSE_BUILD_DIR to build elsewhere.
 # The exit status is sigfuse-bench's: non-zero when a row failed its check.
@@ -15,6 +16,29 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${SIGFUSE_BUILD_DIR:-$root/build}"
+
+# ---- --help, before any package or build step ---------------------------------------------
+# One text each, in one place: the script's part is the comment above, sigfuse-bench's is
+# its usage() in bench/bench.c, read from the source (the string literals between
+# "static void usage" and its closing brace, one line each), so it needs no build and
+# reads the same as `sigfuse-bench --help` (ctest bench_sh_help compares the two).
+usage() {
+  awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"
+  echo
+  echo "sigfuse-bench's options (bench/bench.c):"
+  awk '/^static void usage\(FILE \*f\)/ { on = 1; next }
+       on && /^}/ { exit }
+       on && match($0, /".*\\n"/) {
+         line = substr($0, RSTART + 1, RLENGTH - 4)
+         gsub(/\\"/, "\"", line); gsub(/\\\\/, "\\", line)
+         print line
+       }' "$root/bench/bench.c"
+}
+for arg in "$@"; do
+  case "$arg" in
+    --help|-h) usage; exit 0 ;;
+  esac
+done
 
 save=0
 have_backend=0
