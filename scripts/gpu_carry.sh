@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Gathers what the GPU machine lacks into .deb/root (ignored by git) so that it can be
-# carried there: Criterion's headers and shared library, and the shared libraries it
-# needs beyond the C library itself, copied from this (Debian 12) machine.
+# Gathers what the GPU machine lacks into .deb (ignored by git) so that it can be carried
+# there: in .deb/root, Criterion's headers and shared library and the shared libraries it
+# needs beyond the C library itself, copied from this (Debian 12) machine; in .deb/data,
+# the examples' data (the breast cancer CSV, Fashion-MNIST's four .gz files, ~30 MB),
+# which the GPU machine cannot fetch. scripts/gpu_check.sh finds both there.
 # The GPU machine has nvcc, CMake and the CUDA libraries, but no package manager.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,4 +18,13 @@ cp -a /usr/lib/x86_64-linux-gnu/libcriterion.so* "$dest/lib/x86_64-linux-gnu/"
 # Every dependency but glibc's own libraries (those the GPU machine has, newer).
 ldd "$lib" | awk '/=> \//{print $3}' | grep -v -E '/(libc|libm|libpthread|libdl|librt|libresolv|ld-linux[^/]*)\.so' |
   while read -r so; do cp -L "$so" "$dest/lib/x86_64-linux-gnu/"; done
-du -sh .deb
+# The examples' data, through their own scripts (each fetches from Debian's packages).
+# Fashion-MNIST's get_data.sh leaves the .gz files (or links to them) beside their
+# decompressed copies: only the .gz files travel (the GPU machine decompresses them
+# through FASHION_MNIST_GZ_DIR).
+mkdir -p .deb/data/fashion-mnist
+sh examples/breast_cancer/get_data.sh .deb/data/breast_cancer.csv
+bash examples/fashion_mnist/get_data.sh .deb/data/fashion-mnist.idx >/dev/null
+cp -L .deb/data/fashion-mnist.idx/*.gz .deb/data/fashion-mnist/   # they may be links
+rm -rf .deb/data/fashion-mnist.idx
+du -sh .deb .deb/data

@@ -8,7 +8,10 @@
 #
 # Logs go to $OUT (or build-gpu/logs when OUT is unset). Criterion, which the GPU machine
 # lacks, may be carried as unpacked Debian packages in .deb/root (dpkg -x): its headers in
-# .deb/root/usr/include, libraries in .deb/root/usr/lib/x86_64-linux-gnu.
+# .deb/root/usr/include, libraries in .deb/root/usr/lib/x86_64-linux-gnu; the examples'
+# data in .deb/data (scripts/gpu_carry.sh puts both there). With the data, ctest runs
+# the examples on CUDA, and the PyTorch extension (examples/torch_extension) is checked
+# against PyTorch on the GPU as a step of its own that fails unless its CUDA path ran.
 #
 # Environment knobs:
 #   SIGFUSE_GPU_BUILD_DIR    build folder (build-gpu)
@@ -85,7 +88,18 @@ bin="$build/tests/test_backend_ops"
 # only and runs too).
 step backend-ops "$logs/test_backend_ops.log" "$bin" --verbose=1 --full-stats
 grep -E "^\[(SKIP|FAIL)\]|Synthesis|skipped:" "$logs/test_backend_ops.log" >"$logs/test_backend_ops.summary.txt" || true
-step ctest "$logs/ctest.log" ctest --test-dir "$build" --output-on-failure -E '^test_backend_ops$'
+# The examples' data, carried (the machine cannot fetch it): the breast cancer CSV where
+# its fixture looks first, Fashion-MNIST's .gz files through the variable its script reads.
+bc_csv=$build/examples/breast_cancer/data/breast_cancer.csv
+if [[ -f "$root/.deb/data/breast_cancer.csv" ]]; then
+    mkdir -p "$(dirname "$bc_csv")" && cp "$root/.deb/data/breast_cancer.csv" "$bc_csv"
+fi
+if [[ -d "$root/.deb/data/fashion-mnist" ]]; then
+    export FASHION_MNIST_GZ_DIR=$root/.deb/data/fashion-mnist
+fi
+step ctest "$logs/ctest.log" ctest --test-dir "$build" --output-on-failure -E '^(test_backend_ops|torch_extension)$'
+step torch-extension "$logs/torch_extension.log" sh "$root/examples/torch_extension/run.sh" --build-dir "$build" \
+    --data "$bc_csv" --require-cuda
 
 if [[ "${SIGFUSE_SANITIZE:-1}" != "0" ]]; then
     if command -v compute-sanitizer >/dev/null 2>&1; then
