@@ -8,6 +8,13 @@
 #include <string.h>
 
 #include "sf_internal.h"
+/* The backend headers where built: the compiler checks the creators below against them. */
+#ifdef SIGFUSE_WITH_CUDA
+#include "sigfuse_cuda.h"
+#endif
+#ifdef SIGFUSE_WITH_OPENCL
+#include "sigfuse_opencl.h"
+#endif
 
 #define SF_STRINGIFY2(x) #x
 #define SF_STRINGIFY(x) SF_STRINGIFY2(x)
@@ -144,18 +151,23 @@ sigfuse_status sigfuse_ctx_synchronize(sigfuse_ctx *ctx)
     return ctx->ops->synchronize ? ctx->ops->synchronize(ctx) : SIGFUSE_SUCCESS;
 }
 
-/* ---- Backend-specific creators, exported whatever was built. Their parameters are
- * declared here as void* (cudaStream_t and cl_command_queue are pointers) so that this
- * file needs neither SDK. */
+/* ---- Backend-specific creators, exported whatever was built. Their stream and queue
+ * parameters are written with the SDKs' own struct tags (cudaStream_t is
+ * `struct CUstream_st *`, cl_command_queue is `struct _cl_command_queue *`), so that this
+ * file needs neither SDK and still defines exactly what sigfuse_cuda.h and
+ * sigfuse_opencl.h declare (checked where a backend is built: its header is included). */
 
-SIGFUSE_API sigfuse_status sigfuse_ctx_create_cuda(sigfuse_ctx **ctx, int device, void *stream);
-SIGFUSE_API sigfuse_status sigfuse_cuda_set_stream(sigfuse_ctx *ctx, void *stream);
-SIGFUSE_API sigfuse_status sigfuse_cuda_get_stream(const sigfuse_ctx *ctx, void **stream);
-SIGFUSE_API sigfuse_status sigfuse_ctx_create_opencl(sigfuse_ctx **ctx, void *queue);
-SIGFUSE_API sigfuse_status sigfuse_opencl_set_queue(sigfuse_ctx *ctx, void *queue);
-SIGFUSE_API sigfuse_status sigfuse_opencl_get_queue(const sigfuse_ctx *ctx, void **queue);
+struct CUstream_st;
+struct _cl_command_queue;
 
-sigfuse_status sigfuse_ctx_create_cuda(sigfuse_ctx **ctx, int device, void *stream)
+SIGFUSE_API sigfuse_status sigfuse_ctx_create_cuda(sigfuse_ctx **ctx, int device, struct CUstream_st *stream);
+SIGFUSE_API sigfuse_status sigfuse_cuda_set_stream(sigfuse_ctx *ctx, struct CUstream_st *stream);
+SIGFUSE_API sigfuse_status sigfuse_cuda_get_stream(const sigfuse_ctx *ctx, struct CUstream_st **stream);
+SIGFUSE_API sigfuse_status sigfuse_ctx_create_opencl(sigfuse_ctx **ctx, struct _cl_command_queue *queue);
+SIGFUSE_API sigfuse_status sigfuse_opencl_set_queue(sigfuse_ctx *ctx, struct _cl_command_queue *queue);
+SIGFUSE_API sigfuse_status sigfuse_opencl_get_queue(const sigfuse_ctx *ctx, struct _cl_command_queue **queue);
+
+sigfuse_status sigfuse_ctx_create_cuda(sigfuse_ctx **ctx, int device, struct CUstream_st *stream)
 {
     create_message[0] = '\0';
     if (!ctx)
@@ -175,21 +187,21 @@ static sigfuse_status check_backend(sigfuse_ctx *ctx, sigfuse_backend want, cons
     return SIGFUSE_SUCCESS;
 }
 
-sigfuse_status sigfuse_cuda_set_stream(sigfuse_ctx *ctx, void *stream)
+sigfuse_status sigfuse_cuda_set_stream(sigfuse_ctx *ctx, struct CUstream_st *stream)
 {
     sigfuse_status st = check_backend(ctx, SIGFUSE_BACKEND_CUDA, "sigfuse_cuda_set_stream");
     return st ? st : sf_cuda_set_stream(ctx, stream);
 }
 
-sigfuse_status sigfuse_cuda_get_stream(const sigfuse_ctx *ctx, void **stream)
+sigfuse_status sigfuse_cuda_get_stream(const sigfuse_ctx *ctx, struct CUstream_st **stream)
 {
     if (!stream)
         return SIGFUSE_ERR_NULL_ARGUMENT;
     sigfuse_status st = check_backend((sigfuse_ctx *)ctx, SIGFUSE_BACKEND_CUDA, "sigfuse_cuda_get_stream");
-    return st ? st : sf_cuda_get_stream(ctx, stream);
+    return st ? st : sf_cuda_get_stream(ctx, (void **)stream);
 }
 
-sigfuse_status sigfuse_ctx_create_opencl(sigfuse_ctx **ctx, void *queue)
+sigfuse_status sigfuse_ctx_create_opencl(sigfuse_ctx **ctx, struct _cl_command_queue *queue)
 {
     create_message[0] = '\0';
     if (!ctx)
@@ -198,18 +210,18 @@ sigfuse_status sigfuse_ctx_create_opencl(sigfuse_ctx **ctx, void *queue)
     return sf_opencl_ctx_create(ctx, queue);
 }
 
-sigfuse_status sigfuse_opencl_set_queue(sigfuse_ctx *ctx, void *queue)
+sigfuse_status sigfuse_opencl_set_queue(sigfuse_ctx *ctx, struct _cl_command_queue *queue)
 {
     sigfuse_status st = check_backend(ctx, SIGFUSE_BACKEND_OPENCL, "sigfuse_opencl_set_queue");
     return st ? st : sf_opencl_set_queue(ctx, queue);
 }
 
-sigfuse_status sigfuse_opencl_get_queue(const sigfuse_ctx *ctx, void **queue)
+sigfuse_status sigfuse_opencl_get_queue(const sigfuse_ctx *ctx, struct _cl_command_queue **queue)
 {
     if (!queue)
         return SIGFUSE_ERR_NULL_ARGUMENT;
     sigfuse_status st = check_backend((sigfuse_ctx *)ctx, SIGFUSE_BACKEND_OPENCL, "sigfuse_opencl_get_queue");
-    return st ? st : sf_opencl_get_queue(ctx, queue);
+    return st ? st : sf_opencl_get_queue(ctx, (void **)queue);
 }
 
 #ifndef SIGFUSE_WITH_CUDA
