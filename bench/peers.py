@@ -20,9 +20,16 @@ Method, as sigfuse-bench's:
     torch.cuda.Event records; the median is reported. Calls rotate over copies of the
     inputs so that the copies together are at least twice the L2 cache (at most 64), as
     sigfuse-bench's do; outputs are allocated by PyTorch's caching allocator as in use;
-  * peak memory: the bytes of one set of inputs plus the most torch.cuda.max_memory_allocated
-    rises during one call on it (outputs and temporaries). sigfuse's figure beside it is its buffers (the CSV's byte count, which
-    for the head is exactly its inputs and outputs), without its workspace (at most 1 GiB).
+  * peak memory (CUDA): the bytes of one set of inputs plus the most
+    torch.cuda.max_memory_allocated rises, after torch.cuda.reset_peak_memory_stats, during
+    one call on it (outputs and temporaries: for the head's Linear + BCE, the N x L logits,
+    their gradient and BCE's temporaries). sigfuse's figure beside it is its buffers (the
+    CSV's byte count, which for the head is exactly its inputs and outputs) plus the
+    workspace its head was given (the CSV's workspace_bytes, from the size query). Neither
+    counts the cuBLAS workspace of a handle (PyTorch's is allocated at the first product,
+    before the measured call; sigfuse's is the context's, 32 MiB). "least unfused" is the
+    same buffers plus the CSV's unfused_bytes: the N x L logits and their N x L gradient in
+    the dtype, which any unfused Linear + BCE holds at once.
 
 Implementations (see LEGEND below for each op):
   eager    the PyTorch ops a user writes (F.*, torch.sigmoid, the cell math in torch ops),
@@ -32,14 +39,24 @@ Implementations (see LEGEND below for each op):
            fused losses and the head's train step, the forward is compiled and the
            gradient taken with torch.autograd.grad, so AOTAutograd compiles the backward,
            as in a compiled training step;
-  alt      a PyTorch fused kernel with the same meaning where there is one: F.glu and
-           aten.glu_backward on a [2, n] tensor holding a and b, and the fused cell kernels
+  alt      another PyTorch form of the op where there is one: for GLU, a * sigmoid(b) and
+           autograd's ops for it on a and b (eager and compile use F.glu and its backward
+           aten.glu_backward on one [2, n] tensor holding a and b), and the fused cell kernels
            that nn.LSTMCell / nn.GRUCell (torch._VF.lstm_cell / gru_cell) use on CUDA after
            their GEMMs: aten._thnn_fused_lstm_cell / _thnn_fused_gru_cell and their
            backwards (which read the workspace saved by the fused forward instead of
            recomputing from the gates). torch._VF.lstm_cell / gru_cell themselves take x,
            h and the weights and include the two GEMMs, so they are not timed: sigfuse's
            cell ops take the gate pre-activations.
+
+Issue 5's list, and where each is: F.binary_cross_entropy_with_logits forward + backward
+without (bce_fused, bce_fused_u8) and with weight and pos_weight (bce_fused_weighted), and
+forward only (bce_loss); torchvision's sigmoid_focal_loss (focal_fused); torch.sigmoid,
+F.logsigmoid, F.silu (forward, and the aten backward autograd runs); F.glu; SwiGLU
+(a * F.silu(b)); the LSTM / GRU cells (eager and compiled cell math, and the fused kernels
+torch._VF.lstm_cell / gru_cell run after their GEMMs as alt); Linear + BCE for the head
+(head_train) and Linear + sigmoid (head_predict), with time and peak memory. For the head,
+sigfuse's CSV also gives its time over its cuBLAS products alone (vs_gemms).
 
 Ratios are PyTorch time / sigfuse time: above 1 means sigfuse is faster.
 """
@@ -313,8 +330,21 @@ def gru_alt_bwd(inp, extra):
     return torch.ops.aten._thnn_fused_gru_cell_backward(inp["dh"], extra["ws"], True)
 
 
-def stack_ab(inp):
-    return {"ab": torch.stack([inp["a"], inp["b"]])}
+def glu_inputs(with_dy):
+    """GLU's a (gates' range) and b (logits' range) as one [2, n] tensor, the form F.glu
+    splits (sigfuse reads a and b as two buffers of n: the same bytes)."""
+    def make(m, rows, cols, d):
+        out = {"ab": torch.stack([m.uniform((rows,), *GATE), m.uniform((rows,), *LOGIT)])}
+        if with_dy:
+            out["dy"] = m.uniform((rows,), *GRAD)
+        return out
+    return make
+
+
+def glu_bwd_split(dy, a, b):
+    """Autograd's ops for a * sigmoid(b): da = dy * s, db = sigmoid_backward(dy * a, s)."""
+    s = torch.sigmoid(b)
+    return dy * s, torch.ops.aten.sigmoid_backward(dy * a, s)
 
 
 def head_ref_train(x, w, bias, targets):
@@ -351,18 +381,18 @@ CASES = [
     dict(name="silu_bwd", family="elementwise", make=elementwise_inputs(("x", LOGIT), ("dy", GRAD)), kind="plain",
          fn=lambda x, dy: (torch.ops.aten.silu_backward(dy, x),), eager="aten.silu_backward(dy, x) (what autograd runs)",
          ref=lambda x, dy: (dy * (r_sig(x) + x * r_sig(x) * r_sig(-x)),), bytes=lambda n, c, d, s: 3 * n * s),
-    dict(name="glu_fwd", family="elementwise", make=elementwise_inputs(("a", GATE), ("b", LOGIT)), kind="plain",
-         fn=lambda a, b: (a * torch.sigmoid(b),), eager="a * torch.sigmoid(b) (separate a, b)",
-         alt=("F.glu(ab, dim=0), ab = [a; b] as one [2, n] tensor", stack_ab,
-              lambda inp, e: (F.glu(e["ab"], dim=0).view(-1),)),
-         ref=lambda a, b: (a * r_sig(b),), bytes=lambda n, c, d, s: 3 * n * s),
-    dict(name="glu_bwd", family="elementwise",
-         make=elementwise_inputs(("a", GATE), ("b", LOGIT), ("dy", GRAD)), kind="plain",
-         fn=lambda a, b, dy: (lambda s: (dy * s, torch.ops.aten.sigmoid_backward(dy * a, s)))(torch.sigmoid(b)),
-         eager="s = sigmoid(b); da = dy*s; db = aten.sigmoid_backward(dy*a, s) (autograd's ops for a*sigmoid(b))",
-         alt=("aten.glu_backward(dy, ab, 0) on ab = [a; b], [2, n]", stack_ab,
-              lambda inp, e: tuple(torch.ops.aten.glu_backward(inp["dy"].view(1, -1), e["ab"], 0).unbind(0))),
-         ref=lambda a, b, dy: (dy * r_sig(b), dy * a * r_sig(b) * r_sig(-b)), bytes=lambda n, c, d, s: 5 * n * s),
+    dict(name="glu_fwd", family="elementwise", make=glu_inputs(False), kind="plain",
+         fn=lambda ab: (F.glu(ab, dim=0).view(-1),), eager="F.glu(ab, dim=0), ab = [a; b] as one [2, n] tensor",
+         alt=("a * torch.sigmoid(b) on a = ab[0], b = ab[1]", None,
+              lambda inp, e: (inp["ab"][0] * torch.sigmoid(inp["ab"][1]),)),
+         ref=lambda ab: (ab[0] * r_sig(ab[1]),), bytes=lambda n, c, d, s: 3 * n * s),
+    dict(name="glu_bwd", family="elementwise", make=glu_inputs(True), kind="plain",
+         fn=lambda ab, dy: tuple(torch.ops.aten.glu_backward(dy.view(1, -1), ab, 0).unbind(0)),
+         eager="aten.glu_backward(dy, ab, 0) on ab = [a; b], [2, n] (what autograd runs for F.glu)",
+         alt=("s = sigmoid(b); da = dy*s; db = aten.sigmoid_backward(dy*a, s) (autograd's ops for a*sigmoid(b))",
+              None, lambda inp, e: glu_bwd_split(inp["dy"], inp["ab"][0], inp["ab"][1])),
+         ref=lambda ab, dy: (dy * r_sig(ab[1]), dy * ab[0] * r_sig(ab[1]) * r_sig(-ab[1])),
+         bytes=lambda n, c, d, s: 5 * n * s),
     dict(name="swiglu_fwd", family="elementwise", make=elementwise_inputs(("a", GATE), ("b", LOGIT)), kind="plain",
          fn=lambda a, b: (a * F.silu(b),), eager="a * F.silu(b)",
          ref=lambda a, b: (a * b * r_sig(b),), bytes=lambda n, c, d, s: 3 * n * s),
@@ -709,6 +739,38 @@ def read_sigfuse(path, backend):
     return out
 
 
+def _csv_float(r, key):
+    """A number from a sigfuse-bench CSV row; None when the column is empty or absent (a CSV
+    written before the head's workspace columns existed)."""
+    try:
+        return float(r[key]) if r.get(key) not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def add_sigfuse_head(row, sr, gemms):
+    """sigfuse's memory for a head row: its buffers (inputs + outputs: the CSV's bytes), the
+    workspace its head was given, their sum (its peak, to set beside PyTorch's), and the
+    least peak of an unfused head (the same buffers plus the N x L logits, and for the
+    train step their gradient, held at once); and its time over its products alone
+    (cuBLAS on cuda)."""
+    mib = 2.0 ** 20
+    buffers = float(sr["bytes"])
+    row["sigfuse_buffers_mib"] = round(buffers / mib, 1)
+    ws = _csv_float(sr, "workspace_bytes")
+    if ws is not None:
+        row["sigfuse_workspace_mib"] = round(ws / mib, 1)
+        row["sigfuse_peak_mib"] = round((buffers + ws) / mib, 1)
+        row["sigfuse_chunk_rows"] = sr.get("chunk_rows")
+    unfused = _csv_float(sr, "unfused_bytes")
+    if unfused is not None:   # the same buffers, plus the logits (and gradient) held at once
+        row["unfused_min_peak_mib"] = round((buffers + unfused) / mib, 1)
+    if _csv_float(sr, "vs_gemms") is not None:
+        row["sigfuse_vs_gemms"] = _csv_float(sr, "vs_gemms")
+    if gemms and _csv_float(gemms, "median_s") is not None:
+        row["sigfuse_gemms_us"] = _csv_float(gemms, "median_s") * 1e6
+
+
 # ---- Output ---------------------------------------------------------------------------------------------------------
 
 CSV_COLUMNS = ["op", "dtype", "size", "rows", "cols", "d", "bytes", "sets", "reps",
@@ -718,6 +780,8 @@ CSV_COLUMNS = ["op", "dtype", "size", "rows", "cols", "d", "bytes", "sets", "rep
                "eager_min_us", "eager_max_us", "compile_min_us", "compile_max_us", "alt_min_us", "alt_max_us",
                "eager_first_s", "compile_first_s", "alt_first_s",
                "eager_peak_mib", "compile_peak_mib", "alt_peak_mib", "sigfuse_buffers_mib",
+               "sigfuse_workspace_mib", "sigfuse_peak_mib", "sigfuse_chunk_rows", "unfused_min_peak_mib",
+               "sigfuse_gemms_us", "sigfuse_vs_gemms",
                "eager_check", "compile_check", "alt_check", "eager_error", "compile_error", "alt_error",
                "alt", "seconds", "note"]
 
@@ -731,25 +795,32 @@ def markdown(rows, meta):
              "Times in microseconds are medians of %d calls after %d warm-up (%s), inputs rotated over copies "
              "that together exceed twice the L2 cache (%s). Ratios = PyTorch time / sigfuse time (> 1: sigfuse "
              "faster). torch.compile: mode %s, dynamic=False. Peak MiB (head rows): one call's inputs + outputs "
-             "+ temporaries; sigfuse: its buffers (inputs + outputs), its workspace not counted. "
-             "alt: PyTorch's own fused kernel for the op, where it has one (listed below)." % (
+             "+ temporaries (torch.cuda.max_memory_allocated); sigfuse: its buffers (inputs + outputs) + the "
+             "workspace it was given; least unfused: the same inputs and outputs + the N x L logits (+ their "
+             "gradient for head_train) in the dtype, what any unfused head holds at once. sigfuse / GEMMs: "
+             "sigfuse's time over its GEMM library's products alone (cuBLAS on cuda; sigfuse-bench's "
+             "head_*_gemms rows). "
+             "alt: another PyTorch form of the op, where there is one (listed below)." % (
                  meta["reps"], meta["warmup"], "CUDA events" if meta["device"] == "cuda" else "wall clock",
                  ("L2 %d MiB" % (meta["l2_bytes"] >> 20) if meta["l2_bytes"] >= 2 ** 20 else
                   "L2 %d bytes" % meta["l2_bytes"]) if meta["l2_bytes"] else "L2 0: no rotation",
                  meta["compile_mode"]), "",
              "| op | dtype | size | sigfuse us | eager us | compile us | eager/sigfuse | compile/sigfuse "
-             "| alt us | alt/sigfuse | peak MiB eager / compile / sigfuse | notes |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+             "| alt us | alt/sigfuse | peak MiB eager / compile / sigfuse / least unfused | sigfuse / GEMMs | notes |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|"]
     for r in rows:
         peak = ""
         if r["op"].startswith("head"):
-            peak = "%s / %s / %s" % (fmt(r.get("eager_peak_mib"), "%.0f") or "-",
-                                     fmt(r.get("compile_peak_mib"), "%.0f") or "-",
-                                     fmt(r.get("sigfuse_buffers_mib"), "%.0f") or "-")
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            # sigfuse's peak with its workspace; its buffers alone (marked) from a CSV without it.
+            mine = fmt(r.get("sigfuse_peak_mib"), "%.0f") or (
+                (fmt(r.get("sigfuse_buffers_mib"), "%.0f") + " (buffers only)") if r.get("sigfuse_buffers_mib") else "-")
+            peak = "%s / %s / %s / %s" % (fmt(r.get("eager_peak_mib"), "%.0f") or "-",
+                                          fmt(r.get("compile_peak_mib"), "%.0f") or "-", mine,
+                                          fmt(r.get("unfused_min_peak_mib"), "%.0f") or "-")
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             r["op"], r["dtype"], r["size"], fmt(r.get("sigfuse_us")), fmt(r.get("eager_us")),
             fmt(r.get("compile_us")), fmt(r.get("eager_per_sigfuse")), fmt(r.get("compile_per_sigfuse")),
-            fmt(r.get("alt_us")), fmt(r.get("alt_per_sigfuse")), peak,
+            fmt(r.get("alt_us")), fmt(r.get("alt_per_sigfuse")), peak, fmt(r.get("sigfuse_vs_gemms")),
             (r.get("note") or "").replace("|", "/")))
     lines += ["", "Implementations:", ""]
     for c in CASES:
@@ -914,7 +985,7 @@ def main(argv=None):
             row["sigfuse_us"] = float(sr["median_s"]) * 1e6
             row["sigfuse_gbps"] = float(sr["gbps"]) if sr.get("gbps") else None
             if case["family"] == "head":
-                row["sigfuse_buffers_mib"] = round(float(sr["bytes"]) / 2 ** 20, 1)
+                add_sigfuse_head(row, sr, sig.get((case["name"] + "_gemms", dt, label)))
             for impl in ("eager", "compile", "alt"):
                 if row.get(impl + "_us"):
                     row[impl + "_per_sigfuse"] = row[impl + "_us"] / row["sigfuse_us"]

@@ -11,8 +11,11 @@
 # time the same rows. Files in $OUT (build-peers/out when OUT is unset):
 #   environment.txt     GPU, driver, nvcc, torch, triton, commit
 #   build.log           configure + build
-#   sigfuse.{txt,csv,json}   sigfuse-bench's table and results
-#   peers.md            the table: sigfuse us, eager us, compile us, ratios, alt, head peak memory
+#   sigfuse.{txt,csv,json}   sigfuse-bench's table and results (with each head's cuBLAS
+#                       products alone, head_*_gemms, and its workspace bytes)
+#   peers.md            the table: sigfuse us, eager us, compile us, ratios, alt, and for the
+#                       heads peak memory (PyTorch's max_memory_allocated; sigfuse's buffers +
+#                       workspace; the least an unfused head holds) and sigfuse / its GEMMs
 #   peers.{csv,json}    the same with every column (min/max, GB/s, compile time, checks)
 #   peers.log           peers.py's progress (one line per row) and warnings
 #
@@ -27,7 +30,7 @@
 # Time on an H100 (estimate; nothing here has run on one yet): build about 1 min (9 .cu
 # files, cold); sigfuse-bench about 2.5 min for every case (its CPU reference checks
 # dominate; bench.c says 2.5 min on the 16-core H100 machine), about a third of that per
-# dtype; peers.py about 20 s of torch/Triton start-up, then per row (114 rows for 3 dtypes)
+# dtype (the heads' products-alone rows add 4 timings per dtype, well under a second each); peers.py about 20 s of torch/Triton start-up, then per row (114 rows for 3 dtypes)
 # a fraction of a second of eager timing and checks plus 1.5-4 s for torch.compile's
 # first call (Dynamo, Inductor, Triton compiling one to a few kernels; forward and
 # backward for the fused losses and the head) -- about 4-6 min for all three dtypes.
