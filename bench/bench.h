@@ -116,7 +116,7 @@ typedef struct bench_backend {
     const char *name;
     sigfuse_backend backend;
     int reps, warmup;             /* defaults */
-    size_t copy_bytes;            /* size of the device-to-device copy to compare with; 0: none */
+    size_t copy_bytes;            /* size of the copy in its memory to compare with; 0: none */
     bench_sizes sizes;            /* default sizes */
 
     /* Create the state and a sigfuse context that enqueues on it. */

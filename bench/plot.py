@@ -6,7 +6,8 @@
 Reads one or more CSV files written by `sigfuse-bench --csv` and writes one SVG: a
 horizontal grouped bar chart, one group per op (at the largest size the file has for
 it), one bar per dtype (f32, f16, bf16), with dashed lines at 90 % (the project's
-target) and 100 % of the device-to-device copy measured in the same run. Each
+target) and 100 % of the device-to-device copy measured in the same run (a host memcpy
+for the cpu reference). Each
 (file, backend) pair is a panel of its own, side by side, so a CUDA run and an OpenCL
 run on the same GPU read across one row per op.
 
@@ -272,7 +273,7 @@ def render(panels, title):
             if g["size"] not in sizes[g["op"]]:
                 sizes[g["op"]].append(g["size"])
     if not ops:
-        raise PlotError("no row has a %copy value (a cpu-only run has no device copy to compare with): "
+        raise PlotError("no row has a %copy value (a run without a copy row has nothing to compare with): "
                         "nothing to plot")
 
     vmax = max([v for p in panels for g in p["groups"] for v, _ in g["values"].values()] + [100.0])
@@ -291,7 +292,8 @@ def render(panels, title):
     plot_top = legend_y + 22
     width = MARGIN_L + LABEL_W + len(panels) * PANEL_W + (len(panels) - 1) * PANEL_GAP + MARGIN_R
     notes = ["Each op at its largest size in the file (under its name). %copy: the fewest bytes the op must "
-             "move per second, as a fraction of a device-to-device copy measured in the same run."]
+             "move per second, as a fraction of a device-to-device copy measured in the same run "
+             "(on the cpu reference, a host memcpy)."]
     if len(panels) > 1:
         notes[0] += " Where the panels differ, the sizes are listed left to right."
     notes += skipped_note(panels)
@@ -387,7 +389,8 @@ def render(panels, title):
             s.text(lx_, ly_, label, size=9, fill="#222", halo=True)
         s.line(x0, plot_top, x0, plot_top + plot_h, stroke="#444")
         s.line(x0, plot_top + plot_h, x0 + PANEL_W, plot_top + plot_h, stroke="#444")
-        s.text(x0 + PANEL_W / 2, plot_top + plot_h + 38, "fraction of device-to-device copy bandwidth (%)",
+        copy = "host memcpy" if p["backend"] == "cpu" else "device-to-device copy"
+        s.text(x0 + PANEL_W / 2, plot_top + plot_h + 38, "fraction of %s bandwidth (%%)" % copy,
                size=12, anchor="middle")
 
     # Op labels (shared by the panels): name, then the size it is shown at.
