@@ -83,6 +83,7 @@ static sigfuse_status run_elementwise(sigfuse_ctx *ctx, sf_ew_call *call)
     int n = 0;
     for (int i = 0; i < 3 && ew_in_names[call->op][i]; i++)
         args[n++] = (sf_arg){ew_in_names[call->op][i], call->in[i], call->n, SF_ROLE_FLOAT, true};
+    const int inputs = n;
     if (two_outputs) {
         args[n++] = (sf_arg){"da", call->out[0], call->n, SF_ROLE_FLOAT, false};
         args[n++] = (sf_arg){"db", call->out[1], call->n, SF_ROLE_FLOAT, false};
@@ -93,6 +94,7 @@ static sigfuse_status run_elementwise(sigfuse_ctx *ctx, sf_ew_call *call)
     }
     sigfuse_dtype dtype;
     TRY(sf_check_buffers(ctx, op, args, n, &dtype));
+    TRY(sf_check_overlaps(ctx, op, args, n, inputs, true));
     if (two_outputs)
         TRY(need_output(ctx, op, call->out[0] || call->out[1], "da, db"));
     if (call->n == 0)
@@ -199,6 +201,7 @@ sigfuse_status sigfuse_lstm_cell_forward(sigfuse_ctx *ctx, const sigfuse_lstm_fo
     };
     sigfuse_dtype dtype;
     TRY(sf_check_buffers(ctx, op, args, COUNT_OF(args), &dtype));
+    TRY(sf_check_overlaps(ctx, op, args, COUNT_OF(args), 4, true));   /* 4 inputs, then h, c */
     TRY(need_output(ctx, op, a->h || a->c, "h, c"));
     if (bh == 0)
         return SIGFUSE_SUCCESS;
@@ -222,6 +225,7 @@ sigfuse_status sigfuse_lstm_cell_backward(sigfuse_ctx *ctx, const sigfuse_lstm_b
     };
     sigfuse_dtype dtype;
     TRY(sf_check_buffers(ctx, op, args, COUNT_OF(args), &dtype));
+    TRY(sf_check_overlaps(ctx, op, args, COUNT_OF(args), 6, true));   /* 6 inputs, then dgates.. */
     if (!a->dh && !a->dc)
         return sf_fail(ctx, SIGFUSE_ERR_NULL_ARGUMENT, "%s: dh and dc are both absent (give at least one)", op);
     TRY(need_output(ctx, op, a->dgates || a->dc_prev || a->dbias, "dgates, dc_prev, dbias"));
@@ -247,6 +251,7 @@ sigfuse_status sigfuse_gru_cell_forward(sigfuse_ctx *ctx, const sigfuse_gru_forw
     };
     sigfuse_dtype dtype;
     TRY(sf_check_buffers(ctx, op, args, COUNT_OF(args), &dtype));
+    TRY(sf_check_overlaps(ctx, op, args, COUNT_OF(args), 5, true));   /* 5 inputs, then h */
     if (bh == 0)
         return SIGFUSE_SUCCESS;
     return ctx->ops->gru_forward ? ctx->ops->gru_forward(ctx, a) : unsupported(ctx, op);
@@ -270,6 +275,7 @@ sigfuse_status sigfuse_gru_cell_backward(sigfuse_ctx *ctx, const sigfuse_gru_bac
     };
     sigfuse_dtype dtype;
     TRY(sf_check_buffers(ctx, op, args, COUNT_OF(args), &dtype));
+    TRY(sf_check_overlaps(ctx, op, args, COUNT_OF(args), 6, true));   /* 6 inputs, then dgates_x.. */
     TRY(need_output(ctx, op, a->dgates_x || a->dgates_h || a->dh_prev || a->dbias_x || a->dbias_h,
                     "dgates_x, dgates_h, dh_prev, dbias_x, dbias_h"));
     if (bh == 0 && !((a->dbias_x || a->dbias_h) && gh > 0))
@@ -342,6 +348,7 @@ sigfuse_status sigfuse_bce_with_logits(sigfuse_ctx *ctx, const sigfuse_bce_args 
     };
     sigfuse_dtype dtype;
     TRY(sf_check_buffers(ctx, op, args, COUNT_OF(args), &dtype));
+    TRY(sf_check_overlaps(ctx, op, args, COUNT_OF(args), 5, true));   /* 5 inputs, then loss.. */
     TRY(sf_check_range(ctx, op, "label_smoothing", a->label_smoothing, 0.0, 1.0));
     TRY(sf_check_range(ctx, op, "threshold", a->threshold, 0.0, 1.0));
     TRY(check_finite(ctx, op, "grad_scale", a->grad_scale));
@@ -371,6 +378,7 @@ sigfuse_status sigfuse_sigmoid_focal(sigfuse_ctx *ctx, const sigfuse_focal_args 
     };
     sigfuse_dtype dtype;
     TRY(sf_check_buffers(ctx, op, args, COUNT_OF(args), &dtype));
+    TRY(sf_check_overlaps(ctx, op, args, COUNT_OF(args), 3, true));   /* 3 inputs, then loss, dlogits */
     /* alpha < 0 means "no alpha term"; NaN is rejected. */
     if (!(a->alpha <= 1.0f))
         return sf_fail(ctx, SIGFUSE_ERR_INVALID_OPTION, "%s: alpha = %g must be in [0, 1] (or negative: no alpha term)",
@@ -403,6 +411,9 @@ void sigfuse_head_train_args_init(sigfuse_head_train_args *args)
     args->grad_scale = 1.0f;
 }
 
+/* The workspace's size as an sf_arg count (bytes), clamped to what int64 holds. */
+static int64_t workspace_count(size_t bytes) { return bytes > (size_t)INT64_MAX ? INT64_MAX : (int64_t)bytes; }
+
 typedef struct head_counts {
     int64_t nd, ld, nl;
 } head_counts;
@@ -418,6 +429,38 @@ static sigfuse_status head_sizes(sigfuse_ctx *ctx, const char *op, int64_t n, in
     return SIGFUSE_SUCCESS;
 }
 
+/* The buffers of a head op, inputs first (HEAD_*_INPUTS of them), then outputs, then the
+ * workspace (which only the ops themselves check, after their size queries' checks). */
+enum { HEAD_PREDICT_INPUTS = 3, HEAD_PREDICT_ARGS = 7, HEAD_TRAIN_INPUTS = 5, HEAD_TRAIN_ARGS = 10 };
+
+static void head_predict_buffers(const sigfuse_head_predict_args *a, const head_counts *c, sf_arg *args)
+{
+    const sf_arg list[HEAD_PREDICT_ARGS] = {
+        {"x", a->x, c->nd, SF_ROLE_FLOAT, true},          {"w", a->w, c->ld, SF_ROLE_FLOAT, true},
+        {"bias", a->bias, a->l, SF_ROLE_FLOAT, false},    {"logits", a->logits, c->nl, SF_ROLE_FLOAT, false},
+        {"probs", a->probs, c->nl, SF_ROLE_FLOAT, false}, {"labels", a->labels, c->nl, SF_ROLE_LABEL, false},
+        {"workspace", a->workspace, workspace_count(a->workspace_bytes), SF_ROLE_BYTES, false},
+    };
+    memcpy(args, list, sizeof list);
+}
+
+static void head_train_buffers(const sigfuse_head_train_args *a, const head_counts *c, sf_arg *args)
+{
+    const sf_arg list[HEAD_TRAIN_ARGS] = {
+        {"x", a->x, c->nd, SF_ROLE_FLOAT, true},
+        {"w", a->w, c->ld, SF_ROLE_FLOAT, true},
+        {"bias", a->bias, a->l, SF_ROLE_FLOAT, false},
+        {"targets", a->targets, c->nl, SF_ROLE_TARGET, true},
+        {"pos_weight", a->pos_weight, a->l, SF_ROLE_FLOAT, false},
+        {"loss", a->loss, 1, SF_ROLE_SCALAR, false},
+        {"dx", a->dx, c->nd, SF_ROLE_FLOAT, false},
+        {"dw", a->dw, c->ld, SF_ROLE_FLOAT, false},
+        {"dbias", a->dbias, a->l, SF_ROLE_FLOAT, false},
+        {"workspace", a->workspace, workspace_count(a->workspace_bytes), SF_ROLE_BYTES, false},
+    };
+    memcpy(args, list, sizeof list);
+}
+
 /* Everything but the workspace; shared by the op and its size query. */
 static sigfuse_status check_head_predict(sigfuse_ctx *ctx, const char *op, const sigfuse_head_predict_args *a)
 {
@@ -425,13 +468,10 @@ static sigfuse_status check_head_predict(sigfuse_ctx *ctx, const char *op, const
         return sf_fail(ctx, SIGFUSE_ERR_NULL_ARGUMENT, "%s: args is NULL", op);
     head_counts c;
     TRY(head_sizes(ctx, op, a->n, a->d, a->l, &c));
-    const sf_arg args[] = {
-        {"x", a->x, c.nd, SF_ROLE_FLOAT, true},           {"w", a->w, c.ld, SF_ROLE_FLOAT, true},
-        {"bias", a->bias, a->l, SF_ROLE_FLOAT, false},    {"logits", a->logits, c.nl, SF_ROLE_FLOAT, false},
-        {"probs", a->probs, c.nl, SF_ROLE_FLOAT, false},  {"labels", a->labels, c.nl, SF_ROLE_LABEL, false},
-    };
+    sf_arg args[HEAD_PREDICT_ARGS];
+    head_predict_buffers(a, &c, args);
     sigfuse_dtype dtype;
-    TRY(sf_check_buffers(ctx, op, args, COUNT_OF(args), &dtype));
+    TRY(sf_check_buffers(ctx, op, args, HEAD_PREDICT_ARGS - 1, &dtype));
     TRY(sf_check_range(ctx, op, "threshold", a->threshold, 0.0, 1.0));
     return need_output(ctx, op, a->logits || a->probs || a->labels, "logits, probs, labels");
 }
@@ -443,19 +483,10 @@ static sigfuse_status check_head_train(sigfuse_ctx *ctx, const char *op, const s
     head_counts c;
     TRY(head_sizes(ctx, op, a->n, a->d, a->l, &c));
     TRY(check_reduction(ctx, op, a->reduction, false));
-    const sf_arg args[] = {
-        {"x", a->x, c.nd, SF_ROLE_FLOAT, true},
-        {"w", a->w, c.ld, SF_ROLE_FLOAT, true},
-        {"bias", a->bias, a->l, SF_ROLE_FLOAT, false},
-        {"targets", a->targets, c.nl, SF_ROLE_TARGET, true},
-        {"pos_weight", a->pos_weight, a->l, SF_ROLE_FLOAT, false},
-        {"loss", a->loss, 1, SF_ROLE_SCALAR, false},
-        {"dx", a->dx, c.nd, SF_ROLE_FLOAT, false},
-        {"dw", a->dw, c.ld, SF_ROLE_FLOAT, false},
-        {"dbias", a->dbias, a->l, SF_ROLE_FLOAT, false},
-    };
+    sf_arg args[HEAD_TRAIN_ARGS];
+    head_train_buffers(a, &c, args);
     sigfuse_dtype dtype;
-    TRY(sf_check_buffers(ctx, op, args, COUNT_OF(args), &dtype));
+    TRY(sf_check_buffers(ctx, op, args, HEAD_TRAIN_ARGS - 1, &dtype));
     TRY(check_finite(ctx, op, "grad_scale", a->grad_scale));
     return need_output(ctx, op, a->loss || a->dx || a->dw || a->dbias, "loss, dx, dw, dbias");
 }
@@ -478,8 +509,7 @@ static sigfuse_status check_workspace(sigfuse_ctx *ctx, const char *op, const si
         return sf_fail(ctx, SIGFUSE_ERR_INSUFFICIENT_WORKSPACE,
                        "%s: workspace_bytes = %zu but at least %zu are needed (one row per chunk)", op, ws_bytes,
                        min_bytes);
-    const sf_arg arg = {"workspace", ws, ws_bytes > (size_t)INT64_MAX ? INT64_MAX : (int64_t)ws_bytes,
-                        SF_ROLE_BYTES, true};
+    const sf_arg arg = {"workspace", ws, workspace_count(ws_bytes), SF_ROLE_BYTES, true};
     sigfuse_dtype unused;
     TRY(sf_check_buffers(ctx, op, &arg, 1, &unused));
     uintptr_t address = ws->memory == SIGFUSE_MEMORY_OPENCL ? (uintptr_t)ws->offset
@@ -533,6 +563,13 @@ sigfuse_status sigfuse_head_predict(sigfuse_ctx *ctx, const sigfuse_head_predict
         return unsupported(ctx, op);
     size_t min_bytes = ctx->ops->head_predict_workspace(ctx, a, clamp_chunk(1, a->n));
     TRY(check_workspace(ctx, op, a->workspace, a->workspace_bytes, min_bytes));
+    /* The head reads X and W while it writes its outputs and workspace chunk by chunk: no
+     * output (nor the workspace) may overlap an input or another output, not even exactly. */
+    head_counts c;
+    TRY(head_sizes(ctx, op, a->n, a->d, a->l, &c));
+    sf_arg args[HEAD_PREDICT_ARGS];
+    head_predict_buffers(a, &c, args);
+    TRY(sf_check_overlaps(ctx, op, args, HEAD_PREDICT_ARGS, HEAD_PREDICT_INPUTS, false));
     if (a->n == 0 || a->l == 0)
         return SIGFUSE_SUCCESS;
     return ctx->ops->head_predict(ctx, a);
@@ -547,5 +584,10 @@ sigfuse_status sigfuse_head_train_step(sigfuse_ctx *ctx, const sigfuse_head_trai
         return unsupported(ctx, op);
     size_t min_bytes = ctx->ops->head_train_workspace(ctx, a, clamp_chunk(1, a->n));
     TRY(check_workspace(ctx, op, a->workspace, a->workspace_bytes, min_bytes));
+    head_counts c;   /* as for head_predict: nothing written may overlap anything else */
+    TRY(head_sizes(ctx, op, a->n, a->d, a->l, &c));
+    sf_arg args[HEAD_TRAIN_ARGS];
+    head_train_buffers(a, &c, args);
+    TRY(sf_check_overlaps(ctx, op, args, HEAD_TRAIN_ARGS, HEAD_TRAIN_INPUTS, false));
     return ctx->ops->head_train(ctx, a);
 }

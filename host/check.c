@@ -142,3 +142,49 @@ sigfuse_status sf_check_buffers(sigfuse_ctx *ctx, const char *op, const sf_arg *
     *dtype = op_dtype;
     return SIGFUSE_SUCCESS;
 }
+
+/* The byte range [*lo, *hi) a present, non-empty buffer covers: addresses for host and
+ * CUDA memory, offsets inside its cl_mem for OpenCL. False when it covers nothing. */
+static bool byte_range(const sf_arg *a, uintptr_t *lo, uintptr_t *hi)
+{
+    if (!a->buf || a->count == 0)
+        return false;
+    size_t elem = a->role == SF_ROLE_BYTES ? 1 : sigfuse_dtype_size(a->buf->dtype);
+    *lo = a->buf->memory == SIGFUSE_MEMORY_OPENCL ? (uintptr_t)a->buf->offset : (uintptr_t)a->buf->ptr + a->buf->offset;
+    *hi = *lo + (uintptr_t)a->count * elem;   /* sf_check_buffers has bounded count * elem */
+    return true;
+}
+
+sigfuse_status sf_check_overlaps(sigfuse_ctx *ctx, const char *op, const sf_arg *args, int n, int first_output,
+                                 bool allow_in_place)
+{
+    for (int o = first_output; o < n; o++) {
+        uintptr_t olo, ohi;
+        if (!byte_range(&args[o], &olo, &ohi))
+            continue;
+        for (int i = 0; i < n; i++) {
+            uintptr_t lo, hi;
+            if (i == o || !byte_range(&args[i], &lo, &hi))
+                continue;
+            /* Two OpenCL buffers can only overlap inside the same cl_mem. */
+            if (args[i].buf->memory == SIGFUSE_MEMORY_OPENCL && args[i].buf->ptr != args[o].buf->ptr)
+                continue;
+            if (hi <= olo || ohi <= lo)
+                continue;
+            bool input = i < first_output;
+            bool same = lo == olo && hi == ohi && args[i].buf->dtype == args[o].buf->dtype;
+            /* A reduced scalar (loss, dloss_in) is read and written by different kernels. */
+            bool scalar = args[i].role == SF_ROLE_SCALAR || args[o].role == SF_ROLE_SCALAR;
+            if (allow_in_place && input && same && !scalar)
+                continue;
+            const char *why = !input ? "two outputs must not share memory"
+                              : !allow_in_place ? "this op's outputs must not overlap its inputs"
+                              : same ? "a reduced scalar must not share memory with an output"
+                                     : "an output may be the very buffer of an input of the same shape and dtype, "
+                                       "never overlap one partly";
+            return sf_fail(ctx, SIGFUSE_ERR_INVALID_ARGUMENT, "%s: %s overlaps %s (%s)", op, args[o].name,
+                           args[i].name, why);
+        }
+    }
+    return SIGFUSE_SUCCESS;
+}

@@ -30,6 +30,14 @@ typedef struct sf_arg {
 sigfuse_status sf_check_buffers(sigfuse_ctx *ctx, const char *op, const sf_arg *args, int n,
                                 sigfuse_dtype *dtype);
 
+/* Overlaps, after sf_check_buffers: args[first_output .. n) are outputs. An output that
+ * shares any byte with another present buffer fails with SIGFUSE_ERR_INVALID_ARGUMENT,
+ * except, when allow_in_place, an output that is exactly an input (same memory, start,
+ * byte length and dtype; not a reduced scalar). Overlaps across two different cl_mem
+ * handles (sub-buffers of one parent) cannot be seen and are not checked. */
+sigfuse_status sf_check_overlaps(sigfuse_ctx *ctx, const char *op, const sf_arg *args, int n, int first_output,
+                                 bool allow_in_place);
+
 /* Sizes: each must be >= 0. */
 sigfuse_status sf_check_size(sigfuse_ctx *ctx, const char *op, const char *name, int64_t v);
 /* out = a * b, failing with SIGFUSE_ERR_INVALID_SIZE when it overflows int64. */

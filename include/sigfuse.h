@@ -17,9 +17,13 @@
  *    then hold NULL pointers), except what does not shrink with the size: a reduced
  *    loss over an empty tensor is still written (SUM 0, MEAN NaN), and a bias gradient
  *    over zero rows is written as zeros.
- *  - In place: for the activations, GLU/SwiGLU and the losses an output may be the very
- *    buffer (same address) of an input of the same shape. For the recurrent cells and
- *    the heads, outputs must not overlap inputs. Partial overlaps are never allowed.
+ *  - In place: for the activations, GLU/SwiGLU, the losses and the recurrent cells an
+ *    output may be the very buffer (same start, size and dtype) of an input of the same
+ *    shape (c = c_prev and h = h_prev are tested on every backend); a reduced scalar
+ *    (loss, dloss_in) may not. The heads' outputs and workspace must not overlap their
+ *    inputs at all. Partial overlaps and outputs sharing memory are never allowed. All
+ *    of this is checked (SIGFUSE_ERR_INVALID_ARGUMENT, naming both buffers), except
+ *    between two different cl_mem handles, whose sharing (sub-buffers) is not visible.
  *  - Work is ordered on the context's stream/queue; no op synchronises the host unless
  *    it is the CPU backend (which runs synchronously).
  */

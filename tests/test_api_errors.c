@@ -354,6 +354,119 @@ Test(api_errors, head_sizes_options_and_workspace)
     tu_free(&x), tu_free(&w), tu_free(&t), tu_free(&loss), tu_free(&dw), tu_free(&probs), tu_free(&ws);
 }
 
+/* A view of `b` starting `elems` elements further in (a partial overlap with b). */
+static sigfuse_buffer shifted_view(const tu_buf *b, int elems)
+{
+    sigfuse_buffer v = b->desc;
+    v.offset += (size_t)elems * sigfuse_dtype_size(v.dtype);
+    return v;
+}
+
+/* Overlapping buffers: an output may be exactly an input (elementwise, GLU, losses,
+ * cells); any partial overlap, two outputs sharing memory, a reduced scalar sharing
+ * memory with an output, and anything a head writes overlapping anything else fail,
+ * writing nothing. */
+Test(api_errors, overlapping_buffers)
+{
+    const int B = 2, H = 3;
+    tu_buf x = tu_alloc(SIGFUSE_F32, N + 1), dy = tu_alloc(SIGFUSE_F32, N), da = tu_alloc(SIGFUSE_F32, N);
+    for (int i = 0; i <= N; i++)
+        tu_set(&x, i, 0.25 * i);
+    for (int i = 0; i < N; i++)
+        tu_set(&dy, i, 1.0);
+    float before[N + 1];
+    memcpy(before, tu_data(&x), sizeof before);
+    sigfuse_buffer x_plus1 = shifted_view(&x, 1);
+
+    /* Elementwise: y one element into x overlaps it partly. */
+    EXPECT_FAIL(ctx, sigfuse_sigmoid_forward(ctx, N, &x.desc, &x_plus1), SIGFUSE_ERR_INVALID_ARGUMENT,
+                "y overlaps x");
+    cr_expect(memcmp(before, tu_data(&x), sizeof before) == 0, "sigmoid wrote into x");
+    EXPECT_FAIL(ctx, sigfuse_silu_backward(ctx, N, 1.0f, &x.desc, &dy.desc, &x_plus1), SIGFUSE_ERR_INVALID_ARGUMENT,
+                "dx overlaps x");
+    EXPECT_FAIL(ctx, sigfuse_glu_backward(ctx, N, &x.desc, &x.desc, &dy.desc, &da.desc, &da.desc),
+                SIGFUSE_ERR_INVALID_ARGUMENT, "two outputs", &da);
+    cr_expect(memcmp(before, tu_data(&x), sizeof before) == 0, "an op wrote into x");
+    /* Exactly in place is allowed. */
+    cr_expect_eq(sigfuse_sigmoid_forward(ctx, N, &x.desc, &x.desc), SIGFUSE_SUCCESS, "%s",
+                 sigfuse_ctx_last_error(ctx));
+
+    /* Losses: a scalar upstream gradient inside dlogits, or shared with the loss. */
+    tu_buf logits = tu_alloc(SIGFUSE_F32, N), targets = tu_alloc(SIGFUSE_F32, N), grad = tu_alloc(SIGFUSE_F32, N);
+    tu_buf scalar = tu_alloc(SIGFUSE_F32, 1);
+    for (int i = 0; i < N; i++)
+        tu_set(&logits, i, i - 3.0), tu_set(&targets, i, i % 2);
+    tu_set(&scalar, 0, 1.0);
+    sigfuse_bce_args bce;
+    sigfuse_bce_args_init(&bce);
+    bce.rows = 2, bce.cols = N / 2, bce.logits = &logits.desc, bce.targets = &targets.desc;
+    bce.dloss_in = &grad.desc, bce.dlogits = &grad.desc;   /* dloss_in (one f32) is grad[0] */
+    EXPECT_FAIL(ctx, sigfuse_bce_with_logits(ctx, &bce), SIGFUSE_ERR_INVALID_ARGUMENT, "dlogits overlaps dloss_in",
+                &grad);
+    bce.dloss_in = &scalar.desc, bce.dlogits = NULL, bce.loss = &scalar.desc;
+    EXPECT_FAIL(ctx, sigfuse_bce_with_logits(ctx, &bce), SIGFUSE_ERR_INVALID_ARGUMENT, "reduced scalar");
+    cr_expect_eq(tu_get(&scalar, 0), 1.0, "the scalar was written");
+    sigfuse_focal_args focal;
+    sigfuse_focal_args_init(&focal);
+    focal.rows = 1, focal.cols = N, focal.logits = &logits.desc, focal.targets = &targets.desc;
+    focal.loss = &grad.desc, focal.dlogits = &grad.desc;
+    EXPECT_FAIL(ctx, sigfuse_sigmoid_focal(ctx, &focal), SIGFUSE_ERR_INVALID_ARGUMENT, "two outputs", &grad);
+    /* NONE with the upstream gradient replaced by the gradient: in place, allowed. */
+    bce.reduction = SIGFUSE_REDUCTION_NONE, bce.loss = NULL, bce.dloss_in = &grad.desc, bce.dlogits = &grad.desc;
+    for (int i = 0; i < N; i++)
+        tu_set(&grad, i, 1.0);
+    cr_expect_eq(sigfuse_bce_with_logits(ctx, &bce), SIGFUSE_SUCCESS, "%s", sigfuse_ctx_last_error(ctx));
+
+    /* Cells: h and c in one buffer; h inside the gates. c = c_prev is allowed. */
+    tu_buf gx = tu_alloc(SIGFUSE_F32, B * 4 * H), c_prev = tu_alloc(SIGFUSE_F32, B * H);
+    tu_buf h = tu_alloc(SIGFUSE_F32, B * H);
+    for (int i = 0; i < B * 4 * H; i++)
+        tu_set(&gx, i, 0.1 * i);
+    for (int i = 0; i < B * H; i++)
+        tu_set(&c_prev, i, 0.2);
+    sigfuse_lstm_forward_args f = {B, H, &gx.desc, NULL, NULL, &c_prev.desc, &h.desc, &h.desc};
+    EXPECT_FAIL(ctx, sigfuse_lstm_cell_forward(ctx, &f), SIGFUSE_ERR_INVALID_ARGUMENT, "two outputs", &h);
+    f.h = &gx.desc, f.c = NULL;
+    EXPECT_FAIL(ctx, sigfuse_lstm_cell_forward(ctx, &f), SIGFUSE_ERR_INVALID_ARGUMENT, "h overlaps gates_x");
+    f.h = &h.desc, f.c = &c_prev.desc;
+    cr_expect_eq(sigfuse_lstm_cell_forward(ctx, &f), SIGFUSE_SUCCESS, "%s", sigfuse_ctx_last_error(ctx));
+
+    /* Heads: nothing written may overlap anything, not even exactly. */
+    const int Nr = 5, D = 4, L = 3;
+    tu_buf hx = tu_alloc(SIGFUSE_F32, Nr * D), hw = tu_alloc(SIGFUSE_F32, L * D), ht = tu_alloc(SIGFUSE_U8, Nr * L);
+    tu_buf dw = tu_alloc(SIGFUSE_F32, L * D), probs = tu_alloc(SIGFUSE_F32, Nr * L);
+    for (int i = 0; i < Nr * D; i++)
+        tu_set(&hx, i, 0.1 * i);
+    for (int i = 0; i < L * D; i++)
+        tu_set(&hw, i, 0.05 * i);
+    sigfuse_head_train_args a;
+    sigfuse_head_train_args_init(&a);
+    a.n = Nr, a.d = D, a.l = L, a.x = &hx.desc, a.w = &hw.desc, a.targets = &ht.desc, a.dw = &dw.desc;
+    size_t need = 0;
+    cr_assert_eq(sigfuse_head_train_workspace_size(ctx, &a, 1, &need), SIGFUSE_SUCCESS);
+    tu_buf ws = tu_alloc(SIGFUSE_U8, (int64_t)need);
+    a.workspace = &ws.desc, a.workspace_bytes = need;
+    sigfuse_head_train_args bad = a;
+    bad.dx = &hx.desc;
+    EXPECT_FAIL(ctx, sigfuse_head_train_step(ctx, &bad), SIGFUSE_ERR_INVALID_ARGUMENT, "dx overlaps x", &dw, &ws);
+    sigfuse_buffer ws_as_dw = ws.desc;   /* dw inside the workspace */
+    ws_as_dw.dtype = SIGFUSE_F32;
+    bad = a, bad.dw = &ws_as_dw;
+    EXPECT_FAIL(ctx, sigfuse_head_train_step(ctx, &bad), SIGFUSE_ERR_INVALID_ARGUMENT, "two outputs", &dw, &ws);
+    sigfuse_head_predict_args p;
+    sigfuse_head_predict_args_init(&p);
+    p.n = Nr, p.d = D, p.l = L, p.x = &hx.desc, p.w = &hw.desc, p.logits = &probs.desc, p.probs = &probs.desc;
+    size_t pneed = 0;
+    cr_assert_eq(sigfuse_head_predict_workspace_size(ctx, &p, 1, &pneed), SIGFUSE_SUCCESS);
+    tu_buf pws = tu_alloc(SIGFUSE_U8, pneed > 0 ? (int64_t)pneed : 1);
+    p.workspace = &pws.desc, p.workspace_bytes = pneed;
+    EXPECT_FAIL(ctx, sigfuse_head_predict(ctx, &p), SIGFUSE_ERR_INVALID_ARGUMENT, "two outputs", &probs);
+
+    tu_free(&x), tu_free(&dy), tu_free(&da), tu_free(&logits), tu_free(&targets), tu_free(&grad), tu_free(&scalar);
+    tu_free(&gx), tu_free(&c_prev), tu_free(&h), tu_free(&hx), tu_free(&hw), tu_free(&ht), tu_free(&dw);
+    tu_free(&probs), tu_free(&ws), tu_free(&pws);
+}
+
 Test(api_contexts, backends_and_creation)
 {
     sigfuse_ctx *c = (sigfuse_ctx *)0x1;
