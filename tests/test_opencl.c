@@ -1381,6 +1381,13 @@ Test(opencl_buffers, bad_handles_offsets_and_contexts_write_nothing)
     cr_expect_eq(st, SIGFUSE_ERR_UNSUPPORTED);
     cr_expect(d_untouched(&e, &y.d));
 
+    /* Overlaps are seen inside one cl_mem (offsets): y one element into x. */
+    sigfuse_buffer x_plus1 = x.d.desc;
+    x_plus1.offset += sizeof(float);
+    st = sigfuse_sigmoid_forward(e.ocl, n - 1, D(&x), &x_plus1);
+    cr_expect_eq(st, SIGFUSE_ERR_INVALID_ARGUMENT, "%s", sigfuse_ctx_last_error(e.ocl));
+    cr_expect(strstr(sigfuse_ctx_last_error(e.ocl), "y overlaps x") != NULL, "%s", sigfuse_ctx_last_error(e.ocl));
+
     /* The same checks guard the structured ops: a loss whose weight runs past its end,
      * a cell whose c_prev is no buffer, a head whose workspace is too short. */
     tens t = t_in(&e, SIGFUSE_U8, n, 0, &r, 0, 1), loss = t_out(&e, SIGFUSE_F32, 1, 0);
