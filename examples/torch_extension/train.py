@@ -7,12 +7,16 @@ the sigfuse model's test accuracy stays below --min-accuracy.
 
     python train.py --data breast_cancer.csv [--device cpu|cuda] [--epochs 30]
 
+The device is sigfuse's backend (CPU tensors go to the reference, CUDA tensors to the
+CUDA backend; OpenCL has no PyTorch tensors to take).
+
 The CSV is scikit-learn's copy (examples/breast_cancer/get_data.sh fetches it): a header
 "569,30,malignant,benign", then 30 features and the class (0 malignant, 1 benign) a line.
 Malignant is the positive class here.
 """
 import argparse
 import csv
+import os
 import sys
 import time
 
@@ -48,7 +52,10 @@ class Net(torch.nn.Module):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="breast_cancer.csv")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    default_device = os.environ.get("SIGFUSE_BACKEND") or ("cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--device", default=default_device, choices=["cpu", "cuda"],
+                    help="where the tensors live, and so sigfuse's backend: cpu (the reference) or cuda "
+                         "(default: SIGFUSE_BACKEND, else cuda when PyTorch sees a GPU, else cpu)")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--hidden", type=int, default=16)
     ap.add_argument("--batch", type=int, default=32)
@@ -58,6 +65,8 @@ def main():
     ap.add_argument("--max-loss-gap", type=float, default=1e-4,
                     help="largest |epoch loss (sigfuse) - epoch loss (PyTorch)| allowed")
     args = ap.parse_args()
+    if args.device not in ("cpu", "cuda"):   # a default from SIGFUSE_BACKEND is not checked by choices
+        ap.error(f"device {args.device!r}: sigfuse_torch takes PyTorch's cpu and cuda tensors only")
     dev = torch.device(args.device)
 
     x, y = load(args.data)
