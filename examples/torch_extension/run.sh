@@ -63,4 +63,13 @@ fi
 cd "$out"
 export PYTHONPATH="$out${PYTHONPATH:+:$PYTHONPATH}"
 "$python" "$here/check.py" $require_cuda
-"$python" "$here/train.py" --data "$data"
+# train.py's device defaults to SIGFUSE_BACKEND; a backend with no PyTorch tensors
+# (opencl, set for the C examples) falls back to PyTorch's default device here.
+device=
+case ${SIGFUSE_BACKEND:-} in
+  cpu|cuda|'') ;;
+  *) echo "run.sh: SIGFUSE_BACKEND=$SIGFUSE_BACKEND has no PyTorch tensors; training on PyTorch's default device"
+     unset SIGFUSE_BACKEND ;;
+esac
+[ -n "$require_cuda" ] && device="--device cuda"
+"$python" "$here/train.py" --data "$data" $device
