@@ -921,6 +921,89 @@ static void gru_suite(sigfuse_dtype dt)
     env_close(&e);
 }
 
+/* The header lets a cell's output be the very buffer of a same-shape input. Every output
+ * at once in place (LSTM forward: c in c_prev; backward: dgates in gates_x, dc_prev in dc,
+ * dbias in bias. GRU forward: h in h_prev; backward: dgates_x in gates_x, dgates_h in
+ * gates_h, dh_prev in dh, dbias_x in bias_x, dbias_h in bias_h): the device, in place,
+ * must give what the reference gives into separate buffers. */
+static void cells_in_place_case(env *e, sigfuse_dtype dt, int64_t B, int64_t Hd)
+{
+    char name[200];
+    snprintf(name, sizeof name, "cells(opencl, %s, B=%lld, H=%lld, every output in place)", dt_name(dt),
+             (long long)B, (long long)Hd);
+    tu_rng r = tu_rng_seed(case_seed(name), name);
+    const int64_t bh = B * Hd;
+
+    /* LSTM: the reference into separate outputs, then the device in place. */
+    tens gx = t_in(e, dt, 4 * bh, 0, &r, -4.0, 4.0), gh = t_in(e, dt, 4 * bh, 0, &r, -2.0, 2.0);
+    tens bias = t_in(e, dt, 4 * Hd, 0, &r, -1.0, 1.0), cprev = t_in(e, dt, bh, 0, &r, -2.0, 2.0);
+    tens dh = t_in(e, dt, bh, 0, &r, -1.0, 1.0), dc = t_in(e, dt, bh, 0, &r, -1.0, 1.0);
+    tens h = t_out(e, dt, bh, 0), c = t_out(e, dt, bh, 0);
+    tens dg = t_out(e, dt, 4 * bh, 0), dcp = t_out(e, dt, bh, 0), db = t_out(e, dt, 4 * Hd, 0);
+    sigfuse_lstm_backward_args rb = {B, Hd, H(&gx), H(&gh), H(&bias), H(&cprev), H(&dh), H(&dc),
+                                     H(&dg), H(&dcp), H(&db)};
+    must(e->cpu, sigfuse_lstm_cell_backward(e->cpu, &rb), name, "cpu");
+    sigfuse_lstm_forward_args rf = {B, Hd, H(&gx), H(&gh), H(&bias), H(&cprev), H(&h), H(&c)};
+    must(e->cpu, sigfuse_lstm_cell_forward(e->cpu, &rf), name, "cpu");
+    /* The backward first: the forward then overwrites c_prev. */
+    sigfuse_lstm_backward_args db_args = {B, Hd, D(&gx), D(&gh), D(&bias), D(&cprev), D(&dh), D(&dc),
+                                          D(&gx), D(&dc), D(&bias)};
+    must(e->ocl, sigfuse_lstm_cell_backward(e->ocl, &db_args), name, "opencl");
+    /* gates_x and bias now hold gradients: the forward reads the reference's copies. */
+    tens gx2 = t_in(e, dt, 4 * bh, 0, &r, 0.0, 0.0), bias2 = t_in(e, dt, 4 * Hd, 0, &r, 0.0, 0.0);
+    d_upload(e, &gx2.d, &gx.h);
+    d_upload(e, &bias2.d, &bias.h);
+    sigfuse_lstm_forward_args df = {B, Hd, D(&gx2), D(&gh), D(&bias2), D(&cprev), D(&h), D(&cprev)};
+    must(e->ocl, sigfuse_lstm_cell_forward(e->ocl, &df), name, "opencl");
+    tens got[] = {{dg.h, gx.d}, {dcp.h, dc.d}, {db.h, bias.d}, {h.h, h.d}, {c.h, cprev.d}};
+    const char *what[] = {"lstm dgates (in gates_x)", "lstm dc_prev (in dc)", "lstm dbias (in bias)", "lstm h",
+                          "lstm c (in c_prev)"};
+    for (int k = 0; k < 5; k++)
+        t_check(e, &got[k], k == 2 ? tol_bias(B) : TOL_EW, what[k], name);
+    t_free(&gx), t_free(&gh), t_free(&bias), t_free(&cprev), t_free(&dh), t_free(&dc), t_free(&h), t_free(&c);
+    t_free(&dg), t_free(&dcp), t_free(&db), t_free(&gx2), t_free(&bias2);
+
+    /* GRU, the same way. */
+    tens gi = t_in(e, dt, 3 * bh, 0, &r, -4.0, 4.0), gg = t_in(e, dt, 3 * bh, 0, &r, -2.0, 2.0);
+    tens bx = t_in(e, dt, 3 * Hd, 0, &r, -1.0, 1.0), bhh = t_in(e, dt, 3 * Hd, 0, &r, -1.0, 1.0);
+    tens hprev = t_in(e, dt, bh, 0, &r, -1.0, 1.0), gdh = t_in(e, dt, bh, 0, &r, -1.0, 1.0);
+    tens hout = t_out(e, dt, bh, 0), dgx = t_out(e, dt, 3 * bh, 0), dgh = t_out(e, dt, 3 * bh, 0);
+    tens dhp = t_out(e, dt, bh, 0), dbx = t_out(e, dt, 3 * Hd, 0), dbh = t_out(e, dt, 3 * Hd, 0);
+    sigfuse_gru_backward_args grb = {B, Hd, H(&gi), H(&gg), H(&bx), H(&bhh), H(&hprev), H(&gdh),
+                                     H(&dgx), H(&dgh), H(&dhp), H(&dbx), H(&dbh)};
+    must(e->cpu, sigfuse_gru_cell_backward(e->cpu, &grb), name, "cpu");
+    sigfuse_gru_forward_args grf = {B, Hd, H(&gi), H(&gg), H(&bx), H(&bhh), H(&hprev), H(&hout)};
+    must(e->cpu, sigfuse_gru_cell_forward(e->cpu, &grf), name, "cpu");
+    tens gi2 = t_in(e, dt, 3 * bh, 0, &r, 0.0, 0.0), gg2 = t_in(e, dt, 3 * bh, 0, &r, 0.0, 0.0);
+    tens bx2 = t_in(e, dt, 3 * Hd, 0, &r, 0.0, 0.0), bh2 = t_in(e, dt, 3 * Hd, 0, &r, 0.0, 0.0);
+    d_upload(e, &gi2.d, &gi.h), d_upload(e, &gg2.d, &gg.h), d_upload(e, &bx2.d, &bx.h), d_upload(e, &bh2.d, &bhh.h);
+    sigfuse_gru_backward_args gdb = {B, Hd, D(&gi), D(&gg), D(&bx), D(&bhh), D(&hprev), D(&gdh),
+                                     D(&gi), D(&gg), D(&gdh), D(&bx), D(&bhh)};
+    must(e->ocl, sigfuse_gru_cell_backward(e->ocl, &gdb), name, "opencl");
+    sigfuse_gru_forward_args gdf = {B, Hd, D(&gi2), D(&gg2), D(&bx2), D(&bh2), D(&hprev), D(&hprev)};
+    must(e->ocl, sigfuse_gru_cell_forward(e->ocl, &gdf), name, "opencl");
+    tens ggot[] = {{dgx.h, gi.d}, {dgh.h, gg.d}, {dhp.h, gdh.d}, {dbx.h, bx.d}, {dbh.h, bhh.d}, {hout.h, hprev.d}};
+    const char *gwhat[] = {"gru dgates_x (in gates_x)", "gru dgates_h (in gates_h)", "gru dh_prev (in dh)",
+                           "gru dbias_x (in bias_x)",   "gru dbias_h (in bias_h)",   "gru h (in h_prev)"};
+    for (int k = 0; k < 6; k++)
+        t_check(e, &ggot[k], k == 3 || k == 4 ? tol_bias(B) : TOL_EW, gwhat[k], name);
+    t_free(&gi), t_free(&gg), t_free(&bx), t_free(&bhh), t_free(&hprev), t_free(&gdh), t_free(&hout);
+    t_free(&dgx), t_free(&dgh), t_free(&dhp), t_free(&dbx), t_free(&dbh);
+    t_free(&gi2), t_free(&gg2), t_free(&bx2), t_free(&bh2);
+}
+
+/* Row counts that give one and many row chunks for the bias sums, and a wide row. */
+Test(opencl_cells, every_output_in_place)
+{
+    env e = env_open();
+    const int64_t shapes[][2] = {{7, 3}, {300, 5}, {1, 2304}};
+    for (int s = 0; s < 3; s++) {
+        cells_in_place_case(&e, SIGFUSE_F32, shapes[s][0], shapes[s][1]);
+        cells_in_place_case(&e, SIGFUSE_BF16, shapes[s][0], shapes[s][1]);
+    }
+    env_close(&e);
+}
+
 Test(opencl_gru, f32) { gru_suite(SIGFUSE_F32); }
 Test(opencl_gru, f16) { gru_suite(SIGFUSE_F16); }
 Test(opencl_gru, bf16) { gru_suite(SIGFUSE_BF16); }
