@@ -1111,11 +1111,11 @@ static void lstm_case(const backend_mem *be, sigfuse_ctx *cpu, sigfuse_ctx *dev,
                  misalign ? "+1" : "aligned");
     } else {
         snprintf(tc.name, sizeof tc.name,
-                 "lstm_cell_backward(backend=%s,dtype=%s,batch=%lld,hidden=%lld%s%s%s,in=%s,out=%s%s%s,view=%s)",
+                 "lstm_cell_backward(backend=%s,dtype=%s,batch=%lld,hidden=%lld%s%s%s,in=%s,out=%s%s%s%s,view=%s)",
                  be->name, dt_name(dt), (long long)B, (long long)H, gh ? ",gates_h" : "", bias ? ",bias" : "",
                  ext ? ",extremes" : "", (outs >> 3) == 1 ? "dh" : (outs >> 3) == 2 ? "dc" : "dh+dc",
                  outs & 1 ? "dgates" : "", outs & 2 ? "+dc_prev" : "", outs & 4 ? "+dbias" : "",
-                 misalign ? "+1" : "aligned");
+                 in_place ? ",each_in_place" : "", misalign ? "+1" : "aligned");
     }
     rng = case_rng(&tc);
     cell_gates(&tc, &rng, C_GX, "gates_x", dt, B * 4 * H, ext);
@@ -1147,8 +1147,13 @@ static void lstm_case(const backend_mem *be, sigfuse_ctx *cpu, sigfuse_ctx *dev,
             case_output(&tc, C_DCPREV, "dc_prev", dt, B * H, t);
         if (outs & 4)
             case_output(&tc, C_DBIAS, "dbias", dt, 4 * H, tol_colsum(dt, B));
+        /* In place: every output in the very buffer of its same-shape input at once. */
         if (in_place && (outs & 1))
             tc.s[C_DGATES].alias = C_GX;
+        if (in_place && (outs & 2) && grads != 1)
+            tc.s[C_DCPREV].alias = C_DC;
+        if (in_place && (outs & 4) && bias)
+            tc.s[C_DBIAS].alias = C_BIAS;
         cell_opts o = {B, H};
         case_run(&tc, lstm_bwd_call, &o);
         if (rerun && (outs & 4)) {
@@ -1183,6 +1188,8 @@ static void lstm_tests(const backend_mem *be, int backward, sigfuse_dtype dt)
                 }
     for (int mis = 0; mis < 2; mis++)
         lstm_case(be, cpu, dev, dt, (shape2){33, 31}, backward, 3, backward ? 7 | 24 : 3, mis, true, false);
+    /* In place with many row chunks (the bias gradient through partials and a finish pass). */
+    lstm_case(be, cpu, dev, dt, (shape2){300, 5}, backward, 3, backward ? 7 | 24 : 3, 0, true, false);
     if (!quick()) {
         lstm_case(be, cpu, dev, dt, (shape2){1024, 257}, backward, 3, backward ? 7 | 24 : 3, 0, false, backward);
         lstm_case(be, cpu, dev, dt, (shape2){65537, 2}, backward, 3, backward ? 7 | 24 : 3, 1, false, backward);
@@ -1228,11 +1235,11 @@ static void gru_case(const backend_mem *be, sigfuse_ctx *cpu, sigfuse_ctx *dev, 
                  ext ? ",extremes" : "", in_place ? ",h=h_prev" : "", misalign ? "+1" : "aligned");
     else
         snprintf(tc.name, sizeof tc.name,
-                 "gru_cell_backward(backend=%s,dtype=%s,batch=%lld,hidden=%lld%s%s%s,out=%s%s%s%s%s,view=%s)",
+                 "gru_cell_backward(backend=%s,dtype=%s,batch=%lld,hidden=%lld%s%s%s,out=%s%s%s%s%s%s,view=%s)",
                  be->name, dt_name(dt), (long long)B, (long long)H, bx ? ",bias_x" : "", bh ? ",bias_h" : "",
                  ext ? ",extremes" : "", outs & 1 ? "dgates_x" : "", outs & 2 ? "+dgates_h" : "",
                  outs & 4 ? "+dh_prev" : "", outs & 8 ? "+dbias_x" : "", outs & 16 ? "+dbias_h" : "",
-                 misalign ? "+1" : "aligned");
+                 in_place ? ",each_in_place" : "", misalign ? "+1" : "aligned");
     tu_rng rng = case_rng(&tc);
     cell_gates(&tc, &rng, G_GX, "gates_x", dt, B * 3 * H, ext);
     cell_gates(&tc, &rng, G_GH, "gates_h", dt, B * 3 * H, false);
@@ -1260,8 +1267,17 @@ static void gru_case(const backend_mem *be, sigfuse_ctx *cpu, sigfuse_ctx *dev, 
             case_output(&tc, G_DBX, "dbias_x", dt, 3 * H, tol_colsum(dt, B));
         if (outs & 16)
             case_output(&tc, G_DBH, "dbias_h", dt, 3 * H, tol_colsum(dt, B));
+        /* In place: every output in the very buffer of its same-shape input at once. */
         if (in_place && (outs & 1))
             tc.s[G_DGX].alias = G_GX;
+        if (in_place && (outs & 2))
+            tc.s[G_DGH].alias = G_GH;
+        if (in_place && (outs & 4))
+            tc.s[G_DHPREV].alias = G_DH;
+        if (in_place && (outs & 8) && bx)
+            tc.s[G_DBX].alias = G_BX;
+        if (in_place && (outs & 16) && bh)
+            tc.s[G_DBH].alias = G_BH;
         case_run(&tc, gru_bwd_call, &o);
         if (rerun && (outs & 24)) {
             int r[2], k = 0;
@@ -1296,6 +1312,7 @@ static void gru_tests(const backend_mem *be, int backward, sigfuse_dtype dt)
                 }
     for (int mis = 0; mis < 2; mis++)
         gru_case(be, cpu, dev, dt, (shape2){33, 31}, backward, 3, 31, mis, true, false);
+    gru_case(be, cpu, dev, dt, (shape2){300, 5}, backward, 3, 31, 0, true, false);   /* many row chunks */
     if (!quick()) {
         gru_case(be, cpu, dev, dt, (shape2){1024, 257}, backward, 3, 31, 0, false, backward);
         gru_case(be, cpu, dev, dt, (shape2){65537, 2}, backward, 3, 31, 1, false, backward);
