@@ -164,7 +164,14 @@ sigfuse_reduction reduction_of(const std::string &reduction)
 // The inputs made contiguous and in the shapes sigfuse takes; absent ones stay undefined.
 struct BceInputs {
     at::Tensor logits, targets, weight, pos_weight;
-    int64_t rows, cols;
+    int64_t rows = 0, cols = 0;
+
+    // The logits as [rows, cols]: cols is the last dimension (1 for a scalar).
+    void set_shape()
+    {
+        cols = logits.dim() == 0 ? 1 : logits.size(-1);
+        rows = cols == 0 ? 0 : logits.numel() / cols;
+    }
 };
 
 BceInputs bce_inputs(const at::Tensor &logits, const at::Tensor &targets, const at::Tensor &weight,
@@ -172,8 +179,7 @@ BceInputs bce_inputs(const at::Tensor &logits, const at::Tensor &targets, const 
 {
     BceInputs in;
     in.logits = logits.contiguous();
-    in.cols = logits.dim() == 0 ? 1 : logits.size(-1);
-    in.rows = in.cols == 0 ? 0 : logits.numel() / in.cols;
+    in.set_shape();
     TORCH_CHECK(targets.sizes() == logits.sizes(), "sigfuse_torch: targets have shape ", targets.sizes(),
                 " but the logits have ", logits.sizes());
     same_device(logits, targets, "targets");
@@ -268,8 +274,7 @@ struct BCEWithLogits : public torch::autograd::Function<BCEWithLogits> {
         in.targets = saved[1];
         in.weight = saved[2];
         in.pos_weight = saved[3];
-        in.cols = in.logits.dim() == 0 ? 1 : in.logits.size(-1);
-        in.rows = in.cols == 0 ? 0 : in.logits.numel() / in.cols;
+        in.set_shape();
         // The upstream gradient: a tensor like the loss for 'none', else one number, which
         // sigfuse reads from device memory (no copy to the host, no synchronisation).
         const at::Tensor upstream = red == SIGFUSE_REDUCTION_NONE
