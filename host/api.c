@@ -353,7 +353,7 @@ sigfuse_status sigfuse_bce_with_logits(sigfuse_ctx *ctx, const sigfuse_bce_args 
     TRY(sf_check_range(ctx, op, "threshold", a->threshold, 0.0, 1.0));
     TRY(check_finite(ctx, op, "grad_scale", a->grad_scale));
     if (a->targets->dtype == SIGFUSE_U8 && a->label_smoothing > 0.0f)
-        return sf_fail(ctx, SIGFUSE_ERR_INVALID_DTYPE, "targets: dtype u8 is not allowed with label_smoothing > 0");
+        return sf_fail(ctx, SIGFUSE_ERR_INVALID_DTYPE, "%s: targets: dtype u8 is not allowed with label_smoothing > 0", op);
     TRY(need_output(ctx, op, a->loss || a->dlogits || a->probs || a->labels, "loss, dlogits, probs, labels"));
     if (!loss_has_work(total, a->reduction, a->loss))
         return SIGFUSE_SUCCESS;

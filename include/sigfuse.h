@@ -172,9 +172,10 @@ SIGFUSE_API sigfuse_backend sigfuse_ctx_backend(const sigfuse_ctx *ctx);
 SIGFUSE_API sigfuse_memory sigfuse_ctx_memory(const sigfuse_ctx *ctx);
 /* A description of the device ("cpu reference", "NVIDIA H100 80GB HBM3"...). */
 SIGFUSE_API const char *sigfuse_ctx_device_name(const sigfuse_ctx *ctx);
-/* The detail of the last call on this context if it failed ("" if it succeeded):
- * "targets: dtype u8 is not allowed with label_smoothing > 0". A failed context
- * creation has no context: its message is sigfuse_last_create_error(). */
+/* The detail of the last call on this context if it failed ("" if it succeeded), naming
+ * the op and the argument: "bce_with_logits: targets: dtype u8 is not allowed with
+ * label_smoothing > 0". A failed context creation has no context: its message is
+ * sigfuse_last_create_error(). */
 SIGFUSE_API const char *sigfuse_ctx_last_error(const sigfuse_ctx *ctx);
 /* The message of the last failed sigfuse_ctx_create* call on this thread. */
 SIGFUSE_API const char *sigfuse_last_create_error(void);
