@@ -452,9 +452,13 @@ SIGFUSE_API void sigfuse_head_train_args_init(sigfuse_head_train_args *args);
  * means fewer, larger products (the op uses the largest chunks that fit). The query
  * checks args like the op does (its buffers must be valid), and its answer depends on
  * the context's backend and on N, D and L: a workspace sized for one batch serves any
- * smaller batch with the same D and L. The
- * workspace's address (pointer + offset) must be a multiple of SIGFUSE_WORKSPACE_ALIGNMENT
- * (malloc, cudaMalloc and clCreateBuffer give that). */
+ * smaller batch with the same D and L. Memory: the workspace grows with chunk_rows
+ * (on the devices a chunk's logits are held in f32, plus per-backend fixed parts such as
+ * an f32 dW for 16-bit heads), so all N rows at once can need more than an unfused
+ * Linear + BCE holds (N x L logits and their gradient in the storage dtype): pick
+ * chunk_rows for the memory you can spare. The workspace's address (pointer + offset)
+ * must be a multiple of SIGFUSE_WORKSPACE_ALIGNMENT (malloc, cudaMalloc and
+ * clCreateBuffer give that). */
 #define SIGFUSE_WORKSPACE_ALIGNMENT 16
 SIGFUSE_API sigfuse_status sigfuse_head_predict_workspace_size(sigfuse_ctx *ctx,
                                                                const sigfuse_head_predict_args *args,
