@@ -210,6 +210,17 @@ static tens t_out(env *e, sigfuse_dtype dt, int64_t n, int off)
     return t;
 }
 
+/* A second input holding src's reference values (its host side) on host and device. */
+static tens t_copy(env *e, const tens *src)
+{
+    tens t;
+    t.h = tu_alloc(src->h.dtype, src->h.n);
+    memcpy(tu_data(&t.h), tu_data(&src->h), t.h.bytes);
+    t.d = d_alloc(e, src->h.dtype, src->h.n, 0);
+    d_upload(e, &t.d, &t.h);
+    return t;
+}
+
 static void t_free(tens *t)
 {
     if (!t)
@@ -950,9 +961,7 @@ static void cells_in_place_case(env *e, sigfuse_dtype dt, int64_t B, int64_t Hd)
                                           D(&gx), D(&dc), D(&bias)};
     must(e->ocl, sigfuse_lstm_cell_backward(e->ocl, &db_args), name, "opencl");
     /* gates_x and bias now hold gradients: the forward reads the reference's copies. */
-    tens gx2 = t_in(e, dt, 4 * bh, 0, &r, 0.0, 0.0), bias2 = t_in(e, dt, 4 * Hd, 0, &r, 0.0, 0.0);
-    d_upload(e, &gx2.d, &gx.h);
-    d_upload(e, &bias2.d, &bias.h);
+    tens gx2 = t_copy(e, &gx), bias2 = t_copy(e, &bias);
     sigfuse_lstm_forward_args df = {B, Hd, D(&gx2), D(&gh), D(&bias2), D(&cprev), D(&h), D(&cprev)};
     must(e->ocl, sigfuse_lstm_cell_forward(e->ocl, &df), name, "opencl");
     tens got[] = {{dg.h, gx.d}, {dcp.h, dc.d}, {db.h, bias.d}, {h.h, h.d}, {c.h, cprev.d}};
@@ -974,9 +983,7 @@ static void cells_in_place_case(env *e, sigfuse_dtype dt, int64_t B, int64_t Hd)
     must(e->cpu, sigfuse_gru_cell_backward(e->cpu, &grb), name, "cpu");
     sigfuse_gru_forward_args grf = {B, Hd, H(&gi), H(&gg), H(&bx), H(&bhh), H(&hprev), H(&hout)};
     must(e->cpu, sigfuse_gru_cell_forward(e->cpu, &grf), name, "cpu");
-    tens gi2 = t_in(e, dt, 3 * bh, 0, &r, 0.0, 0.0), gg2 = t_in(e, dt, 3 * bh, 0, &r, 0.0, 0.0);
-    tens bx2 = t_in(e, dt, 3 * Hd, 0, &r, 0.0, 0.0), bh2 = t_in(e, dt, 3 * Hd, 0, &r, 0.0, 0.0);
-    d_upload(e, &gi2.d, &gi.h), d_upload(e, &gg2.d, &gg.h), d_upload(e, &bx2.d, &bx.h), d_upload(e, &bh2.d, &bhh.h);
+    tens gi2 = t_copy(e, &gi), gg2 = t_copy(e, &gg), bx2 = t_copy(e, &bx), bh2 = t_copy(e, &bhh);
     sigfuse_gru_backward_args gdb = {B, Hd, D(&gi), D(&gg), D(&bx), D(&bhh), D(&hprev), D(&gdh),
                                      D(&gi), D(&gg), D(&gdh), D(&bx), D(&bhh)};
     must(e->ocl, sigfuse_gru_cell_backward(e->ocl, &gdb), name, "opencl");
