@@ -1,0 +1,134 @@
+/*
+ * The per-element math the CUDA and OpenCL kernels share (kernels/sf_math.h), compiled
+ * here as plain C and checked against double precision: the hand-written log1p of the
+ * softplus tail over a sweep of every float in [0, 1], the branch-free 0 * inf limit,
+ * softplus / log-sigmoid over the whole float line, and the focal loss's power.
+ * The backends' own tests check the same functions inside the kernels, against the
+ * reference, at the end of each op.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../kernels/sf_math.h"
+
+static float f_of_bits(uint32_t b)
+{
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f;
+}
+
+static uint32_t bits_of(float f)
+{
+    uint32_t b;
+    memcpy(&b, &f, sizeof b);
+    return b;
+}
+
+/* |got - want| in units of the last place of the float nearest want. */
+static double ulps(float got, double want)
+{
+    int ex = 0;
+    frexp(want, &ex);
+    double u = ldexp(1.0, ex - 24);
+    if (u < 0x1p-149)
+        u = 0x1p-149;
+    return fabs((double)got - want) / u;
+}
+
+/* Every 17th float of [0, 1] (63 million), plus the worst point of an exhaustive run
+ * (0x1.f2ccf2p-1: 1.43 ulp) and the ends. An exhaustive run takes about 30 s per
+ * function on one core; 1.5 ulp is that run's bound rounded up. */
+Test(sf_math, log1p_unit_within_1_5_ulp_on_the_unit_interval)
+{
+    const uint32_t one = bits_of(1.0f);
+    double worst = 0.0;
+    float worst_at = 0.0f;
+    for (uint32_t b = 0; b <= one; b += 17) {
+        float e = f_of_bits(b);
+        double d = ulps(sf_log1p_unit(e), log1p((double)e));
+        if (d > worst) {
+            worst = d;
+            worst_at = e;
+        }
+    }
+    const float points[] = {0x1.f2ccf2p-1f, 1.0f, 0x1p-149f, 0x1p-126f, 0x1p-24f, 0.5f};
+    for (size_t i = 0; i < sizeof points / sizeof points[0]; i++) {
+        double d = ulps(sf_log1p_unit(points[i]), log1p((double)points[i]));
+        if (d > worst) {
+            worst = d;
+            worst_at = points[i];
+        }
+    }
+    cr_expect(worst <= 1.5, "sf_log1p_unit: %.3f ulp at e = %a", worst, (double)worst_at);
+    cr_expect(bits_of(sf_log1p_unit(0.0f)) == 0u, "log1p(+0) must be +0");
+    cr_expect(isnan(sf_log1p_unit(NAN)), "NaN must propagate");
+}
+
+/* The 0 * inf limit without branches: same values as the spelled-out rule. */
+Test(sf_math, mul_limit_takes_zero_times_infinity_as_zero_and_keeps_nan)
+{
+    const float inf = INFINITY;
+    const struct {
+        float a, b, want;   /* want NaN: expect NaN */
+    } cases[] = {
+        {0.0f, inf, 0.0f},  {inf, 0.0f, 0.0f},  {-0.0f, -inf, 0.0f}, {-inf, 0.0f, 0.0f},
+        {0.0f, NAN, NAN},   {NAN, 0.0f, NAN},   {inf, NAN, NAN},     {NAN, NAN, NAN},
+        {inf, inf, inf},    {-inf, 2.0f, -inf}, {2.0f, 3.0f, 6.0f},  {0.0f, -5.0f, 0.0f},
+        {1e30f, 1e30f, inf}, {0.5f, 0x1p-149f, 0.0f},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        float got = sf_mul_limit(cases[i].a, cases[i].b);
+        if (isnan(cases[i].want))
+            cr_expect(isnan(got), "mul_limit(%g, %g) = %g, want NaN", (double)cases[i].a, (double)cases[i].b,
+                      (double)got);
+        else
+            cr_expect(got == cases[i].want, "mul_limit(%g, %g) = %g, want %g", (double)cases[i].a,
+                      (double)cases[i].b, (double)got, (double)cases[i].want);
+    }
+}
+
+/* softplus(x) = max(x, 0) + log1p(e^-|x|) and log sigma(x) = -softplus(-x) over every
+ * 97th float of either sign, against double. The f32 exp and the tail add up to a few
+ * ulp; 4 is the bound. Infinities give the exact limits. */
+Test(sf_math, softplus_and_log_sigmoid_within_4_ulp_everywhere)
+{
+    double worst = 0.0;
+    float worst_at = 0.0f;
+    for (uint64_t b = 0; b < 0x7f800000u; b += 97) {
+        for (int sign = 0; sign < 2; sign++) {
+            float x = f_of_bits((uint32_t)b | (sign ? 0x80000000u : 0u));
+            double xd = x;
+            double want = (xd > 0 ? xd : 0.0) + log1p(exp(-fabs(xd)));
+            double d = ulps(sf_softplus(x), want);
+            double dl = ulps(sf_log_sigmoid(-x), -want);
+            if (dl > d)
+                d = dl;
+            if (d > worst) {
+                worst = d;
+                worst_at = x;
+            }
+        }
+    }
+    cr_expect(worst <= 4.0, "softplus: %.3f ulp at x = %a", worst, (double)worst_at);
+    cr_expect(sf_softplus(INFINITY) == INFINITY);
+    cr_expect(sf_softplus(-INFINITY) == 0.0f);
+    cr_expect(sf_log_sigmoid(INFINITY) == 0.0f);
+    cr_expect(sf_log_sigmoid(-INFINITY) == -INFINITY);
+    cr_expect(isnan(sf_softplus(NAN)));
+}
+
+/* q^gamma: gamma 2 and 1 are exact products (one rounding), others are pow's. */
+Test(sf_math, pow_unit_rounds_once_for_gamma_two_and_one)
+{
+    for (int i = 0; i <= 1000; i++) {
+        float q = (float)i / 1000.0f;
+        cr_expect(sf_pow_unit(q, 2.0f) == (float)((double)q * (double)q), "q = %g", (double)q);
+        cr_expect(sf_pow_unit(q, 1.0f) == q);
+        cr_expect(ulps(sf_pow_unit(q, 2.5f), pow((double)q, 2.5)) <= 2.0, "q = %g", (double)q);
+        cr_expect(sf_pow_unit(q, 0.0f) == 1.0f);
+    }
+    cr_expect(isnan(sf_pow_unit(NAN, 2.0f)));
+}
