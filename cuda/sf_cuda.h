@@ -348,32 +348,59 @@ template <typename T> struct sf_ew_ptrs {
     T *out[2];   /* an absent output is NULL and skipped */
 };
 
-template <typename Op, typename T, int V>
+/* Vectors a thread of a one-input op loads before it computes. The loop cannot overlap
+ * one pass's loads with the last pass's stores (outputs may alias inputs, so the compiler
+ * keeps their order), and on the H100 of 2026-11-24 the ops with one input stopped at
+ * 87-89 % of the copy in f32 while those with two or three reached 92-95 %
+ * (bench/NOTES.md): 2 gives them two 16-byte loads in flight per thread too. The ops
+ * with more inputs keep 1 (more would cost registers, hence resident threads). Build
+ * with -DSF_EW_UNROLL=1 to compare. */
+#ifndef SF_EW_UNROLL
+#define SF_EW_UNROLL 2
+#endif
+
+template <typename Op, typename T, int V, int U>
 __global__ void __launch_bounds__(SF_BLOCK) sf_ew_kernel(Op op, int64_t n, sf_ew_ptrs<T> p)
 {
     const int64_t nvec = n / V;
     const int64_t stride = (int64_t)gridDim.x * blockDim.x;
     const int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    for (int64_t iv = t; iv < nvec; iv += stride) {
-        float in[Op::NIN][V], out[Op::NOUT][V];
+    /* Thread t owns vectors t, t + stride, t + 2 stride, ... and takes U of them per pass:
+     * all their loads first (kept in storage form: 16-bit inputs take half the registers
+     * of floats), then each one's math and store. Every element is read and then written
+     * by the same thread, so exact in-place stays safe. */
+    for (int64_t iv0 = t; iv0 < nvec; iv0 += U * stride) {
+        sf_vec<T, V> raw[U][Op::NIN];
 #pragma unroll
-        for (int a = 0; a < Op::NIN; a++)
-            sf_load<T, V>(p.in[a], iv * V, in[a]);
+        for (int u = 0; u < U; u++) {
+            const int64_t iv = iv0 + u * stride;
+            if (iv < nvec)
 #pragma unroll
-        for (int k = 0; k < V; k++) {
-            float xi[Op::NIN], yo[Op::NOUT];
-#pragma unroll
-            for (int a = 0; a < Op::NIN; a++)
-                xi[a] = in[a][k];
-            op(xi, yo);
-#pragma unroll
-            for (int o = 0; o < Op::NOUT; o++)
-                out[o][k] = yo[o];
+                for (int a = 0; a < Op::NIN; a++)
+                    raw[u][a] = *reinterpret_cast<const sf_vec<T, V> *>(p.in[a] + iv * V);
         }
 #pragma unroll
-        for (int o = 0; o < Op::NOUT; o++)
-            if (p.out[o])
-                sf_store<T, V>(p.out[o], iv * V, out[o]);
+        for (int u = 0; u < U; u++) {
+            const int64_t iv = iv0 + u * stride;
+            if (iv >= nvec)
+                break;
+            float out[Op::NOUT][V];
+#pragma unroll
+            for (int k = 0; k < V; k++) {
+                float xi[Op::NIN], yo[Op::NOUT];
+#pragma unroll
+                for (int a = 0; a < Op::NIN; a++)
+                    xi[a] = sf_to_float(raw[u][a].v[k]);
+                op(xi, yo);
+#pragma unroll
+                for (int o = 0; o < Op::NOUT; o++)
+                    out[o][k] = yo[o];
+            }
+#pragma unroll
+            for (int o = 0; o < Op::NOUT; o++)
+                if (p.out[o])
+                    sf_store<T, V>(p.out[o], iv * V, out[o]);
+        }
     }
     if (V > 1) {   /* the n % V tail, one element per thread of the first block */
         const int64_t i = nvec * V + t;
@@ -411,12 +438,13 @@ sigfuse_status sf_cuda_launch_ew(sigfuse_ctx *ctx, Op op, int64_t n, const sigfu
         vec = vec && (p.out[o] == nullptr || sf_aligned(p.out[o], 16));
     }
     constexpr int V = sf_vec_width<T>();
+    constexpr int U = Op::NIN == 1 ? SF_EW_UNROLL : 1;
     if (vec) {
-        unsigned grid = sf_grid_for<sf_ew_kernel<Op, T, V>>(s, n / V);
-        sf_ew_kernel<Op, T, V><<<grid, SF_BLOCK, 0, s->stream>>>(op, n, p);
+        unsigned grid = sf_grid_for<sf_ew_kernel<Op, T, V, U>>(s, n / V);
+        sf_ew_kernel<Op, T, V, U><<<grid, SF_BLOCK, 0, s->stream>>>(op, n, p);
     } else {
-        unsigned grid = sf_grid_for<sf_ew_kernel<Op, T, 1>>(s, n);
-        sf_ew_kernel<Op, T, 1><<<grid, SF_BLOCK, 0, s->stream>>>(op, n, p);
+        unsigned grid = sf_grid_for<sf_ew_kernel<Op, T, 1, 1>>(s, n);
+        sf_ew_kernel<Op, T, 1, 1><<<grid, SF_BLOCK, 0, s->stream>>>(op, n, p);
     }
     SF_LAUNCH_CHECK(ctx, "elementwise kernel launch");
     return SIGFUSE_SUCCESS;

@@ -49,6 +49,23 @@
 #define SF_ISINF(x) isinf(x)
 #endif
 
+/* 1 / d for d in [1, 2] (or NaN), the denominator 1 + e^-|x| of every sigmoid here.
+ * On CUDA the fast path of the IEEE division, which gives the correctly rounded quotient
+ * for every d in that range: the hardware reciprocal (within 1 ulp) and one Newton step,
+ * the same instructions as the division's, without the range test, branch and slow-path
+ * call a general division carries (about half of its instructions). Elsewhere a plain
+ * division. */
+#if defined(__CUDACC__)
+SF_FN float sf_rcp_unit(float d)
+{
+    float r;
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(d));
+    return fmaf(r, -fmaf(d, r, -1.0f), r);
+}
+#else
+SF_FN float sf_rcp_unit(float d) { return 1.0f / d; }
+#endif
+
 /* log1p(e) for e in [0, 1] only (the tail log1p(e^-|x|) of softplus), NaN in, NaN out.
  * e + e^2 q(e), q a degree-8 polynomial fitted to (log1p(e) - e) / e^2 on [0, 1]
  * (mpmath chebyfit; |error of q| < 2.94e-8), evaluated with explicit fma so that every
@@ -78,15 +95,15 @@ SF_FN float sf_log1p_unit(float e)
 SF_FN float sf_sigmoid(float x)
 {
     float e = SF_EXP(-SF_FABS(x));
-    float num = x >= 0.0f ? 1.0f : e;
-    return num / (1.0f + e);
+    float big = sf_rcp_unit(1.0f + e);   /* sigma(|x|) */
+    return x >= 0.0f ? big : e * big;
 }
 
 /* sigma(x) and sigma(-x) = 1 - sigma(x) from one exponential. */
 SF_FN void sf_sigmoid_pair(float x, float *s, float *sn)
 {
     float e = SF_EXP(-SF_FABS(x));
-    float big = 1.0f / (1.0f + e);   /* sigma(|x|) */
+    float big = sf_rcp_unit(1.0f + e);   /* sigma(|x|) */
     float small = e * big;           /* sigma(-|x|) */
     int nonneg = x >= 0.0f;          /* NaN: both come out NaN */
     *s = nonneg ? big : small;
@@ -186,7 +203,7 @@ SF_FN float sf_smooth_target(float y, float eps) { return y * (1.0f - eps) + 0.5
 SF_FN void sf_logit_terms(float x, float *s, float *sn, float *sp, float *spn)
 {
     float e = SF_EXP(-SF_FABS(x));
-    float big = 1.0f / (1.0f + e);   /* sigma(|x|) */
+    float big = sf_rcp_unit(1.0f + e);   /* sigma(|x|) */
     float small = e * big;           /* sigma(-|x|) */
     int nonneg = x >= 0.0f;
     *s = nonneg ? big : small;
