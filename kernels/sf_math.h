@@ -91,14 +91,6 @@ SF_FN float sf_log1p_unit(float e)
 
 /* ---- The logistic function and its relatives --------------------------------------- */
 
-/* sigma(x); NaN propagates (e is NaN), +-inf give exactly 1 and 0. */
-SF_FN float sf_sigmoid(float x)
-{
-    float e = SF_EXP(-SF_FABS(x));
-    float big = sf_rcp_unit(1.0f + e);   /* sigma(|x|) */
-    return x >= 0.0f ? big : e * big;
-}
-
 /* sigma(x) and sigma(-x) = 1 - sigma(x) from one exponential. */
 SF_FN void sf_sigmoid_pair(float x, float *s, float *sn)
 {
@@ -108,6 +100,15 @@ SF_FN void sf_sigmoid_pair(float x, float *s, float *sn)
     int nonneg = x >= 0.0f;          /* NaN: both come out NaN */
     *s = nonneg ? big : small;
     *sn = nonneg ? small : big;
+}
+
+/* sigma(x); NaN propagates, +-inf give exactly 1 and 0 (the unused half of the pair
+ * costs nothing once inlined). */
+SF_FN float sf_sigmoid(float x)
+{
+    float s, sn;
+    sf_sigmoid_pair(x, &s, &sn);
+    return s;
 }
 
 /* softplus(x) = log(1 + e^x). Not fmax(x, 0): fmax(NaN, 0) is 0 (the NaN survives
