@@ -544,12 +544,15 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
                 pw[k] = 1.0f;
         }
         float lo[V], g[V], pr[V], lab[V];
+        float vec_loss = 0.0f;   /* this vector's V losses in f32, then one double add:
+                                    a conversion and a double add per vector, not per element */
 #pragma unroll
         for (int k = 0; k < V; k++) {
             op(x[k], y[k], w[k], pw[k], want_loss, &lo[k], &g[k]);
-            acc += (double)lo[k];
+            vec_loss += lo[k];
             g[k] = g[k] * (scale * up[k]);
         }
+        acc += (double)vec_loss;
         if (want_sigmoid)
 #pragma unroll
             for (int k = 0; k < V; k++) {

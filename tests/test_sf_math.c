@@ -135,3 +135,94 @@ Test(sf_math, pow_unit_rounds_once_for_gamma_two_and_one)
     }
     cr_expect(isnan(sf_pow_unit(NAN, 2.0f)));
 }
+
+/* Two floats agree: the same value (either zero sign), both NaN, or within 2 ulp (the
+ * plain products of the fast path may be contracted into fma by a compiler where the
+ * limits' products round one by one). */
+static int agree(float a, float b)
+{
+    if (isnan(a) || isnan(b))
+        return isnan(a) && isnan(b);
+    if (a == b)
+        return 1;
+    if (isinf(a) || isinf(b))
+        return 0;
+    double m = fabs((double)a) > fabs((double)b) ? fabs((double)a) : fabs((double)b);
+    return ulps(a, (double)b) <= 2.0 || fabs((double)a - (double)b) <= m * 0x1p-22;
+}
+
+/* The values every input of the loss functions takes below: zeros, ordinary values,
+ * saturating logits (|x| >= 104 makes the softplus tail 0), huge, infinite, NaN and the
+ * smallest subnormal. */
+static const float loss_inputs[] = {0.0f, -0.0f, 1.0f, -1.0f, 0.5f, 2.0f, -3.0f, 1e30f, -1e30f,
+                                    200.0f, -200.0f, INFINITY, -INFINITY, NAN, 0x1p-149f};
+#define N_LOSS_INPUTS (sizeof loss_inputs / sizeof loss_inputs[0])
+
+/* sf_bce_loss_grad takes plain products and falls back to the 0 * inf limits only where
+ * they give NaN. Over every combination of the inputs above for x, y', w and p its loss
+ * must be what the limits give everywhere (the definition before that fast path), and the
+ * gradient unchanged. */
+Test(sf_math, bce_fast_path_gives_the_limits_loss_on_every_special_input)
+{
+    int bad = 0;
+    for (size_t ix = 0; ix < N_LOSS_INPUTS; ix++)
+        for (size_t iy = 0; iy < N_LOSS_INPUTS; iy++)
+            for (size_t iw = 0; iw < N_LOSS_INPUTS; iw++)
+                for (size_t ip = 0; ip < N_LOSS_INPUTS; ip++) {
+                    const float x = loss_inputs[ix], ys = loss_inputs[iy], w = loss_inputs[iw],
+                                p = loss_inputs[ip];
+                    float s, sn, sp, spn, loss, grad;
+                    sf_logit_terms(x, &s, &sn, &sp, &spn);
+                    const float neg = 1.0f - ys, pos = p * ys;
+                    const float want = sf_mul_limit(w, sf_mul_limit(neg, sp) + sf_mul_limit(pos, spn));
+                    const float want_grad = w * (neg * s - pos * sn);
+                    sf_bce_loss_grad(x, ys, w, p, &loss, &grad);
+                    if (!agree(loss, want) || !agree(grad, want_grad)) {
+                        if (bad++ < 10)
+                            cr_log_error("bce(x=%g, y'=%g, w=%g, p=%g): loss %g grad %g, want %g %g", (double)x,
+                                         (double)ys, (double)w, (double)p, (double)loss, (double)grad,
+                                         (double)want, (double)want_grad);
+                    }
+                }
+    cr_expect(bad == 0, "%d combinations differ", bad);
+    /* The limits themselves, through the fast path's fallback. */
+    float loss, grad;
+    sf_bce_loss_grad(INFINITY, 1.0f, 1.0f, 1.0f, &loss, &grad);
+    cr_expect(loss == 0.0f && grad == 0.0f, "x = +inf, y = 1: loss %g grad %g", (double)loss, (double)grad);
+    sf_bce_loss_grad(-INFINITY, 0.0f, 1.0f, 1.0f, &loss, &grad);
+    cr_expect(loss == 0.0f && grad == 0.0f, "x = -inf, y = 0: loss %g grad %g", (double)loss, (double)grad);
+    sf_bce_loss_grad(-INFINITY, 1.0f, 1.0f, 1.0f, &loss, &grad);
+    cr_expect(loss == INFINITY && grad == -1.0f, "x = -inf, y = 1: loss %g grad %g", (double)loss, (double)grad);
+}
+
+/* The same for the focal loss, over x, y and alpha, at gamma 2 (RetinaNet's), 0, 1 and 1.5. */
+Test(sf_math, focal_fast_path_gives_the_limits_loss_on_every_special_input)
+{
+    const float gammas[] = {2.0f, 0.0f, 1.0f, 1.5f};
+    const float alphas[] = {0.25f, -1.0f, 0.0f, 1.0f};
+    int bad = 0;
+    for (size_t ig = 0; ig < 4; ig++)
+        for (size_t ia = 0; ia < 4; ia++)
+            for (size_t ix = 0; ix < N_LOSS_INPUTS; ix++)
+                for (size_t iy = 0; iy < N_LOSS_INPUTS; iy++) {
+                    const float x = loss_inputs[ix], y = loss_inputs[iy], alpha = alphas[ia], gamma = gammas[ig];
+                    float s, sn, sp, spn, loss, grad;
+                    sf_logit_terms(x, &s, &sn, &sp, &spn);
+                    const float q = y * sn + (1.0f - y) * s;
+                    const float ce = sf_mul_limit(1.0f - y, sp) + sf_mul_limit(y, spn);
+                    const float at = sf_focal_alpha_t(alpha, y);
+                    const float qg = sf_pow_unit(q, gamma);
+                    const float want = sf_mul_limit(at, sf_mul_limit(qg, ce));
+                    const float ratio = q == 0.0f ? 1.0f : (s * sn) / q;
+                    const float inner = (s - y) - gamma * sf_mul_limit(ratio, ce) * (2.0f * y - 1.0f);
+                    const float want_grad = at * qg * inner;
+                    sf_focal_loss_grad(x, y, alpha, gamma, &loss, &grad);
+                    if (!agree(loss, want) || !agree(grad, want_grad)) {
+                        if (bad++ < 10)
+                            cr_log_error("focal(x=%g, y=%g, alpha=%g, gamma=%g): loss %g grad %g, want %g %g",
+                                         (double)x, (double)y, (double)alpha, (double)gamma, (double)loss,
+                                         (double)grad, (double)want, (double)want_grad);
+                    }
+                }
+    cr_expect(bad == 0, "%d combinations differ", bad);
+}
