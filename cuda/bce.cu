@@ -11,14 +11,15 @@ namespace {
 
 struct bce_op {
     float eps;   /* label smoothing */
-    __device__ void operator()(float x, float y, float w, float p, bool want_loss, float *loss, float *grad) const
+    __device__ void operator()(float x, float y, float w, float p, bool want_loss, float *loss, float *grad,
+                               float *sig) const
     {
         const float ys = sf_smooth_target(y, eps);
         if (want_loss) {
-            sf_bce_loss_grad(x, ys, w, p, loss, grad);
+            sf_bce_loss_grad(x, ys, w, p, loss, grad, sig);
         } else {
             *loss = 0.0f;
-            *grad = sf_bce_grad(x, ys, w, p);   /* no logarithm needed */
+            *grad = sf_bce_grad(x, ys, w, p, sig);   /* no logarithm needed */
         }
     }
 };

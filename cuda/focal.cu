@@ -11,11 +11,13 @@ namespace {
 
 struct focal_op {
     float alpha, gamma;
-    __device__ void operator()(float x, float y, float, float, bool want_loss, float *loss, float *grad) const
+    __device__ void operator()(float x, float y, float, float, bool want_loss, float *loss, float *grad,
+                               float *sig) const
     {
         sf_focal_loss_grad(x, y, alpha, gamma, loss, grad);
         if (!want_loss)
             *loss = 0.0f;
+        *sig = 0.0f;   /* the focal loss has no probabilities output */
     }
 };
 

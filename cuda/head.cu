@@ -246,13 +246,13 @@ template <typename T, typename TY> __global__ void __launch_bounds__(SF_BLOCK) t
                 const int64_t e = r * p.l + j;
                 const float z = p.z[e] + b;
                 const float y = sf_to_float(targets[e]);
-                float g;
+                float g, sig;   /* sig: not an output of the train step */
                 if (p.loss_partials) {
                     float lo;
-                    sf_bce_loss_grad(z, y, 1.0f, pj, &lo, &g);
+                    sf_bce_loss_grad(z, y, 1.0f, pj, &lo, &g, &sig);
                     loss += (double)lo;
                 } else {
-                    g = sf_bce_grad(z, y, 1.0f, pj);
+                    g = sf_bce_grad(z, y, 1.0f, pj, &sig);
                 }
                 if (g_out)
                     g_out[e] = sf_from_float<T>(g);

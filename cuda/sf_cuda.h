@@ -456,8 +456,9 @@ sigfuse_status sf_cuda_launch_ew(sigfuse_ctx *ctx, Op op, int64_t n, const sigfu
  * per-block partials of its sum), the gradient times the upstream gradient, sigma(x),
  * and labels. Per-element math comes from an Op:
  *   __device__ void operator()(float x, float y, float w, float p, bool want_loss,
- *                              float *loss, float *grad) const;
- * with w (element weight) and p (pos_weight of the column) 1 where absent. */
+ *                              float *loss, float *grad, float *sig) const;
+ * with w (element weight) and p (pos_weight of the column) 1 where absent, and sig the
+ * sigma(x) its terms already hold (read only for the probabilities and labels). */
 struct sf_loss_params {
     int64_t n;
     int64_t cols;
@@ -492,7 +493,6 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
     T *dl_ptr = (T *)p.dlogits;
     T *pr_ptr = (T *)p.probs;
     const bool want_loss = p.loss_elem != nullptr || p.loss_partials != nullptr;
-    const bool want_sigmoid = p.probs != nullptr || p.labels != nullptr;
 
     /* The scalar upstream gradient folds into one factor, in double like the reference:
      * grad_scale * dloss_in / (rows * cols for MEAN). */
@@ -543,28 +543,26 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
             for (int k = 0; k < V; k++)
                 pw[k] = 1.0f;
         }
-        float lo[V], g[V], pr[V], lab[V];
+        float lo[V], g[V], sig[V], lab[V];
         float vec_loss = 0.0f;   /* this vector's V losses in f32, then one double add:
                                     a conversion and a double add per vector, not per element */
 #pragma unroll
         for (int k = 0; k < V; k++) {
-            op(x[k], y[k], w[k], pw[k], want_loss, &lo[k], &g[k]);
+            op(x[k], y[k], w[k], pw[k], want_loss, &lo[k], &g[k], &sig[k]);
             vec_loss += lo[k];
             g[k] = g[k] * (scale * up[k]);
         }
         acc += (double)vec_loss;
-        if (want_sigmoid)
+        if (p.labels)
 #pragma unroll
-            for (int k = 0; k < V; k++) {
-                pr[k] = sf_sigmoid(x[k]);
-                lab[k] = pr[k] > p.threshold ? 1.0f : 0.0f;
-            }
+            for (int k = 0; k < V; k++)
+                lab[k] = sig[k] > p.threshold ? 1.0f : 0.0f;
         if (le_ptr)
             sf_store<T, V>(le_ptr, i0, lo);
         if (dl_ptr)
             sf_store<T, V>(dl_ptr, i0, g);
         if (pr_ptr)
-            sf_store<T, V>(pr_ptr, i0, pr);
+            sf_store<T, V>(pr_ptr, i0, sig);
         if (p.labels) {
             if (p.labels_u8)
                 sf_store<uint8_t, V>((uint8_t *)p.labels, i0, lab);
@@ -580,10 +578,9 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
             const float w = w_ptr ? sf_to_float(w_ptr[i]) : 1.0f;
             const float pw = pw_ptr ? sf_to_float(pw_ptr[i % p.cols]) : 1.0f;
             const float up = up_ptr ? sf_to_float(up_ptr[i]) : 1.0f;
-            float lo, g;
-            op(x, y, w, pw, want_loss, &lo, &g);
+            float lo, g, pr;
+            op(x, y, w, pw, want_loss, &lo, &g, &pr);
             acc += (double)lo;
-            const float pr = sf_sigmoid(x);
             if (le_ptr)
                 le_ptr[i] = sf_from_float<T>(lo);
             if (dl_ptr)

@@ -215,13 +215,14 @@ SF_FN void sf_logit_terms(float x, float *s, float *sn, float *sp, float *spn)
 }
 
 /* loss_e = w [(1 - y') softplus(x) + p y' softplus(-x)] (0 * inf = 0) and
- * grad_e = w [(1 - y') sigma(x) - p y' sigma(-x)] together.
+ * grad_e = w [(1 - y') sigma(x) - p y' sigma(-x)] together, and sigma(x) itself (the
+ * probabilities output: same value as sf_sigmoid, without a second exponential).
  * The loss is formed with plain products first, and only a NaN result takes the limits.
  * This is exact: NaN propagates through every product and sum, so a loss that is not NaN
  * met no 0 * inf and no NaN factor, where sf_mul_limit is the plain product. Finite
  * inputs (the common case) so pay one test and a branch not taken instead of the three
  * limits' ~11 instructions (bench/sass.py). */
-SF_FN void sf_bce_loss_grad(float x, float ys, float w, float p, float *loss, float *grad)
+SF_FN void sf_bce_loss_grad(float x, float ys, float w, float p, float *loss, float *grad, float *sig)
 {
     float s, sn, sp, spn;
     sf_logit_terms(x, &s, &sn, &sp, &spn);
@@ -231,23 +232,25 @@ SF_FN void sf_bce_loss_grad(float x, float ys, float w, float p, float *loss, fl
         l = sf_mul_limit(w, sf_mul_limit(neg, sp) + sf_mul_limit(pos, spn));
     *loss = l;
     *grad = w * (neg * s - pos * sn);
+    *sig = s;
 }
 
 /* loss_e alone. */
 SF_FN float sf_bce_loss(float x, float ys, float w, float p)
 {
-    float loss, grad;
-    sf_bce_loss_grad(x, ys, w, p, &loss, &grad);
+    float loss, grad, sig;
+    sf_bce_loss_grad(x, ys, w, p, &loss, &grad, &sig);
     return loss;
 }
 
 /* grad_e = w [(1 - y') sigma(x) - p y' sigma(-x)]; both sigmas are bounded, so plain
- * products cannot meet 0 * inf. */
-SF_FN float sf_bce_grad(float x, float ys, float w, float p)
+ * products cannot meet 0 * inf. Also gives sigma(x), as sf_bce_loss_grad does. */
+SF_FN float sf_bce_grad(float x, float ys, float w, float p, float *sig)
 {
     float s, sn;
     sf_sigmoid_pair(x, &s, &sn);
     float neg = 1.0f - ys, pos = p * ys;
+    *sig = s;
     return w * (neg * s - pos * sn);
 }
 

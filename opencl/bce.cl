@@ -51,19 +51,18 @@ kernel void bce_fused(global const SF_T *x, ulong x_off,
         const float wv = w ? sf_ld(w, i) : 1.0f;
         const float pv = pw ? sf_ld(pw, col) : 1.0f;
         const float uv = up ? sf_ld(up, i) : 1.0f;
-        float le, g;
+        float le, g, s;   /* s = sigma(x), from the same exponential as the loss and gradient */
         if (want_loss) {
-            sf_bce_loss_grad(xv, ys, wv, pv, &le, &g);   /* one exp, one log1p for both */
+            sf_bce_loss_grad(xv, ys, wv, pv, &le, &g, &s);   /* one exp, one log1p for all */
             if (loss)
                 sf_st(loss, i, le);
             acc += le;
         } else {
-            g = sf_bce_grad(xv, ys, wv, pv);
+            g = sf_bce_grad(xv, ys, wv, pv, &s);
         }
         if (dl)
             sf_st(dl, i, g * (scale * uv));
         if (pr || lab) {
-            const float s = sf_sigmoid(xv);
             if (pr)
                 sf_st(pr, i, s);
             if (lab)

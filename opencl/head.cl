@@ -74,13 +74,13 @@ kernel void head_train_grad(global float *z, ulong z_off, ulong n, ulong L, ulon
         const float v = z[i] + (bias ? sf_ld(bias, col) : 0.0f);
         const float y = sf_ld_target(targets, targets_u8, i);
         const float p = pw ? sf_ld(pw, col) : 1.0f;
-        float g;
+        float g, sig;   /* sig: not an output of the train step */
         if (part) {
             float le;
-            sf_bce_loss_grad(v, y, 1.0f, p, &le, &g);
+            sf_bce_loss_grad(v, y, 1.0f, p, &le, &g, &sig);
             acc += le;
         } else {
-            g = sf_bce_grad(v, y, 1.0f, p);
+            g = sf_bce_grad(v, y, 1.0f, p, &sig);
         }
         z[i] = g * scale;
         col += col_step;

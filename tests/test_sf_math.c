@@ -171,13 +171,13 @@ Test(sf_math, bce_fast_path_gives_the_limits_loss_on_every_special_input)
                 for (size_t ip = 0; ip < N_LOSS_INPUTS; ip++) {
                     const float x = loss_inputs[ix], ys = loss_inputs[iy], w = loss_inputs[iw],
                                 p = loss_inputs[ip];
-                    float s, sn, sp, spn, loss, grad;
+                    float s, sn, sp, spn, loss, grad, sig;
                     sf_logit_terms(x, &s, &sn, &sp, &spn);
                     const float neg = 1.0f - ys, pos = p * ys;
                     const float want = sf_mul_limit(w, sf_mul_limit(neg, sp) + sf_mul_limit(pos, spn));
                     const float want_grad = w * (neg * s - pos * sn);
-                    sf_bce_loss_grad(x, ys, w, p, &loss, &grad);
-                    if (!agree(loss, want) || !agree(grad, want_grad)) {
+                    sf_bce_loss_grad(x, ys, w, p, &loss, &grad, &sig);
+                    if (!agree(loss, want) || !agree(grad, want_grad) || !agree(sig, sf_sigmoid(x))) {
                         if (bad++ < 10)
                             cr_log_error("bce(x=%g, y'=%g, w=%g, p=%g): loss %g grad %g, want %g %g", (double)x,
                                          (double)ys, (double)w, (double)p, (double)loss, (double)grad,
@@ -186,12 +186,12 @@ Test(sf_math, bce_fast_path_gives_the_limits_loss_on_every_special_input)
                 }
     cr_expect(bad == 0, "%d combinations differ", bad);
     /* The limits themselves, through the fast path's fallback. */
-    float loss, grad;
-    sf_bce_loss_grad(INFINITY, 1.0f, 1.0f, 1.0f, &loss, &grad);
+    float loss, grad, sig;
+    sf_bce_loss_grad(INFINITY, 1.0f, 1.0f, 1.0f, &loss, &grad, &sig);
     cr_expect(loss == 0.0f && grad == 0.0f, "x = +inf, y = 1: loss %g grad %g", (double)loss, (double)grad);
-    sf_bce_loss_grad(-INFINITY, 0.0f, 1.0f, 1.0f, &loss, &grad);
+    sf_bce_loss_grad(-INFINITY, 0.0f, 1.0f, 1.0f, &loss, &grad, &sig);
     cr_expect(loss == 0.0f && grad == 0.0f, "x = -inf, y = 0: loss %g grad %g", (double)loss, (double)grad);
-    sf_bce_loss_grad(-INFINITY, 1.0f, 1.0f, 1.0f, &loss, &grad);
+    sf_bce_loss_grad(-INFINITY, 1.0f, 1.0f, 1.0f, &loss, &grad, &sig);
     cr_expect(loss == INFINITY && grad == -1.0f, "x = -inf, y = 1: loss %g grad %g", (double)loss, (double)grad);
 }
 
