@@ -145,7 +145,7 @@ template <typename T> sigfuse_status fwd(sigfuse_ctx *ctx, const sigfuse_gru_for
         return SIGFUSE_SUCCESS;
     gru_fwd_params p = {a->batch, a->hidden, sf_dptr(a->gates_x), sf_dptr(a->gates_h), sf_dptr(a->bias_x),
                         sf_dptr(a->bias_h), sf_dptr(a->h_prev), sf_dptr(a->h)};
-    sf_tile_geom g = sf_tile_for(s, a->batch, a->hidden, 0);
+    sf_tile_geom g = sf_tile_for(s, sf_blocks_per_sm<gru_fwd_kernel<T>>(s->device, SF_BLOCK), a->batch, a->hidden, 0);
     gru_fwd_kernel<T><<<g.grid, g.block, 0, s->stream>>>(p);
     SF_LAUNCH_CHECK(ctx, "gru_cell_forward kernel launch");
     return SIGFUSE_SUCCESS;
@@ -168,7 +168,7 @@ template <typename T> sigfuse_status bwd(sigfuse_ctx *ctx, const sigfuse_gru_bac
     gru_bwd_params p = {B, H, sf_dptr(a->gates_x), sf_dptr(a->gates_h), sf_dptr(a->bias_x), sf_dptr(a->bias_h),
                         sf_dptr(a->h_prev), sf_dptr(a->dh), sf_dptr(a->dgates_x), sf_dptr(a->dgates_h),
                         sf_dptr(a->dh_prev), sf_dptr(a->dbias_x), sf_dptr(a->dbias_h), s->scratch};
-    sf_tile_geom g = sf_tile_for(s, B, H, sums ? 6 * H : 0);
+    sf_tile_geom g = sf_tile_for(s, sf_blocks_per_sm<gru_bwd_kernel<T>>(s->device, SF_BLOCK), B, H, sums ? 6 * H : 0);
     gru_bwd_kernel<T><<<g.grid, g.block, 0, s->stream>>>(p);
     SF_LAUNCH_CHECK(ctx, "gru_cell_backward kernel launch");
     if (sums && g.grid.y > 1) {

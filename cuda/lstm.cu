@@ -133,7 +133,7 @@ template <typename T> sigfuse_status fwd(sigfuse_ctx *ctx, const sigfuse_lstm_fo
         return SIGFUSE_SUCCESS;
     lstm_fwd_params p = {a->batch, a->hidden, sf_dptr(a->gates_x), sf_dptr(a->gates_h), sf_dptr(a->bias),
                          sf_dptr(a->c_prev), sf_dptr(a->h), sf_dptr(a->c)};
-    sf_tile_geom g = sf_tile_for(s, a->batch, a->hidden, 0);
+    sf_tile_geom g = sf_tile_for(s, sf_blocks_per_sm<lstm_fwd_kernel<T>>(s->device, SF_BLOCK), a->batch, a->hidden, 0);
     lstm_fwd_kernel<T><<<g.grid, g.block, 0, s->stream>>>(p);
     SF_LAUNCH_CHECK(ctx, "lstm_cell_forward kernel launch");
     return SIGFUSE_SUCCESS;
@@ -153,7 +153,8 @@ template <typename T> sigfuse_status bwd(sigfuse_ctx *ctx, const sigfuse_lstm_ba
     lstm_bwd_params p = {B, H, sf_dptr(a->gates_x), sf_dptr(a->gates_h), sf_dptr(a->bias), sf_dptr(a->c_prev),
                          sf_dptr(a->dh), sf_dptr(a->dc), sf_dptr(a->dgates), sf_dptr(a->dc_prev),
                          sf_dptr(a->dbias), s->scratch};
-    sf_tile_geom g = sf_tile_for(s, B, H, a->dbias ? 4 * H : 0);
+    sf_tile_geom g = sf_tile_for(s, sf_blocks_per_sm<lstm_bwd_kernel<T>>(s->device, SF_BLOCK), B, H,
+                                 a->dbias ? 4 * H : 0);
     lstm_bwd_kernel<T><<<g.grid, g.block, 0, s->stream>>>(p);
     SF_LAUNCH_CHECK(ctx, "lstm_cell_backward kernel launch");
     if (a->dbias && g.grid.y > 1)

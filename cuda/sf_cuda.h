@@ -298,13 +298,20 @@ sigfuse_status sf_cuda_colsum_finish(sigfuse_ctx *ctx, const double *part, int64
 
 /* Threads along hidden units (x, coalesced) and rows (y); grid.y row chunks. The same
  * geometry is used for the bias-gradient partials, so it must be a pure function of
- * (B, H, device): that makes the column sums deterministic. */
+ * (kernel, B, H, device): that makes the column sums deterministic.
+ * The grid is one wave: as many blocks as the kernel's occupancy lets the device hold at
+ * once (blocks_per_sm, from sf_blocks_per_sm), not a fixed 8 an SM. Every block of a
+ * tile walks the same number of rows, so with a fixed 8 a kernel that fits 5 or 6 blocks
+ * an SM (the LSTM kernels and the GRU backward, by their registers) ran a second wave
+ * 30-55 % full. A thread's rows run one after another (a row's loads are issued after the
+ * previous row's stores, which may alias them, and those wait for its loads), so a block
+ * takes its row count times a row's latency, and that second wave added as much again. */
 struct sf_tile_geom {
     dim3 block;
     dim3 grid;
 };
 
-static inline sf_tile_geom sf_tile_for(const sf_cuda_state *s, int64_t rows, int64_t cols,
+static inline sf_tile_geom sf_tile_for(const sf_cuda_state *s, int blocks_per_sm, int64_t rows, int64_t cols,
                                        int64_t partial_cols /* 0: no partials */)
 {
     sf_tile_geom g;
@@ -318,7 +325,7 @@ static inline sf_tile_geom sf_tile_for(const sf_cuda_state *s, int64_t rows, int
     if (gx < 1)
         gx = 1;
     int64_t gy = (rows + by - 1) / by;
-    int64_t target = (int64_t)s->sm_count * 8;   /* blocks that fill the device once */
+    int64_t target = (int64_t)s->sm_count * blocks_per_sm;   /* blocks that fill the device once */
     int64_t gy_cap = target / gx;
     if (gy_cap < 1)
         gy_cap = 1;
