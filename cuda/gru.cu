@@ -15,18 +15,40 @@ struct gru_fwd_params {
     void *h;
 };
 
+/* One row's inputs at unit j, in storage form (16-bit ones take half the registers of
+ * floats while a thread holds SF_CELL_ROWS rows of them). */
+template <typename T> struct gru_row_in {
+    T gx[3], gh[3], hp, dh;
+};
+
+/* Loads row r's inputs at unit j (dh only where given). */
+template <typename T>
+__device__ __forceinline__ void gru_load(const T *gx, const T *gh, const T *hprev, const T *dh, int64_t r,
+                                         int64_t H, int64_t j, gru_row_in<T> &in)
+{
+    const int64_t row = r * 3 * H + j, k = r * H + j;
+#pragma unroll
+    for (int g = 0; g < 3; g++) {
+        in.gx[g] = gx[row + g * H];
+        in.gh[g] = gh[row + g * H];
+    }
+    in.hp = hprev[k];
+    if (dh)
+        in.dh = dh[k];
+}
+
 /* The per-(row, unit) inputs of the cell: ar, az, gi_n, gh_n (biases added as the
  * reference adds them: gi = gx + bx, gh = gh + bh, then ar = gi_r + gh_r). */
 template <typename T>
-__device__ __forceinline__ void gru_load(const T *gx, const T *gh, const float (&bx)[3], const float (&bh)[3],
-                                         int64_t row, int64_t H, float *ar, float *az, float *gin, float *ghn)
+__device__ __forceinline__ void gru_preact(const gru_row_in<T> &in, const float (&bx)[3], const float (&bh)[3],
+                                           float *ar, float *az, float *gin, float *ghn)
 {
-    const float gi_r = sf_to_float(gx[row]) + bx[0];
-    const float gi_z = sf_to_float(gx[row + H]) + bx[1];
-    *gin = sf_to_float(gx[row + 2 * H]) + bx[2];
-    const float gh_r = sf_to_float(gh[row]) + bh[0];
-    const float gh_z = sf_to_float(gh[row + H]) + bh[1];
-    *ghn = sf_to_float(gh[row + 2 * H]) + bh[2];
+    const float gi_r = sf_to_float(in.gx[0]) + bx[0];
+    const float gi_z = sf_to_float(in.gx[1]) + bx[1];
+    *gin = sf_to_float(in.gx[2]) + bx[2];
+    const float gh_r = sf_to_float(in.gh[0]) + bh[0];
+    const float gh_z = sf_to_float(in.gh[1]) + bh[1];
+    *ghn = sf_to_float(in.gh[2]) + bh[2];
     *ar = gi_r + gh_r;
     *az = gi_z + gh_z;
 }
@@ -38,11 +60,15 @@ __device__ __forceinline__ void gru_biases(const T *bias, int64_t H, int64_t j, 
         out[g] = bias ? sf_to_float(bias[g * H + j]) : 0.0f;
 }
 
-template <typename T> __global__ void __launch_bounds__(SF_BLOCK) gru_fwd_kernel(gru_fwd_params p)
+/* At least 6 blocks an SM (40 registers, no spills): f32 would take 48 and fit 5. */
+template <typename T>
+__global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(6)) gru_fwd_kernel(gru_fwd_params p)
 {
+    constexpr int R = SF_CELL_ROWS;
     const T *gx = (const T *)p.gx, *gh = (const T *)p.gh, *hprev = (const T *)p.h_prev;
     T *h_out = (T *)p.h;
     const int64_t H = p.H;
+    const int64_t rstep = (int64_t)gridDim.y * blockDim.y;
     for (int64_t j0 = (int64_t)blockIdx.x * blockDim.x; j0 < H; j0 += (int64_t)gridDim.x * blockDim.x) {
         const int64_t j = j0 + threadIdx.x;
         if (j >= H)
@@ -50,12 +76,22 @@ template <typename T> __global__ void __launch_bounds__(SF_BLOCK) gru_fwd_kernel
         float bx[3], bh[3];
         gru_biases((const T *)p.bx, H, j, bx);
         gru_biases((const T *)p.bh, H, j, bh);
-        for (int64_t r = (int64_t)blockIdx.y * blockDim.y + threadIdx.y; r < p.B;
-             r += (int64_t)gridDim.y * blockDim.y) {
-            const int64_t row = r * 3 * H + j, k = r * H + j;
-            float ar, az, gin, ghn;
-            gru_load(gx, gh, bx, bh, row, H, &ar, &az, &gin, &ghn);
-            h_out[k] = sf_from_float<T>(sf_gru_fwd(ar, az, gin, ghn, sf_to_float(hprev[k])));
+        /* Rows r0, r0 + rstep, ..., R of them: every load first, then each row's math and store. */
+        for (int64_t r0 = (int64_t)blockIdx.y * blockDim.y + threadIdx.y; r0 < p.B; r0 += R * rstep) {
+            gru_row_in<T> in[R];
+#pragma unroll
+            for (int u = 0; u < R; u++)
+                if (r0 + u * rstep < p.B)
+                    gru_load<T>(gx, gh, hprev, nullptr, r0 + u * rstep, H, j, in[u]);
+#pragma unroll
+            for (int u = 0; u < R; u++) {
+                const int64_t r = r0 + u * rstep;
+                if (r >= p.B)
+                    break;
+                float ar, az, gin, ghn;
+                gru_preact(in[u], bx, bh, &ar, &az, &gin, &ghn);
+                h_out[r * H + j] = sf_from_float<T>(sf_gru_fwd(ar, az, gin, ghn, sf_to_float(in[u].hp)));
+            }
         }
     }
 }
@@ -70,6 +106,7 @@ struct gru_bwd_params {
 
 template <typename T> __global__ void __launch_bounds__(SF_BLOCK) gru_bwd_kernel(gru_bwd_params p)
 {
+    constexpr int R = SF_CELL_ROWS;
     __shared__ double col[6][SF_BLOCK];
     const T *gx = (const T *)p.gx, *gh = (const T *)p.gh, *hprev = (const T *)p.h_prev;
     const T *dh_in = (const T *)p.dh;
@@ -77,6 +114,7 @@ template <typename T> __global__ void __launch_bounds__(SF_BLOCK) gru_bwd_kernel
     const int64_t H = p.H;
     const bool sums = p.dbx != nullptr || p.dbh != nullptr;
     const int tid = threadIdx.y * blockDim.x + threadIdx.x;
+    const int64_t rstep = (int64_t)gridDim.y * blockDim.y;
     /* Uniform across the block (depends on blockIdx only): the barriers are safe. */
     for (int64_t j0 = (int64_t)blockIdx.x * blockDim.x; j0 < H; j0 += (int64_t)gridDim.x * blockDim.x) {
         const int64_t j = j0 + threadIdx.x;
@@ -85,30 +123,42 @@ template <typename T> __global__ void __launch_bounds__(SF_BLOCK) gru_bwd_kernel
             float bx[3], bh[3];
             gru_biases((const T *)p.bx, H, j, bx);
             gru_biases((const T *)p.bh, H, j, bh);
-            for (int64_t r = (int64_t)blockIdx.y * blockDim.y + threadIdx.y; r < p.B;
-                 r += (int64_t)gridDim.y * blockDim.y) {
-                const int64_t row = r * 3 * H + j, k = r * H + j;
-                float ar, az, gin, ghn;
-                gru_load(gx, gh, bx, bh, row, H, &ar, &az, &gin, &ghn);
-                const float hp = sf_to_float(hprev[k]), dh = sf_to_float(dh_in[k]);
-                float dar, daz, dan, dan_r, dhp;
-                sf_gru_bwd(ar, az, gin, ghn, hp, dh, &dar, &daz, &dan, &dan_r, &dhp);
-                if (dgx) {
-                    dgx[row] = sf_from_float<T>(dar);
-                    dgx[row + H] = sf_from_float<T>(daz);
-                    dgx[row + 2 * H] = sf_from_float<T>(dan);
+            /* Rows r0, r0 + rstep, ..., R of them: every load first, then each row's
+             * math and stores (rows in increasing order, so the sums' order is unchanged). */
+            for (int64_t r0 = (int64_t)blockIdx.y * blockDim.y + threadIdx.y; r0 < p.B; r0 += R * rstep) {
+                gru_row_in<T> in[R];
+#pragma unroll
+                for (int u = 0; u < R; u++)
+                    if (r0 + u * rstep < p.B)
+                        gru_load<T>(gx, gh, hprev, dh_in, r0 + u * rstep, H, j, in[u]);
+#pragma unroll
+                for (int u = 0; u < R; u++) {
+                    const int64_t r = r0 + u * rstep;
+                    if (r >= p.B)
+                        break;
+                    const int64_t row = r * 3 * H + j, k = r * H + j;
+                    float ar, az, gin, ghn;
+                    gru_preact(in[u], bx, bh, &ar, &az, &gin, &ghn);
+                    float dar, daz, dan, dan_r, dhp;
+                    sf_gru_bwd(ar, az, gin, ghn, sf_to_float(in[u].hp), sf_to_float(in[u].dh), &dar, &daz, &dan,
+                               &dan_r, &dhp);
+                    if (dgx) {
+                        dgx[row] = sf_from_float<T>(dar);
+                        dgx[row + H] = sf_from_float<T>(daz);
+                        dgx[row + 2 * H] = sf_from_float<T>(dan);
+                    }
+                    if (dgh) {
+                        dgh[row] = sf_from_float<T>(dar);
+                        dgh[row + H] = sf_from_float<T>(daz);
+                        dgh[row + 2 * H] = sf_from_float<T>(dan_r);
+                    }
+                    if (dhp_out)
+                        dhp_out[k] = sf_from_float<T>(dhp);
+                    acc[0] += (double)dar;
+                    acc[1] += (double)daz;
+                    acc[2] += (double)dan;
+                    acc[5] += (double)dan_r;
                 }
-                if (dgh) {
-                    dgh[row] = sf_from_float<T>(dar);
-                    dgh[row + H] = sf_from_float<T>(daz);
-                    dgh[row + 2 * H] = sf_from_float<T>(dan_r);
-                }
-                if (dhp_out)
-                    dhp_out[k] = sf_from_float<T>(dhp);
-                acc[0] += (double)dar;
-                acc[1] += (double)daz;
-                acc[2] += (double)dan;
-                acc[5] += (double)dan_r;
             }
         }
         if (!sums)

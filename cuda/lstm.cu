@@ -15,12 +15,56 @@ struct lstm_fwd_params {
     void *h, *c;
 };
 
-template <typename T> __global__ void __launch_bounds__(SF_BLOCK) lstm_fwd_kernel(lstm_fwd_params p)
+/* One row's inputs at unit j, in storage form (16-bit ones take half the registers of
+ * floats while a thread holds SF_CELL_ROWS rows of them). */
+template <typename T> struct lstm_row_in {
+    T gx[4], gh[4], cp, dh, dc;
+};
+
+/* Loads row r's inputs at unit j (gh, dh, dc only where present). */
+template <typename T>
+__device__ __forceinline__ void lstm_load(const T *gx, const T *gh, const T *cprev, const T *dh, const T *dc,
+                                          int64_t r, int64_t H, int64_t j, lstm_row_in<T> &in)
 {
+    const int64_t row = r * 4 * H + j, k = r * H + j;
+#pragma unroll
+    for (int g = 0; g < 4; g++) {
+        in.gx[g] = gx[row + g * H];
+        if (gh)
+            in.gh[g] = gh[row + g * H];
+    }
+    in.cp = cprev[k];
+    if (dh)
+        in.dh = dh[k];
+    if (dc)
+        in.dc = dc[k];
+}
+
+/* The gate pre-activations: gates_x (+ gates_h) + bias. */
+template <typename T>
+__device__ __forceinline__ void lstm_preact(const lstm_row_in<T> &in, bool has_gh, const float (&b4)[4],
+                                            float (&a)[4])
+{
+#pragma unroll
+    for (int g = 0; g < 4; g++) {
+        float v = sf_to_float(in.gx[g]);
+        if (has_gh)
+            v += sf_to_float(in.gh[g]);
+        a[g] = v + b4[g];
+    }
+}
+
+/* At least 5 blocks an SM (48 registers, no spills): holding SF_CELL_ROWS = 2 rows, nvcc
+ * would take 55-56 registers and fit 4 (nvcc -Xptxas -v, sm_90). */
+template <typename T>
+__global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(5)) lstm_fwd_kernel(lstm_fwd_params p)
+{
+    constexpr int R = SF_CELL_ROWS;
     const T *gx = (const T *)p.gx, *gh = (const T *)p.gh, *bias = (const T *)p.bias;
     const T *cprev = (const T *)p.c_prev;
     T *h_out = (T *)p.h, *c_out = (T *)p.c;
     const int64_t H = p.H;
+    const int64_t rstep = (int64_t)gridDim.y * blockDim.y;
     for (int64_t j0 = (int64_t)blockIdx.x * blockDim.x; j0 < H; j0 += (int64_t)gridDim.x * blockDim.x) {
         const int64_t j = j0 + threadIdx.x;
         if (j >= H)
@@ -29,23 +73,28 @@ template <typename T> __global__ void __launch_bounds__(SF_BLOCK) lstm_fwd_kerne
         if (bias)
             for (int g = 0; g < 4; g++)
                 b4[g] = sf_to_float(bias[g * H + j]);
-        for (int64_t r = (int64_t)blockIdx.y * blockDim.y + threadIdx.y; r < p.B;
-             r += (int64_t)gridDim.y * blockDim.y) {
-            const int64_t row = r * 4 * H + j, k = r * H + j;
-            float a[4];
+        /* Rows r0, r0 + rstep, ..., R of them: every load first, then each row's math and stores. */
+        for (int64_t r0 = (int64_t)blockIdx.y * blockDim.y + threadIdx.y; r0 < p.B; r0 += R * rstep) {
+            lstm_row_in<T> in[R];
 #pragma unroll
-            for (int g = 0; g < 4; g++) {
-                float v = sf_to_float(gx[row + g * H]);
-                if (gh)
-                    v += sf_to_float(gh[row + g * H]);
-                a[g] = v + b4[g];
+            for (int u = 0; u < R; u++)
+                if (r0 + u * rstep < p.B)
+                    lstm_load<T>(gx, gh, cprev, nullptr, nullptr, r0 + u * rstep, H, j, in[u]);
+#pragma unroll
+            for (int u = 0; u < R; u++) {
+                const int64_t r = r0 + u * rstep;
+                if (r >= p.B)
+                    break;
+                const int64_t k = r * H + j;
+                float a[4];
+                lstm_preact(in[u], gh != nullptr, b4, a);
+                float c, h;
+                sf_lstm_fwd(a[0], a[1], a[2], a[3], sf_to_float(in[u].cp), &c, &h);
+                if (c_out)
+                    c_out[k] = sf_from_float<T>(c);
+                if (h_out)
+                    h_out[k] = sf_from_float<T>(h);
             }
-            float c, h;
-            sf_lstm_fwd(a[0], a[1], a[2], a[3], sf_to_float(cprev[k]), &c, &h);
-            if (c_out)
-                c_out[k] = sf_from_float<T>(c);
-            if (h_out)
-                h_out[k] = sf_from_float<T>(h);
         }
     }
 }
@@ -58,8 +107,12 @@ struct lstm_bwd_params {
     double *partials;   /* [gridDim.y][4H] otherwise */
 };
 
-template <typename T> __global__ void __launch_bounds__(SF_BLOCK) lstm_bwd_kernel(lstm_bwd_params p)
+/* At least 4 blocks an SM (64 registers; 8 bytes spilled in f16/bf16, 24 in f32): holding
+ * SF_CELL_ROWS = 2 rows, nvcc would take 77-80 registers and fit 3 (nvcc -Xptxas -v, sm_90). */
+template <typename T>
+__global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(4)) lstm_bwd_kernel(lstm_bwd_params p)
 {
+    constexpr int R = SF_CELL_ROWS;
     __shared__ double col[4][SF_BLOCK];
     const T *gx = (const T *)p.gx, *gh = (const T *)p.gh, *bias = (const T *)p.bias;
     const T *cprev = (const T *)p.c_prev, *dh_in = (const T *)p.dh, *dc_in = (const T *)p.dc;
@@ -67,6 +120,7 @@ template <typename T> __global__ void __launch_bounds__(SF_BLOCK) lstm_bwd_kerne
     const int64_t H = p.H;
     const bool sums = p.dbias != nullptr;
     const int tid = threadIdx.y * blockDim.x + threadIdx.x;
+    const int64_t rstep = (int64_t)gridDim.y * blockDim.y;
     /* The loop over column tiles is uniform across the block (it depends on blockIdx
      * only), so the barriers inside it are reached by every thread. */
     for (int64_t j0 = (int64_t)blockIdx.x * blockDim.x; j0 < H; j0 += (int64_t)gridDim.x * blockDim.x) {
@@ -77,31 +131,37 @@ template <typename T> __global__ void __launch_bounds__(SF_BLOCK) lstm_bwd_kerne
             if (bias)
                 for (int g = 0; g < 4; g++)
                     b4[g] = sf_to_float(bias[g * H + j]);
-            for (int64_t r = (int64_t)blockIdx.y * blockDim.y + threadIdx.y; r < p.B;
-                 r += (int64_t)gridDim.y * blockDim.y) {
-                const int64_t row = r * 4 * H + j, k = r * H + j;
-                float a[4];
+            /* Rows r0, r0 + rstep, ..., R of them: every load first, then each row's
+             * math and stores (rows in increasing order, so the sums' order is unchanged). */
+            for (int64_t r0 = (int64_t)blockIdx.y * blockDim.y + threadIdx.y; r0 < p.B; r0 += R * rstep) {
+                lstm_row_in<T> in[R];
 #pragma unroll
-                for (int g = 0; g < 4; g++) {
-                    float v = sf_to_float(gx[row + g * H]);
-                    if (gh)
-                        v += sf_to_float(gh[row + g * H]);
-                    a[g] = v + b4[g];
-                }
-                const float dh = dh_in ? sf_to_float(dh_in[k]) : 0.0f;
-                const float dc = dc_in ? sf_to_float(dc_in[k]) : 0.0f;
-                float d[4], dcp;
-                sf_lstm_bwd(a[0], a[1], a[2], a[3], sf_to_float(cprev[k]), dh, dc, &d[0], &d[1], &d[2], &d[3],
-                            &dcp);
-                if (dgates)
+                for (int u = 0; u < R; u++)
+                    if (r0 + u * rstep < p.B)
+                        lstm_load<T>(gx, gh, cprev, dh_in, dc_in, r0 + u * rstep, H, j, in[u]);
+#pragma unroll
+                for (int u = 0; u < R; u++) {
+                    const int64_t r = r0 + u * rstep;
+                    if (r >= p.B)
+                        break;
+                    const int64_t row = r * 4 * H + j, k = r * H + j;
+                    float a[4];
+                    lstm_preact(in[u], gh != nullptr, b4, a);
+                    const float dh = dh_in ? sf_to_float(in[u].dh) : 0.0f;
+                    const float dc = dc_in ? sf_to_float(in[u].dc) : 0.0f;
+                    float d[4], dcp;
+                    sf_lstm_bwd(a[0], a[1], a[2], a[3], sf_to_float(in[u].cp), dh, dc, &d[0], &d[1], &d[2], &d[3],
+                                &dcp);
+                    if (dgates)
+#pragma unroll
+                        for (int g = 0; g < 4; g++)
+                            dgates[row + g * H] = sf_from_float<T>(d[g]);
+                    if (dcp_out)
+                        dcp_out[k] = sf_from_float<T>(dcp);
 #pragma unroll
                     for (int g = 0; g < 4; g++)
-                        dgates[row + g * H] = sf_from_float<T>(d[g]);
-                if (dcp_out)
-                    dcp_out[k] = sf_from_float<T>(dcp);
-#pragma unroll
-                for (int g = 0; g < 4; g++)
-                    acc[g] += (double)d[g];
+                        acc[g] += (double)d[g];
+                }
             }
         }
         if (!sums)

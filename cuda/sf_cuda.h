@@ -40,6 +40,21 @@ static inline sf_cuda_state *sf_cuda_of(sigfuse_ctx *ctx) { return (sf_cuda_stat
 /* Threads per block of the flat kernels: 8 blocks fill an H100 SM's 2048 threads. */
 #define SF_BLOCK 256
 
+/* The most threads an SM holds (the CUDA C++ Programming Guide's table of compute
+ * capabilities): 1024 on sm_75, 1536 on sm_86/87/89/120, 2048 on the rest, sm_90
+ * included. A kernel's __launch_bounds__ minimum of resident blocks must fit it, or ptxas
+ * ignores it with a warning, so SF_MIN_BLOCKS(n) asks for n blocks of SF_BLOCK threads
+ * where they fit and for as many as fit elsewhere. */
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 750
+#define SF_SM_THREADS 1024
+#elif defined(__CUDA_ARCH__) && (__CUDA_ARCH__ == 860 || __CUDA_ARCH__ == 870 || __CUDA_ARCH__ == 890 || \
+                                 __CUDA_ARCH__ == 1200)
+#define SF_SM_THREADS 1536
+#else
+#define SF_SM_THREADS 2048
+#endif
+#define SF_MIN_BLOCKS(n) ((n) * SF_BLOCK <= SF_SM_THREADS ? (n) : SF_SM_THREADS / SF_BLOCK)
+
 /* ---- Errors --------------------------------------------------------------------------- */
 
 /* Record a CUDA / cuBLAS failure on ctx as SIGFUSE_ERR_BACKEND with the runtime's own
@@ -310,6 +325,17 @@ struct sf_tile_geom {
     dim3 block;
     dim3 grid;
 };
+
+/* Rows a thread of a cell kernel loads before it computes any of them. Its rows would
+ * otherwise run one after another (above), one row's loads in flight at a time: 11 to 16
+ * scalar loads of 2 or 4 bytes. On the H100 of 2026-11-24 the cells' backward took about
+ * as long in f16/bf16 as in f32 (51-73 % of the copy against 85-91 %), the mark of a
+ * latency-bound loop rather than a bandwidth-bound one (bench/NOTES.md). Each thread still
+ * reads and writes only its own rows' elements, so exact in-place stays safe. Build with
+ * -DSF_CELL_ROWS=1 to compare. */
+#ifndef SF_CELL_ROWS
+#define SF_CELL_ROWS 2
+#endif
 
 static inline sf_tile_geom sf_tile_for(const sf_cuda_state *s, int blocks_per_sm, int64_t rows, int64_t cols,
                                        int64_t partial_cols /* 0: no partials */)
