@@ -64,11 +64,9 @@ __device__ __forceinline__ void gru_biases(const T *bias, int64_t H, int64_t j, 
 template <typename T>
 __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(6)) gru_fwd_kernel(gru_fwd_params p)
 {
-    constexpr int R = SF_CELL_ROWS;
     const T *gx = (const T *)p.gx, *gh = (const T *)p.gh, *hprev = (const T *)p.h_prev;
     T *h_out = (T *)p.h;
     const int64_t H = p.H;
-    const int64_t rstep = (int64_t)gridDim.y * blockDim.y;
     for (int64_t j0 = (int64_t)blockIdx.x * blockDim.x; j0 < H; j0 += (int64_t)gridDim.x * blockDim.x) {
         const int64_t j = j0 + threadIdx.x;
         if (j >= H)
@@ -76,23 +74,13 @@ __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(6)) gru_fwd_kernel(gru
         float bx[3], bh[3];
         gru_biases((const T *)p.bx, H, j, bx);
         gru_biases((const T *)p.bh, H, j, bh);
-        /* Rows r0, r0 + rstep, ..., R of them: every load first, then each row's math and store. */
-        for (int64_t r0 = (int64_t)blockIdx.y * blockDim.y + threadIdx.y; r0 < p.B; r0 += R * rstep) {
-            gru_row_in<T> in[R];
-#pragma unroll
-            for (int u = 0; u < R; u++)
-                if (r0 + u * rstep < p.B)
-                    gru_load<T>(gx, gh, hprev, nullptr, r0 + u * rstep, H, j, in[u]);
-#pragma unroll
-            for (int u = 0; u < R; u++) {
-                const int64_t r = r0 + u * rstep;
-                if (r >= p.B)
-                    break;
+        sf_cell_rows<gru_row_in<T>>(
+            p.B, [&](int64_t r, gru_row_in<T> &in) { gru_load<T>(gx, gh, hprev, nullptr, r, H, j, in); },
+            [&](int64_t r, const gru_row_in<T> &in) {
                 float ar, az, gin, ghn;
-                gru_preact(in[u], bx, bh, &ar, &az, &gin, &ghn);
-                h_out[r * H + j] = sf_from_float<T>(sf_gru_fwd(ar, az, gin, ghn, sf_to_float(in[u].hp)));
-            }
-        }
+                gru_preact(in, bx, bh, &ar, &az, &gin, &ghn);
+                h_out[r * H + j] = sf_from_float<T>(sf_gru_fwd(ar, az, gin, ghn, sf_to_float(in.hp)));
+            });
     }
 }
 
@@ -106,7 +94,6 @@ struct gru_bwd_params {
 
 template <typename T> __global__ void __launch_bounds__(SF_BLOCK) gru_bwd_kernel(gru_bwd_params p)
 {
-    constexpr int R = SF_CELL_ROWS;
     __shared__ double col[6][SF_BLOCK];
     const T *gx = (const T *)p.gx, *gh = (const T *)p.gh, *hprev = (const T *)p.h_prev;
     const T *dh_in = (const T *)p.dh;
@@ -114,7 +101,6 @@ template <typename T> __global__ void __launch_bounds__(SF_BLOCK) gru_bwd_kernel
     const int64_t H = p.H;
     const bool sums = p.dbx != nullptr || p.dbh != nullptr;
     const int tid = threadIdx.y * blockDim.x + threadIdx.x;
-    const int64_t rstep = (int64_t)gridDim.y * blockDim.y;
     /* Uniform across the block (depends on blockIdx only): the barriers are safe. */
     for (int64_t j0 = (int64_t)blockIdx.x * blockDim.x; j0 < H; j0 += (int64_t)gridDim.x * blockDim.x) {
         const int64_t j = j0 + threadIdx.x;
@@ -123,25 +109,16 @@ template <typename T> __global__ void __launch_bounds__(SF_BLOCK) gru_bwd_kernel
             float bx[3], bh[3];
             gru_biases((const T *)p.bx, H, j, bx);
             gru_biases((const T *)p.bh, H, j, bh);
-            /* Rows r0, r0 + rstep, ..., R of them: every load first, then each row's
-             * math and stores (rows in increasing order, so the sums' order is unchanged). */
-            for (int64_t r0 = (int64_t)blockIdx.y * blockDim.y + threadIdx.y; r0 < p.B; r0 += R * rstep) {
-                gru_row_in<T> in[R];
-#pragma unroll
-                for (int u = 0; u < R; u++)
-                    if (r0 + u * rstep < p.B)
-                        gru_load<T>(gx, gh, hprev, dh_in, r0 + u * rstep, H, j, in[u]);
-#pragma unroll
-                for (int u = 0; u < R; u++) {
-                    const int64_t r = r0 + u * rstep;
-                    if (r >= p.B)
-                        break;
+            /* Rows in increasing order, so the sums' order is that of one row at a time. */
+            sf_cell_rows<gru_row_in<T>>(
+                p.B, [&](int64_t r, gru_row_in<T> &in) { gru_load<T>(gx, gh, hprev, dh_in, r, H, j, in); },
+                [&](int64_t r, const gru_row_in<T> &in) {
                     const int64_t row = r * 3 * H + j, k = r * H + j;
                     float ar, az, gin, ghn;
-                    gru_preact(in[u], bx, bh, &ar, &az, &gin, &ghn);
+                    gru_preact(in, bx, bh, &ar, &az, &gin, &ghn);
                     float dar, daz, dan, dan_r, dhp;
-                    sf_gru_bwd(ar, az, gin, ghn, sf_to_float(in[u].hp), sf_to_float(in[u].dh), &dar, &daz, &dan,
-                               &dan_r, &dhp);
+                    sf_gru_bwd(ar, az, gin, ghn, sf_to_float(in.hp), sf_to_float(in.dh), &dar, &daz, &dan, &dan_r,
+                               &dhp);
                     if (dgx) {
                         dgx[row] = sf_from_float<T>(dar);
                         dgx[row + H] = sf_from_float<T>(daz);
@@ -158,8 +135,7 @@ template <typename T> __global__ void __launch_bounds__(SF_BLOCK) gru_bwd_kernel
                     acc[1] += (double)daz;
                     acc[2] += (double)dan;
                     acc[5] += (double)dan_r;
-                }
-            }
+                });
         }
         if (!sums)
             continue;

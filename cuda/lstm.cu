@@ -59,12 +59,10 @@ __device__ __forceinline__ void lstm_preact(const lstm_row_in<T> &in, bool has_g
 template <typename T>
 __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(5)) lstm_fwd_kernel(lstm_fwd_params p)
 {
-    constexpr int R = SF_CELL_ROWS;
     const T *gx = (const T *)p.gx, *gh = (const T *)p.gh, *bias = (const T *)p.bias;
     const T *cprev = (const T *)p.c_prev;
     T *h_out = (T *)p.h, *c_out = (T *)p.c;
     const int64_t H = p.H;
-    const int64_t rstep = (int64_t)gridDim.y * blockDim.y;
     for (int64_t j0 = (int64_t)blockIdx.x * blockDim.x; j0 < H; j0 += (int64_t)gridDim.x * blockDim.x) {
         const int64_t j = j0 + threadIdx.x;
         if (j >= H)
@@ -73,29 +71,19 @@ __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(5)) lstm_fwd_kernel(ls
         if (bias)
             for (int g = 0; g < 4; g++)
                 b4[g] = sf_to_float(bias[g * H + j]);
-        /* Rows r0, r0 + rstep, ..., R of them: every load first, then each row's math and stores. */
-        for (int64_t r0 = (int64_t)blockIdx.y * blockDim.y + threadIdx.y; r0 < p.B; r0 += R * rstep) {
-            lstm_row_in<T> in[R];
-#pragma unroll
-            for (int u = 0; u < R; u++)
-                if (r0 + u * rstep < p.B)
-                    lstm_load<T>(gx, gh, cprev, nullptr, nullptr, r0 + u * rstep, H, j, in[u]);
-#pragma unroll
-            for (int u = 0; u < R; u++) {
-                const int64_t r = r0 + u * rstep;
-                if (r >= p.B)
-                    break;
+        sf_cell_rows<lstm_row_in<T>>(
+            p.B, [&](int64_t r, lstm_row_in<T> &in) { lstm_load<T>(gx, gh, cprev, nullptr, nullptr, r, H, j, in); },
+            [&](int64_t r, const lstm_row_in<T> &in) {
                 const int64_t k = r * H + j;
                 float a[4];
-                lstm_preact(in[u], gh != nullptr, b4, a);
+                lstm_preact(in, gh != nullptr, b4, a);
                 float c, h;
-                sf_lstm_fwd(a[0], a[1], a[2], a[3], sf_to_float(in[u].cp), &c, &h);
+                sf_lstm_fwd(a[0], a[1], a[2], a[3], sf_to_float(in.cp), &c, &h);
                 if (c_out)
                     c_out[k] = sf_from_float<T>(c);
                 if (h_out)
                     h_out[k] = sf_from_float<T>(h);
-            }
-        }
+            });
     }
 }
 
@@ -112,7 +100,6 @@ struct lstm_bwd_params {
 template <typename T>
 __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(4)) lstm_bwd_kernel(lstm_bwd_params p)
 {
-    constexpr int R = SF_CELL_ROWS;
     __shared__ double col[4][SF_BLOCK];
     const T *gx = (const T *)p.gx, *gh = (const T *)p.gh, *bias = (const T *)p.bias;
     const T *cprev = (const T *)p.c_prev, *dh_in = (const T *)p.dh, *dc_in = (const T *)p.dc;
@@ -120,7 +107,6 @@ __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(4)) lstm_bwd_kernel(ls
     const int64_t H = p.H;
     const bool sums = p.dbias != nullptr;
     const int tid = threadIdx.y * blockDim.x + threadIdx.x;
-    const int64_t rstep = (int64_t)gridDim.y * blockDim.y;
     /* The loop over column tiles is uniform across the block (it depends on blockIdx
      * only), so the barriers inside it are reached by every thread. */
     for (int64_t j0 = (int64_t)blockIdx.x * blockDim.x; j0 < H; j0 += (int64_t)gridDim.x * blockDim.x) {
@@ -131,27 +117,17 @@ __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(4)) lstm_bwd_kernel(ls
             if (bias)
                 for (int g = 0; g < 4; g++)
                     b4[g] = sf_to_float(bias[g * H + j]);
-            /* Rows r0, r0 + rstep, ..., R of them: every load first, then each row's
-             * math and stores (rows in increasing order, so the sums' order is unchanged). */
-            for (int64_t r0 = (int64_t)blockIdx.y * blockDim.y + threadIdx.y; r0 < p.B; r0 += R * rstep) {
-                lstm_row_in<T> in[R];
-#pragma unroll
-                for (int u = 0; u < R; u++)
-                    if (r0 + u * rstep < p.B)
-                        lstm_load<T>(gx, gh, cprev, dh_in, dc_in, r0 + u * rstep, H, j, in[u]);
-#pragma unroll
-                for (int u = 0; u < R; u++) {
-                    const int64_t r = r0 + u * rstep;
-                    if (r >= p.B)
-                        break;
+            /* Rows in increasing order, so the sums' order is that of one row at a time. */
+            sf_cell_rows<lstm_row_in<T>>(
+                p.B, [&](int64_t r, lstm_row_in<T> &in) { lstm_load<T>(gx, gh, cprev, dh_in, dc_in, r, H, j, in); },
+                [&](int64_t r, const lstm_row_in<T> &in) {
                     const int64_t row = r * 4 * H + j, k = r * H + j;
                     float a[4];
-                    lstm_preact(in[u], gh != nullptr, b4, a);
-                    const float dh = dh_in ? sf_to_float(in[u].dh) : 0.0f;
-                    const float dc = dc_in ? sf_to_float(in[u].dc) : 0.0f;
+                    lstm_preact(in, gh != nullptr, b4, a);
+                    const float dh = dh_in ? sf_to_float(in.dh) : 0.0f;
+                    const float dc = dc_in ? sf_to_float(in.dc) : 0.0f;
                     float d[4], dcp;
-                    sf_lstm_bwd(a[0], a[1], a[2], a[3], sf_to_float(in[u].cp), dh, dc, &d[0], &d[1], &d[2], &d[3],
-                                &dcp);
+                    sf_lstm_bwd(a[0], a[1], a[2], a[3], sf_to_float(in.cp), dh, dc, &d[0], &d[1], &d[2], &d[3], &dcp);
                     if (dgates)
 #pragma unroll
                         for (int g = 0; g < 4; g++)
@@ -161,8 +137,7 @@ __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(4)) lstm_bwd_kernel(ls
 #pragma unroll
                     for (int g = 0; g < 4; g++)
                         acc[g] += (double)d[g];
-                }
-            }
+                });
         }
         if (!sums)
             continue;

@@ -337,6 +337,28 @@ struct sf_tile_geom {
 #define SF_CELL_ROWS 2
 #endif
 
+/* A cell kernel's loop over its thread's rows (threadIdx.y + blockIdx.y * blockDim.y, in
+ * steps of the grid's rows): per pass, load(r, in) for SF_CELL_ROWS rows below B into
+ * In-typed slots, then body(r, in) for each of them in increasing order. */
+template <typename In, typename Load, typename Body>
+__device__ __forceinline__ void sf_cell_rows(int64_t B, Load &&load, Body &&body)
+{
+    const int64_t rstep = (int64_t)gridDim.y * blockDim.y;
+    for (int64_t r0 = (int64_t)blockIdx.y * blockDim.y + threadIdx.y; r0 < B; r0 += SF_CELL_ROWS * rstep) {
+        In in[SF_CELL_ROWS];
+#pragma unroll
+        for (int u = 0; u < SF_CELL_ROWS; u++)
+            if (r0 + u * rstep < B)
+                load(r0 + u * rstep, in[u]);
+#pragma unroll
+        for (int u = 0; u < SF_CELL_ROWS; u++) {
+            if (r0 + u * rstep >= B)
+                break;
+            body(r0 + u * rstep, in[u]);
+        }
+    }
+}
+
 static inline sf_tile_geom sf_tile_for(const sf_cuda_state *s, int blocks_per_sm, int64_t rows, int64_t cols,
                                        int64_t partial_cols /* 0: no partials */)
 {
