@@ -74,7 +74,7 @@ __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(6)) gru_fwd_kernel(gru
         float bx[3], bh[3];
         gru_biases((const T *)p.bx, H, j, bx);
         gru_biases((const T *)p.bh, H, j, bh);
-        sf_cell_rows<gru_row_in<T>>(
+        sf_tile_rows<SF_CELL_ROWS, gru_row_in<T>>(
             p.B, [&](int64_t r, gru_row_in<T> &in) { gru_load<T>(gx, gh, hprev, nullptr, r, H, j, in); },
             [&](int64_t r, const gru_row_in<T> &in) {
                 float ar, az, gin, ghn;
@@ -110,7 +110,7 @@ template <typename T> __global__ void __launch_bounds__(SF_BLOCK) gru_bwd_kernel
             gru_biases((const T *)p.bx, H, j, bx);
             gru_biases((const T *)p.bh, H, j, bh);
             /* Rows in increasing order, so the sums' order is that of one row at a time. */
-            sf_cell_rows<gru_row_in<T>>(
+            sf_tile_rows<SF_CELL_ROWS, gru_row_in<T>>(
                 p.B, [&](int64_t r, gru_row_in<T> &in) { gru_load<T>(gx, gh, hprev, dh_in, r, H, j, in); },
                 [&](int64_t r, const gru_row_in<T> &in) {
                     const int64_t row = r * 3 * H + j, k = r * H + j;

@@ -137,8 +137,9 @@ struct head_geom {
 };
 
 /* Scratch use of the train epilogue: [grid.y][L] column partials, then [grid.y][grid.x]
- * loss partials. A pure function of (rows, L, device): deterministic sums. */
-static head_geom geom_for(const sf_cuda_state *s, int64_t rows, int64_t l, bool sums)
+ * loss partials. A pure function of (kernel, rows, L, device): deterministic sums. One wave
+ * of the kernel's occupancy (blocks_per_sm), as sf_tile_for. */
+static head_geom geom_for(const sf_cuda_state *s, int blocks_per_sm, int64_t rows, int64_t l, bool sums)
 {
     head_geom g;
     unsigned bx = 1;
@@ -152,7 +153,7 @@ static head_geom geom_for(const sf_cuda_state *s, int64_t rows, int64_t l, bool 
     if (gx < 1)
         gx = 1;
     int64_t gy = (rows + by - 1) / by;
-    int64_t cap = (int64_t)s->sm_count * 8 / gx;
+    int64_t cap = (int64_t)s->sm_count * blocks_per_sm / gx;
     if (gy > cap)
         gy = cap;
     if (gy > 65535)
@@ -170,6 +171,17 @@ static head_geom geom_for(const sf_cuda_state *s, int64_t rows, int64_t l, bool 
     return g;
 }
 
+/* Rows a thread of an epilogue loads before it computes any of them (sf_tile_rows). Each
+ * thread walks many rows of a chunk (128 for 8192 rows and 4096 labels on an H100 with one
+ * row at a time), one after another: a row's loads are issued after the previous row's
+ * stores, which may alias them (the f32 gradient overwrites the logits). With one row in
+ * flight, 6 to 8 bytes a thread, the pass runs at the latency of its rows rather than at
+ * the copy rate; the bf16 train step of the H100 run of 2026-11-24 is consistent with that
+ * (bench/NOTES.md). A row's state is two registers. Build with -DSF_HEAD_ROWS=1 to compare. */
+#ifndef SF_HEAD_ROWS
+#define SF_HEAD_ROWS 4
+#endif
+
 /* ---- Predict epilogue: z = Z + b, then logits / sigmoid / labels ------------------------ */
 
 struct predict_params {
@@ -181,7 +193,12 @@ struct predict_params {
     float threshold;
 };
 
-template <typename T> __global__ void __launch_bounds__(SF_BLOCK) predict_kernel(predict_params p)
+/* At least 6 blocks an SM (40 registers, no spills): with SF_HEAD_ROWS = 4 rows nvcc would
+ * take 45-48 and fit 5 (nvcc -Xptxas -v, sm_90). The train epilogue is left unbounded: at
+ * 64 registers (4 blocks) it holds its 4 rows without spilling, and bounds of 6 or 8
+ * blocks made it spill 64-156 bytes. */
+template <typename T>
+__global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(6)) predict_kernel(predict_params p)
 {
     const T *bias = (const T *)p.bias;
     T *logits = (T *)p.logits, *probs = (T *)p.probs;
@@ -190,23 +207,19 @@ template <typename T> __global__ void __launch_bounds__(SF_BLOCK) predict_kernel
         if (j >= p.l)
             continue;
         const float b = bias ? sf_to_float(bias[j]) : 0.0f;
-        for (int64_t r = (int64_t)blockIdx.y * blockDim.y + threadIdx.y; r < p.rows;
-             r += (int64_t)gridDim.y * blockDim.y) {
-            const int64_t e = r * p.l + j;
-            const float z = p.z[e] + b;
-            const float pr = sf_sigmoid(z);
-            if (logits)
-                logits[e] = sf_from_float<T>(z);
-            if (probs)
-                probs[e] = sf_from_float<T>(pr);
-            if (p.labels) {
-                const float lab = pr > p.threshold ? 1.0f : 0.0f;
-                if (p.labels_u8)
-                    ((uint8_t *)p.labels)[e] = sf_from_float<uint8_t>(lab);
-                else
-                    ((T *)p.labels)[e] = sf_from_float<T>(lab);
-            }
-        }
+        sf_tile_rows<SF_HEAD_ROWS, float>(
+            p.rows, [&](int64_t r, float &zr) { zr = p.z[r * p.l + j]; },
+            [&](int64_t r, float zr) {
+                const int64_t e = r * p.l + j;
+                const float z = zr + b;
+                const float pr = sf_sigmoid(z);
+                if (logits)
+                    logits[e] = sf_from_float<T>(z);
+                if (probs)
+                    probs[e] = sf_from_float<T>(pr);
+                if (p.labels)
+                    sf_store_label<T>(p.labels, p.labels_u8, e, pr, p.threshold);
+            });
     }
 }
 
@@ -241,25 +254,34 @@ template <typename T, typename TY> __global__ void __launch_bounds__(SF_BLOCK) t
         if (j < p.l) {
             const float b = bias ? sf_to_float(bias[j]) : 0.0f;
             const float pj = pw ? sf_to_float(pw[j]) : 1.0f;
-            for (int64_t r = (int64_t)blockIdx.y * blockDim.y + threadIdx.y; r < p.rows;
-                 r += (int64_t)gridDim.y * blockDim.y) {
-                const int64_t e = r * p.l + j;
-                const float z = p.z[e] + b;
-                const float y = sf_to_float(targets[e]);
-                float g, sig;   /* sig: not an output of the train step */
-                if (p.loss_partials) {
-                    float lo;
-                    sf_bce_loss_grad(z, y, 1.0f, pj, &lo, &g, &sig);
-                    loss += (double)lo;
-                } else {
-                    g = sf_bce_grad(z, y, 1.0f, pj, &sig);
-                }
-                if (g_out)
-                    g_out[e] = sf_from_float<T>(g);
-                else
-                    p.z[e] = g;
-                acc += (double)g;
-            }
+            struct row_in {
+                float z;
+                TY y;
+            };
+            sf_tile_rows<SF_HEAD_ROWS, row_in>(
+                p.rows,
+                [&](int64_t r, row_in &in) {
+                    in.z = p.z[r * p.l + j];
+                    in.y = targets[r * p.l + j];
+                },
+                [&](int64_t r, const row_in &in) {
+                    const int64_t e = r * p.l + j;
+                    const float z = in.z + b;
+                    const float y = sf_to_float(in.y);
+                    float g, sig;   /* sig: not an output of the train step */
+                    if (p.loss_partials) {
+                        float lo;
+                        sf_bce_loss_grad(z, y, 1.0f, pj, &lo, &g, &sig);
+                        loss += (double)lo;
+                    } else {
+                        g = sf_bce_grad(z, y, 1.0f, pj, &sig);
+                    }
+                    if (g_out)
+                        g_out[e] = sf_from_float<T>(g);
+                    else
+                        p.z[e] = g;
+                    acc += (double)g;
+                });
         }
         if (!sums)
             continue;
@@ -358,7 +380,7 @@ template <typename T> sigfuse_status predict(sigfuse_ctx *ctx, const sigfuse_hea
         p.labels = a->labels ? (void *)((char *)sf_dptr(a->labels) + (size_t)(r0 * l) * lab_elem) : nullptr;
         p.labels_u8 = a->labels && a->labels->dtype == SIGFUSE_U8;
         p.threshold = a->threshold;
-        head_geom g = geom_for(s, rows, l, false);
+        head_geom g = geom_for(s, sf_blocks_per_sm<predict_kernel<T>>(s->device, SF_BLOCK), rows, l, false);
         predict_kernel<T><<<g.grid, g.block, 0, s->stream>>>(p);
         SF_LAUNCH_CHECK(ctx, "head_predict epilogue kernel launch");
     }
@@ -419,7 +441,8 @@ template <typename T, typename TY> sigfuse_status train(sigfuse_ctx *ctx, const 
         const T *xc = x + r0 * d;
         SF_TRY(logits_chunk<T>(ctx, xc, w, rows, d, l, z));
 
-        head_geom g = geom_for(s, rows, l, db_acc != nullptr);
+        head_geom g = geom_for(s, sf_blocks_per_sm<train_kernel<T, TY>>(s->device, SF_BLOCK), rows, l,
+                               db_acc != nullptr);
         train_params p;
         p.rows = rows;
         p.l = l;

@@ -71,7 +71,7 @@ __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(5)) lstm_fwd_kernel(ls
         if (bias)
             for (int g = 0; g < 4; g++)
                 b4[g] = sf_to_float(bias[g * H + j]);
-        sf_cell_rows<lstm_row_in<T>>(
+        sf_tile_rows<SF_CELL_ROWS, lstm_row_in<T>>(
             p.B, [&](int64_t r, lstm_row_in<T> &in) { lstm_load<T>(gx, gh, cprev, nullptr, nullptr, r, H, j, in); },
             [&](int64_t r, const lstm_row_in<T> &in) {
                 const int64_t k = r * H + j;
@@ -118,7 +118,7 @@ __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(4)) lstm_bwd_kernel(ls
                 for (int g = 0; g < 4; g++)
                     b4[g] = sf_to_float(bias[g * H + j]);
             /* Rows in increasing order, so the sums' order is that of one row at a time. */
-            sf_cell_rows<lstm_row_in<T>>(
+            sf_tile_rows<SF_CELL_ROWS, lstm_row_in<T>>(
                 p.B, [&](int64_t r, lstm_row_in<T> &in) { lstm_load<T>(gx, gh, cprev, dh_in, dc_in, r, H, j, in); },
                 [&](int64_t r, const lstm_row_in<T> &in) {
                     const int64_t row = r * 4 * H + j, k = r * H + j;

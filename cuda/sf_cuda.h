@@ -197,6 +197,17 @@ __device__ __forceinline__ void sf_store(T *p, int64_t i, const float (&in)[V])
     *reinterpret_cast<sf_vec<T, V> *>(p + i) = t;
 }
 
+/* Label element i: 1 where sigma > threshold, else 0, in a labels buffer of u8 or of T. */
+template <typename T>
+__device__ __forceinline__ void sf_store_label(void *labels, bool u8, int64_t i, float sig, float threshold)
+{
+    const float lab = sig > threshold ? 1.0f : 0.0f;
+    if (u8)
+        ((uint8_t *)labels)[i] = sf_from_float<uint8_t>(lab);
+    else
+        ((T *)labels)[i] = sf_from_float<T>(lab);
+}
+
 /* Elements of T per 16-byte access. */
 template <typename T> constexpr int sf_vec_width() { return (int)(16 / sizeof(T)); }
 
@@ -337,21 +348,22 @@ struct sf_tile_geom {
 #define SF_CELL_ROWS 2
 #endif
 
-/* A cell kernel's loop over its thread's rows (threadIdx.y + blockIdx.y * blockDim.y, in
- * steps of the grid's rows): per pass, load(r, in) for SF_CELL_ROWS rows below B into
- * In-typed slots, then body(r, in) for each of them in increasing order. */
-template <typename In, typename Load, typename Body>
-__device__ __forceinline__ void sf_cell_rows(int64_t B, Load &&load, Body &&body)
+/* The loop over a thread's rows in a row x column tiled kernel (the cells, the head's
+ * epilogues): rows threadIdx.y + blockIdx.y * blockDim.y in steps of the grid's rows. Per
+ * pass, load(r, in) for R rows below B into In-typed slots, then body(r, in) for each of
+ * them in increasing order (so sums over a thread's rows keep their order). */
+template <int R, typename In, typename Load, typename Body>
+__device__ __forceinline__ void sf_tile_rows(int64_t B, Load &&load, Body &&body)
 {
     const int64_t rstep = (int64_t)gridDim.y * blockDim.y;
-    for (int64_t r0 = (int64_t)blockIdx.y * blockDim.y + threadIdx.y; r0 < B; r0 += SF_CELL_ROWS * rstep) {
-        In in[SF_CELL_ROWS];
+    for (int64_t r0 = (int64_t)blockIdx.y * blockDim.y + threadIdx.y; r0 < B; r0 += R * rstep) {
+        In in[R];
 #pragma unroll
-        for (int u = 0; u < SF_CELL_ROWS; u++)
+        for (int u = 0; u < R; u++)
             if (r0 + u * rstep < B)
                 load(r0 + u * rstep, in[u]);
 #pragma unroll
-        for (int u = 0; u < SF_CELL_ROWS; u++) {
+        for (int u = 0; u < R; u++) {
             if (r0 + u * rstep >= B)
                 break;
             body(r0 + u * rstep, in[u]);
@@ -642,13 +654,8 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
                 dl_ptr[i] = sf_from_float<T>(g * (scale * up));
             if (pr_ptr)
                 pr_ptr[i] = sf_from_float<T>(pr);
-            if (p.labels) {
-                const float lab = pr > p.threshold ? 1.0f : 0.0f;
-                if (p.labels_u8)
-                    ((uint8_t *)p.labels)[i] = sf_from_float<uint8_t>(lab);
-                else
-                    ((T *)p.labels)[i] = sf_from_float<T>(lab);
-            }
+            if (p.labels)
+                sf_store_label<T>(p.labels, p.labels_u8, i, pr, p.threshold);
         }
     }
     if (p.loss_partials) {
