@@ -6,7 +6,11 @@ flags the library is built with, disassembles it with cuobjdump/nvdisasm and pri
 kernel: registers, static instructions, the body of its hottest loop (the longest
 backward branch: the grid-stride loop of the flat kernels) and that body per element
 where the elements one pass handles (V, times U for sf_ew_kernel) are in its name. Also the special-function (MUFU),
-double (D*, F2F.F64) and call/branch-sync instructions of the loop.
+double (D*, F2F.F64) and call/branch-sync instructions of the loop, and `unguarded`: the
+loop per element without the blocks that a conditional branch to the end of a
+BSSY/BSYNC region jumps over. That is the common path where those blocks are rare slow
+paths set apart by nvcc (the losses' 0 * inf limits: bench/NOTES.md); where they are the
+choices of a call (focal's gamma = 2, 1 or pow), it is no path at all.
 
 Why: the losses' times on an H100 did not depend on the bytes they move, so they are
 bound by instructions issued per element (bench/NOTES.md). A static count is no timing,
@@ -75,7 +79,7 @@ def compile_cubin(nvcc, src, arch, out):
     subprocess.run(cmd, check=True)
 
 
-INSN = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_.]*)([^;]*);")
+INSN = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_.]*)([^;]*);")
 
 
 def demangle(names):
@@ -111,8 +115,8 @@ def analyse(sass, regs):
     rows = []
     for chunk in re.split(r"\n\s*Function : ", sass)[1:]:
         mangled = chunk.split("\n", 1)[0].strip()
-        insns = [(int(a, 16), op, rest) for a, op, rest in INSN.findall(chunk)]
-        insns = [i for i in insns if i[1] != "NOP"]
+        insns = [(int(a, 16), op, rest) for a, _, op, rest in INSN.findall(chunk) if op != "NOP"]
+        predicated = {int(a, 16) for a, pred, op, _ in INSN.findall(chunk) if pred}
         lo, hi = None, None
         for addr, op, rest in insns:
             if op.startswith("BRA"):
@@ -121,6 +125,14 @@ def analyse(sass, regs):
                     lo, hi = int(t.group(1), 16), addr
         body = [i for i in insns if lo is not None and lo <= i[0] <= hi] or insns
         count = lambda pred: sum(1 for _, op, _ in body if pred(op))
+        # Blocks a conditional forward branch to a BSYNC jumps over (see the docstring).
+        bsync = {a for a, op, _ in body if op.startswith("BSYNC")}
+        guarded = 0
+        for addr, op, rest in body:
+            t = re.search(r"0x([0-9a-f]+)", rest)
+            target = int(t.group(1), 16) if t else -1
+            if op.startswith("BRA") and addr in predicated and target > addr and target in bsync:
+                guarded += sum(1 for b in body if addr < b[0] < target)
         rows.append({
             "mangled": mangled,
             "regs": regs.get(mangled, ""),
@@ -129,12 +141,14 @@ def analyse(sass, regs):
             "mufu": count(lambda op: op.startswith("MUFU")),
             "fp64": count(lambda op: op[:4] in ("DADD", "DMUL", "DFMA") or op.startswith("F2F.F64")),
             "calls_syncs": count(lambda op: op.startswith(("CALL", "BSSY", "BSYNC"))),
+            "guarded": guarded,
         })
     names = demangle([r["mangled"] for r in rows])
     for r, n in zip(rows, names):
         r["kernel"] = short_name(n)
         v = elements_per_pass(r["kernel"])
         r["per_element"] = round(r["loop"] / v, 1) if v and r["loop"] != "" else ""
+        r["unguarded"] = round((r["loop"] - r["guarded"]) / v, 1) if v and r["loop"] != "" else ""
     return rows
 
 
@@ -161,7 +175,7 @@ def main():
                 r["file"] = os.path.basename(src)
                 if args.filter in r["kernel"]:
                     rows.append(r)
-    cols = ["file", "kernel", "regs", "static", "loop", "per_element", "mufu", "fp64", "calls_syncs"]
+    cols = ["file", "kernel", "regs", "static", "loop", "per_element", "unguarded", "mufu", "fp64", "calls_syncs"]
     print(f"sm_{args.arch}; loop = static instructions of the longest backward branch (NOPs left out); "
           "per_element = loop / (V * U), the elements one pass of the loop handles")
     print("| " + " | ".join(cols) + " |")
