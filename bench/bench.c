@@ -247,7 +247,7 @@ static struct {
     bool dtype[COUNT_OF(all_dtypes)];
     bool any_dtype;
     int64_t size;
-    int64_t head_chunk;   /* rows per chunk of the heads' workspace; 0: all rows (within WORKSPACE_CAP) */
+    int64_t head_chunk;   /* rows per chunk of the heads' workspace; 0: the library's default (within WORKSPACE_CAP) */
     int reps;
     const char *csv, *json;
     bool quick;
@@ -267,8 +267,9 @@ static void usage(FILE *f)
             "                a case's exact name selects that case only\n"
             "  --dtype D     f32, f16 or bf16 (repeatable, or a comma list); default: all three\n"
             "  --size N      elementwise and loss cases on N elements instead of the defaults\n"
-            "  --head-chunk R  give the heads a workspace for chunks of R rows (default: all rows,\n"
-            "                within 1 GiB); less workspace, more and smaller matrix products\n"
+            "  --head-chunk R  give the heads a workspace for chunks of R rows (default: the\n"
+            "                library's, at most an unfused head's N x L logits, within 1 GiB);\n"
+            "                less workspace, more and smaller matrix products\n"
             "  --reps R      timed repetitions (default: 20 on cuda, 10 on opencl, 5 on cpu)\n"
             "  --csv FILE    also write the results as CSV\n"
             "  --json FILE   also write the results as JSON (with device, date and commit)\n"
@@ -852,8 +853,9 @@ static bool call_case(void *arg, int i)
     return true;
 }
 
-/* Workspace for the op on this backend: all rows at once, or chunks within WORKSPACE_CAP;
- * with --head-chunk, what chunks of that many rows need. */
+/* Workspace for the op on this backend: the library's default chunk (at most an unfused
+ * head's logits), or with --head-chunk what chunks of that many rows need; within
+ * WORKSPACE_CAP either way. */
 static sigfuse_status workspace_bytes(const session *se, const instance *in, const device_set *set, size_t *bytes)
 {
     *bytes = 0;

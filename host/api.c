@@ -82,15 +82,15 @@ static sigfuse_status run_elementwise(sigfuse_ctx *ctx, sf_ew_call *call)
     sf_arg args[5];
     int n = 0;
     for (int i = 0; i < 3 && ew_in_names[call->op][i]; i++)
-        args[n++] = (sf_arg){ew_in_names[call->op][i], call->in[i], call->n, SF_ROLE_FLOAT, true};
+        args[n++] = (sf_arg){ew_in_names[call->op][i], call->in[i], call->n, SF_ROLE_FLOAT, true, "[n]"};
     const int inputs = n;
     if (two_outputs) {
-        args[n++] = (sf_arg){"da", call->out[0], call->n, SF_ROLE_FLOAT, false};
-        args[n++] = (sf_arg){"db", call->out[1], call->n, SF_ROLE_FLOAT, false};
+        args[n++] = (sf_arg){"da", call->out[0], call->n, SF_ROLE_FLOAT, false, "[n]"};
+        args[n++] = (sf_arg){"db", call->out[1], call->n, SF_ROLE_FLOAT, false, "[n]"};
     } else {
         bool fwd = call->op == SF_EW_SIGMOID_FWD || call->op == SF_EW_LOG_SIGMOID_FWD ||
                    call->op == SF_EW_SILU_FWD || call->op == SF_EW_GLU_FWD || call->op == SF_EW_SWIGLU_FWD;
-        args[n++] = (sf_arg){fwd ? "y" : "dx", call->out[0], call->n, SF_ROLE_FLOAT, true};
+        args[n++] = (sf_arg){fwd ? "y" : "dx", call->out[0], call->n, SF_ROLE_FLOAT, true, "[n]"};
     }
     sigfuse_dtype dtype;
     TRY(sf_check_buffers(ctx, op, args, n, &dtype));
@@ -195,9 +195,12 @@ sigfuse_status sigfuse_lstm_cell_forward(sigfuse_ctx *ctx, const sigfuse_lstm_fo
     int64_t bh, gh, bgh;
     TRY(cell_sizes(ctx, op, a->batch, a->hidden, 4, &bh, &gh, &bgh));
     const sf_arg args[] = {
-        {"gates_x", a->gates_x, bgh, SF_ROLE_FLOAT, true}, {"gates_h", a->gates_h, bgh, SF_ROLE_FLOAT, false},
-        {"bias", a->bias, gh, SF_ROLE_FLOAT, false},       {"c_prev", a->c_prev, bh, SF_ROLE_FLOAT, true},
-        {"h", a->h, bh, SF_ROLE_FLOAT, false},             {"c", a->c, bh, SF_ROLE_FLOAT, false},
+        {"gates_x", a->gates_x, bgh, SF_ROLE_FLOAT, true, "[batch, 4 hidden]"},
+        {"gates_h", a->gates_h, bgh, SF_ROLE_FLOAT, false, "[batch, 4 hidden]"},
+        {"bias", a->bias, gh, SF_ROLE_FLOAT, false, "[4 hidden]"},
+        {"c_prev", a->c_prev, bh, SF_ROLE_FLOAT, true, "[batch, hidden]"},
+        {"h", a->h, bh, SF_ROLE_FLOAT, false, "[batch, hidden]"},
+        {"c", a->c, bh, SF_ROLE_FLOAT, false, "[batch, hidden]"},
     };
     sigfuse_dtype dtype;
     TRY(sf_check_buffers(ctx, op, args, COUNT_OF(args), &dtype));
@@ -217,11 +220,15 @@ sigfuse_status sigfuse_lstm_cell_backward(sigfuse_ctx *ctx, const sigfuse_lstm_b
     int64_t bh, gh, bgh;
     TRY(cell_sizes(ctx, op, a->batch, a->hidden, 4, &bh, &gh, &bgh));
     const sf_arg args[] = {
-        {"gates_x", a->gates_x, bgh, SF_ROLE_FLOAT, true}, {"gates_h", a->gates_h, bgh, SF_ROLE_FLOAT, false},
-        {"bias", a->bias, gh, SF_ROLE_FLOAT, false},       {"c_prev", a->c_prev, bh, SF_ROLE_FLOAT, true},
-        {"dh", a->dh, bh, SF_ROLE_FLOAT, false},           {"dc", a->dc, bh, SF_ROLE_FLOAT, false},
-        {"dgates", a->dgates, bgh, SF_ROLE_FLOAT, false},  {"dc_prev", a->dc_prev, bh, SF_ROLE_FLOAT, false},
-        {"dbias", a->dbias, gh, SF_ROLE_FLOAT, false},
+        {"gates_x", a->gates_x, bgh, SF_ROLE_FLOAT, true, "[batch, 4 hidden]"},
+        {"gates_h", a->gates_h, bgh, SF_ROLE_FLOAT, false, "[batch, 4 hidden]"},
+        {"bias", a->bias, gh, SF_ROLE_FLOAT, false, "[4 hidden]"},
+        {"c_prev", a->c_prev, bh, SF_ROLE_FLOAT, true, "[batch, hidden]"},
+        {"dh", a->dh, bh, SF_ROLE_FLOAT, false, "[batch, hidden]"},
+        {"dc", a->dc, bh, SF_ROLE_FLOAT, false, "[batch, hidden]"},
+        {"dgates", a->dgates, bgh, SF_ROLE_FLOAT, false, "[batch, 4 hidden]"},
+        {"dc_prev", a->dc_prev, bh, SF_ROLE_FLOAT, false, "[batch, hidden]"},
+        {"dbias", a->dbias, gh, SF_ROLE_FLOAT, false, "[4 hidden]"},
     };
     sigfuse_dtype dtype;
     TRY(sf_check_buffers(ctx, op, args, COUNT_OF(args), &dtype));
@@ -245,9 +252,12 @@ sigfuse_status sigfuse_gru_cell_forward(sigfuse_ctx *ctx, const sigfuse_gru_forw
     int64_t bh, gh, bgh;
     TRY(cell_sizes(ctx, op, a->batch, a->hidden, 3, &bh, &gh, &bgh));
     const sf_arg args[] = {
-        {"gates_x", a->gates_x, bgh, SF_ROLE_FLOAT, true}, {"gates_h", a->gates_h, bgh, SF_ROLE_FLOAT, true},
-        {"bias_x", a->bias_x, gh, SF_ROLE_FLOAT, false},   {"bias_h", a->bias_h, gh, SF_ROLE_FLOAT, false},
-        {"h_prev", a->h_prev, bh, SF_ROLE_FLOAT, true},    {"h", a->h, bh, SF_ROLE_FLOAT, true},
+        {"gates_x", a->gates_x, bgh, SF_ROLE_FLOAT, true, "[batch, 3 hidden]"},
+        {"gates_h", a->gates_h, bgh, SF_ROLE_FLOAT, true, "[batch, 3 hidden]"},
+        {"bias_x", a->bias_x, gh, SF_ROLE_FLOAT, false, "[3 hidden]"},
+        {"bias_h", a->bias_h, gh, SF_ROLE_FLOAT, false, "[3 hidden]"},
+        {"h_prev", a->h_prev, bh, SF_ROLE_FLOAT, true, "[batch, hidden]"},
+        {"h", a->h, bh, SF_ROLE_FLOAT, true, "[batch, hidden]"},
     };
     sigfuse_dtype dtype;
     TRY(sf_check_buffers(ctx, op, args, COUNT_OF(args), &dtype));
@@ -266,12 +276,17 @@ sigfuse_status sigfuse_gru_cell_backward(sigfuse_ctx *ctx, const sigfuse_gru_bac
     int64_t bh, gh, bgh;
     TRY(cell_sizes(ctx, op, a->batch, a->hidden, 3, &bh, &gh, &bgh));
     const sf_arg args[] = {
-        {"gates_x", a->gates_x, bgh, SF_ROLE_FLOAT, true},     {"gates_h", a->gates_h, bgh, SF_ROLE_FLOAT, true},
-        {"bias_x", a->bias_x, gh, SF_ROLE_FLOAT, false},       {"bias_h", a->bias_h, gh, SF_ROLE_FLOAT, false},
-        {"h_prev", a->h_prev, bh, SF_ROLE_FLOAT, true},        {"dh", a->dh, bh, SF_ROLE_FLOAT, true},
-        {"dgates_x", a->dgates_x, bgh, SF_ROLE_FLOAT, false},  {"dgates_h", a->dgates_h, bgh, SF_ROLE_FLOAT, false},
-        {"dh_prev", a->dh_prev, bh, SF_ROLE_FLOAT, false},     {"dbias_x", a->dbias_x, gh, SF_ROLE_FLOAT, false},
-        {"dbias_h", a->dbias_h, gh, SF_ROLE_FLOAT, false},
+        {"gates_x", a->gates_x, bgh, SF_ROLE_FLOAT, true, "[batch, 3 hidden]"},
+        {"gates_h", a->gates_h, bgh, SF_ROLE_FLOAT, true, "[batch, 3 hidden]"},
+        {"bias_x", a->bias_x, gh, SF_ROLE_FLOAT, false, "[3 hidden]"},
+        {"bias_h", a->bias_h, gh, SF_ROLE_FLOAT, false, "[3 hidden]"},
+        {"h_prev", a->h_prev, bh, SF_ROLE_FLOAT, true, "[batch, hidden]"},
+        {"dh", a->dh, bh, SF_ROLE_FLOAT, true, "[batch, hidden]"},
+        {"dgates_x", a->dgates_x, bgh, SF_ROLE_FLOAT, false, "[batch, 3 hidden]"},
+        {"dgates_h", a->dgates_h, bgh, SF_ROLE_FLOAT, false, "[batch, 3 hidden]"},
+        {"dh_prev", a->dh_prev, bh, SF_ROLE_FLOAT, false, "[batch, hidden]"},
+        {"dbias_x", a->dbias_x, gh, SF_ROLE_FLOAT, false, "[3 hidden]"},
+        {"dbias_h", a->dbias_h, gh, SF_ROLE_FLOAT, false, "[3 hidden]"},
     };
     sigfuse_dtype dtype;
     TRY(sf_check_buffers(ctx, op, args, COUNT_OF(args), &dtype));
@@ -335,16 +350,17 @@ sigfuse_status sigfuse_bce_with_logits(sigfuse_ctx *ctx, const sigfuse_bce_args 
     int64_t total, loss_count;
     sf_role loss_role;
     TRY(loss_sizes(ctx, op, a->rows, a->cols, a->reduction, &total, &loss_count, &loss_role));
+    const char *loss_shape = a->reduction == SIGFUSE_REDUCTION_NONE ? "[rows, cols]" : "[]";
     const sf_arg args[] = {
-        {"logits", a->logits, total, SF_ROLE_FLOAT, true},
-        {"targets", a->targets, total, SF_ROLE_TARGET, true},
-        {"weight", a->weight, total, SF_ROLE_FLOAT, false},
-        {"pos_weight", a->pos_weight, a->cols, SF_ROLE_FLOAT, false},
-        {"dloss_in", a->dloss_in, loss_count, loss_role, false},
-        {"loss", a->loss, loss_count, loss_role, false},
-        {"dlogits", a->dlogits, total, SF_ROLE_FLOAT, false},
-        {"probs", a->probs, total, SF_ROLE_FLOAT, false},
-        {"labels", a->labels, total, SF_ROLE_LABEL, false},
+        {"logits", a->logits, total, SF_ROLE_FLOAT, true, "[rows, cols]"},
+        {"targets", a->targets, total, SF_ROLE_TARGET, true, "[rows, cols]"},
+        {"weight", a->weight, total, SF_ROLE_FLOAT, false, "[rows, cols]"},
+        {"pos_weight", a->pos_weight, a->cols, SF_ROLE_FLOAT, false, "[cols]"},
+        {"dloss_in", a->dloss_in, loss_count, loss_role, false, loss_shape},
+        {"loss", a->loss, loss_count, loss_role, false, loss_shape},
+        {"dlogits", a->dlogits, total, SF_ROLE_FLOAT, false, "[rows, cols]"},
+        {"probs", a->probs, total, SF_ROLE_FLOAT, false, "[rows, cols]"},
+        {"labels", a->labels, total, SF_ROLE_LABEL, false, "[rows, cols]"},
     };
     sigfuse_dtype dtype;
     TRY(sf_check_buffers(ctx, op, args, COUNT_OF(args), &dtype));
@@ -369,12 +385,13 @@ sigfuse_status sigfuse_sigmoid_focal(sigfuse_ctx *ctx, const sigfuse_focal_args 
     int64_t total, loss_count;
     sf_role loss_role;
     TRY(loss_sizes(ctx, op, a->rows, a->cols, a->reduction, &total, &loss_count, &loss_role));
+    const char *loss_shape = a->reduction == SIGFUSE_REDUCTION_NONE ? "[rows, cols]" : "[]";
     const sf_arg args[] = {
-        {"logits", a->logits, total, SF_ROLE_FLOAT, true},
-        {"targets", a->targets, total, SF_ROLE_TARGET, true},
-        {"dloss_in", a->dloss_in, loss_count, loss_role, false},
-        {"loss", a->loss, loss_count, loss_role, false},
-        {"dlogits", a->dlogits, total, SF_ROLE_FLOAT, false},
+        {"logits", a->logits, total, SF_ROLE_FLOAT, true, "[rows, cols]"},
+        {"targets", a->targets, total, SF_ROLE_TARGET, true, "[rows, cols]"},
+        {"dloss_in", a->dloss_in, loss_count, loss_role, false, loss_shape},
+        {"loss", a->loss, loss_count, loss_role, false, loss_shape},
+        {"dlogits", a->dlogits, total, SF_ROLE_FLOAT, false, "[rows, cols]"},
     };
     sigfuse_dtype dtype;
     TRY(sf_check_buffers(ctx, op, args, COUNT_OF(args), &dtype));
@@ -436,10 +453,10 @@ enum { HEAD_PREDICT_INPUTS = 3, HEAD_PREDICT_ARGS = 7, HEAD_TRAIN_INPUTS = 5, HE
 static void head_predict_buffers(const sigfuse_head_predict_args *a, const head_counts *c, sf_arg *args)
 {
     const sf_arg list[HEAD_PREDICT_ARGS] = {
-        {"x", a->x, c->nd, SF_ROLE_FLOAT, true},          {"w", a->w, c->ld, SF_ROLE_FLOAT, true},
-        {"bias", a->bias, a->l, SF_ROLE_FLOAT, false},    {"logits", a->logits, c->nl, SF_ROLE_FLOAT, false},
-        {"probs", a->probs, c->nl, SF_ROLE_FLOAT, false}, {"labels", a->labels, c->nl, SF_ROLE_LABEL, false},
-        {"workspace", a->workspace, workspace_count(a->workspace_bytes), SF_ROLE_BYTES, false},
+        {"x", a->x, c->nd, SF_ROLE_FLOAT, true, NULL},          {"w", a->w, c->ld, SF_ROLE_FLOAT, true, NULL},
+        {"bias", a->bias, a->l, SF_ROLE_FLOAT, false, NULL},    {"logits", a->logits, c->nl, SF_ROLE_FLOAT, false, NULL},
+        {"probs", a->probs, c->nl, SF_ROLE_FLOAT, false, NULL}, {"labels", a->labels, c->nl, SF_ROLE_LABEL, false, NULL},
+        {"workspace", a->workspace, workspace_count(a->workspace_bytes), SF_ROLE_BYTES, false, NULL},
     };
     memcpy(args, list, sizeof list);
 }
@@ -447,16 +464,16 @@ static void head_predict_buffers(const sigfuse_head_predict_args *a, const head_
 static void head_train_buffers(const sigfuse_head_train_args *a, const head_counts *c, sf_arg *args)
 {
     const sf_arg list[HEAD_TRAIN_ARGS] = {
-        {"x", a->x, c->nd, SF_ROLE_FLOAT, true},
-        {"w", a->w, c->ld, SF_ROLE_FLOAT, true},
-        {"bias", a->bias, a->l, SF_ROLE_FLOAT, false},
-        {"targets", a->targets, c->nl, SF_ROLE_TARGET, true},
-        {"pos_weight", a->pos_weight, a->l, SF_ROLE_FLOAT, false},
-        {"loss", a->loss, 1, SF_ROLE_SCALAR, false},
-        {"dx", a->dx, c->nd, SF_ROLE_FLOAT, false},
-        {"dw", a->dw, c->ld, SF_ROLE_FLOAT, false},
-        {"dbias", a->dbias, a->l, SF_ROLE_FLOAT, false},
-        {"workspace", a->workspace, workspace_count(a->workspace_bytes), SF_ROLE_BYTES, false},
+        {"x", a->x, c->nd, SF_ROLE_FLOAT, true, NULL},
+        {"w", a->w, c->ld, SF_ROLE_FLOAT, true, NULL},
+        {"bias", a->bias, a->l, SF_ROLE_FLOAT, false, NULL},
+        {"targets", a->targets, c->nl, SF_ROLE_TARGET, true, NULL},
+        {"pos_weight", a->pos_weight, a->l, SF_ROLE_FLOAT, false, NULL},
+        {"loss", a->loss, 1, SF_ROLE_SCALAR, false, NULL},
+        {"dx", a->dx, c->nd, SF_ROLE_FLOAT, false, NULL},
+        {"dw", a->dw, c->ld, SF_ROLE_FLOAT, false, NULL},
+        {"dbias", a->dbias, a->l, SF_ROLE_FLOAT, false, NULL},
+        {"workspace", a->workspace, workspace_count(a->workspace_bytes), SF_ROLE_BYTES, false, NULL},
     };
     memcpy(args, list, sizeof list);
 }
@@ -491,7 +508,7 @@ static sigfuse_status check_head_train(sigfuse_ctx *ctx, const char *op, const s
     return need_output(ctx, op, a->loss || a->dx || a->dw || a->dbias, "loss, dx, dw, dbias");
 }
 
-/* Rows per chunk the size query means: <= 0 or > n is all n rows; never below 1 unless n is 0. */
+/* Rows per chunk for the op itself and its size query at chunk_rows = 1: never below 1 unless n is 0. */
 static int64_t clamp_chunk(int64_t chunk_rows, int64_t n)
 {
     if (chunk_rows <= 0 || chunk_rows > n)
@@ -499,17 +516,55 @@ static int64_t clamp_chunk(int64_t chunk_rows, int64_t n)
     return chunk_rows < 1 && n > 0 ? 1 : chunk_rows;
 }
 
-/* The workspace must be present, in the context's memory and at least the smallest size. */
+/* A backend's workspace size for chunks of c rows, over either head's args. */
+typedef size_t (*workspace_fn)(sigfuse_ctx *ctx, const void *args, int64_t chunk_rows);
+static size_t predict_workspace(sigfuse_ctx *ctx, const void *a, int64_t c)
+{
+    return ctx->ops->head_predict_workspace(ctx, (const sigfuse_head_predict_args *)a, c);
+}
+static size_t train_workspace(sigfuse_ctx *ctx, const void *a, int64_t c)
+{
+    return ctx->ops->head_train_workspace(ctx, (const sigfuse_head_train_args *)a, c);
+}
+
+/* The rows per chunk a size query means. chunk_rows >= 1: that many (n at most). The
+ * default, chunk_rows <= 0: the largest chunk whose workspace is at most the N x L logits
+ * an unfused head (Linear, then the loss) holds in the storage dtype, so that the default
+ * never costs more memory than the ops it replaces; one row where even one row needs more
+ * (the fixed f32 parts of a 16-bit head with few rows). The size grows with the chunk,
+ * so a bisection finds it. */
+static int64_t query_chunk(sigfuse_ctx *ctx, workspace_fn ws, const void *a, int64_t chunk_rows, int64_t n,
+                           int64_t l, sigfuse_dtype dtype)
+{
+    if (chunk_rows > 0 || n == 0)
+        return clamp_chunk(chunk_rows, n);
+    const size_t elem = sigfuse_dtype_size(dtype);
+    const size_t unfused = (uint64_t)n > SIZE_MAX / elem / (uint64_t)(l > 0 ? l : 1) ? SIZE_MAX
+                                                                                      : (size_t)n * (size_t)l * elem;
+    int64_t lo = 1, hi = n;
+    while (lo < hi) {
+        const int64_t mid = lo + (hi - lo + 1) / 2;
+        if (ws(ctx, a, mid) <= unfused)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+/* A workspace, whenever one is given (even where none is needed), is checked like every
+ * other buffer: present when needed, in the context's memory, of a known dtype, not NULL
+ * when it spans bytes, aligned, and at least the smallest size. */
 static sigfuse_status check_workspace(sigfuse_ctx *ctx, const char *op, const sigfuse_buffer *ws, size_t ws_bytes,
                                       size_t min_bytes)
 {
-    if (min_bytes == 0)
+    if (!ws && min_bytes == 0)
         return SIGFUSE_SUCCESS;
     if (ws_bytes < min_bytes)
         return sf_fail(ctx, SIGFUSE_ERR_INSUFFICIENT_WORKSPACE,
                        "%s: workspace_bytes = %zu but at least %zu are needed (one row per chunk)", op, ws_bytes,
                        min_bytes);
-    const sf_arg arg = {"workspace", ws, workspace_count(ws_bytes), SF_ROLE_BYTES, true};
+    const sf_arg arg = {"workspace", ws, workspace_count(ws_bytes), SF_ROLE_BYTES, true, NULL};
     sigfuse_dtype unused;
     TRY(sf_check_buffers(ctx, op, &arg, 1, &unused));
     uintptr_t address = ws->memory == SIGFUSE_MEMORY_OPENCL ? (uintptr_t)ws->offset
@@ -530,7 +585,8 @@ sigfuse_status sigfuse_head_predict_workspace_size(sigfuse_ctx *ctx, const sigfu
     TRY(check_head_predict(ctx, op, a));
     if (!ctx->ops->head_predict_workspace)
         return unsupported(ctx, op);
-    size_t need = ctx->ops->head_predict_workspace(ctx, a, clamp_chunk(chunk_rows, a->n));
+    size_t need = ctx->ops->head_predict_workspace(
+        ctx, a, query_chunk(ctx, predict_workspace, a, chunk_rows, a->n, a->l, a->x->dtype));
     if (need == SIZE_MAX)   /* the backend's way of saying the byte count overflows */
         return sf_fail(ctx, SIGFUSE_ERR_INVALID_SIZE, "%s: the workspace size overflows size_t", op);
     *bytes = need;
@@ -547,7 +603,8 @@ sigfuse_status sigfuse_head_train_workspace_size(sigfuse_ctx *ctx, const sigfuse
     TRY(check_head_train(ctx, op, a));
     if (!ctx->ops->head_train_workspace)
         return unsupported(ctx, op);
-    size_t need = ctx->ops->head_train_workspace(ctx, a, clamp_chunk(chunk_rows, a->n));
+    size_t need = ctx->ops->head_train_workspace(
+        ctx, a, query_chunk(ctx, train_workspace, a, chunk_rows, a->n, a->l, a->x->dtype));
     if (need == SIZE_MAX)   /* the backend's way of saying the byte count overflows */
         return sf_fail(ctx, SIGFUSE_ERR_INVALID_SIZE, "%s: the workspace size overflows size_t", op);
     *bytes = need;

@@ -5,6 +5,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "check.h"
 
@@ -134,7 +135,7 @@ sigfuse_status sf_check_buffers(sigfuse_ctx *ctx, const char *op, const sf_arg *
             return sf_fail(ctx, SIGFUSE_ERR_INVALID_ARGUMENT, "%s: %s is not aligned to its %zu-byte elements", op,
                            a->name, elem);
         if (ctx->ops->check_buffer) {
-            sigfuse_status st = ctx->ops->check_buffer(ctx, a->name, a->buf, bytes);
+            sigfuse_status st = ctx->ops->check_buffer(ctx, op, a->name, a->buf, bytes);
             if (st)
                 return st;
         }
@@ -155,6 +156,18 @@ static bool byte_range(const sf_arg *a, uintptr_t *lo, uintptr_t *hi)
     return true;
 }
 
+static const char *role_name(sf_role r)
+{
+    switch (r) {
+    case SF_ROLE_FLOAT: return "float tensor";
+    case SF_ROLE_TARGET: return "target tensor";
+    case SF_ROLE_LABEL: return "label tensor";
+    case SF_ROLE_SCALAR: return "reduced scalar";
+    case SF_ROLE_BYTES: return "workspace";
+    }
+    return "buffer";
+}
+
 sigfuse_status sf_check_overlaps(sigfuse_ctx *ctx, const char *op, const sf_arg *args, int n, int first_output,
                                  bool allow_in_place)
 {
@@ -172,16 +185,24 @@ sigfuse_status sf_check_overlaps(sigfuse_ctx *ctx, const char *op, const sf_arg 
             if (hi <= olo || ohi <= lo)
                 continue;
             bool input = i < first_output;
-            bool same = lo == olo && hi == ohi && args[i].buf->dtype == args[o].buf->dtype;
+            bool same_bytes = lo == olo && hi == ohi && args[i].buf->dtype == args[o].buf->dtype;
+            bool same_shape = args[i].shape && args[o].shape && strcmp(args[i].shape, args[o].shape) == 0 &&
+                              args[i].role == args[o].role;
             /* A reduced scalar (loss, dloss_in) is read and written by different kernels. */
             bool scalar = args[i].role == SF_ROLE_SCALAR || args[o].role == SF_ROLE_SCALAR;
-            if (allow_in_place && input && same && !scalar)
+            if (allow_in_place && input && same_bytes && same_shape && !scalar)
                 continue;
             const char *why = !input ? "two outputs must not share memory"
                               : !allow_in_place ? "this op's outputs must not overlap its inputs"
-                              : same ? "a reduced scalar must not share memory with an output"
-                                     : "an output may be the very buffer of an input of the same shape and dtype, "
-                                       "never overlap one partly";
+                              : same_bytes && scalar ? "a reduced scalar must not share memory with an output"
+                              : same_bytes ? "in place needs an input of the same shape and role, not only the same bytes"
+                                           : "an output may be the very buffer of an input of the same shape and dtype, "
+                                             "never overlap one partly";
+            if (input && allow_in_place && same_bytes && !scalar)
+                return sf_fail(ctx, SIGFUSE_ERR_INVALID_ARGUMENT, "%s: %s overlaps %s (%s: %s is a %s %s, %s a %s %s)",
+                               op, args[o].name, args[i].name, why, args[o].name, args[o].shape ? args[o].shape : "",
+                               role_name(args[o].role), args[i].name, args[i].shape ? args[i].shape : "",
+                               role_name(args[i].role));
             return sf_fail(ctx, SIGFUSE_ERR_INVALID_ARGUMENT, "%s: %s overlaps %s (%s)", op, args[o].name,
                            args[i].name, why);
         }

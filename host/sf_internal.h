@@ -44,8 +44,9 @@ typedef struct sf_ew_call {
 typedef struct sf_backend_ops {
     void (*destroy)(sigfuse_ctx *ctx);
     sigfuse_status (*synchronize)(sigfuse_ctx *ctx);
-    /* Extra per-buffer check (e.g. a cl_mem's size against offset + bytes); may be NULL. */
-    sigfuse_status (*check_buffer)(sigfuse_ctx *ctx, const char *name,
+    /* Extra per-buffer check (e.g. a cl_mem's size against offset + bytes); may be NULL.
+     * Its messages start with the op's and the buffer's names. */
+    sigfuse_status (*check_buffer)(sigfuse_ctx *ctx, const char *op, const char *name,
                                    const sigfuse_buffer *buf, size_t bytes);
 
     sigfuse_status (*elementwise)(sigfuse_ctx *ctx, const sf_ew_call *call);

@@ -19,11 +19,15 @@
  *    over zero rows is written as zeros.
  *  - In place: for the activations, GLU/SwiGLU, the losses and the recurrent cells an
  *    output may be the very buffer (same start, size and dtype) of an input of the same
- *    shape (c = c_prev and h = h_prev are tested on every backend); a reduced scalar
- *    (loss, dloss_in) may not. The heads' outputs and workspace must not overlap their
- *    inputs at all. Partial overlaps and outputs sharing memory are never allowed. All
- *    of this is checked (SIGFUSE_ERR_INVALID_ARGUMENT, naming both buffers), except
- *    between two different cl_mem handles, whose sharing (sub-buffers) is not visible.
+ *    shape and role as this header states them: y on x; dx on dy; da on a; c on c_prev,
+ *    h on h_prev, dgates on gates_x, dbias on bias; dlogits, probs or a loss of NONE on
+ *    logits, weight or dloss_in ([rows, cols] floats; not on targets). Equal bytes are not
+ *    enough: c [batch, hidden] on bias [4 hidden] at batch = 4 is rejected. A reduced
+ *    scalar (loss, dloss_in) is never in place. The heads' outputs and workspace must not
+ *    overlap their inputs at all. Partial overlaps and outputs sharing memory are never
+ *    allowed. All of this is checked (SIGFUSE_ERR_INVALID_ARGUMENT, naming both buffers
+ *    and their shapes), except between two different cl_mem handles, whose sharing
+ *    (sub-buffers) is not visible.
  *  - Work is ordered on the context's stream/queue; no op synchronises the host unless
  *    it is the CPU backend (which runs synchronously).
  */
@@ -447,18 +451,21 @@ typedef struct sigfuse_head_train_args {
 SIGFUSE_API void sigfuse_head_predict_args_init(sigfuse_head_predict_args *args);
 SIGFUSE_API void sigfuse_head_train_args_init(sigfuse_head_train_args *args);
 
-/* Workspace needed to run the op with chunks of chunk_rows rows (chunk_rows <= 0 or > N:
- * all N rows at once). Any workspace at least the size for chunk_rows = 1 works; more
- * means fewer, larger products (the op uses the largest chunks that fit). The query
- * checks args like the op does (its buffers must be valid), and its answer depends on
- * the context's backend and on N, D and L: a workspace sized for one batch serves any
- * smaller batch with the same D and L. Memory: the workspace grows with chunk_rows
- * (on the devices a chunk's logits are held in f32, plus per-backend fixed parts such as
- * an f32 dW for 16-bit heads), so all N rows at once can need more than an unfused
- * Linear + BCE holds (N x L logits and their gradient in the storage dtype): pick
- * chunk_rows for the memory you can spare. The workspace's address (pointer + offset)
- * must be a multiple of SIGFUSE_WORKSPACE_ALIGNMENT (malloc, cudaMalloc and
- * clCreateBuffer give that). */
+/* Workspace needed to run the op with chunks of chunk_rows rows (chunk_rows >= N: all N
+ * rows at once). The default, chunk_rows <= 0, is the largest chunk whose workspace is at
+ * most the N x L logits an unfused head (Linear, then BCE) holds in the storage dtype, so
+ * taking the default never costs more memory than the ops sigfuse replaces (one row
+ * where even one row needs more: the fixed f32 parts of a 16-bit head with few rows).
+ * Memory for speed: the workspace grows with chunk_rows (on the devices a chunk's logits
+ * are held in f32, plus per-backend fixed parts such as an f32 dW for 16-bit heads), and
+ * larger chunks mean fewer, larger products; ask for chunk_rows = N (all rows) when the
+ * memory is there, or any chunk between. Any workspace at least the size for
+ * chunk_rows = 1 works: the op uses the largest chunks that fit what it is given. The
+ * query checks args like the op does (its buffers must be valid), and its answer depends
+ * on the context's backend and on N, D and L: a workspace sized for one batch serves any
+ * smaller batch with the same D and L. A workspace given where none is needed is still
+ * checked like any buffer. The workspace's address (pointer + offset) must be a multiple
+ * of SIGFUSE_WORKSPACE_ALIGNMENT (malloc, cudaMalloc and clCreateBuffer give that). */
 #define SIGFUSE_WORKSPACE_ALIGNMENT 16
 SIGFUSE_API sigfuse_status sigfuse_head_predict_workspace_size(sigfuse_ctx *ctx,
                                                                const sigfuse_head_predict_args *args,

@@ -102,6 +102,31 @@ SF_FN void sf_sigmoid_pair(float x, float *s, float *sn)
     *sn = nonneg ? small : big;
 }
 
+/* sigma(x) and sigma(-x) as s * ks and sn * ksn, each factor pair without a subnormal
+ * intermediate. Past |x| = 64 the small one of the two, e^-|x| to f32 precision (1 + e^-|x|
+ * rounds to 1 beyond |x| = 17), comes back as e^(64 - |x|), with SF_EXP_M64 as its scale
+ * (the other scale is 1). Below |x| = 87 e^-|x| itself would be subnormal with fewer
+ * digits than a product formed from it keeps (x sigma(x) at x = -100 is -3.7e-42, 11 bits
+ * where e^-100 has 5), so the ops that multiply a sigma apply the scale last. 64 - |x| is
+ * exact for |x| in [64, 128]; past 128 every product that uses the small factor underflows
+ * for the inputs and upstream gradients of f32 (|x e^x| < 2^-149 from |x| = 108 on), so its
+ * rounding does not matter. NaN and +-inf as in sf_sigmoid_pair. */
+#define SF_EXP_M64 1.60381089e-28f   /* e^-64, correctly rounded */
+SF_FN void sf_sigmoid_pair_scaled(float x, float *s, float *sn, float *ks, float *ksn)
+{
+    float ax = SF_FABS(x);
+    int far = ax > 64.0f;
+    float e = SF_EXP(far ? 64.0f - ax : -ax);
+    float big = far ? 1.0f : sf_rcp_unit(1.0f + e);   /* sigma(|x|) */
+    float small = e * big;                             /* sigma(-|x|), scaled when far */
+    float k = far ? SF_EXP_M64 : 1.0f;
+    int nonneg = x >= 0.0f;
+    *s = nonneg ? big : small;
+    *sn = nonneg ? small : big;
+    *ks = nonneg ? 1.0f : k;
+    *ksn = nonneg ? k : 1.0f;
+}
+
 /* sigma(x); NaN propagates, +-inf give exactly 1 and 0 (the unused half of the pair
  * costs nothing once inlined). */
 SF_FN float sf_sigmoid(float x)
@@ -145,49 +170,88 @@ SF_FN float sf_mul_limit(float a, float b)
  * included (a NaN x still gives NaN). */
 SF_FN float sf_scaled(float beta, float x) { return (beta == 0.0f && SF_ISINF(x)) ? 0.0f : beta * x; }
 
-/* x sigma(beta x); where sigma is exactly 0 at infinite x the limit is 0 (sign of x). */
-SF_FN float sf_swish(float beta, float x)
+/* x sigma(beta x) = m * k (sf_sigmoid_pair_scaled's scale: the caller multiplies by k
+ * last); where sigma is exactly 0 at infinite x the limit is 0 (sign of x). */
+SF_FN float sf_swish_scaled(float beta, float x, float *k)
 {
-    float s = sf_sigmoid(sf_scaled(beta, x));
+    float s, sn, ksn;
+    sf_sigmoid_pair_scaled(sf_scaled(beta, x), &s, &sn, k, &ksn);
     if (s == 0.0f && SF_ISINF(x))
         return SF_COPYSIGN(0.0f, x);
     return x * s;
 }
 
-/* d/dx x sigma(bx) = sigma(bx) + bx sigma(bx) sigma(-bx); the last term is taken as its
- * limit 0 when the product of the sigmas is exactly 0 (|bx| = inf). */
-SF_FN float sf_swish_grad(float beta, float x)
+/* d/dx x sigma(bx) = sigma(bx) + bx sigma(bx) sigma(-bx) = g * k. The last term is taken
+ * as its limit 0 when the product of the sigmas is exactly 0 (|bx| = inf). With bx < -64
+ * both terms carry the scale of sigma(bx); with bx > 64 the second one's scale is applied
+ * at once (it is below 2^-80 of the first). */
+SF_FN float sf_swish_grad_scaled(float beta, float x, float *k)
 {
     float bx = sf_scaled(beta, x);
-    float s, sn;
-    sf_sigmoid_pair(bx, &s, &sn);
+    float s, sn, ksn;
+    sf_sigmoid_pair_scaled(bx, &s, &sn, k, &ksn);
     float t = s * sn;
-    return s + (t == 0.0f ? 0.0f : bx * t);
+    return s + (t == 0.0f ? 0.0f : bx * t * ksn);
 }
 
 /* ---- Elementwise ops (one function per op, the kernels only move bytes) ------------- */
 
 SF_FN float sf_sigmoid_bwd(float y, float dy) { return dy * y * (1.0f - y); }
-SF_FN float sf_log_sigmoid_bwd(float x, float dy) { return dy * sf_sigmoid(-x); }
-SF_FN float sf_silu_fwd(float beta, float x) { return sf_swish(beta, x); }
-SF_FN float sf_silu_bwd(float beta, float x, float dy) { return dy * sf_swish_grad(beta, x); }
-
-SF_FN float sf_glu_fwd(float a, float b) { return a * sf_sigmoid(b); }
-/* da = dy sigma(b), db = dy a sigma(b) sigma(-b). */
-SF_FN void sf_glu_bwd(float a, float b, float dy, float *da, float *db)
+/* The ops below that multiply a sigma take sf_sigmoid_pair_scaled's scales last, so
+ * that outputs in the subnormal range, and outputs that a large factor brings back from
+ * it, keep their digits. */
+SF_FN float sf_log_sigmoid_bwd(float x, float dy)
 {
-    float s, sn;
-    sf_sigmoid_pair(b, &s, &sn);
-    *da = dy * s;
-    *db = dy * a * (s * sn);
+    float s, sn, ks, ksn;
+    sf_sigmoid_pair_scaled(-x, &s, &sn, &ks, &ksn);
+    return (dy * s) * ks;
 }
 
-SF_FN float sf_swiglu_fwd(float beta, float a, float b) { return a * sf_swish(beta, b); }
+SF_FN float sf_silu_fwd(float beta, float x)
+{
+    float k;
+    float m = sf_swish_scaled(beta, x, &k);
+    return m * k;
+}
+
+SF_FN float sf_silu_bwd(float beta, float x, float dy)
+{
+    float k;
+    float g = sf_swish_grad_scaled(beta, x, &k);
+    return (dy * g) * k;
+}
+
+SF_FN float sf_glu_fwd(float a, float b)
+{
+    float s, sn, ks, ksn;
+    sf_sigmoid_pair_scaled(b, &s, &sn, &ks, &ksn);
+    return (a * s) * ks;
+}
+
+/* da = dy sigma(b), db = dy a sigma(b) sigma(-b) (one of the two scales is 1). */
+SF_FN void sf_glu_bwd(float a, float b, float dy, float *da, float *db)
+{
+    float s, sn, ks, ksn;
+    sf_sigmoid_pair_scaled(b, &s, &sn, &ks, &ksn);
+    *da = (dy * s) * ks;
+    *db = (dy * a * (s * sn)) * (ks * ksn);
+}
+
+SF_FN float sf_swiglu_fwd(float beta, float a, float b)
+{
+    float k;
+    float m = sf_swish_scaled(beta, b, &k);
+    return (a * m) * k;
+}
+
 /* da = dy swish(b), db = dy a swish'(b). */
 SF_FN void sf_swiglu_bwd(float beta, float a, float b, float dy, float *da, float *db)
 {
-    *da = dy * sf_swish(beta, b);
-    *db = dy * a * sf_swish_grad(beta, b);
+    float k, kg;
+    float m = sf_swish_scaled(beta, b, &k);
+    float g = sf_swish_grad_scaled(beta, b, &kg);
+    *da = (dy * m) * k;
+    *db = (dy * a * g) * kg;
 }
 
 /* ---- Binary cross-entropy with logits ------------------------------------------------ */
@@ -300,7 +364,9 @@ SF_FN void sf_focal_loss_grad(float x, float y, float alpha, float gamma, float 
         rce = sf_mul_limit(ratio, ce);
     }
     *loss = l;
-    float inner = (s - y) - gamma * rce * (2.0f * y - 1.0f);
+    /* p - y as (1 - y) sigma(x) - y sigma(-x): the same value without the cancellation of
+     * s - y once s rounds to 1 (x = 17, y = 1: -4.1e-8, not 0). */
+    float inner = ((1.0f - y) * s - y * sn) - gamma * rce * (2.0f * y - 1.0f);
     *grad = at * qg * inner;
 }
 

@@ -493,35 +493,36 @@ static sigfuse_status synchronize(sigfuse_ctx *ctx)
 
 /* The cl_mem must be a live buffer of the context's OpenCL context that holds
  * offset + bytes; the check costs two host-side queries and no device work. */
-static sigfuse_status check_buffer(sigfuse_ctx *ctx, const char *name, const sigfuse_buffer *buf, size_t bytes)
+static sigfuse_status check_buffer(sigfuse_ctx *ctx, const char *op, const char *name, const sigfuse_buffer *buf,
+                                   size_t bytes)
 {
     sf_cl_state *s = sf_cl_of(ctx);
     cl_mem mem = (cl_mem)buf->ptr;
     cl_mem_object_type type = 0;
     cl_int err = clGetMemObjectInfo(mem, CL_MEM_TYPE, sizeof type, &type, NULL);
     if (err != CL_SUCCESS)
-        return sf_fail(ctx, SIGFUSE_ERR_INVALID_ARGUMENT, "%s: %p is not a valid cl_mem (clGetMemObjectInfo: %s)",
-                       name, buf->ptr, sf_cl_error_name(err));
+        return sf_fail(ctx, SIGFUSE_ERR_INVALID_ARGUMENT, "%s: %s: %p is not a valid cl_mem (clGetMemObjectInfo: %s)",
+                       op, name, buf->ptr, sf_cl_error_name(err));
     /* Drivers check a handle's liveness, not always its kind (PoCL answers for a queue
      * passed as a cl_mem); a type other than buffer catches both images and such mix-ups. */
     if (type != CL_MEM_OBJECT_BUFFER)
         return sf_fail(ctx, SIGFUSE_ERR_INVALID_ARGUMENT,
-                       "%s: %p is not a cl_mem buffer (CL_MEM_TYPE is %#x: an image, or another kind of handle)",
-                       name, buf->ptr, (unsigned)type);
+                       "%s: %s: %p is not a cl_mem buffer (CL_MEM_TYPE is %#x: an image, or another kind of handle)",
+                       op, name, buf->ptr, (unsigned)type);
     cl_context owner = NULL;
     size_t size = 0;
     err = clGetMemObjectInfo(mem, CL_MEM_CONTEXT, sizeof owner, &owner, NULL);
     if (err == CL_SUCCESS)
         err = clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof size, &size, NULL);
     if (err != CL_SUCCESS)
-        return sf_fail(ctx, SIGFUSE_ERR_INVALID_ARGUMENT, "%s: clGetMemObjectInfo failed: %s", name,
+        return sf_fail(ctx, SIGFUSE_ERR_INVALID_ARGUMENT, "%s: %s: clGetMemObjectInfo failed: %s", op, name,
                        sf_cl_error_name(err));
     if (owner != s->context)
         return sf_fail(ctx, SIGFUSE_ERR_INVALID_ARGUMENT,
-                       "%s: the cl_mem belongs to another OpenCL context than the sigfuse context's queue", name);
+                       "%s: %s: the cl_mem belongs to another OpenCL context than the sigfuse context's queue", op, name);
     if (buf->offset > size || bytes > size - buf->offset)
         return sf_fail(ctx, SIGFUSE_ERR_INVALID_ARGUMENT,
-                       "%s: offset %zu + %zu bytes runs past the end of its cl_mem of %zu bytes", name, buf->offset,
+                       "%s: %s: offset %zu + %zu bytes runs past the end of its cl_mem of %zu bytes", op, name, buf->offset,
                        bytes, size);
     return SIGFUSE_SUCCESS;
 }

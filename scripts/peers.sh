@@ -26,13 +26,9 @@
 #                            new row past it (rows not reached are listed as skipped), and is
 #                            stopped at 570 s whatever happens (the device allows 600 s a call)
 #   PYTHON                   the Python with torch (default: python3)
-#   SIGFUSE_HEAD_CHUNK=R     sigfuse-bench's --head-chunk (default 1024; 0: its own default,
-#                            a workspace for all rows). The heads' rows compare memory with
-#                            PyTorch's Linear + BCE: with all N rows at once the CUDA head's
-#                            workspace holds N x L f32 logits (and in f16/bf16 also their
-#                            16-bit gradient and an f32 dW), as much as an unfused head or
-#                            more, while chunks of 1024 rows hold a fraction of it. The
-#                            products-alone rows use the same chunks (the CSV's chunk_rows).
+#   SIGFUSE_HEAD_CHUNK=R     sigfuse-bench's --head-chunk (default 0: the library's default
+#                            chunk, whose workspace is at most PyTorch's N x L logits, so the
+#                            heads' memory beside Linear + BCE is what a user gets by default)
 #
 # Time on an H100 (estimate; nothing here has run on one yet): build about 1 min (9 .cu
 # files, cold); sigfuse-bench about 2.5 min for every case (its CPU reference checks
@@ -59,7 +55,7 @@ build=${SIGFUSE_PEERS_BUILD_DIR:-build-peers}
 out=${OUT:-$build/out}
 budget=${PEERS_BUDGET:-480}
 python=${PYTHON:-python3}
-head_chunk=${SIGFUSE_HEAD_CHUNK:-1024}
+head_chunk=${SIGFUSE_HEAD_CHUNK:-0}
 mkdir -p "$out"
 
 # ---- Arguments: peers.py's, with --ops / --dtypes also given to sigfuse-bench -----------
@@ -91,7 +87,7 @@ export TRITON_CACHE_DIR="$cache/triton-cache"
     # The device machine gets the working tree without .git: say the commit with SIGFUSE_COMMIT.
     echo "commit: ${SIGFUSE_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
     echo "arguments: ${peers_args[*]:-(none)}"
-    echo "sigfuse-bench head chunk: ${head_chunk} rows (SIGFUSE_HEAD_CHUNK; 0: all rows)"
+    echo "sigfuse-bench head chunk: ${head_chunk} rows (SIGFUSE_HEAD_CHUNK; 0: the library default)"
     nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv 2>&1 || true
     nvcc --version 2>&1 | tail -n 2 || true
     cmake --version 2>&1 | head -n 1 || true

@@ -525,3 +525,109 @@ Test(api_contexts, statuses_versions_dtypes)
     cr_expect_str_eq(sigfuse_dtype_name(SIGFUSE_U8), "u8");
     cr_expect_str_eq(sigfuse_backend_name(SIGFUSE_BACKEND_OPENCL), "opencl");
 }
+
+/* In place means the same shape and role, not the same bytes. c [batch, hidden] on bias
+ * [4 hidden] at batch = 4, hidden = 1 (16 bytes each), and h on bias_x at batch = 3,
+ * hidden = 1, returned SUCCESS with wrong values: later rows read a bias that earlier rows
+ * had overwritten. Each is rejected, naming both buffers, with nothing written; the same
+ * shapes in place stay allowed. */
+Test(api_errors, in_place_needs_the_same_shape_not_the_same_bytes)
+{
+    tu_buf gx = tu_alloc(SIGFUSE_F32, 4 * 4), bias = tu_alloc(SIGFUSE_F32, 4), c_prev = tu_alloc(SIGFUSE_F32, 4);
+    tu_buf h = tu_alloc(SIGFUSE_F32, 4);
+    for (int i = 0; i < 16; i++)
+        tu_set(&gx, i, 0.1 * i - 0.7);
+    for (int i = 0; i < 4; i++)
+        tu_set(&bias, i, 0.25 * i), tu_set(&c_prev, i, 0.5 - 0.2 * i);
+    unsigned char before[4 * sizeof(float)];
+    memcpy(before, tu_data(&bias), sizeof before);
+    sigfuse_lstm_forward_args f = {4, 1, &gx.desc, NULL, &bias.desc, &c_prev.desc, &h.desc, &bias.desc};
+    EXPECT_FAIL(ctx, sigfuse_lstm_cell_forward(ctx, &f), SIGFUSE_ERR_INVALID_ARGUMENT, "c overlaps bias", &h);
+    cr_expect(strstr(sigfuse_ctx_last_error(ctx), "[batch, hidden]") && strstr(sigfuse_ctx_last_error(ctx), "[4 hidden]"),
+              "the message names both shapes: %s", sigfuse_ctx_last_error(ctx));
+    cr_expect(memcmp(before, tu_data(&bias), sizeof before) == 0, "lstm_cell_forward wrote into bias");
+    /* The backward: dc_prev [batch, hidden] on bias [4 hidden] at batch = 4. */
+    tu_buf dh = tu_alloc(SIGFUSE_F32, 4), dg = tu_alloc(SIGFUSE_F32, 16);
+    for (int i = 0; i < 4; i++)
+        tu_set(&dh, i, 1.0);
+    sigfuse_lstm_backward_args b = {4, 1, &gx.desc, NULL, &bias.desc, &c_prev.desc, &dh.desc, NULL,
+                                    &dg.desc, &bias.desc, NULL};
+    EXPECT_FAIL(ctx, sigfuse_lstm_cell_backward(ctx, &b), SIGFUSE_ERR_INVALID_ARGUMENT, "dc_prev overlaps bias", &dg);
+    cr_expect(memcmp(before, tu_data(&bias), sizeof before) == 0, "lstm_cell_backward wrote into bias");
+    /* Same shape in place: allowed (c on c_prev). */
+    f.c = &c_prev.desc;
+    cr_expect_eq(sigfuse_lstm_cell_forward(ctx, &f), SIGFUSE_SUCCESS, "%s", sigfuse_ctx_last_error(ctx));
+
+    /* GRU: h [batch, hidden] on bias_x [3 hidden] at batch = 3, hidden = 1. */
+    tu_buf gi = tu_alloc(SIGFUSE_F32, 9), gh = tu_alloc(SIGFUSE_F32, 9), bx = tu_alloc(SIGFUSE_F32, 3);
+    tu_buf hp = tu_alloc(SIGFUSE_F32, 3), gout = tu_alloc(SIGFUSE_F32, 3);
+    for (int i = 0; i < 9; i++)
+        tu_set(&gi, i, 0.3 * i - 1.0), tu_set(&gh, i, 0.5 - 0.1 * i);
+    for (int i = 0; i < 3; i++)
+        tu_set(&bx, i, 0.2 * i), tu_set(&hp, i, 0.1 * i);
+    unsigned char bx_before[3 * sizeof(float)];
+    memcpy(bx_before, tu_data(&bx), sizeof bx_before);
+    sigfuse_gru_forward_args g = {3, 1, &gi.desc, &gh.desc, &bx.desc, NULL, &hp.desc, &bx.desc};
+    EXPECT_FAIL(ctx, sigfuse_gru_cell_forward(ctx, &g), SIGFUSE_ERR_INVALID_ARGUMENT, "h overlaps bias_x");
+    cr_expect(memcmp(bx_before, tu_data(&bx), sizeof bx_before) == 0, "gru_cell_forward wrote into bias_x");
+    g.h = &hp.desc;
+    cr_expect_eq(sigfuse_gru_cell_forward(ctx, &g), SIGFUSE_SUCCESS, "%s", sigfuse_ctx_last_error(ctx));
+
+    /* A loss: dlogits [rows, cols] on pos_weight [cols] at rows = 1, and on targets (the
+     * same shape, another role). */
+    tu_buf logits = tu_alloc(SIGFUSE_F32, 3), targets = tu_alloc(SIGFUSE_F32, 3), pw = tu_alloc(SIGFUSE_F32, 3);
+    for (int i = 0; i < 3; i++)
+        tu_set(&logits, i, i - 1.0), tu_set(&targets, i, i % 2), tu_set(&pw, i, 2.0);
+    sigfuse_bce_args l;
+    sigfuse_bce_args_init(&l);
+    l.rows = 1, l.cols = 3, l.reduction = SIGFUSE_REDUCTION_NONE;
+    l.logits = &logits.desc, l.targets = &targets.desc, l.pos_weight = &pw.desc, l.dlogits = &pw.desc;
+    EXPECT_FAIL(ctx, sigfuse_bce_with_logits(ctx, &l), SIGFUSE_ERR_INVALID_ARGUMENT, "dlogits overlaps pos_weight");
+    cr_expect_eq(tu_get(&pw, 0), 2.0, "bce wrote into pos_weight");
+    l.pos_weight = NULL, l.dlogits = &targets.desc;
+    EXPECT_FAIL(ctx, sigfuse_bce_with_logits(ctx, &l), SIGFUSE_ERR_INVALID_ARGUMENT, "dlogits overlaps targets");
+    cr_expect_eq(tu_get(&targets, 1), 1.0, "bce wrote into targets");
+    l.dlogits = &logits.desc;
+    cr_expect_eq(sigfuse_bce_with_logits(ctx, &l), SIGFUSE_SUCCESS, "%s", sigfuse_ctx_last_error(ctx));
+
+    tu_free(&gx), tu_free(&bias), tu_free(&c_prev), tu_free(&h), tu_free(&dh), tu_free(&dg);
+    tu_free(&gi), tu_free(&gh), tu_free(&bx), tu_free(&hp), tu_free(&gout);
+    tu_free(&logits), tu_free(&targets), tu_free(&pw);
+}
+
+/* A workspace descriptor is checked whenever one is given: head_predict on the reference
+ * needs none, and used to accept an unknown memory kind, an unknown dtype and a NULL
+ * pointer there, which head_train_step rejects. */
+Test(api_errors, head_predict_checks_a_workspace_it_does_not_need)
+{
+    const int Nr = 3, D = 2, L = 2;
+    tu_buf x = tu_alloc(SIGFUSE_F32, Nr * D), w = tu_alloc(SIGFUSE_F32, L * D), probs = tu_alloc(SIGFUSE_F32, Nr * L);
+    for (int i = 0; i < Nr * D; i++)
+        tu_set(&x, i, 0.1 * i);
+    for (int i = 0; i < L * D; i++)
+        tu_set(&w, i, 0.2 * i);
+    sigfuse_head_predict_args p;
+    sigfuse_head_predict_args_init(&p);
+    p.n = Nr, p.d = D, p.l = L, p.x = &x.desc, p.w = &w.desc, p.probs = &probs.desc;
+    size_t need = 1;
+    cr_assert_eq(sigfuse_head_predict_workspace_size(ctx, &p, 0, &need), SIGFUSE_SUCCESS);
+    cr_assert_eq(need, 0u, "the reference's predict needs no workspace");
+    _Alignas(16) unsigned char scratch[64];
+    sigfuse_buffer ws = sigfuse_host_buffer(scratch, SIGFUSE_U8);
+    p.workspace = &ws, p.workspace_bytes = sizeof scratch;
+    ws.memory = (sigfuse_memory)77;
+    EXPECT_FAIL(ctx, sigfuse_head_predict(ctx, &p), SIGFUSE_ERR_WRONG_MEMORY, "workspace", &probs);
+    ws = sigfuse_host_buffer(scratch, (sigfuse_dtype)99);
+    EXPECT_FAIL(ctx, sigfuse_head_predict(ctx, &p), SIGFUSE_ERR_INVALID_DTYPE, "workspace", &probs);
+    ws = sigfuse_host_buffer(NULL, SIGFUSE_U8);
+    EXPECT_FAIL(ctx, sigfuse_head_predict(ctx, &p), SIGFUSE_ERR_NULL_ARGUMENT, "workspace", &probs);
+    ws = sigfuse_host_buffer(scratch + 1, SIGFUSE_U8);
+    p.workspace_bytes = 8;
+    EXPECT_FAIL(ctx, sigfuse_head_predict(ctx, &p), SIGFUSE_ERR_INVALID_ARGUMENT, "aligned", &probs);
+    /* A valid one, and none at all, both work. */
+    ws = sigfuse_host_buffer(scratch, SIGFUSE_U8);
+    cr_expect_eq(sigfuse_head_predict(ctx, &p), SIGFUSE_SUCCESS, "%s", sigfuse_ctx_last_error(ctx));
+    p.workspace = NULL, p.workspace_bytes = 0;
+    cr_expect_eq(sigfuse_head_predict(ctx, &p), SIGFUSE_SUCCESS, "%s", sigfuse_ctx_last_error(ctx));
+    tu_free(&x), tu_free(&w), tu_free(&probs);
+}

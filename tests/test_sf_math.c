@@ -8,7 +8,9 @@
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -214,7 +216,7 @@ Test(sf_math, focal_fast_path_gives_the_limits_loss_on_every_special_input)
                     const float qg = sf_pow_unit(q, gamma);
                     const float want = sf_mul_limit(at, sf_mul_limit(qg, ce));
                     const float ratio = q == 0.0f ? 1.0f : (s * sn) / q;
-                    const float inner = (s - y) - gamma * sf_mul_limit(ratio, ce) * (2.0f * y - 1.0f);
+                    const float inner = ((1.0f - y) * s - y * sn) - gamma * sf_mul_limit(ratio, ce) * (2.0f * y - 1.0f);
                     const float want_grad = at * qg * inner;
                     sf_focal_loss_grad(x, y, alpha, gamma, &loss, &grad);
                     if (!agree(loss, want) || !agree(grad, want_grad)) {
@@ -225,4 +227,113 @@ Test(sf_math, focal_fast_path_gives_the_limits_loss_on_every_special_input)
                     }
                 }
     cr_expect(bad == 0, "%d combinations differ", bad);
+}
+
+/* ---- Against double, where the f32 forms used to lose digits ------------------------- */
+
+static double sigma_d(double x) { return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x)); }
+static double softplus_d(double x) { return (x > 0 ? x : 0.0) + log1p(exp(-fabs(x))); }
+
+/* The focal gradient in double from the same closed form as the header's (the reference
+ * backend checks that form against finite differences): alpha_t q^gamma [(p - y) -
+ * gamma p (1 - p) / q (2y - 1) CE]. Also its largest term, the scale of its rounding. */
+static double focal_grad_d(double x, double y, double alpha, double gamma, double *largest)
+{
+    double s = sigma_d(x), sn = sigma_d(-x);
+    double q = y * sn + (1 - y) * s;
+    double ce = (1 - y) * softplus_d(x) + y * softplus_d(-x);
+    double at = alpha < 0 ? 1.0 : alpha * y + (1 - alpha) * (1 - y);
+    double qg = pow(q, gamma);
+    double ratio = q == 0 ? 1.0 : s * sn / q;
+    double t1 = (1 - y) * s, t2 = y * sn, t3 = gamma * ratio * ce * (2 * y - 1);
+    double m = fabs(t1) > fabs(t2) ? fabs(t1) : fabs(t2);
+    *largest = fabs(at * qg) * (m > fabs(t3) ? m : fabs(t3));
+    return at * qg * ((t1 - t2) - t3);
+}
+
+/* Saturated logits with hard targets: (p - y) formed as s - y cancelled to 0 once
+ * sigma(x) rounded to 1 (x = 17, y = 1 gave 0 where the gradient is -4.1e-8, and a third
+ * off at gamma = 2). The gradient is then a sum of terms of one sign, so it must be
+ * accurate relative to itself: 4 ulp plus, for q^gamma, gamma times q's own error (q is
+ * sigma(-x), a few ulp). Soft targets: within 4 (+ gamma) ulp of the largest term. */
+Test(sf_math, focal_gradient_keeps_its_digits_at_saturated_logits)
+{
+    const float xs[] = {-104.0f, -100.0f, -88.7f, -30.0f, -17.0f, -15.0f, -5.0f, -0.5f, 0.0f,
+                        0.5f,    5.0f,    15.0f,  17.0f,  30.0f,  88.7f,  100.0f, 104.0f};
+    const float ys[] = {0.0f, 1.0f, 0.25f, 0.5f, 0.9f};
+    const float gammas[] = {0.0f, 0.5f, 1.0f, 2.0f, 5.0f};
+    const float alphas[] = {-1.0f, 0.25f};
+    double worst = 0.0;
+    char worst_case[160] = "";
+    for (size_t ix = 0; ix < sizeof xs / sizeof xs[0]; ix++)
+        for (size_t iy = 0; iy < sizeof ys / sizeof ys[0]; iy++)
+            for (size_t ig = 0; ig < 5; ig++)
+                for (size_t ia = 0; ia < 2; ia++) {
+                    const float x = xs[ix], y = ys[iy], g = gammas[ig], a = alphas[ia];
+                    float loss, grad;
+                    sf_focal_loss_grad(x, y, a, g, &loss, &grad);
+                    double largest;
+                    double want = focal_grad_d(x, y, a, g, &largest);
+                    bool hard = y == 0.0f || y == 1.0f;
+                    double unit_of_largest = fmax(0x1p-149, ldexp(1.0, ilogb(largest) - 23));
+                    double d = hard ? ulps(grad, want) : fabs((double)grad - want) / unit_of_largest;
+                    double bound = 4.0 + g;
+                    cr_expect(d <= bound, "focal'(x=%g, y=%g, alpha=%g, gamma=%g) = %.9g, truth %.9g: %.2f ulp > %g",
+                              (double)x, (double)y, (double)a, (double)g, (double)grad, want, d, bound);
+                    if (d > worst) {
+                        worst = d;
+                        snprintf(worst_case, sizeof worst_case, "x=%g y=%g alpha=%g gamma=%g: %.9g vs %.9g",
+                                 (double)x, (double)y, (double)a, (double)g, (double)grad, want);
+                    }
+                }
+    cr_log_info("focal gradient: worst %.2f ulp at %s", worst, worst_case);
+    float loss, grad;
+    sf_focal_loss_grad(17.0f, 1.0f, -1.0f, 0.0f, &loss, &grad);
+    cr_expect(grad < 0.0f, "x = 17, y = 1, gamma = 0: the gradient is -4.14e-8, got %g", (double)grad);
+}
+
+/* x sigma(bx) and its derivative where they are subnormal (x below about -87): formed
+ * from a subnormal sigma they lost up to 48 ulp (x = -100). Now within 1 ulp of the
+ * subnormal result (2^-149; 4 ulp where it is normal), and a large upstream gradient or GLU operand that brings the
+ * product back into the normal range keeps f32 accuracy (4 ulp). Every 1/64 of [-112, -60]. */
+static double bound_at(double truth) { return fabs(truth) < 0x1p-126 ? 1.0 : 4.0; }
+
+Test(sf_math, silu_and_glu_keep_their_digits_in_the_subnormal_range)
+{
+    double worst_fwd = 0, worst_bwd = 0, worst_big = 0;
+    for (int i = 0; i <= 52 * 64; i++) {
+        const float x = -112.0f + (float)i / 64.0f;
+        const double xd = x;
+        /* silu and its derivative, dy = 1 and dy = 0.75 */
+        double want = xd * sigma_d(xd);
+        double d = ulps(sf_silu_fwd(1.0f, x), want);
+        cr_expect(d <= bound_at(want), "silu(%a) = %a, truth %a: %.2f ulp", (double)x, (double)sf_silu_fwd(1.0f, x),
+                  want, d);
+        worst_fwd = fmax(worst_fwd, d);
+        double wg = sigma_d(xd) * (1.0 + xd * sigma_d(-xd));
+        d = fmax(ulps(sf_silu_bwd(1.0f, x, 1.0f), wg), ulps(sf_silu_bwd(1.0f, x, 0.75f), 0.75 * wg));
+        cr_expect(d <= bound_at(wg), "silu'(%a): %.2f ulp", (double)x, d);
+        worst_bwd = fmax(worst_bwd, d);
+        /* swiglu with a large a, glu, log-sigmoid backward with a large dy: normal results */
+        const float a = 0x1p60f;
+        double big = ulps(sf_swiglu_fwd(1.0f, a, x), (double)a * want);
+        big = fmax(big, ulps(sf_glu_fwd(a, x), (double)a * sigma_d(xd)));
+        big = fmax(big, ulps(sf_log_sigmoid_bwd(-x, a), (double)a * sigma_d(xd)));
+        float da, db;
+        sf_swiglu_bwd(1.0f, a, x, 1.0f, &da, &db);
+        big = fmax(big, fmax(ulps(da, want), ulps(db, (double)a * wg)));
+        sf_glu_bwd(a, x, 1.0f, &da, &db);
+        big = fmax(big, ulps(db, (double)a * sigma_d(xd) * sigma_d(-xd)));
+        sf_glu_bwd(a, -x, 1.0f, &da, &db);
+        big = fmax(big, ulps(db, (double)a * sigma_d(xd) * sigma_d(-xd)));
+        cr_expect(big <= 4.0, "x = %a: products with a = 2^60 off by %.2f ulp", (double)x, big);
+        worst_big = fmax(worst_big, big);
+    }
+    cr_log_info("silu: worst %.2f ulp, silu' %.2f ulp, scaled products %.2f ulp", worst_fwd, worst_bwd, worst_big);
+    cr_expect(sf_silu_fwd(1.0f, -INFINITY) == 0.0f && signbit(sf_silu_fwd(1.0f, -INFINITY)));
+    cr_expect(sf_silu_fwd(1.0f, INFINITY) == INFINITY);
+    cr_expect(sf_silu_bwd(1.0f, -INFINITY, 1.0f) == 0.0f);
+    cr_expect(sf_silu_bwd(1.0f, INFINITY, 1.0f) == 1.0f);
+    cr_expect(sf_silu_fwd(0.0f, -INFINITY) == -INFINITY);
+    cr_expect(isnan(sf_silu_fwd(1.0f, NAN)) && isnan(sf_silu_bwd(1.0f, NAN, 1.0f)));
 }
