@@ -1,6 +1,7 @@
 /*
  * Test helpers shared by every test file: guarded, poisoned buffers in any dtype, a
- * seeded random generator whose seed is printed, and comparisons with tolerances.
+ * seeded random generator whose seed is printed, and comparisons with tolerances and in
+ * ulps against double truth.
  */
 #ifndef SIGFUSE_TESTUTIL_H
 #define SIGFUSE_TESTUTIL_H
@@ -110,6 +111,127 @@ void tu_expect_loss_fd(const char *name, sigfuse_ctx *ctx, tu_loss_at loss_at, v
 
 /* A CPU reference context (aborts the test on failure). */
 sigfuse_ctx *tu_cpu_ctx(void);
+
+/* ---- Accuracy in ulps (DESIGN.md, Numerics; issue 12) ------------------------------------
+ *
+ * The device backends compute in f32 from inputs already rounded to the storage dtype; the
+ * truth is the reference run on f64 copies of those inputs (double, correctly rounded in
+ * practice). Each output element gets a magnitude m >= |truth| from the inputs: the size
+ * at which its f32 evaluation rounds. The rules:
+ *  - f32: |got - truth| <= 4 ulp_f32(m). m = |truth| where the output is well conditioned;
+ *    m = the largest term where terms cancel (4 ulp of the largest term); m = sum |terms|
+ *    (times |f'| down a chain) where rounding the inputs of a step alone moves the output
+ *    (4 ulp times the condition number sum|terms| / |sum|).
+ *  - f16 / bf16: got is the storage format's rounding of a value within the f32 bound of
+ *    the truth, +-1 ulp of the format (where m = |truth|: round_to_dtype(truth) +-1 ulp).
+ *  - inf and NaN exactly where the truth has them (same sign of inf); a truth past the
+ *    format's range must round to the same infinity; u8 exactly.
+ *  - ulp_f32 of a subnormal (or zero) is 2^-149.
+ * m comes from tu_mag arithmetic below, mirroring each op's formula. */
+
+/* The f32 bound, in ulps of m (DESIGN.md: 4). */
+#define TU_ULP_LIMIT_F32 4.0
+
+/* One unit in the last place of |v| in f32 (2^-149 below 2^-126). */
+double tu_ulp32(double v);
+
+/* A value with the magnitude at which its f32 evaluation rounds: v the exact value, m the
+ * error scale (0: the device has it exactly, e.g. an input). Each operation's result has
+ * m = max(|result|, the operands' m carried through): sums carry m_a + m_b (the largest
+ * term under cancellation), products max(m_a |b|, |a| m_b), functions |f'(a)| m_a (the
+ * condition number). Normalised with max, a well-conditioned chain keeps m = |v|, so its
+ * several roundings share the 4 ulp. */
+typedef struct tu_mag {
+    double v, m;
+} tu_mag;
+tu_mag tu_m_exact(double v);
+tu_mag tu_m_add(tu_mag a, tu_mag b);
+tu_mag tu_m_sub(tu_mag a, tu_mag b);
+tu_mag tu_m_mul(tu_mag a, tu_mag b);
+tu_mag tu_m_div(tu_mag a, tu_mag b);
+/* f(a) given f(a) and f'(a). */
+tu_mag tu_m_fn(tu_mag a, double fa, double dfa);
+tu_mag tu_m_sigmoid(tu_mag a);
+tu_mag tu_m_tanh(tu_mag a);
+tu_mag tu_m_sech2(tu_mag a);
+tu_mag tu_m_softplus(tu_mag a);
+tu_mag tu_m_pow(tu_mag a, double gamma);
+/* beta * x as the device forms it: exact when the f32 product is (beta 1, 0, -0.5). */
+tu_mag tu_m_scaled(double beta, double x);
+/* m, with non-finite magnitudes (an inf or NaN input) taken as 0: the truth rules then. */
+double tu_m_scale(tu_mag a);
+
+double tu_sigmoid_d(double x);
+
+/* The per-op magnitudes, in one place (the formulas of DESIGN.md's op catalogue, as the
+ * kernels evaluate them in f32). Inputs are the values the device holds. */
+/* Elementwise: op is an sf_ew_op; in[] its inputs in sf_ew_call order (x | y, dy | a, b,
+ * dy); out 0 the first output (y, dx or da), 1 db. */
+double tu_scale_ew(int op, double beta, const double *in, int out);
+/* BCE, per element, before grad_scale / dloss_in / MEAN's 1/n: *loss, *grad (either may
+ * be NULL). eps is label smoothing, w the weight (1 when absent), p the pos_weight. */
+void tu_scale_bce(double x, double y, double w, double p, double eps, double *loss, double *grad);
+/* The same at a logit the device computed (a head's z, with its magnitude). */
+void tu_scale_bce_at(tu_mag x, double y, double w, double p, double eps, tu_mag *loss, tu_mag *grad);
+/* Focal, per element (alpha < 0: no alpha term). */
+void tu_scale_focal(double x, double y, double alpha, double gamma, double *loss, double *grad);
+/* LSTM cell, one (row, unit): gates i, f, g, o as the three parts that the device sums
+ * (gates_x, gates_h or 0, bias or 0; has_h / has_b say which were given), c_prev, and for
+ * the backward dh, dc (0 where absent). Outputs' magnitudes: c, h; di df dg do, dc_prev. */
+typedef struct tu_lstm_in {
+    double gx[4], gh[4], b[4];
+    bool has_h, has_b;
+    double cp, dh, dc;
+} tu_lstm_in;
+void tu_scale_lstm(const tu_lstm_in *in, double *c, double *h, double dgates[4], double *dcp);
+/* GRU cell, one (row, unit): gates r, z, n of gi, gh, bias_x, bias_h (0 where absent),
+ * h_prev, dh. Outputs: h; dgates_x (r, z, n), dgates_h (r, z, n), dh_prev. */
+typedef struct tu_gru_in {
+    double gi[3], gh[3], bx[3], bh[3];
+    bool has_bx, has_bh;
+    double hp, dh;
+} tu_gru_in;
+void tu_scale_gru(const tu_gru_in *in, double *h, double dgx[3], double dgh[3], double *dhp);
+
+/* Multi-label heads: Z = X W^T + b through an f32 GEMM, then sigma / BCE per logit, then
+ * dX = G W, dW = G^T X, dbias = column sums of G (G = the BCE gradient times
+ * grad_factor = |grad_scale| / (N L for MEAN)). A product or sum of n terms is rounded at
+ * sum |terms|, times log2(n) for n > 2: the GEMM (and the chunked sums) add their terms in
+ * an order of their own, rounding each partial sum, and the errors of a blocked or tree
+ * order grow with its depth (4 ulp of sum |terms| alone was exceeded, 4.15 ulp at D = 900).
+ * g_bits: the significant bits of G as the products read it (24: kept in f32; 11 / 8: stored
+ * in f16 / bf16 first). Any output pointer may be NULL; ml is one element. y NULL: predict. */
+void tu_scale_head(const tu_buf *x, const tu_buf *w, const tu_buf *bias, const tu_buf *y, const tu_buf *pos_weight,
+                   int64_t n, int64_t d, int64_t l, double grad_factor, bool mean, int g_bits, double *mz, double *mp,
+                   double *ml, double *mdx, double *mdw, double *mdb);
+
+/* The comparison of one output. got holds the device's values (storage dtype), truth the
+ * reference's (f64, or u8 for labels), scale each element's m (NULL: |truth|). describe
+ * (may be NULL) writes the inputs of element i for the message. Each failing element (the
+ * first 3) is a cr_expect with a one-line repro; the worst element is kept per op, dtype
+ * and output for tu_ulp_report. Returns the number of failing elements. */
+typedef void (*tu_describe_fn)(const void *ctx, int64_t i, char *buf, size_t size);
+int64_t tu_expect_ulp(const char *case_name, const char *what, const tu_buf *got, const tu_buf *truth,
+                      const double *scale, tu_describe_fn describe, const void *describe_ctx);
+/* cr_log_info of the worst case per op, dtype and output seen so far in this process
+ * (Criterion runs each test in its own), then forgets them. */
+void tu_ulp_report(void);
+
+/* A generic describe: up to 8 named inputs, element i of the output reading element
+ * ((i / a) * mul + (a ? (i % a) : i) % (mod ? mod : inf) + add) of each (a = 0: i itself;
+ * mul = 0 and a = cols: a per-column vector). */
+typedef struct tu_in_ref {
+    const char *name;
+    const tu_buf *b;
+    int64_t a, mul, mod, add;
+} tu_in_ref;
+typedef struct tu_inputs {
+    int n;
+    tu_in_ref in[8];
+} tu_inputs;
+void tu_inputs_add(tu_inputs *ins, const char *name, const tu_buf *b, int64_t a, int64_t mul, int64_t mod,
+                   int64_t add);
+void tu_describe_inputs(const void *ins, int64_t i, char *buf, size_t size);
 
 #ifdef __cplusplus
 }
