@@ -116,10 +116,10 @@ SF_FN void sf_sigmoid_pair_scaled(float x, float *s, float *sn, float *ks, float
 {
     float ax = SF_FABS(x);
     int far = ax > 64.0f;
-    float e = SF_EXP(far ? 64.0f - ax : -ax);
-    float big = far ? 1.0f : sf_rcp_unit(1.0f + e);   /* sigma(|x|) */
-    float small = e * big;                             /* sigma(-|x|), scaled when far */
     float k = far ? SF_EXP_M64 : 1.0f;
+    float e = SF_EXP((far ? 64.0f : 0.0f) - ax);   /* e^-|x| / k */
+    float big = sf_rcp_unit(SF_FMA(e, k, 1.0f));    /* sigma(|x|): 1 + e^-|x| */
+    float small = e * big;                          /* sigma(-|x|) / k */
     int nonneg = x >= 0.0f;
     *s = nonneg ? big : small;
     *sn = nonneg ? small : big;
@@ -197,9 +197,11 @@ SF_FN float sf_swish_grad_scaled(float beta, float x, float *k)
 /* ---- Elementwise ops (one function per op, the kernels only move bytes) ------------- */
 
 SF_FN float sf_sigmoid_bwd(float y, float dy) { return dy * y * (1.0f - y); }
-/* The ops below that multiply a sigma take sf_sigmoid_pair_scaled's scales last, so
- * that outputs in the subnormal range, and outputs that a large factor brings back from
- * it, keep their digits. */
+/* The ops below multiply a sigma, which past |x| = 64 can be subnormal or near it: they
+ * take sf_sigmoid_pair_scaled's forms and apply its scales last, so that outputs in the
+ * subnormal range, and outputs that a large factor brings back from it, keep their
+ * digits. Straight-line code (selects, no branch), so the instructions of the common path
+ * are the ones bench/sass.py counts. */
 SF_FN float sf_log_sigmoid_bwd(float x, float dy)
 {
     float s, sn, ks, ksn;
