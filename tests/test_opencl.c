@@ -1810,6 +1810,8 @@ Test(opencl_buffers, bad_handles_offsets_and_contexts_write_nothing)
     st = sigfuse_sigmoid_forward(e.ocl, n + GUARD_BYTES / 4, &late, D(&y));
     cr_expect_eq(st, SIGFUSE_ERR_INVALID_ARGUMENT, "%s", sigfuse_ctx_last_error(e.ocl));
     cr_expect(strstr(sigfuse_ctx_last_error(e.ocl), "past the end") != NULL, "%s", sigfuse_ctx_last_error(e.ocl));
+    cr_expect(strncmp(sigfuse_ctx_last_error(e.ocl), "sigmoid_forward: x: ", 20) == 0,
+              "the message names the op, then the buffer: %s", sigfuse_ctx_last_error(e.ocl));
     sigfuse_buffer y_late = y.d.desc;
     y_late.offset = 1u << 20;
     st = sigfuse_sigmoid_forward(e.ocl, 1, D(&x), &y_late);
@@ -1828,6 +1830,8 @@ Test(opencl_buffers, bad_handles_offsets_and_contexts_write_nothing)
     sigfuse_buffer fb = sigfuse_opencl_buffer(foreign, 0, SIGFUSE_F32);
     st = sigfuse_sigmoid_forward(e.ocl, n, &fb, D(&y));
     cr_expect_eq(st, SIGFUSE_ERR_INVALID_ARGUMENT, "%s", sigfuse_ctx_last_error(e.ocl));
+    cr_expect(strncmp(sigfuse_ctx_last_error(e.ocl), "sigmoid_forward: x: ", 20) == 0,
+              "the message names the op, then the buffer: %s", sigfuse_ctx_last_error(e.ocl));
     cr_expect(d_untouched(&e, &y.d));
 
     /* Host memory on an OpenCL context, and f64 (the reference's only). */
