@@ -125,8 +125,10 @@ static void usage(FILE *f)
             "  --epochs E            passes over the training images (default 5)\n"
             "  --batch B             rows per train step (default 128)\n"
             "  --chunk-rows R        size the workspace for chunks of R rows; the train step\n"
-            "                        walks a batch in ceil(B / R) chunks (default 0: the whole\n"
-            "                        batch in one; ctest runs 32 so that the walk is exercised)\n"
+            "                        walks a batch in ceil(B / R) chunks (default 0: the\n"
+            "                        library's default chunk, whose workspace is at most an\n"
+            "                        unfused head's logits; ctest runs 32 so that the walk is\n"
+            "                        exercised)\n"
             "  --optimizer O         adam or sgd (default adam)\n"
             "  --lr LR               learning rate (default 0.01 for adam, 0.2 for sgd)\n"
             "  --pos-weight P        off, ratio or sqrt: weigh each label's positives by its\n"
@@ -646,9 +648,14 @@ static int run_task(const options *o, example_device *dev, const dataset *train,
     for (int64_t j = 0; pw != POS_WEIGHT_OFF && j < l; j++)
         printf("%s%.2f", j ? " " : "", pos_weight[j]);
     printf("%s\n", pw != POS_WEIGHT_OFF ? ")" : "");
-    const int64_t chunk = o->chunk_rows > 0 && o->chunk_rows < ta.n ? o->chunk_rows : ta.n;
-    printf("   workspace %zu bytes, sized for train-step chunks of %lld rows (%lld per batch of %lld)\n", ws,
-           (long long)chunk, (long long)((ta.n + chunk - 1) / chunk), (long long)ta.n);
+    if (o->chunk_rows > 0) {
+        const int64_t chunk = o->chunk_rows < ta.n ? o->chunk_rows : ta.n;
+        printf("   workspace %zu bytes, sized for train-step chunks of %lld rows (%lld per batch of %lld)\n", ws,
+               (long long)chunk, (long long)((ta.n + chunk - 1) / chunk), (long long)ta.n);
+    } else {
+        printf("   workspace %zu bytes, the library's default chunk (at most an unfused head's %lld x %lld logits)\n",
+               ws, (long long)ta.n, (long long)l);
+    }
 
     for (int64_t i = 0; i < n; i++)
         perm[i] = i;
