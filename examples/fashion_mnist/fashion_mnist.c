@@ -653,8 +653,8 @@ static int run_task(const options *o, example_device *dev, const dataset *train,
         printf("   workspace %zu bytes, sized for train-step chunks of %lld rows (%lld per batch of %lld)\n", ws,
                (long long)chunk, (long long)((ta.n + chunk - 1) / chunk), (long long)ta.n);
     } else {
-        printf("   workspace %zu bytes, the library's default chunk (at most an unfused head's %lld x %lld logits)\n",
-               ws, (long long)ta.n, (long long)l);
+        printf("   workspace %zu bytes, for the library's default chunks (%lld x %lld logits unfused: %zu bytes)\n", ws,
+               (long long)ta.n, (long long)l, (size_t)(ta.n * l) * sizeof(float));
     }
 
     for (int64_t i = 0; i < n; i++)
