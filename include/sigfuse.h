@@ -455,7 +455,8 @@ SIGFUSE_API void sigfuse_head_train_args_init(sigfuse_head_train_args *args);
  * rows at once). The default, chunk_rows <= 0, is the largest chunk whose workspace is at
  * most the N x L logits an unfused head (Linear, then BCE) holds in the storage dtype, so
  * taking the default never costs more memory than the ops sigfuse replaces (one row
- * where even one row needs more: the fixed f32 parts of a 16-bit head with few rows).
+ * where even one row needs more: the fixed f32 parts of a 16-bit head, or CLBlast's
+ * temporary buffer, with few rows).
  * Memory for speed: the workspace grows with chunk_rows (on the devices a chunk's logits
  * are held in f32, plus per-backend fixed parts such as an f32 dW for 16-bit heads), and
  * larger chunks mean fewer, larger products; ask for chunk_rows = N (all rows) when the
