@@ -1,8 +1,9 @@
 /*
  * BCE with logits over [rows, cols], fused: one pass reads logits, targets (weight,
  * pos_weight, dloss_in) once and writes any of loss (elements or block partials), dlogits,
- * sigmoid, labels. Loss + gradient moves 12 B per element in f32 (bf16 + u8 targets: 5 B);
- * 2^28 f32 elements: 3.2 GB, ~1.07 ms at ~3.0 TB/s, plus one tiny fixed-order final sum.
+ * sigmoid, labels. Loss + gradient moves 12 B per element in f32 (bf16: 6 B, bf16 + u8
+ * targets: 5 B). Budget (DESIGN.md): 7.75 SASS instructions per byte on the H200, so the
+ * training kernels' common path is straight-line code (sf_loss_kernel's feature sets).
  * Target: >= 90 % of the device copy rate.
  */
 #include "sf_cuda.h"
@@ -11,18 +12,31 @@ namespace {
 
 struct bce_op {
     float eps;   /* label smoothing */
-    __device__ void operator()(float x, float y, float w, float p, bool want_loss, float *loss, float *grad,
-                               float *sig) const
+    static constexpr bool grad_needs_limits = false;   /* both sigmas are bounded */
+    template <bool Loss, bool Smooth>
+    __device__ void apply(float x, float y, float w, float p, float *loss, float *grad, float *sig) const
     {
-        const float ys = sf_smooth_target(y, eps);
-        if (want_loss) {
-            sf_bce_loss_grad(x, ys, w, p, loss, grad, sig);
+        const float ys = Smooth ? sf_smooth_target(y, eps) : y;
+        if (Loss) {
+            sf_bce_loss_grad_plain(x, ys, w, p, loss, grad, sig);
         } else {
             *loss = 0.0f;
             *grad = sf_bce_grad(x, ys, w, p, sig);   /* no logarithm needed */
         }
     }
+    template <bool Smooth>
+    __device__ void limits(float x, float y, float w, float p, float *loss, float *) const
+    {
+        *loss = sf_bce_loss_limits(x, Smooth ? sf_smooth_target(y, eps) : y, w, p);
+    }
 };
+
+/* The option sets of training (the loss reduced and its gradient; with pos_weight, or an
+ * element weight) and of evaluation (the reduced loss alone), and a gradient alone. */
+constexpr unsigned train = SF_LF_LOSS_SUM | SF_LF_GRAD;
+template <typename T, typename TY>
+using bce_kernels = sf_loss_specialised<bce_op, T, TY, train, train | SF_LF_POS_WEIGHT, train | SF_LF_WEIGHT,
+                                        SF_LF_GRAD, SF_LF_LOSS_SUM>;
 
 template <typename T, typename TY> sigfuse_status run(sigfuse_ctx *ctx, const sigfuse_bce_args *a)
 {
@@ -41,11 +55,13 @@ template <typename T, typename TY> sigfuse_status run(sigfuse_ctx *ctx, const si
     p.probs = sf_dptr(a->probs);
     p.labels = sf_dptr(a->labels);
     p.labels_u8 = a->labels && a->labels->dtype == SIGFUSE_U8;
+    p.smooth = a->label_smoothing > 0.0f;
     p.grad_scale = a->grad_scale;
     p.mean_count = a->reduction == SIGFUSE_REDUCTION_MEAN ? (double)p.n : 1.0;
     p.threshold = a->threshold;
     float *loss_scalar = reduced ? (float *)sf_dptr(a->loss) : nullptr;
-    return sf_cuda_loss_launch<bce_op, T, TY>(ctx, bce_op{a->label_smoothing}, p, a->reduction, loss_scalar);
+    return sf_cuda_loss_launch<bce_op, T, TY, bce_kernels<T, TY>>(ctx, bce_op{a->label_smoothing}, p, a->reduction,
+                                                                 loss_scalar);
 }
 
 } // namespace

@@ -1,27 +1,42 @@
 /*
  * Sigmoid focal loss (RetinaNet) over [rows, cols], fused: one pass reads logits and
- * targets once and writes the loss (elements or block partials) and/or dlogits. Two exps,
- * a log1p and a pow per element stay under the compute roof. Loss + gradient moves 12 B
- * per element in f32 (bf16 + u8 targets: 5 B): 2^28 f32 elements, ~1.07 ms at ~3.0 TB/s.
+ * targets once and writes the loss (elements or block partials) and/or dlogits. Loss +
+ * gradient moves 12 B per element in f32 (bf16: 6 B, bf16 + u8 targets: 5 B). Budget
+ * (DESIGN.md): 7.75 SASS instructions per byte on the H200; gamma = 2 (RetinaNet's) has
+ * kernels of its own whose q^gamma is one product, not a pow.
  * Target: >= 90 % of the device copy rate.
  */
+#include <type_traits>
+
 #include "sf_cuda.h"
 
 namespace {
 
-struct focal_op {
+/* Gamma2: gamma is 2, a constant the power folds into (sf_pow_unit's tests vanish). */
+template <bool Gamma2> struct focal_op {
     float alpha, gamma;
-    __device__ void operator()(float x, float y, float, float, bool want_loss, float *loss, float *grad,
-                               float *sig) const
+    static constexpr bool grad_needs_limits = true;   /* a NaN in CE reaches the gradient */
+    template <bool Loss, bool>
+    __device__ void apply(float x, float y, float, float, float *loss, float *grad, float *sig) const
     {
-        sf_focal_loss_grad(x, y, alpha, gamma, loss, grad);
-        if (!want_loss)
+        if (Loss) {
+            sf_focal_loss_grad_plain(x, y, alpha, Gamma2 ? 2.0f : gamma, loss, grad);
+        } else {   /* no loss wanted: nothing tests for the limits, so take them here */
+            sf_focal_loss_grad(x, y, alpha, Gamma2 ? 2.0f : gamma, loss, grad);
             *loss = 0.0f;
+        }
         *sig = 0.0f;   /* the focal loss has no probabilities output */
+    }
+    template <bool>
+    __device__ void limits(float x, float y, float, float, float *loss, float *grad) const
+    {
+        sf_focal_loss_grad_limits(x, y, alpha, Gamma2 ? 2.0f : gamma, loss, grad);
     }
 };
 
-template <typename T, typename TY> sigfuse_status run(sigfuse_ctx *ctx, const sigfuse_focal_args *a)
+constexpr unsigned train = SF_LF_LOSS_SUM | SF_LF_GRAD;
+
+template <typename T, typename TY, bool Gamma2> sigfuse_status run(sigfuse_ctx *ctx, const sigfuse_focal_args *a)
 {
     const bool reduced = a->reduction != SIGFUSE_REDUCTION_NONE;
     sf_loss_params p = {};
@@ -37,7 +52,12 @@ template <typename T, typename TY> sigfuse_status run(sigfuse_ctx *ctx, const si
     p.mean_count = a->reduction == SIGFUSE_REDUCTION_MEAN ? (double)p.n : 1.0;
     p.threshold = 0.5f;
     float *loss_scalar = reduced ? (float *)sf_dptr(a->loss) : nullptr;
-    return sf_cuda_loss_launch<focal_op, T, TY>(ctx, focal_op{a->alpha, a->gamma}, p, a->reduction, loss_scalar);
+    using op = focal_op<Gamma2>;
+    /* gamma = 2: training (reduced loss and gradient) and the gradient alone get kernels
+     * of their own; any other gamma runs the generic kernel, which calls pow. */
+    using kernels = std::conditional_t<Gamma2, sf_loss_specialised<op, T, TY, train, SF_LF_GRAD>,
+                                       sf_loss_specialised<op, T, TY>>;
+    return sf_cuda_loss_launch<op, T, TY, kernels>(ctx, op{a->alpha, a->gamma}, p, a->reduction, loss_scalar);
 }
 
 } // namespace
@@ -46,8 +66,9 @@ sigfuse_status sf_cuda_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a)
 {
     return sf_cuda_dispatch(ctx, "sigmoid_focal", a->logits->dtype, [&](auto tag) {
         using T = decltype(tag);
+        const bool g2 = a->gamma == 2.0f;
         if (a->targets->dtype == SIGFUSE_U8)
-            return run<T, uint8_t>(ctx, a);
-        return run<T, T>(ctx, a);
+            return g2 ? run<T, uint8_t, true>(ctx, a) : run<T, uint8_t, false>(ctx, a);
+        return g2 ? run<T, T, true>(ctx, a) : run<T, T, false>(ctx, a);
     });
 }

@@ -522,10 +522,18 @@ sigfuse_status sf_cuda_launch_ew(sigfuse_ctx *ctx, Op op, int64_t n, const sigfu
 /* One pass over logits and targets gives any subset of: the loss (per element, or
  * per-block partials of its sum), the gradient times the upstream gradient, sigma(x),
  * and labels. Per-element math comes from an Op:
- *   __device__ void operator()(float x, float y, float w, float p, bool want_loss,
- *                              float *loss, float *grad, float *sig) const;
- * with w (element weight) and p (pos_weight of the column) 1 where absent, and sig the
- * sigma(x) its terms already hold (read only for the probabilities and labels). */
+ *   template <bool Loss, bool Smooth>
+ *   __device__ void apply(float x, float y, float w, float p, float *loss, float *grad,
+ *                         float *sig) const;
+ *   template <bool Smooth>
+ *   __device__ void limits(float x, float y, float w, float p, float *loss, float *grad) const;
+ * with w (element weight) and p (pos_weight of the column) 1 where absent, sig the
+ * sigma(x) its terms already hold (read only for the probabilities and labels), Loss
+ * whether the loss is wanted and Smooth whether label smoothing applies. apply forms the
+ * loss with plain products (NaN where a 0 * inf limit applies); limits gives the exact
+ * loss and gradient there. The kernel tests a vector's V elements at once and takes
+ * limits only for a vector with a NaN: one test and a branch not taken per vector on
+ * finite inputs, instead of per element. */
 struct sf_loss_params {
     int64_t n;
     int64_t cols;
@@ -542,14 +550,56 @@ struct sf_loss_params {
     void *probs;               /* T */
     void *labels;              /* T or u8 */
     int labels_u8;
+    int smooth;                /* label smoothing > 0 */
     float grad_scale;
     double mean_count;         /* rows * cols for MEAN, 1 otherwise */
     float threshold;
 };
 
-template <typename Op, typename T, typename TY, int V>
+/* What a loss kernel does, fixed at compile time so that its common path is straight-line
+ * code: the instructions bench/sass.py counts are the ones each element issues. The option
+ * sets that training and evaluation use get a kernel of their own (sf_loss_features_of);
+ * every other set runs SF_LF_GENERIC, which tests each option at run time. */
+enum sf_loss_feature : unsigned {
+    SF_LF_WEIGHT = 1u,        /* element weight [n] */
+    SF_LF_POS_WEIGHT = 2u,    /* pos_weight [cols] */
+    SF_LF_UPSTREAM = 4u,      /* dloss_in per element (NONE) */
+    SF_LF_LOSS_ELEM = 8u,     /* loss per element (NONE) */
+    SF_LF_LOSS_SUM = 16u,     /* per-block partials of the loss (SUM / MEAN) */
+    SF_LF_GRAD = 32u,         /* dlogits */
+    SF_LF_PROBS = 64u,        /* sigma(x) */
+    SF_LF_LABELS = 128u,      /* thresholded labels */
+    SF_LF_LABELS_U8 = 256u,   /* ... stored as u8 */
+    SF_LF_SMOOTH = 512u,      /* label smoothing > 0 */
+    SF_LF_GENERIC = 32768u,   /* all of the above decided at run time */
+};
+
+/* The feature bits of a call. */
+inline unsigned sf_loss_features_of(const sf_loss_params &p)
+{
+    return (p.weight ? SF_LF_WEIGHT : 0u) | (p.pos_weight ? SF_LF_POS_WEIGHT : 0u) |
+           (p.dloss_elem ? SF_LF_UPSTREAM : 0u) | (p.loss_elem ? SF_LF_LOSS_ELEM : 0u) |
+           (p.loss_partials ? SF_LF_LOSS_SUM : 0u) | (p.dlogits ? SF_LF_GRAD : 0u) | (p.probs ? SF_LF_PROBS : 0u) |
+           (p.labels ? SF_LF_LABELS : 0u) | (p.labels && p.labels_u8 ? SF_LF_LABELS_U8 : 0u) |
+           (p.smooth ? SF_LF_SMOOTH : 0u);
+}
+
+template <typename Op, typename T, typename TY, int V, unsigned F>
 __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params p)
 {
+    constexpr bool generic = (F & SF_LF_GENERIC) != 0;
+    /* Each option: a constant in a specialised kernel, a test of p in the generic one. */
+    const bool has_w = generic ? p.weight != nullptr : (F & SF_LF_WEIGHT) != 0;
+    const bool has_pw = generic ? p.pos_weight != nullptr : (F & SF_LF_POS_WEIGHT) != 0;
+    const bool has_up = generic ? p.dloss_elem != nullptr : (F & SF_LF_UPSTREAM) != 0;
+    const bool loss_elem = generic ? p.loss_elem != nullptr : (F & SF_LF_LOSS_ELEM) != 0;
+    const bool loss_sum = generic ? p.loss_partials != nullptr : (F & SF_LF_LOSS_SUM) != 0;
+    const bool grad = generic ? p.dlogits != nullptr : (F & SF_LF_GRAD) != 0;
+    const bool probs = generic ? p.probs != nullptr : (F & SF_LF_PROBS) != 0;
+    const bool labels = generic ? p.labels != nullptr : (F & SF_LF_LABELS) != 0;
+    const bool labels_u8 = generic ? p.labels_u8 != 0 : (F & SF_LF_LABELS_U8) != 0;
+    const bool want_loss = loss_elem || loss_sum;
+
     __shared__ double warp_sums[32];
     const T *x_ptr = (const T *)p.logits;
     const TY *y_ptr = (const TY *)p.targets;
@@ -559,42 +609,60 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
     T *le_ptr = (T *)p.loss_elem;
     T *dl_ptr = (T *)p.dlogits;
     T *pr_ptr = (T *)p.probs;
-    const bool want_loss = p.loss_elem != nullptr || p.loss_partials != nullptr;
 
     /* The scalar upstream gradient folds into one factor, in double like the reference:
      * grad_scale * dloss_in / (rows * cols for MEAN). */
     float scale = p.grad_scale;
-    if (p.dlogits) {
+    if (grad) {
         double sc = (double)p.grad_scale;
         if (p.dloss_scalar)
             sc *= (double)*p.dloss_scalar;
         scale = (float)(sc / p.mean_count);
     }
+    /* The limits of one element, where its plain products gave NaN. */
+    auto exact = [&](float x, float y, float w, float pw, float *lo, float *g) {
+        if (generic || (F & SF_LF_SMOOTH) != 0)
+            op.template limits<true>(x, y, w, pw, lo, g);
+        else
+            op.template limits<false>(x, y, w, pw, lo, g);
+    };
+    /* One element's math, with the options the kernel has. */
+    auto element = [&](float x, float y, float w, float pw, float *lo, float *g, float *sig) {
+        if (generic) {
+            if (want_loss)
+                op.template apply<true, true>(x, y, w, pw, lo, g, sig);
+            else
+                op.template apply<false, true>(x, y, w, pw, lo, g, sig);
+        } else {
+            op.template apply<((F & (SF_LF_LOSS_ELEM | SF_LF_LOSS_SUM)) != 0), ((F & SF_LF_SMOOTH) != 0)>(
+                x, y, w, pw, lo, g, sig);
+        }
+    };
 
     double acc = 0.0;
     const int64_t nvec = p.n / V;
     const int64_t stride = (int64_t)gridDim.x * blockDim.x;
     const int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    int64_t col = pw_ptr && t < nvec ? (t * V) % p.cols : 0;
+    int64_t col = has_pw && t < nvec ? (t * V) % p.cols : 0;
 
     for (int64_t iv = t; iv < nvec; iv += stride) {
         const int64_t i0 = iv * V;
         float x[V], y[V], w[V], pw[V], up[V];
         sf_load<T, V>(x_ptr, i0, x);
         sf_load<TY, V>(y_ptr, i0, y);
-        if (w_ptr)
+        if (has_w)
             sf_load<T, V>(w_ptr, i0, w);
         else
 #pragma unroll
             for (int k = 0; k < V; k++)
                 w[k] = 1.0f;
-        if (up_ptr)
+        if (has_up)
             sf_load<T, V>(up_ptr, i0, up);
         else
 #pragma unroll
             for (int k = 0; k < V; k++)
                 up[k] = 1.0f;
-        if (pw_ptr) {
+        if (has_pw) {
             int64_t c = col;
 #pragma unroll
             for (int k = 0; k < V; k++) {
@@ -613,25 +681,40 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
         float lo[V], g[V], sig[V], lab[V];
         float vec_loss = 0.0f;   /* this vector's V losses in f32, then one double add:
                                     a conversion and a double add per vector, not per element */
+        float vec_grad = 0.0f;   /* a NaN in any gradient (focal: a 0 * inf in its CE) */
 #pragma unroll
         for (int k = 0; k < V; k++) {
-            op(x[k], y[k], w[k], pw[k], want_loss, &lo[k], &g[k], &sig[k]);
+            element(x[k], y[k], w[k], pw[k], &lo[k], &g[k], &sig[k]);
             vec_loss += lo[k];
-            g[k] = g[k] * (scale * up[k]);
+            if (Op::grad_needs_limits)
+                vec_grad += g[k];
         }
-        acc += (double)vec_loss;
-        if (p.labels)
+        if (want_loss && isnan(vec_loss + vec_grad)) {   /* rare: a NaN input or a 0 * inf */
+            vec_loss = 0.0f;
+#pragma unroll
+            for (int k = 0; k < V; k++) {
+                if (isnan(lo[k] + g[k]))
+                    exact(x[k], y[k], w[k], pw[k], &lo[k], &g[k]);
+                vec_loss += lo[k];
+            }
+        }
+#pragma unroll
+        for (int k = 0; k < V; k++)
+            g[k] = has_up ? g[k] * (scale * up[k]) : g[k] * scale;
+        if (loss_sum)
+            acc += (double)vec_loss;
+        if (labels)
 #pragma unroll
             for (int k = 0; k < V; k++)
                 lab[k] = sig[k] > p.threshold ? 1.0f : 0.0f;
-        if (le_ptr)
+        if (loss_elem)
             sf_store<T, V>(le_ptr, i0, lo);
-        if (dl_ptr)
+        if (grad)
             sf_store<T, V>(dl_ptr, i0, g);
-        if (pr_ptr)
+        if (probs)
             sf_store<T, V>(pr_ptr, i0, sig);
-        if (p.labels) {
-            if (p.labels_u8)
+        if (labels) {
+            if (labels_u8)
                 sf_store<uint8_t, V>((uint8_t *)p.labels, i0, lab);
             else
                 sf_store<T, V>((T *)p.labels, i0, lab);
@@ -642,45 +725,47 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
         if (i < p.n) {
             const float x = sf_to_float(x_ptr[i]);
             const float y = sf_to_float(y_ptr[i]);
-            const float w = w_ptr ? sf_to_float(w_ptr[i]) : 1.0f;
-            const float pw = pw_ptr ? sf_to_float(pw_ptr[i % p.cols]) : 1.0f;
-            const float up = up_ptr ? sf_to_float(up_ptr[i]) : 1.0f;
+            const float w = has_w ? sf_to_float(w_ptr[i]) : 1.0f;
+            const float pw = has_pw ? sf_to_float(pw_ptr[i % p.cols]) : 1.0f;
+            const float up = has_up ? sf_to_float(up_ptr[i]) : 1.0f;
             float lo, g, pr;
-            op(x, y, w, pw, want_loss, &lo, &g, &pr);
-            acc += (double)lo;
-            if (le_ptr)
+            element(x, y, w, pw, &lo, &g, &pr);
+            if (want_loss && isnan(lo + g))
+                exact(x, y, w, pw, &lo, &g);
+            if (loss_sum)
+                acc += (double)lo;
+            if (loss_elem)
                 le_ptr[i] = sf_from_float<T>(lo);
-            if (dl_ptr)
+            if (grad)
                 dl_ptr[i] = sf_from_float<T>(g * (scale * up));
-            if (pr_ptr)
+            if (probs)
                 pr_ptr[i] = sf_from_float<T>(pr);
-            if (p.labels)
-                sf_store_label<T>(p.labels, p.labels_u8, i, pr, p.threshold);
+            if (labels)
+                sf_store_label<T>(p.labels, labels_u8, i, pr, p.threshold);
         }
     }
-    if (p.loss_partials) {
+    if (loss_sum) {
         double total = sf_block_sum(acc, warp_sums);
         if (threadIdx.x == 0)
             p.loss_partials[blockIdx.x] = total;
     }
 }
 
-/* The fused pass for a [rows, cols] loss: picks the vector or scalar path, launches the
+/* The fused pass for a [rows, cols] loss with the kernel of feature set F: launches the
  * element kernel (when there are elements) and the fixed-order final sum (when the loss
- * is reduced). Pointers and options are already in p except sizes-derived fields. */
-template <typename Op, typename T, typename TY, int V>
-sigfuse_status sf_cuda_loss_launch_v(sigfuse_ctx *ctx, Op op, sf_loss_params p, sigfuse_reduction reduction,
+ * is reduced). */
+template <typename Op, typename T, typename TY, int V, unsigned F>
+sigfuse_status sf_cuda_loss_launch_f(sigfuse_ctx *ctx, Op op, sf_loss_params p, sigfuse_reduction reduction,
                                      float *loss_scalar)
 {
     sf_cuda_state *s = sf_cuda_of(ctx);
     const bool reduced = loss_scalar != nullptr;
     unsigned grid = 0;
     if (p.n > 0) {
-        grid = sf_grid_for<sf_loss_kernel<Op, T, TY, V>>(s, p.n / V);
-        p.loss_partials = reduced ? s->scratch : nullptr;
+        grid = sf_grid_for<sf_loss_kernel<Op, T, TY, V, F>>(s, p.n / V);
         const int64_t threads = (int64_t)grid * SF_BLOCK;
         p.col_step = p.cols > 0 ? (int64_t)((threads * V) % p.cols) : 0;
-        sf_loss_kernel<Op, T, TY, V><<<grid, SF_BLOCK, 0, s->stream>>>(op, p);
+        sf_loss_kernel<Op, T, TY, V, F><<<grid, SF_BLOCK, 0, s->stream>>>(op, p);
         SF_LAUNCH_CHECK(ctx, "loss kernel launch");
     }
     if (reduced)
@@ -688,11 +773,30 @@ sigfuse_status sf_cuda_loss_launch_v(sigfuse_ctx *ctx, Op op, sf_loss_params p, 
     return SIGFUSE_SUCCESS;
 }
 
-template <typename Op, typename T, typename TY>
+/* Picks the vector or scalar path and the kernel: one of the option sets Op lists in
+ * Op::specialised (vector path only; the scalar path, for misaligned views, is rare), else
+ * the generic kernel. */
+template <typename Op, typename T, typename TY, unsigned... Fs> struct sf_loss_specialised {
+    static sigfuse_status launch(sigfuse_ctx *ctx, unsigned features, Op op, const sf_loss_params &p,
+                                 sigfuse_reduction reduction, float *loss_scalar)
+    {
+        constexpr int V = sf_vec_width<T>();
+        sigfuse_status st = SIGFUSE_SUCCESS;
+        /* The first Fs equal to features launches its kernel; none: the generic one. */
+        const bool hit =
+            ((features == Fs && (st = sf_cuda_loss_launch_f<Op, T, TY, V, Fs>(ctx, op, p, reduction, loss_scalar),
+                                 true)) ||
+             ...);
+        return hit ? st : sf_cuda_loss_launch_f<Op, T, TY, V, SF_LF_GENERIC>(ctx, op, p, reduction, loss_scalar);
+    }
+};
+
+template <typename Op, typename T, typename TY, typename Specialised>
 sigfuse_status sf_cuda_loss_launch(sigfuse_ctx *ctx, Op op, sf_loss_params p, sigfuse_reduction reduction,
                                    float *loss_scalar)
 {
     constexpr int V = sf_vec_width<T>();
+    p.loss_partials = loss_scalar != nullptr && p.n > 0 ? sf_cuda_of(ctx)->scratch : nullptr;
     bool vec = sf_aligned(p.logits, 16) && sf_aligned(p.targets, V * sizeof(TY));
     const void *vec16[] = {p.weight, p.dloss_elem, p.loss_elem, p.dlogits, p.probs};
     for (const void *q : vec16)
@@ -700,8 +804,8 @@ sigfuse_status sf_cuda_loss_launch(sigfuse_ctx *ctx, Op op, sf_loss_params p, si
     if (p.labels)
         vec = vec && sf_aligned(p.labels, p.labels_u8 ? (size_t)V : 16);
     if (vec)
-        return sf_cuda_loss_launch_v<Op, T, TY, V>(ctx, op, p, reduction, loss_scalar);
-    return sf_cuda_loss_launch_v<Op, T, TY, 1>(ctx, op, p, reduction, loss_scalar);
+        return Specialised::launch(ctx, sf_loss_features_of(p), op, p, reduction, loss_scalar);
+    return sf_cuda_loss_launch_f<Op, T, TY, 1, SF_LF_GENERIC>(ctx, op, p, reduction, loss_scalar);
 }
 
 /* ---- The op families (one .cu each) --------------------------------------------------------- */

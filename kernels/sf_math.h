@@ -283,22 +283,36 @@ SF_FN void sf_logit_terms(float x, float *s, float *sn, float *sp, float *spn)
 /* loss_e = w [(1 - y') softplus(x) + p y' softplus(-x)] (0 * inf = 0) and
  * grad_e = w [(1 - y') sigma(x) - p y' sigma(-x)] together, and sigma(x) itself (the
  * probabilities output: same value as sf_sigmoid, without a second exponential).
- * The loss is formed with plain products first, and only a NaN result takes the limits.
- * This is exact: NaN propagates through every product and sum, so a loss that is not NaN
- * met no 0 * inf and no NaN factor, where sf_mul_limit is the plain product. Finite
- * inputs (the common case) so pay one test and a branch not taken instead of the three
- * limits' ~11 instructions (bench/sass.py). */
-SF_FN void sf_bce_loss_grad(float x, float ys, float w, float p, float *loss, float *grad, float *sig)
+ * sf_bce_loss_grad_plain forms the loss with plain products: exact wherever it is not
+ * NaN (NaN propagates through every product and sum, so a loss that is not NaN met no
+ * 0 * inf and no NaN factor, where sf_mul_limit is the plain product); the gradient is
+ * exact everywhere (both sigmas are bounded). Where its loss is NaN, sf_bce_loss_limits
+ * gives the loss through the limits. A kernel may test a whole vector's losses at once
+ * and take the limits only for a vector that needs them. */
+SF_FN void sf_bce_loss_grad_plain(float x, float ys, float w, float p, float *loss, float *grad, float *sig)
 {
     float s, sn, sp, spn;
     sf_logit_terms(x, &s, &sn, &sp, &spn);
     float neg = 1.0f - ys, pos = p * ys;
-    float l = w * (neg * sp + pos * spn);
-    if (SF_ISNAN(l))   /* a NaN input, or 0 * inf at an infinite logit, target or weight */
-        l = sf_mul_limit(w, sf_mul_limit(neg, sp) + sf_mul_limit(pos, spn));
-    *loss = l;
+    *loss = w * (neg * sp + pos * spn);
     *grad = w * (neg * s - pos * sn);
     *sig = s;
+}
+
+SF_FN float sf_bce_loss_limits(float x, float ys, float w, float p)
+{
+    float s, sn, sp, spn;
+    sf_logit_terms(x, &s, &sn, &sp, &spn);
+    return sf_mul_limit(w, sf_mul_limit(1.0f - ys, sp) + sf_mul_limit(p * ys, spn));
+}
+
+/* Both, element by element: a NaN input, or 0 * inf at an infinite logit, target or
+ * weight, takes the limits (one test and a branch not taken on finite inputs). */
+SF_FN void sf_bce_loss_grad(float x, float ys, float w, float p, float *loss, float *grad, float *sig)
+{
+    sf_bce_loss_grad_plain(x, ys, w, p, loss, grad, sig);
+    if (SF_ISNAN(*loss))
+        *loss = sf_bce_loss_limits(x, ys, w, p);
 }
 
 /* loss_e alone. */
@@ -347,7 +361,7 @@ SF_FN float sf_pow_unit(float q, float gamma)
  * q = 0: hard label at a saturated logit). Factoring q^gamma out keeps it finite for any
  * gamma >= 0 where q^(gamma-1) alone would overflow; ratio * CE is 0 when ratio is 0.
  * Both from one exponential, one logarithm and one power. */
-SF_FN void sf_focal_loss_grad(float x, float y, float alpha, float gamma, float *loss, float *grad)
+SF_FN void sf_focal_parts(float x, float y, float alpha, float gamma, int limits, float *loss, float *grad)
 {
     float s, sn, sp, spn;
     sf_logit_terms(x, &s, &sn, &sp, &spn);
@@ -355,12 +369,12 @@ SF_FN void sf_focal_loss_grad(float x, float y, float alpha, float gamma, float 
     float at = sf_focal_alpha_t(alpha, y);
     float qg = sf_pow_unit(q, gamma);
     float ratio = q == 0.0f ? 1.0f : (s * sn) / q;
-    /* Plain products first, the 0 * inf limits only where they give NaN (as in
-     * sf_bce_loss_grad: a NaN in ce would reach both loss and rce). */
-    float ce = (1.0f - y) * sp + y * spn;
-    float l = at * (qg * ce);
-    float rce = ratio * ce;
-    if (SF_ISNAN(l + rce)) {
+    float ce, l, rce;
+    if (!limits) {
+        ce = (1.0f - y) * sp + y * spn;
+        l = at * (qg * ce);
+        rce = ratio * ce;
+    } else {
         ce = sf_mul_limit(1.0f - y, sp) + sf_mul_limit(y, spn);
         l = sf_mul_limit(at, sf_mul_limit(qg, ce));
         rce = sf_mul_limit(ratio, ce);
@@ -370,6 +384,26 @@ SF_FN void sf_focal_loss_grad(float x, float y, float alpha, float gamma, float 
      * s - y once s rounds to 1 (x = 17, y = 1: -4.1e-8, not 0). */
     float inner = ((1.0f - y) * s - y * sn) - gamma * rce * (2.0f * y - 1.0f);
     *grad = at * qg * inner;
+}
+
+/* Plain products first (loss or gradient NaN where a 0 * inf limit applies: a NaN in ce
+ * reaches both), the limits where that gives NaN; as for BCE, a kernel may test a
+ * vector at once with the two halves. */
+SF_FN void sf_focal_loss_grad_plain(float x, float y, float alpha, float gamma, float *loss, float *grad)
+{
+    sf_focal_parts(x, y, alpha, gamma, 0, loss, grad);
+}
+
+SF_FN void sf_focal_loss_grad_limits(float x, float y, float alpha, float gamma, float *loss, float *grad)
+{
+    sf_focal_parts(x, y, alpha, gamma, 1, loss, grad);
+}
+
+SF_FN void sf_focal_loss_grad(float x, float y, float alpha, float gamma, float *loss, float *grad)
+{
+    sf_focal_loss_grad_plain(x, y, alpha, gamma, loss, grad);
+    if (SF_ISNAN(*loss + *grad))
+        sf_focal_loss_grad_limits(x, y, alpha, gamma, loss, grad);
 }
 
 SF_FN float sf_focal_loss(float x, float y, float alpha, float gamma)
