@@ -66,6 +66,25 @@ SF_FN float sf_rcp_unit(float d)
 SF_FN float sf_rcp_unit(float d) { return 1.0f / d; }
 #endif
 
+/* num / q for q in [0, 1] (the focal loss's p (1 - p) / q), 1 where q = 0. On CUDA the
+ * hardware reciprocal of q 2^64 and one Newton step (the reciprocal's approximation
+ * flushes subnormals; q 2^64 is normal for every q >= 2^-149), without the range tests,
+ * branches and slow-path call of a general division in every element; elsewhere a
+ * division. num 2^64 cannot overflow: num <= 1/4 here. */
+#if defined(__CUDACC__)
+SF_FN float sf_ratio_unit(float num, float q)
+{
+    float qs = q * 0x1p64f;
+    float r;
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(qs));
+    r = fmaf(r, -fmaf(qs, r, -1.0f), r);
+    float v = (num * 0x1p64f) * r;
+    return q == 0.0f ? 1.0f : v;
+}
+#else
+SF_FN float sf_ratio_unit(float num, float q) { return q == 0.0f ? 1.0f : num / q; }
+#endif
+
 /* log1p(e) for e in [0, 1] only (the tail log1p(e^-|x|) of softplus), NaN in, NaN out.
  * e + e^2 q(e), q a degree-8 polynomial fitted to (log1p(e) - e) / e^2 on [0, 1]
  * (mpmath chebyfit; |error of q| < 2.94e-8), evaluated with explicit fma so that every
@@ -368,7 +387,7 @@ SF_FN void sf_focal_parts(float x, float y, float alpha, float gamma, int limits
     float q = y * sn + (1.0f - y) * s;
     float at = sf_focal_alpha_t(alpha, y);
     float qg = sf_pow_unit(q, gamma);
-    float ratio = q == 0.0f ? 1.0f : (s * sn) / q;
+    float ratio = sf_ratio_unit(s * sn, q);
     float ce, l, rce;
     if (!limits) {
         ce = (1.0f - y) * sp + y * spn;
