@@ -12,17 +12,26 @@
 
 namespace {
 
-/* Gamma2: gamma is 2, a constant the power folds into (sf_pow_unit's tests vanish). */
-template <bool Gamma2> struct focal_op {
+/* Gamma2: gamma is 2, a constant the power folds into (sf_pow_unit's tests vanish).
+ * Hard: u8 targets, 0 or 1, through sf_focal_hard_parts (selections, no division). */
+template <bool Gamma2, bool Hard> struct focal_op {
     float alpha, gamma;
     static constexpr bool grad_needs_limits = true;   /* a NaN in CE reaches the gradient */
+    __device__ void parts(float x, float y, bool limits, float *loss, float *grad) const
+    {
+        const float g = Gamma2 ? 2.0f : gamma;
+        if (Hard)
+            sf_focal_hard_parts(x, y != 0.0f, alpha, g, limits, loss, grad);
+        else
+            sf_focal_parts(x, y, alpha, g, limits, loss, grad);
+    }
     template <bool Loss, bool>
     __device__ void apply(float x, float y, float, float, float *loss, float *grad, float *sig) const
     {
-        if (Loss) {
-            sf_focal_loss_grad_plain(x, y, alpha, Gamma2 ? 2.0f : gamma, loss, grad);
-        } else {   /* no loss wanted: nothing tests for the limits, so take them here */
-            sf_focal_loss_grad(x, y, alpha, Gamma2 ? 2.0f : gamma, loss, grad);
+        parts(x, y, false, loss, grad);
+        if (!Loss) {   /* no loss wanted: nothing tests for the limits, so take them here */
+            if (isnan(*loss + *grad))
+                parts(x, y, true, loss, grad);
             *loss = 0.0f;
         }
         *sig = 0.0f;   /* the focal loss has no probabilities output */
@@ -30,7 +39,7 @@ template <bool Gamma2> struct focal_op {
     template <bool>
     __device__ void limits(float x, float y, float, float, float *loss, float *grad) const
     {
-        sf_focal_loss_grad_limits(x, y, alpha, Gamma2 ? 2.0f : gamma, loss, grad);
+        parts(x, y, true, loss, grad);
     }
 };
 
@@ -52,7 +61,7 @@ template <typename T, typename TY, bool Gamma2> sigfuse_status run(sigfuse_ctx *
     p.mean_count = a->reduction == SIGFUSE_REDUCTION_MEAN ? (double)p.n : 1.0;
     p.threshold = 0.5f;
     float *loss_scalar = reduced ? (float *)sf_dptr(a->loss) : nullptr;
-    using op = focal_op<Gamma2>;
+    using op = focal_op<Gamma2, std::is_same_v<TY, uint8_t>>;
     /* gamma = 2: training (reduced loss and gradient) and the gradient alone get kernels
      * of their own; any other gamma runs the generic kernel, which calls pow. */
     using kernels = std::conditional_t<Gamma2, sf_loss_specialised<op, T, TY, train, SF_LF_GRAD>,

@@ -425,6 +425,42 @@ SF_FN void sf_focal_loss_grad(float x, float y, float alpha, float gamma, float 
         sf_focal_loss_grad_limits(x, y, alpha, gamma, loss, grad);
 }
 
+/* The same for a hard target t (0 or 1: u8 targets), where q, alpha_t, CE and the ratio
+ * are selections and no division is left:
+ *   t = 1: q = sigma(-x), CE = softplus(-x), ratio = sigma(x),
+ *          grad = alpha_t q^gamma [-(sigma(-x) + gamma sigma(x) CE)];
+ *   t = 0: q = sigma(x), CE = softplus(x), ratio = sigma(-x),
+ *          grad = alpha_t q^gamma [sigma(x) + gamma sigma(-x) CE].
+ * (sf_focal_parts at y = t, where p (1 - p) / q is exactly the other sigma.) */
+SF_FN void sf_focal_hard_parts(float x, int t, float alpha, float gamma, int limits, float *loss, float *grad)
+{
+    float s, sn, sp, spn;
+    sf_logit_terms(x, &s, &sn, &sp, &spn);
+    float q = t ? sn : s;
+    float ratio = t ? s : sn;
+    float ce = t ? spn : sp;
+    float at = alpha < 0.0f ? 1.0f : (t ? alpha : 1.0f - alpha);
+    float qg = sf_pow_unit(q, gamma);
+    float l, rce;
+    if (!limits) {
+        l = at * (qg * ce);
+        rce = ratio * ce;
+    } else {
+        l = sf_mul_limit(at, sf_mul_limit(qg, ce));
+        rce = sf_mul_limit(ratio, ce);
+    }
+    *loss = l;
+    float inner = q + gamma * rce;
+    *grad = at * qg * (t ? -inner : inner);
+}
+
+SF_FN void sf_focal_hard_loss_grad(float x, int t, float alpha, float gamma, float *loss, float *grad)
+{
+    sf_focal_hard_parts(x, t, alpha, gamma, 0, loss, grad);
+    if (SF_ISNAN(*loss + *grad))
+        sf_focal_hard_parts(x, t, alpha, gamma, 1, loss, grad);
+}
+
 SF_FN float sf_focal_loss(float x, float y, float alpha, float gamma)
 {
     float loss, grad;

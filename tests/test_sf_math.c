@@ -337,3 +337,30 @@ Test(sf_math, silu_and_glu_keep_their_digits_in_the_subnormal_range)
     cr_expect(sf_silu_fwd(0.0f, -INFINITY) == -INFINITY);
     cr_expect(isnan(sf_silu_fwd(1.0f, NAN)) && isnan(sf_silu_bwd(1.0f, NAN, 1.0f)));
 }
+
+/* The hard-target focal form (u8 targets) is the soft form at y = 0 and 1, with the ratio
+ * an exact selection instead of a division: the same values within 2 ulp on ordinary and
+ * saturated logits, and the same limits (bitwise, NaN for NaN) at the special inputs. */
+Test(sf_math, focal_hard_targets_agree_with_the_soft_form)
+{
+    const float gammas[] = {0.0f, 0.5f, 1.0f, 2.0f, 5.0f};
+    const float alphas[] = {-1.0f, 0.25f, 0.0f, 1.0f};
+    int bad = 0;
+    for (size_t ig = 0; ig < 5; ig++)
+        for (size_t ia = 0; ia < 4; ia++)
+            for (int t = 0; t <= 1; t++) {
+                for (size_t ix = 0; ix < N_LOSS_INPUTS + 200; ix++) {
+                    const float x = ix < N_LOSS_INPUTS ? loss_inputs[ix] : -110.0f + 1.1f * (float)(ix - N_LOSS_INPUTS);
+                    float l1, g1, l2, g2;
+                    sf_focal_loss_grad(x, (float)t, alphas[ia], gammas[ig], &l1, &g1);
+                    sf_focal_hard_loss_grad(x, t, alphas[ia], gammas[ig], &l2, &g2);
+                    if (!agree(l1, l2) || !agree(g1, g2)) {
+                        if (bad++ < 10)
+                            cr_log_error("focal(x=%a, t=%d, alpha=%g, gamma=%g): soft %a %a, hard %a %a", (double)x, t,
+                                         (double)alphas[ia], (double)gammas[ig], (double)l1, (double)g1, (double)l2,
+                                         (double)g2);
+                    }
+                }
+            }
+    cr_expect(bad == 0, "%d combinations differ", bad);
+}
