@@ -15,7 +15,19 @@
 #
 # Environment knobs:
 #   SIGFUSE_GPU_BUILD_DIR    build folder (build-gpu)
+#   SIGFUSE_GPU_SKIP_BUILD=1 use the build already in that folder (configured with tests
+#                            on): no configure, no build (scripts/gpu_run.sh builds first)
+#   SIGFUSE_GPU_SUITE=0      skip the device suite (test_backend_ops)
+#   SIGFUSE_GPU_CTEST=0      skip the rest of ctest
+#   SIGFUSE_TORCH_EXTENSION=0  skip the PyTorch extension step
+#                            (all three 0 and SIGFUSE_SANITIZE_TOOLS=memcheck: memcheck alone)
+#   SIGFUSE_CTEST_EXCLUDE    more ctest names to leave out, a regex (default: none; the
+#                            device suite and the extension, run as steps of their own,
+#                            are always left out)
+#   SIGFUSE_CTEST_JOBS       ctest's -j (default 1: one test at a time)
 #   SIGFUSE_SANITIZE=0       skip compute-sanitizer
+#   SIGFUSE_SANITIZE_TOOLS   which compute-sanitizer tools, in order (default:
+#                            'memcheck racecheck initcheck synccheck')
 #   SIGFUSE_SANITIZE_FILTER  Criterion filter for racecheck/initcheck/synccheck
 #                            (default: the f32 tests, 'backend_ops/*_f32')
 #   SIGFUSE_MEMCHECK_FILTER  Criterion filter for memcheck (default: every test)
@@ -64,30 +76,39 @@ fi
 } >"$logs/environment.txt"
 cat "$logs/environment.txt"
 
-if ! step configure "$logs/configure.log" cmake -S . -B "$build" "${cmake_args[@]}"; then
-    echo "gpu_check.sh: configure failed" >&2
-    exit 1
-fi
-# The library and the device suite must build; the rest (other tests, benchmarks) is
-# built next and a failure there is reported without stopping the device checks.
-if ! step build-backend-ops "$logs/build-backend-ops.log" cmake --build "$build" -j "$(nproc)" \
-    --target test_backend_ops; then
-    echo "gpu_check.sh: build failed" >&2
-    exit 1
-fi
-step build-all "$logs/build.log" cmake --build "$build" -j "$(nproc)"
-cat "$logs/build-backend-ops.log" "$logs/build.log" | grep -n -i "warning" >"$logs/build-warnings.txt" || true
-if [[ -s "$logs/build-warnings.txt" ]]; then
-    echo "   build warnings: $(wc -l <"$logs/build-warnings.txt") lines (build-warnings.txt)"
-fi
-
 bin="$build/tests/test_backend_ops"
+if [[ "${SIGFUSE_GPU_SKIP_BUILD:-0}" == "1" ]]; then
+    echo "== configure, build: skipped (SIGFUSE_GPU_SKIP_BUILD=1: using $build)"
+    if [[ ! -x "$bin" ]]; then
+        echo "gpu_check.sh: $bin not found: build $build with tests on first" >&2
+        exit 1
+    fi
+else
+    if ! step configure "$logs/configure.log" cmake -S . -B "$build" "${cmake_args[@]}"; then
+        echo "gpu_check.sh: configure failed" >&2
+        exit 1
+    fi
+    # The library and the device suite must build; the rest (other tests, benchmarks) is
+    # built next and a failure there is reported without stopping the device checks.
+    if ! step build-backend-ops "$logs/build-backend-ops.log" cmake --build "$build" -j "$(nproc)" \
+        --target test_backend_ops; then
+        echo "gpu_check.sh: build failed" >&2
+        exit 1
+    fi
+    step build-all "$logs/build.log" cmake --build "$build" -j "$(nproc)"
+    cat "$logs/build-backend-ops.log" "$logs/build.log" | grep -n -i "warning" >"$logs/build-warnings.txt" || true
+    if [[ -s "$logs/build-warnings.txt" ]]; then
+        echo "   build warnings: $(wc -l <"$logs/build-warnings.txt") lines (build-warnings.txt)"
+    fi
+fi
 
 # The device suite first, verbose (each case's seed is logged), then everything else
 # ctest knows (reference and API tests; the install check needs a compiler toolchain
 # only and runs too).
-step backend-ops "$logs/test_backend_ops.log" "$bin" --verbose=1 --full-stats
-grep -E "^\[(SKIP|FAIL)\]|Synthesis|skipped:" "$logs/test_backend_ops.log" >"$logs/test_backend_ops.summary.txt" || true
+if [[ "${SIGFUSE_GPU_SUITE:-1}" != "0" ]]; then
+    step backend-ops "$logs/test_backend_ops.log" "$bin" --verbose=1 --full-stats
+    grep -E "^\[(SKIP|FAIL)\]|Synthesis|skipped:" "$logs/test_backend_ops.log" >"$logs/test_backend_ops.summary.txt" || true
+fi
 # The examples' data, carried (the machine cannot fetch it): the breast cancer CSV where
 # its fixture looks first, Fashion-MNIST's .gz files through the variable its script reads.
 bc_csv=$build/examples/breast_cancer/data/breast_cancer.csv
@@ -97,9 +118,16 @@ fi
 if [[ -d "$root/.deb/data/fashion-mnist" ]]; then
     export FASHION_MNIST_GZ_DIR=$root/.deb/data/fashion-mnist
 fi
-step ctest "$logs/ctest.log" ctest --test-dir "$build" --output-on-failure -E '^(test_backend_ops|torch_extension)$'
-step torch-extension "$logs/torch_extension.log" sh "$root/examples/torch_extension/run.sh" --build-dir "$build" \
-    --data "$bc_csv" --require-cuda
+if [[ "${SIGFUSE_GPU_CTEST:-1}" != "0" ]]; then
+    exclude='^(test_backend_ops|torch_extension)$'
+    [[ -n "${SIGFUSE_CTEST_EXCLUDE:-}" ]] && exclude="$exclude|${SIGFUSE_CTEST_EXCLUDE}"
+    step ctest "$logs/ctest.log" ctest --test-dir "$build" --output-on-failure -j "${SIGFUSE_CTEST_JOBS:-1}" \
+        -E "$exclude"
+fi
+if [[ "${SIGFUSE_TORCH_EXTENSION:-1}" != "0" ]]; then
+    step torch-extension "$logs/torch_extension.log" sh "$root/examples/torch_extension/run.sh" --build-dir "$build" \
+        --data "$bc_csv" --require-cuda
+fi
 
 if [[ "${SIGFUSE_SANITIZE:-1}" != "0" ]]; then
     if command -v compute-sanitizer >/dev/null 2>&1; then
@@ -109,11 +137,17 @@ if [[ "${SIGFUSE_SANITIZE:-1}" != "0" ]]; then
         san=(compute-sanitizer --target-processes all --error-exitcode 1 --print-limit 50)
         all_filter=${SIGFUSE_MEMCHECK_FILTER:-'backend_ops/*'}
         filter=${SIGFUSE_SANITIZE_FILTER:-'backend_ops/*_f32'}
-        step memcheck "$logs/memcheck.log" "${san[@]}" --tool memcheck "$bin" --jobs 1 --filter "$all_filter"
-        step racecheck "$logs/racecheck.log" "${san[@]}" --tool racecheck --racecheck-report all "$bin" --jobs 1 \
-            --filter "$filter"
-        step initcheck "$logs/initcheck.log" "${san[@]}" --tool initcheck "$bin" --jobs 1 --filter "$filter"
-        step synccheck "$logs/synccheck.log" "${san[@]}" --tool synccheck "$bin" --jobs 1 --filter "$filter"
+        for tool in ${SIGFUSE_SANITIZE_TOOLS:-memcheck racecheck initcheck synccheck}; do
+            case $tool in
+                memcheck) step memcheck "$logs/memcheck.log" "${san[@]}" --tool memcheck "$bin" --jobs 1 \
+                    --filter "$all_filter" ;;
+                racecheck) step racecheck "$logs/racecheck.log" "${san[@]}" --tool racecheck --racecheck-report all \
+                    "$bin" --jobs 1 --filter "$filter" ;;
+                initcheck | synccheck) step "$tool" "$logs/$tool.log" "${san[@]}" --tool "$tool" "$bin" --jobs 1 \
+                    --filter "$filter" ;;
+                *) failures+=("unknown SIGFUSE_SANITIZE_TOOLS entry: $tool") ;;
+            esac
+        done
         unset SIGFUSE_TEST_QUICK
     else
         failures+=("compute-sanitizer not found on PATH")
