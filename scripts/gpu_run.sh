@@ -19,8 +19,9 @@
 #   build           75 s   ~25 s   everything (9 .cu files; 16 s in Nov., more templates now)
 #   cuda_archs      10 s    ~2 s   the ctest: the library carries sm_90 SASS and PTX
 #   suite           75 s   ~66 s   test_backend_ops through scripts/gpu_check.sh
-#   ctest           45 s   ~45 s   the rest of ctest (gpu_check.sh; the sanitizer builds,
-#                                  cuda_archs and the PyTorch extension left out)
+#   ctest           45 s   ~45 s   the rest of ctest (gpu_check.sh, -j4; the clang sanitizer
+#                                  builds, sass_budget, cuda_archs and the PyTorch extension
+#                                  left out: static or CPU-only, CI runs them)
 #   memcheck        40 s   ~25 s   compute-sanitizer memcheck, SIGFUSE_TEST_QUICK=1, the
 #                                  CUDA f32 and bf16 cases (43 s for all dtypes in Nov.)
 #   bench          105 s  ~100 s   sigfuse-bench --backend cuda --dtype f32,bf16 at its
@@ -303,7 +304,9 @@ ctest_jobs=4
 [[ $mode == cpu ]] && ctest_jobs=2
 check=(env SIGFUSE_GPU_BUILD_DIR="$build" SIGFUSE_GPU_SKIP_BUILD=1 SIGFUSE_TORCH_EXTENSION=0 SIGFUSE_SANITIZE=0
     SIGFUSE_CTEST_JOBS=$ctest_jobs)
-exclude='cuda_archs|sanitize_.*'
+# Left out: cuda_archs (a step of its own), the clang sanitizer builds and sass_budget (static
+# checks that need no GPU and take minutes of compilation; CI runs them).
+exclude='cuda_archs|sanitize_.*|sass_budget'
 if [[ $mode == cpu ]]; then
     # The OpenCL suites run in CI (PoCL), so do the reference suites, which take minutes on
     # two cores; the bench step runs the quick bench; the examples' data fetches need the network.
