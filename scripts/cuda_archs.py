@@ -35,8 +35,9 @@ def main():
     args = ap.parse_args()
     try:
         import sass
-        cuobjdump = sass.find_tools()["cuobjdump"]
-    except (SystemExit, Exception) as e:   # no nvcc, or no PyPI to fetch cuobjdump from
+        cuobjdump = sass.find_tools(sass.find_nvcc())["cuobjdump"]
+    except (SystemExit, OSError, subprocess.CalledProcessError, IndexError) as e:   # no nvcc, or no PyPI to fetch
+        # cuobjdump from (anything else is a bug of this script, and fails)
         print(f"cuda_archs.py: skipped: cuobjdump not available ({e})")
         return 77
     sass_archs = listing(cuobjdump, "--list-elf", args.library)
