@@ -485,8 +485,31 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_ew_kernel(Op op, int64_t n, sf_ew
     }
 }
 
+/* The elements before the first 16-byte boundary when every pointer lies the same number
+ * of bytes past one (a view at an element offset into aligned tensors: a slice, an odd
+ * column), so that the rest can take the 16-byte path; -1 when the pointers disagree. */
+template <typename T, int NIN, int NOUT> int64_t sf_common_head(const T *const *in, T *const *out)
+{
+    int misalign = -1;
+    auto agree = [&](const void *ptr) {
+        const int m = (int)((uintptr_t)ptr % 16);
+        if (misalign < 0)
+            misalign = m;
+        return m == misalign;
+    };
+    for (int a = 0; a < NIN; a++)
+        if (!agree(in[a]))
+            return -1;
+    for (int o = 0; o < NOUT; o++)
+        if (out[o] && !agree(out[o]))
+            return -1;
+    return (int64_t)((16 - misalign) % 16) / (int64_t)sizeof(T);
+}
+
 /* Launch an elementwise op over n elements: the 16-byte path when every pointer is
- * 16-byte aligned, else the scalar one (offset views, odd sub-tensors). */
+ * 16-byte aligned; views that are all equally far from alignment run their first few
+ * elements (fewer than a vector) on the scalar path and the rest on the 16-byte one;
+ * the scalar path alone otherwise (pointers at different offsets). */
 template <typename Op, typename T>
 sigfuse_status sf_cuda_launch_ew(sigfuse_ctx *ctx, Op op, int64_t n, const sigfuse_buffer *const *in,
                                  const sigfuse_buffer *const *out)
@@ -495,25 +518,30 @@ sigfuse_status sf_cuda_launch_ew(sigfuse_ctx *ctx, Op op, int64_t n, const sigfu
     if (n <= 0)
         return SIGFUSE_SUCCESS;
     sf_ew_ptrs<T> p = {};
-    bool vec = true;
-    for (int a = 0; a < Op::NIN; a++) {
+    for (int a = 0; a < Op::NIN; a++)
         p.in[a] = (const T *)sf_dptr(in[a]);
-        vec = vec && sf_aligned(p.in[a], 16);
-    }
-    for (int o = 0; o < Op::NOUT; o++) {
+    for (int o = 0; o < Op::NOUT; o++)
         p.out[o] = (T *)sf_dptr(out[o]);
-        vec = vec && (p.out[o] == nullptr || sf_aligned(p.out[o], 16));
-    }
     constexpr int V = sf_vec_width<T>();
     constexpr int U = Op::NIN == 1 ? SF_EW_UNROLL : 1;
-    if (vec) {
-        unsigned grid = sf_grid_for<sf_ew_kernel<Op, T, V, U>>(s, n / V);
-        sf_ew_kernel<Op, T, V, U><<<grid, SF_BLOCK, 0, s->stream>>>(op, n, p);
-    } else {
-        unsigned grid = sf_grid_for<sf_ew_kernel<Op, T, 1, 1>>(s, n);
-        sf_ew_kernel<Op, T, 1, 1><<<grid, SF_BLOCK, 0, s->stream>>>(op, n, p);
+    const int64_t head = sf_common_head<T, Op::NIN, Op::NOUT>(p.in, p.out);
+    const int64_t scalar_n = head < 0 ? n : (head < n ? head : n);
+    if (scalar_n > 0) {
+        unsigned grid = sf_grid_for<sf_ew_kernel<Op, T, 1, 1>>(s, scalar_n);
+        sf_ew_kernel<Op, T, 1, 1><<<grid, SF_BLOCK, 0, s->stream>>>(op, scalar_n, p);
+        SF_LAUNCH_CHECK(ctx, "elementwise kernel launch");
     }
-    SF_LAUNCH_CHECK(ctx, "elementwise kernel launch");
+    if (n > scalar_n) {   /* the aligned rest */
+        sf_ew_ptrs<T> q = p;
+        for (int a = 0; a < Op::NIN; a++)
+            q.in[a] += scalar_n;
+        for (int o = 0; o < Op::NOUT; o++)
+            if (q.out[o])
+                q.out[o] += scalar_n;
+        unsigned grid = sf_grid_for<sf_ew_kernel<Op, T, V, U>>(s, (n - scalar_n) / V);
+        sf_ew_kernel<Op, T, V, U><<<grid, SF_BLOCK, 0, s->stream>>>(op, n - scalar_n, q);
+        SF_LAUNCH_CHECK(ctx, "elementwise kernel launch");
+    }
     return SIGFUSE_SUCCESS;
 }
 
