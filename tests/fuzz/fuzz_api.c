@@ -458,7 +458,12 @@ static void build(const cfg *c, layout *L, unsigned no_alias, size_t ws_force, s
                     size_t tstart = (size_t)(slot_lo(L, t) - (uintptr_t)L->alloc[rt]);
                     bool inside = start + own <= L->alloc_bytes[rt];
                     bool overlaps = tlen && own && start < tstart + tlen && tstart < start + own;
-                    if (own == 0 || inside || (is_output(L, i) && overlaps)) {
+                    /* A size too big to describe (own == 0 with count != 0) never
+                     * aliases: a real pointer would then claim bytes nobody has, and
+                     * whether the library can tell depends on where the heap put the
+                     * other buffers. Such a slot gets a NULL pointer below. */
+                    bool describable = L->count[i] == 0 || own > 0;
+                    if (describable && (own == 0 || inside || (is_output(L, i) && overlaps))) {
                         L->desc[i].ptr = L->desc[t].ptr;
                         L->desc[i].offset = off;
                         L->root[i] = rt;
