@@ -144,7 +144,10 @@ sigfuse_status sf_ref_head_train(sigfuse_ctx *ctx, const sigfuse_head_train_args
     const double scale = mean && count > 0.0 ? (double)a->grad_scale / count
                                              : (double)a->grad_scale;
 
-    for (int64_t r0 = 0; r0 < n; r0 += chunk) {
+    /* Rows have work only with labels, or a dX of D > 0 columns to fill: with l = 0 and
+     * d = 0 a walk over a huge n does nothing for a very long time. */
+    const bool rows_have_work = l > 0 || (a->dx && d > 0);
+    for (int64_t r0 = 0; rows_have_work && r0 < n; r0 += chunk) {
         const int64_t rows = n - r0 < chunk ? n - r0 : chunk;
 
         for (int64_t i = 0; i < rows; i++)

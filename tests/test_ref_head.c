@@ -1008,3 +1008,27 @@ Test(ref_head, train_f32_n2_d1_l2_infinite_logits_take_limits)
     tu_free(&dbias), tu_free(&t), tu_free(&pw);
     sigfuse_ctx_destroy(ctx);
 }
+
+/* No labels and no features: nothing to walk, however many rows. A huge n used to walk
+ * every row doing nothing (the fuzzer found it: minutes for n = 2^40). */
+Test(ref_head, train_without_labels_or_features_is_immediate_for_any_n)
+{
+    sigfuse_ctx *ctx = tu_cpu_ctx();
+    float xs[1] = {0}, ts[1] = {0}, loss = -1.0f;
+    _Alignas(16) double ws[4];
+    sigfuse_buffer x = sigfuse_host_buffer(xs, SIGFUSE_F32), w = sigfuse_host_buffer(xs, SIGFUSE_F32);
+    sigfuse_buffer t = sigfuse_host_buffer(ts, SIGFUSE_F32), l = sigfuse_host_buffer(&loss, SIGFUSE_F32);
+    sigfuse_buffer wsb = sigfuse_host_buffer(ws, SIGFUSE_U8);
+    sigfuse_head_train_args a;
+    sigfuse_head_train_args_init(&a);
+    a.n = (int64_t)1 << 40, a.d = 0, a.l = 0;
+    a.x = &x, a.w = &w, a.targets = &t, a.loss = &l, a.dx = &x;
+    a.reduction = SIGFUSE_REDUCTION_SUM;
+    a.workspace = &wsb, a.workspace_bytes = sizeof ws;
+    cr_assert_eq(sigfuse_head_train_step(ctx, &a), SIGFUSE_SUCCESS, "%s", sigfuse_ctx_last_error(ctx));
+    cr_expect_eq(loss, 0.0f, "SUM over no labels is 0");
+    a.reduction = SIGFUSE_REDUCTION_MEAN;
+    cr_assert_eq(sigfuse_head_train_step(ctx, &a), SIGFUSE_SUCCESS, "%s", sigfuse_ctx_last_error(ctx));
+    cr_expect(isnan(loss), "MEAN over no labels is NaN");
+    sigfuse_ctx_destroy(ctx);
+}
