@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "sigfuse.h"
 #ifdef SIGFUSE_WITH_OPENCL
@@ -171,10 +172,22 @@ static cl_uint refs_context(cl_context c)
     return r;
 }
 
+/* PoCL holds a reference to a queue while commands on it are in flight and drops it a
+ * little after they finish (seen once: 2 before a run of contexts, 1 after, with no
+ * reference of sigfuse's left): wait for the queue, then for the count to hold still for
+ * a few milliseconds. */
 static cl_uint refs_queue(cl_command_queue q)
 {
-    cl_uint r = 0;
-    clGetCommandQueueInfo(q, CL_QUEUE_REFERENCE_COUNT, sizeof r, &r, NULL);
+    clFinish(q);
+    cl_uint r = 0, prev = 0;
+    int still = 0;
+    for (int tries = 0; tries < 500 && still < 3; tries++) {
+        clGetCommandQueueInfo(q, CL_QUEUE_REFERENCE_COUNT, sizeof r, &r, NULL);
+        still = tries > 0 && r == prev ? still + 1 : 0;
+        prev = r;
+        const struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
     return r;
 }
 
