@@ -41,3 +41,8 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIGFUSE_CUDA=$cuda -D
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
 ctest --output-on-failure -j"$(nproc)" "$@"
+# ctest keeps a passing test's output to itself: show the fuzzer's own summary line
+# ("Done N runs in S second(s)") in this log too.
+if [ -f sanitize/fuzz.log ]; then
+  grep -h "Done [0-9]* runs" sanitize/fuzz.log || true
+fi
