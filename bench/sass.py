@@ -60,13 +60,13 @@ import zipfile
 # ---- The model's constants (one place) ---------------------------------------------------
 # Sustained issue rate, thread-instructions/s, H100 and H200 alike (132 SMs, same clocks): the
 # loss kernels of commit ff6de9d, whose H100 times did not depend on their bytes, issued
-# 28.7-31.2 T/s by their SASS counts and measured times (issue 13; DESIGN.md, Performance).
+# 28.7-31.2 T/s by their SASS counts and measured times (DESIGN.md, Performance).
 ISSUE_RATE = 30e12
 SMS = 132                 # SMs of an H100 SXM and of an H200
 LATENCY = 1e-6            # s, a DRAM access under load (the ~1 us of DESIGN.md's Little's law)
 COPY = {                  # device-to-device copy, read + write bytes/s
     "h100": 2.985e12,     # bench/results/h100-2026-11-24-cuda.csv, the copy row of commit ff6de9d
-    "h200": 4.3e12,       # PyTorch's device-to-device copy on an H200 (issue 13)
+    "h200": 4.3e12,       # PyTorch's device-to-device copy on an H200 (DESIGN.md)
 }
 TARGET_FRACTION = 0.9     # DESIGN.md: >= 90 % of the copy
 # The budget: instructions per byte that still reach 90 % of an H200 copy, 7.75.

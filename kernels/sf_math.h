@@ -334,14 +334,6 @@ SF_FN void sf_bce_loss_grad(float x, float ys, float w, float p, float *loss, fl
         *loss = sf_bce_loss_limits(x, ys, w, p);
 }
 
-/* loss_e alone. */
-SF_FN float sf_bce_loss(float x, float ys, float w, float p)
-{
-    float loss, grad, sig;
-    sf_bce_loss_grad(x, ys, w, p, &loss, &grad, &sig);
-    return loss;
-}
-
 /* grad_e = w [(1 - y') sigma(x) - p y' sigma(-x)]; both sigmas are bounded, so plain
  * products cannot meet 0 * inf. Also gives sigma(x), as sf_bce_loss_grad does. */
 SF_FN float sf_bce_grad(float x, float ys, float w, float p, float *sig)
@@ -405,24 +397,14 @@ SF_FN void sf_focal_parts(float x, float y, float alpha, float gamma, int limits
     *grad = at * qg * inner;
 }
 
-/* Plain products first (loss or gradient NaN where a 0 * inf limit applies: a NaN in ce
- * reaches both), the limits where that gives NaN; as for BCE, a kernel may test a
- * vector at once with the two halves. */
-SF_FN void sf_focal_loss_grad_plain(float x, float y, float alpha, float gamma, float *loss, float *grad)
-{
-    sf_focal_parts(x, y, alpha, gamma, 0, loss, grad);
-}
-
-SF_FN void sf_focal_loss_grad_limits(float x, float y, float alpha, float gamma, float *loss, float *grad)
-{
-    sf_focal_parts(x, y, alpha, gamma, 1, loss, grad);
-}
-
+/* Plain products first (limits = 0: loss or gradient NaN where a 0 * inf limit applies,
+ * since a NaN in ce reaches both), the limits (limits = 1) where that gives NaN; as for
+ * BCE, a kernel may instead test a whole vector at once and call the limits there. */
 SF_FN void sf_focal_loss_grad(float x, float y, float alpha, float gamma, float *loss, float *grad)
 {
-    sf_focal_loss_grad_plain(x, y, alpha, gamma, loss, grad);
+    sf_focal_parts(x, y, alpha, gamma, 0, loss, grad);
     if (SF_ISNAN(*loss + *grad))
-        sf_focal_loss_grad_limits(x, y, alpha, gamma, loss, grad);
+        sf_focal_parts(x, y, alpha, gamma, 1, loss, grad);
 }
 
 /* The same for a hard target t (0 or 1: u8 targets), where q, alpha_t, CE and the ratio
@@ -459,20 +441,6 @@ SF_FN void sf_focal_hard_loss_grad(float x, int t, float alpha, float gamma, flo
     sf_focal_hard_parts(x, t, alpha, gamma, 0, loss, grad);
     if (SF_ISNAN(*loss + *grad))
         sf_focal_hard_parts(x, t, alpha, gamma, 1, loss, grad);
-}
-
-SF_FN float sf_focal_loss(float x, float y, float alpha, float gamma)
-{
-    float loss, grad;
-    sf_focal_loss_grad(x, y, alpha, gamma, &loss, &grad);
-    return loss;
-}
-
-SF_FN float sf_focal_grad(float x, float y, float alpha, float gamma)
-{
-    float loss, grad;
-    sf_focal_loss_grad(x, y, alpha, gamma, &loss, &grad);
-    return grad;
 }
 
 /* ---- LSTM cell (gate order i, f, g, o; pre-activations ai, af, ag, ao) --------------- */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The sanitizer and fuzzing checks of issue 17, each a clang build of its own (CUDA off,
+# The sanitizer and fuzzing checks, each a clang build of its own (CUDA off,
 # no benchmark or examples) under ROOT (default: $SANITIZE_DIR or build-sanitize):
 #
 #   build-asan  configure and build ROOT/asan: the library and every test with

@@ -1754,22 +1754,8 @@ static void bad_argument_tests(const backend_mem *be, int unused, sigfuse_dtype 
 }
 
 /* ====================================================================================
- * In place means the same shape and role (issue 12)
+ * In place means the same shape and role
  * ==================================================================================== */
-
-/* Whether msg names buffer `name` as a word ("c", not the c of "bias_chunk"). */
-static bool names_buffer(const char *msg, const char *name)
-{
-    size_t len = strlen(name);
-    for (const char *p = strstr(msg, name); p; p = strstr(p + 1, name)) {
-        bool start = p == msg || !(p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z'));
-        char after = p[len];
-        bool end = !(after == '_' || (after >= 'a' && after <= 'z'));
-        if (start && end)
-            return true;
-    }
-    return false;
-}
 
 /* An output on an input of another shape that spans the same bytes (LSTM c on bias at
  * B = 4, H = 1: 16 bytes each; GRU h on bias_x at B = 3, H = 1) is refused with
@@ -1798,7 +1784,7 @@ static void in_place_shape_tests(const backend_mem *be, int unused, sigfuse_dtyp
     const char *msg = sigfuse_ctx_last_error(dev);
     cr_expect_eq(st, SIGFUSE_ERR_INVALID_ARGUMENT, "lstm_cell_forward(backend=%s,dtype=%s,batch=4,hidden=1,c=bias): "
                  "got %s (%s)", be->name, dt_name(dt), sigfuse_status_string(st), msg);
-    cr_expect(names_buffer(msg, "c") && names_buffer(msg, "bias"), "%s: the message names c and bias: %s", test, msg);
+    cr_expect(tu_names_buffer(msg, "c") && tu_names_buffer(msg, "bias"), "%s: the message names c and bias: %s", test, msg);
     cr_assert_eq(sigfuse_ctx_synchronize(dev), SIGFUSE_SUCCESS);
     dev_download(&b, &back);
     cr_expect(tu_bytes_equal(&back, &hb) && dev_guards_ok(&b), "%s: lstm c on bias wrote bias", test);
@@ -1817,7 +1803,7 @@ static void in_place_shape_tests(const backend_mem *be, int unused, sigfuse_dtyp
     msg = sigfuse_ctx_last_error(dev);
     cr_expect_eq(st, SIGFUSE_ERR_INVALID_ARGUMENT, "gru_cell_forward(backend=%s,dtype=%s,batch=3,hidden=1,h=bias_x): "
                  "got %s (%s)", be->name, dt_name(dt), sigfuse_status_string(st), msg);
-    cr_expect(names_buffer(msg, "h") && names_buffer(msg, "bias_x"), "%s: the message names h and bias_x: %s", test,
+    cr_expect(tu_names_buffer(msg, "h") && tu_names_buffer(msg, "bias_x"), "%s: the message names h and bias_x: %s", test,
               msg);
     dev_download(&bx, &bxback);
     cr_expect(tu_bytes_equal(&bxback, &hbx) && dev_guards_ok(&bx), "%s: gru h on bias_x wrote bias_x", test);

@@ -315,20 +315,6 @@ static void must(sigfuse_ctx *ctx, sigfuse_status st, const char *case_name, con
                  sigfuse_ctx_last_error(ctx));
 }
 
-/* Whether msg names buffer `name` as a word ("c", not the c of "bias_chunk"). */
-static bool names_buffer(const char *msg, const char *name)
-{
-    size_t len = strlen(name);
-    for (const char *p = strstr(msg, name); p; p = strstr(p + 1, name)) {
-        bool start = p == msg || !(p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z'));
-        char after = p[len];
-        bool end = !(after == '_' || (after >= 'a' && after <= 'z'));
-        if (start && end)
-            return true;
-    }
-    return false;
-}
-
 /* A seed that differs per case but is fixed from run to run. */
 static uint64_t case_seed(const char *name)
 {
@@ -1319,7 +1305,7 @@ Test(opencl_cells, every_output_in_place)
     env_close(&e);
 }
 
-/* In place means the same shape and role (issue 12): an output on an input of another
+/* In place means the same shape and role: an output on an input of another
  * shape that happens to span the same bytes (LSTM c on bias at B = 4, H = 1: both 16
  * bytes; GRU h on bias_x at B = 3, H = 1: both 12) is refused with INVALID_ARGUMENT, a
  * message naming both buffers, and nothing written, on the device and on the reference. */
@@ -1341,7 +1327,7 @@ Test(opencl_cells, in_place_needs_the_same_shape)
         const char *msg = sigfuse_ctx_last_error(ctx);
         cr_expect_eq(st, SIGFUSE_ERR_INVALID_ARGUMENT, "lstm_cell_forward(%s, f32, B=4, H=1, c on bias): got %s (%s)",
                      backend, sigfuse_status_string(st), msg);
-        cr_expect(names_buffer(msg, "c") && names_buffer(msg, "bias"),
+        cr_expect(tu_names_buffer(msg, "c") && tu_names_buffer(msg, "bias"),
                   "lstm_cell_forward(%s, c on bias): the message names both buffers: %s", backend, msg);
         if (side == 0) {
             bool guards;
@@ -1368,7 +1354,7 @@ Test(opencl_cells, in_place_needs_the_same_shape)
         cr_expect_eq(st, SIGFUSE_ERR_INVALID_ARGUMENT,
                      "gru_cell_forward(%s, f32, B=3, H=1, h on bias_x): got %s (%s)", backend,
                      sigfuse_status_string(st), msg);
-        cr_expect(names_buffer(msg, "h") && names_buffer(msg, "bias_x"),
+        cr_expect(tu_names_buffer(msg, "h") && tu_names_buffer(msg, "bias_x"),
                   "gru_cell_forward(%s, h on bias_x): the message names both buffers: %s", backend, msg);
         if (side == 0) {
             bool guards;
@@ -1848,8 +1834,8 @@ Test(opencl_buffers, bad_handles_offsets_and_contexts_write_nothing)
     x_plus1.offset += sizeof(float);
     st = sigfuse_sigmoid_forward(e.ocl, n - 1, D(&x), &x_plus1);
     cr_expect_eq(st, SIGFUSE_ERR_INVALID_ARGUMENT, "%s", sigfuse_ctx_last_error(e.ocl));
-    cr_expect(strstr(sigfuse_ctx_last_error(e.ocl), "overlaps") != NULL && names_buffer(sigfuse_ctx_last_error(e.ocl), "y") &&
-                  names_buffer(sigfuse_ctx_last_error(e.ocl), "x"),
+    cr_expect(strstr(sigfuse_ctx_last_error(e.ocl), "overlaps") != NULL && tu_names_buffer(sigfuse_ctx_last_error(e.ocl), "y") &&
+                  tu_names_buffer(sigfuse_ctx_last_error(e.ocl), "x"),
               "%s", sigfuse_ctx_last_error(e.ocl));
 
     /* The same checks guard the structured ops: a loss whose weight runs past its end,

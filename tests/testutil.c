@@ -762,3 +762,16 @@ void tu_describe_inputs(const void *p, int64_t i, char *buf, size_t size)
         used += (size_t)w;
     }
 }
+
+bool tu_names_buffer(const char *msg, const char *name)
+{
+    size_t len = strlen(name);
+    for (const char *p = strstr(msg, name); p; p = strstr(p + 1, name)) {
+        bool start = p == msg || !(p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z'));
+        char after = p[len];
+        bool end = !(after == '_' || (after >= 'a' && after <= 'z'));
+        if (start && end)
+            return true;
+    }
+    return false;
+}

@@ -112,7 +112,7 @@ void tu_expect_loss_fd(const char *name, sigfuse_ctx *ctx, tu_loss_at loss_at, v
 /* A CPU reference context (aborts the test on failure). */
 sigfuse_ctx *tu_cpu_ctx(void);
 
-/* ---- Accuracy in ulps (DESIGN.md, Numerics; issue 12) ------------------------------------
+/* ---- Accuracy in ulps (DESIGN.md, Numerics) -------------------------------------------
  *
  * The device backends compute in f32 from inputs already rounded to the storage dtype; the
  * truth is the reference run on f64 copies of those inputs (double, correctly rounded in
@@ -237,6 +237,9 @@ typedef struct tu_inputs {
 void tu_inputs_add(tu_inputs *ins, const char *name, const tu_buf *b, int64_t a, int64_t mul, int64_t mod,
                    int64_t add);
 void tu_describe_inputs(const void *ins, int64_t i, char *buf, size_t size);
+
+/* Whether a message names buffer `name` as a word ("c", not the c of "bias_chunk"). */
+bool tu_names_buffer(const char *msg, const char *name);
 
 #ifdef __cplusplus
 }

@@ -5,8 +5,8 @@ Each seed is one call in the fuzzer's input layout (see fuzz_api.c): op, flags, 
 sizes, dtype, reduction, three options, chunk_rows, workspace mode and aux, fill mode,
 an 8-byte value seed, then (mode, aux, aux2) per buffer slot. Every op gets plain calls
 in each dtype at small odd sizes, with optional buffers absent, in place, with bad
-options and with too-small workspaces; a few seeds are the in-place cases that issue 7
-found (an output on an input of another shape).
+options and with too-small workspaces; a few seeds are in-place cases that once passed
+wrongly (an output on an input of another shape spanning the same bytes).
 """
 import os
 import sys

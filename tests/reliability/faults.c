@@ -1,5 +1,5 @@
 /*
- * Faults (issue 17): allocation failure inside the library, and contexts created and
+ * Faults: allocation failure inside the library, and contexts created and
  * destroyed 10^4 times, leaking nothing.
  *
  * This program is linked with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free

@@ -1,5 +1,5 @@
 /*
- * Threads (issue 17): THREADS threads, each with its own context on the reference and, where
+ * Threads: THREADS threads, each with its own context on the reference and, where
  * it is built and has a device, on OpenCL, run the same ops on their own buffers, REPS
  * times, and must get bitwise the results one thread got first. Run under TSan by
  * scripts/sanitize.sh tsan (zero reports; the reference only there, see main); it is also
