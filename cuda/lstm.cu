@@ -21,12 +21,13 @@ template <typename T> struct lstm_row_in {
     T gx[4], gh[4], cp, dh, dc;
 };
 
-/* Loads row r's inputs at unit j (gh, dh, dc only where present). */
-template <typename T>
-__device__ __forceinline__ void lstm_load(const T *gx, const T *gh, const T *cprev, const T *dh, const T *dc,
-                                          int64_t r, int64_t H, int64_t j, lstm_row_in<T> &in)
+/* Loads row r's inputs at unit j (gh, dh, dc only where present), with indices of type I
+ * (int32_t where every index fits: one multiply-add an address, not a 64-bit pair). */
+template <typename T, typename I>
+__device__ __forceinline__ void lstm_load(const T *gx, const T *gh, const T *cprev, const T *dh, const T *dc, I r,
+                                          I H, I j, lstm_row_in<T> &in)
 {
-    const int64_t row = r * 4 * H + j, k = r * H + j;
+    const I row = r * 4 * H + j, k = r * H + j;
 #pragma unroll
     for (int g = 0; g < 4; g++) {
         in.gx[g] = gx[row + g * H];
@@ -72,7 +73,8 @@ __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(5)) lstm_fwd_kernel(ls
             for (int g = 0; g < 4; g++)
                 b4[g] = sf_to_float(bias[g * H + j]);
         sf_tile_rows<SF_CELL_ROWS, lstm_row_in<T>>(
-            p.B, [&](int64_t r, lstm_row_in<T> &in) { lstm_load<T>(gx, gh, cprev, nullptr, nullptr, r, H, j, in); },
+            p.B,
+            [&](int64_t r, lstm_row_in<T> &in) { lstm_load<T, int64_t>(gx, gh, cprev, nullptr, nullptr, r, H, j, in); },
             [&](int64_t r, const lstm_row_in<T> &in) {
                 const int64_t k = r * H + j;
                 float a[4];
@@ -95,10 +97,13 @@ struct lstm_bwd_params {
     double *partials;   /* [gridDim.y][4H] otherwise */
 };
 
-/* At least 4 blocks an SM (64 registers; 8 bytes spilled in f16/bf16, 24 in f32): holding
- * SF_CELL_ROWS = 2 rows, nvcc would take 77-80 registers and fit 3 (nvcc -Xptxas -v, sm_90). */
-template <typename T>
-__global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(4)) lstm_bwd_kernel(lstm_bwd_params p)
+/* At least 3 blocks an SM: at 4 (64 registers) nvcc spilled on the common path; 3 still
+ * hold two rows of 16 elements for 768 threads, more bytes in flight than the device
+ * needs (bench/sass.py's bytes_in_flight_per_sm). I: the index type, int32_t when the
+ * gate tensors' 4 B H elements fit in it (the addresses of the 16 loads and stores a row
+ * are then single multiply-adds), int64_t otherwise. */
+template <typename T, typename I>
+__global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(3)) lstm_bwd_kernel(lstm_bwd_params p)
 {
     __shared__ double col[4][SF_BLOCK];
     const T *gx = (const T *)p.gx, *gh = (const T *)p.gh, *bias = (const T *)p.bias;
@@ -119,9 +124,12 @@ __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(4)) lstm_bwd_kernel(ls
                     b4[g] = sf_to_float(bias[g * H + j]);
             /* Rows in increasing order, so the sums' order is that of one row at a time. */
             sf_tile_rows<SF_CELL_ROWS, lstm_row_in<T>>(
-                p.B, [&](int64_t r, lstm_row_in<T> &in) { lstm_load<T>(gx, gh, cprev, dh_in, dc_in, r, H, j, in); },
+                p.B,
+                [&](int64_t r, lstm_row_in<T> &in) {
+                    lstm_load<T, I>(gx, gh, cprev, dh_in, dc_in, (I)r, (I)H, (I)j, in);
+                },
                 [&](int64_t r, const lstm_row_in<T> &in) {
-                    const int64_t row = r * 4 * H + j, k = r * H + j;
+                    const I row = (I)r * 4 * (I)H + (I)j, k = (I)r * (I)H + (I)j;
                     float a[4];
                     lstm_preact(in, gh != nullptr, b4, a);
                     const float dh = dh_in ? sf_to_float(in.dh) : 0.0f;
@@ -131,7 +139,7 @@ __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(4)) lstm_bwd_kernel(ls
                     if (dgates)
 #pragma unroll
                         for (int g = 0; g < 4; g++)
-                            dgates[row + g * H] = sf_from_float<T>(d[g]);
+                            dgates[row + g * (I)H] = sf_from_float<T>(d[g]);
                     if (dcp_out)
                         dcp_out[k] = sf_from_float<T>(dcp);
 #pragma unroll
@@ -188,9 +196,15 @@ template <typename T> sigfuse_status bwd(sigfuse_ctx *ctx, const sigfuse_lstm_ba
     lstm_bwd_params p = {B, H, sf_dptr(a->gates_x), sf_dptr(a->gates_h), sf_dptr(a->bias), sf_dptr(a->c_prev),
                          sf_dptr(a->dh), sf_dptr(a->dc), sf_dptr(a->dgates), sf_dptr(a->dc_prev),
                          sf_dptr(a->dbias), s->scratch};
-    sf_tile_geom g = sf_tile_for(s, sf_blocks_per_sm<lstm_bwd_kernel<T>>(s->device, SF_BLOCK), B, H,
-                                 a->dbias ? 4 * H : 0);
-    lstm_bwd_kernel<T><<<g.grid, g.block, 0, s->stream>>>(p);
+    /* The geometry depends on the kernel, so on (B, H) only: the sums stay deterministic. */
+    const bool narrow = B <= INT32_MAX / 4 / H;   /* 4 B H fits in int32_t */
+    const int blocks = narrow ? sf_blocks_per_sm<lstm_bwd_kernel<T, int32_t>>(s->device, SF_BLOCK)
+                              : sf_blocks_per_sm<lstm_bwd_kernel<T, int64_t>>(s->device, SF_BLOCK);
+    sf_tile_geom g = sf_tile_for(s, blocks, B, H, a->dbias ? 4 * H : 0);
+    if (narrow)
+        lstm_bwd_kernel<T, int32_t><<<g.grid, g.block, 0, s->stream>>>(p);
+    else
+        lstm_bwd_kernel<T, int64_t><<<g.grid, g.block, 0, s->stream>>>(p);
     SF_LAUNCH_CHECK(ctx, "lstm_cell_backward kernel launch");
     if (a->dbias && g.grid.y > 1)
         return sf_cuda_colsum_finish<T>(ctx, s->scratch, g.grid.y, 4 * H, 4 * H, 1.0, (T *)sf_dptr(a->dbias));

@@ -165,13 +165,15 @@ SF_FN float sf_softplus(float x)
 /* log(sigma(x)) = -softplus(-x). */
 SF_FN float sf_log_sigmoid(float x) { return -sf_softplus(-x); }
 
-/* 1 - tanh(x)^2 = sech(x)^2 = 4 e^-2|x| / (1 + e^-2|x|)^2: no cancellation for large
- * |x| and no overflow of cosh. */
+/* 1 - tanh(x)^2 = (1 - tanh|x|)(1 + tanh|x|) = m (2 - m), m = 1 - tanh|x| = 2t / (1 + t)
+ * with t = e^-2|x|: no cancellation for large |x|, no overflow of cosh, and no general
+ * division (1 + t is in [1, 2]). Over every 7th float in [2^-12, 40] against sech^2 in
+ * double: at most 4.5 ulp (4 t / (1 + t)^2 with its division: 4.9). */
 SF_FN float sf_tanh_grad(float x)
 {
     float t = SF_EXP(-2.0f * SF_FABS(x));
-    float d = 1.0f + t;
-    return 4.0f * t / (d * d);
+    float m = 2.0f * (t * sf_rcp_unit(1.0f + t));
+    return m * (2.0f - m);
 }
 
 /* a * b where a zero factor wins over an infinite one (the exact limit of a term whose
