@@ -425,6 +425,12 @@ template <typename T> struct sf_ew_ptrs {
 #ifndef SF_EW_UNROLL
 #define SF_EW_UNROLL 2
 #endif
+/* The scalar path (pointers at different offsets from 16-byte alignment) loads one element
+ * of each input a pass; 4 passes' loads at once keep as many bytes in flight per thread as
+ * the 16-byte path of a 16-bit op has in one of its vectors' halves. */
+#ifndef SF_EW_SCALAR_UNROLL
+#define SF_EW_SCALAR_UNROLL 4
+#endif
 
 template <typename Op, typename T, int V, int U>
 __global__ void __launch_bounds__(SF_BLOCK) sf_ew_kernel(Op op, int64_t n, sf_ew_ptrs<T> p)
@@ -526,9 +532,10 @@ sigfuse_status sf_cuda_launch_ew(sigfuse_ctx *ctx, Op op, int64_t n, const sigfu
     constexpr int U = Op::NIN == 1 ? SF_EW_UNROLL : 1;
     const int64_t head = sf_common_head<T, Op::NIN, Op::NOUT>(p.in, p.out);
     const int64_t scalar_n = head < 0 ? n : (head < n ? head : n);
-    if (scalar_n > 0) {
-        unsigned grid = sf_grid_for<sf_ew_kernel<Op, T, 1, 1>>(s, scalar_n);
-        sf_ew_kernel<Op, T, 1, 1><<<grid, SF_BLOCK, 0, s->stream>>>(op, scalar_n, p);
+    if (scalar_n > 0) {   /* a few head elements, or all of a call whose pointers disagree */
+        constexpr int US = SF_EW_SCALAR_UNROLL;
+        unsigned grid = sf_grid_for<sf_ew_kernel<Op, T, 1, US>>(s, scalar_n);
+        sf_ew_kernel<Op, T, 1, US><<<grid, SF_BLOCK, 0, s->stream>>>(op, scalar_n, p);
         SF_LAUNCH_CHECK(ctx, "elementwise kernel launch");
     }
     if (n > scalar_n) {   /* the aligned rest */
