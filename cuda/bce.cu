@@ -10,16 +10,25 @@
 
 namespace {
 
+/* Hard targets (u8: 0 or 1, never smoothed: the API refuses label smoothing with them)
+ * through sf_bce_hard_loss_grad_plain, selections with no products with the target;
+ * float targets without pos_weight through the p = 1 form of the loss, sf_bce_unit_*. */
 struct bce_op {
     float eps;   /* label smoothing */
     static constexpr bool grad_needs_limits = false;   /* both sigmas are bounded */
-    template <bool Loss, bool Smooth>
+    static constexpr bool hard_split = false;          /* the p = 1 form is as short */
+    __device__ void prepare() {}
+    template <bool Loss, bool Smooth, bool PosWeight, bool Hard>
     __device__ void apply(float x, float y, float w, float p, float *loss, float *grad, float *sig) const
     {
-        const float ys = Smooth ? sf_smooth_target(y, eps) : y;
-        if (Loss) {
+        const float ys = Smooth && !Hard ? sf_smooth_target(y, eps) : y;
+        if (Hard && Loss)
+            sf_bce_hard_loss_grad_plain(x, y != 0.0f, w, p, loss, grad, sig);
+        else if (Loss && PosWeight)
             sf_bce_loss_grad_plain(x, ys, w, p, loss, grad, sig);
-        } else {
+        else if (Loss)
+            sf_bce_unit_loss_grad_plain(x, ys, w, loss, grad, sig);
+        if (!Loss) {
             *loss = 0.0f;
             *grad = sf_bce_grad(x, ys, w, p, sig);   /* no logarithm needed */
         }

@@ -13,33 +13,50 @@
 namespace {
 
 /* Gamma2: gamma is 2, a constant the power folds into (sf_pow_unit's tests vanish).
- * Hard: u8 targets, 0 or 1, through sf_focal_hard_parts (selections, no division). */
-template <bool Gamma2, bool Hard> struct focal_op {
+ * U8: u8 targets, always 0 or 1. Hard targets (u8, or float targets of a vector that are
+ * all 0 or 1: hard_split) take sf_focal_hard_*, selections with no division; soft ones
+ * sf_focal_parts, whose gradient can be NaN where its loss is finite (a 0 * inf in
+ * ratio * CE), hence grad_needs_limits. */
+template <bool Gamma2, bool U8> struct focal_op {
     float alpha, gamma;
-    static constexpr bool grad_needs_limits = true;   /* a NaN in CE reaches the gradient */
-    __device__ void parts(float x, float y, bool limits, float *loss, float *grad) const
+    float at_zero, at_one;   /* sf_focal_signed_alpha at t = 0 and 1, from prepare */
+    static constexpr bool grad_needs_limits = true;   /* soft targets only (above) */
+    static constexpr bool hard_split = true;
+    /* Before the loop: with alpha's test (alpha < 0: no alpha term) inside it, nvcc made
+     * two copies of the loop, one for either answer, and each kept more registers. */
+    __device__ void prepare()
     {
-        const float g = Gamma2 ? 2.0f : gamma;
-        if (Hard)
-            sf_focal_hard_parts(x, y != 0.0f, alpha, g, limits, loss, grad);
-        else
-            sf_focal_parts(x, y, alpha, g, limits, loss, grad);
+        at_zero = sf_focal_signed_alpha(alpha, 0);
+        at_one = sf_focal_signed_alpha(alpha, 1);
     }
-    template <bool Loss, bool>
+    template <bool Loss, bool, bool, bool Hard>
     __device__ void apply(float x, float y, float, float, float *loss, float *grad, float *sig) const
     {
-        parts(x, y, false, loss, grad);
-        if (!Loss) {   /* no loss wanted: nothing tests for the limits, so take them here */
-            if (isnan(*loss + *grad))
-                parts(x, y, true, loss, grad);
-            *loss = 0.0f;
-        }
+        const float g = Gamma2 ? 2.0f : gamma;
         *sig = 0.0f;   /* the focal loss has no probabilities output */
+        const int t = y != 0.0f;
+        if (Hard && Loss) {
+            sf_focal_hard_parts(x, t, t ? at_one : at_zero, g, 0, loss, grad);
+        } else if (Hard) {   /* exact without a fallback */
+            *loss = 0.0f;
+            *grad = sf_focal_hard_grad(x, t, t ? at_one : at_zero, g);
+        } else {
+            sf_focal_parts(x, y, alpha, g, 0, loss, grad);
+            if (!Loss) {   /* no loss wanted: nothing tests for the limits, so take them here */
+                if (isnan(*loss + *grad))
+                    sf_focal_parts(x, y, alpha, g, 1, loss, grad);
+                *loss = 0.0f;
+            }
+        }
     }
     template <bool>
     __device__ void limits(float x, float y, float, float, float *loss, float *grad) const
     {
-        parts(x, y, true, loss, grad);
+        const float g = Gamma2 ? 2.0f : gamma;
+        if (U8)
+            sf_focal_hard_parts(x, y != 0.0f, y != 0.0f ? at_one : at_zero, g, 1, loss, grad);
+        else
+            sf_focal_parts(x, y, alpha, g, 1, loss, grad);
     }
 };
 
@@ -66,7 +83,8 @@ template <typename T, typename TY, bool Gamma2> sigfuse_status run(sigfuse_ctx *
      * of their own; any other gamma runs the generic kernel, which calls pow. */
     using kernels = std::conditional_t<Gamma2, sf_loss_specialised<op, T, TY, train, SF_LF_GRAD>,
                                        sf_loss_specialised<op, T, TY>>;
-    return sf_cuda_loss_launch<op, T, TY, kernels>(ctx, op{a->alpha, a->gamma}, p, a->reduction, loss_scalar);
+    return sf_cuda_loss_launch<op, T, TY, kernels>(ctx, op{a->alpha, a->gamma, 0.0f, 0.0f}, p, a->reduction,
+                                                  loss_scalar);
 }
 
 } // namespace

@@ -557,21 +557,27 @@ sigfuse_status sf_cuda_launch_ew(sigfuse_ctx *ctx, Op op, int64_t n, const sigfu
 /* One pass over logits and targets gives any subset of: the loss (per element, or
  * per-block partials of its sum), the gradient times the upstream gradient, sigma(x),
  * and labels. Per-element math comes from an Op:
- *   template <bool Loss, bool Smooth>
+ *   template <bool Loss, bool Smooth, bool PosWeight, bool Hard>
  *   __device__ void apply(float x, float y, float w, float p, float *loss, float *grad,
  *                         float *sig) const;
  *   template <bool Smooth>
  *   __device__ void limits(float x, float y, float w, float p, float *loss, float *grad) const;
+ *   static constexpr bool grad_needs_limits, hard_split;
+ *   __device__ void prepare();   (once per thread, before the loop: values of the options)
  * with w (element weight) and p (pos_weight of the column) 1 where absent, sig the
  * sigma(x) its terms already hold (read only for the probabilities and labels), Loss
- * whether the loss is wanted and Smooth whether label smoothing applies. apply forms the
- * loss with plain products (NaN where a 0 * inf limit applies); limits gives the exact
- * loss and gradient there. The kernel tests a vector's V elements at once and takes
- * limits only for a vector with a NaN: one test and a branch not taken per vector on
- * finite inputs, instead of per element. */
+ * whether the loss is wanted, Smooth whether label smoothing applies, PosWeight whether
+ * p may differ from 1, and Hard whether the target is 0 or 1 (u8 targets; float targets
+ * of a vector that are all 0 or 1, for an Op with hard_split). apply forms the loss with
+ * fast forms, exact wherever that loss is finite; limits gives the exact loss and
+ * gradient where it is not (an infinite or NaN input, a 0 * inf limit) and, for an Op
+ * with grad_needs_limits and soft targets, where the gradient is NaN. The kernel tests a
+ * vector's V elements at once and takes limits only for a vector that needs them: one
+ * test and a branch not taken per vector on finite inputs, instead of per element. */
 struct sf_loss_params {
     int64_t n;
     int64_t cols;
+    int64_t col0;              /* column of element 0 (a launch over the rest of a tensor) */
     int64_t col_step;          /* (threads in the grid * V) % cols: column advance per pass */
     const void *logits;
     const void *targets;       /* T or u8 */
@@ -594,7 +600,9 @@ struct sf_loss_params {
 /* What a loss kernel does, fixed at compile time so that its common path is straight-line
  * code: the instructions bench/sass.py counts are the ones each element issues. The option
  * sets that training and evaluation use get a kernel of their own (sf_loss_features_of);
- * every other set runs SF_LF_GENERIC, which tests each option at run time. */
+ * every other set runs SF_LF_GENERIC, which tests each option at run time. A specialised
+ * kernel with SF_LF_POS_WEIGHT reads pos_weight as one vector per vector of elements, so
+ * the launcher picks it only where that is possible (sf_loss_pos_weight_vectors). */
 enum sf_loss_feature : unsigned {
     SF_LF_WEIGHT = 1u,        /* element weight [n] */
     SF_LF_POS_WEIGHT = 2u,    /* pos_weight [cols] */
@@ -619,6 +627,27 @@ inline unsigned sf_loss_features_of(const sf_loss_params &p)
            (p.smooth ? SF_LF_SMOOTH : 0u);
 }
 
+template <bool B> struct sf_bool {
+    static constexpr bool value = B;
+};
+
+/* V targets from element i as floats. u8 targets (hard labels: 0, or 1 for any other
+ * byte) are read as 32-bit words and each byte is tested in its place, one instruction
+ * that leaves the predicate y != 0 the ops select with, instead of extracting each byte
+ * first. */
+template <typename TY, int V>
+__device__ __forceinline__ void sf_loss_load_targets(const TY *p, int64_t i, float (&y)[V])
+{
+    if constexpr (sizeof(TY) == 1 && V % 4 == 0) {
+        const sf_vec<uint32_t, V / 4> raw = *reinterpret_cast<const sf_vec<uint32_t, V / 4> *>(p + i);
+#pragma unroll
+        for (int k = 0; k < V; k++)
+            y[k] = (raw.v[k / 4] & (0xffu << (8 * (k % 4)))) != 0u ? 1.0f : 0.0f;
+    } else {
+        sf_load<TY, V>(p, i, y);
+    }
+}
+
 template <typename Op, typename T, typename TY, int V, unsigned F>
 __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params p)
 {
@@ -634,7 +663,12 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
     const bool labels = generic ? p.labels != nullptr : (F & SF_LF_LABELS) != 0;
     const bool labels_u8 = generic ? p.labels_u8 != 0 : (F & SF_LF_LABELS_U8) != 0;
     const bool want_loss = loss_elem || loss_sum;
+    /* A NaN gradient sends a vector to the limits only where the Op's can be NaN with a
+     * finite loss and the gradient is wanted: a test of what is not stored would keep its
+     * arithmetic on the common path (the loss alone of BCE kept its gradient). */
+    const bool test_grad = Op::grad_needs_limits && grad;
 
+    op.prepare();
     __shared__ double warp_sums[32];
     const T *x_ptr = (const T *)p.logits;
     const TY *y_ptr = (const TY *)p.targets;
@@ -654,37 +688,44 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
             sc *= (double)*p.dloss_scalar;
         scale = (float)(sc / p.mean_count);
     }
-    /* The limits of one element, where its plain products gave NaN. */
+    /* The limits of one element, where its fast forms gave a loss that is not finite. */
     auto exact = [&](float x, float y, float w, float pw, float *lo, float *g) {
         if (generic || (F & SF_LF_SMOOTH) != 0)
             op.template limits<true>(x, y, w, pw, lo, g);
         else
             op.template limits<false>(x, y, w, pw, lo, g);
     };
-    /* One element's math, with the options the kernel has. */
-    auto element = [&](float x, float y, float w, float pw, float *lo, float *g, float *sig) {
+    /* One element's math, with the options the kernel has; hard: its target is 0 or 1. */
+    auto element = [&](auto hard, float x, float y, float w, float pw, float *lo, float *g, float *sig) {
+        constexpr bool h = decltype(hard)::value;
         if (generic) {
-            if (want_loss)
-                op.template apply<true, true>(x, y, w, pw, lo, g, sig);
+            if (want_loss && has_pw)
+                op.template apply<true, true, true, h>(x, y, w, pw, lo, g, sig);
+            else if (want_loss)
+                op.template apply<true, true, false, h>(x, y, w, pw, lo, g, sig);
             else
-                op.template apply<false, true>(x, y, w, pw, lo, g, sig);
+                op.template apply<false, true, true, h>(x, y, w, pw, lo, g, sig);
         } else {
-            op.template apply<((F & (SF_LF_LOSS_ELEM | SF_LF_LOSS_SUM)) != 0), ((F & SF_LF_SMOOTH) != 0)>(
-                x, y, w, pw, lo, g, sig);
+            op.template apply<((F & (SF_LF_LOSS_ELEM | SF_LF_LOSS_SUM)) != 0), ((F & SF_LF_SMOOTH) != 0),
+                              ((F & SF_LF_POS_WEIGHT) != 0), h>(x, y, w, pw, lo, g, sig);
         }
     };
+    /* u8 targets are hard; float targets are, a vector at a time, for an Op with a form of
+     * its own for them (Op::hard_split). */
+    constexpr bool u8_targets = sizeof(TY) == 1;
+    constexpr bool split = Op::hard_split && !u8_targets;
 
     double acc = 0.0;
     const int64_t nvec = p.n / V;
     const int64_t stride = (int64_t)gridDim.x * blockDim.x;
     const int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    int64_t col = has_pw && t < nvec ? (t * V) % p.cols : 0;
+    int64_t col = has_pw && t < nvec ? (p.col0 + t * V) % p.cols : 0;
 
     for (int64_t iv = t; iv < nvec; iv += stride) {
         const int64_t i0 = iv * V;
         float x[V], y[V], w[V], pw[V], up[V];
         sf_load<T, V>(x_ptr, i0, x);
-        sf_load<TY, V>(y_ptr, i0, y);
+        sf_loss_load_targets<TY, V>(y_ptr, i0, y);
         if (has_w)
             sf_load<T, V>(w_ptr, i0, w);
         else
@@ -698,12 +739,16 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
             for (int k = 0; k < V; k++)
                 up[k] = 1.0f;
         if (has_pw) {
-            int64_t c = col;
+            if (generic) {   /* any cols: element by element, wrapping at the row's end */
+                int64_t c = col;
 #pragma unroll
-            for (int k = 0; k < V; k++) {
-                pw[k] = sf_to_float(pw_ptr[c]);
-                if (++c == p.cols)
-                    c = 0;
+                for (int k = 0; k < V; k++) {
+                    pw[k] = sf_to_float(pw_ptr[c]);
+                    if (++c == p.cols)
+                        c = 0;
+                }
+            } else {   /* the vector of columns col .. col + V - 1, all in the row */
+                sf_load<T, V>(pw_ptr, col, pw);
             }
             col += p.col_step;
             if (col >= p.cols)
@@ -716,22 +761,42 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
         float lo[V], g[V], sig[V], lab[V];
         float vec_loss = 0.0f;   /* this vector's V losses in f32, then one double add:
                                     a conversion and a double add per vector, not per element */
-        float vec_grad = 0.0f;   /* a NaN in any gradient (focal: a 0 * inf in its CE) */
-#pragma unroll
-        for (int k = 0; k < V; k++) {
-            element(x[k], y[k], w[k], pw[k], &lo[k], &g[k], &sig[k]);
-            vec_loss += lo[k];
-            if (Op::grad_needs_limits)
-                vec_grad += g[k];
-        }
-        if (want_loss && isnan(vec_loss + vec_grad)) {   /* rare: a NaN input or a 0 * inf */
-            vec_loss = 0.0f;
+        /* The vector's math (hard: every target 0 or 1), then the limits where needed. */
+        auto vector = [&](auto hard) {
+            constexpr bool h = decltype(hard)::value;
+            const bool tests_grad = test_grad && !h;   /* hard forms: a NaN gradient has a loss that is not finite */
+            float vec_grad = 0.0f;
 #pragma unroll
             for (int k = 0; k < V; k++) {
-                if (isnan(lo[k] + g[k]))
-                    exact(x[k], y[k], w[k], pw[k], &lo[k], &g[k]);
+                element(hard, x[k], y[k], w[k], pw[k], &lo[k], &g[k], &sig[k]);
                 vec_loss += lo[k];
+                if (tests_grad)
+                    vec_grad += g[k];
             }
+            if (want_loss && !sf_finite(tests_grad ? vec_loss + vec_grad : vec_loss)) {   /* rare: an infinite or NaN input, 0 * inf */
+                vec_loss = 0.0f;
+#pragma unroll
+                for (int k = 0; k < V; k++) {
+                    if (!sf_finite(tests_grad ? lo[k] + g[k] : lo[k]))
+                        exact(x[k], y[k], w[k], pw[k], &lo[k], &g[k]);
+                    vec_loss += lo[k];
+                }
+            }
+        };
+        if (split) {
+            /* y (y - 1) is exactly 0 just for y = 0 and 1 (the fma rounds once; never -0), so
+             * the OR of its bits over the vector is 0 just when every target is hard. Tested
+             * as a float, like the other rare paths. */
+            unsigned soft_bits = 0u;
+#pragma unroll
+            for (int k = 0; k < V; k++)
+                soft_bits |= __float_as_uint(fmaf(y[k], y[k], -y[k]));
+            if (__uint_as_float(soft_bits) == 0.0f)
+                vector(sf_bool<true>{});
+            else
+                vector(sf_bool<false>{});
+        } else {
+            vector(sf_bool<u8_targets>{});
         }
 #pragma unroll
         for (int k = 0; k < V; k++)
@@ -761,11 +826,11 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
             const float x = sf_to_float(x_ptr[i]);
             const float y = sf_to_float(y_ptr[i]);
             const float w = has_w ? sf_to_float(w_ptr[i]) : 1.0f;
-            const float pw = has_pw ? sf_to_float(pw_ptr[i % p.cols]) : 1.0f;
+            const float pw = has_pw ? sf_to_float(pw_ptr[(p.col0 + i) % p.cols]) : 1.0f;
             const float up = has_up ? sf_to_float(up_ptr[i]) : 1.0f;
             float lo, g, pr;
-            element(x, y, w, pw, &lo, &g, &pr);
-            if (want_loss && isnan(lo + g))
+            element(sf_bool<u8_targets>{}, x, y, w, pw, &lo, &g, &pr);   /* float targets: the soft form */
+            if (want_loss && !sf_finite(test_grad && !u8_targets ? lo + g : lo))
                 exact(x, y, w, pw, &lo, &g);
             if (loss_sum)
                 acc += (double)lo;
@@ -786,61 +851,132 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
     }
 }
 
-/* The fused pass for a [rows, cols] loss with the kernel of feature set F: launches the
- * element kernel (when there are elements) and the fixed-order final sum (when the loss
- * is reduced). */
+/* Launches the element kernel of feature set F over p.n > 0 elements; a reduced loss
+ * leaves one partial per block at p.loss_partials, at most max_blocks of them. *blocks:
+ * the blocks launched. */
 template <typename Op, typename T, typename TY, int V, unsigned F>
-sigfuse_status sf_cuda_loss_launch_f(sigfuse_ctx *ctx, Op op, sf_loss_params p, sigfuse_reduction reduction,
-                                     float *loss_scalar)
+sigfuse_status sf_cuda_loss_launch_f(sigfuse_ctx *ctx, Op op, sf_loss_params p, int64_t max_blocks,
+                                     unsigned *blocks)
 {
     sf_cuda_state *s = sf_cuda_of(ctx);
-    const bool reduced = loss_scalar != nullptr;
-    unsigned grid = 0;
-    if (p.n > 0) {
-        grid = sf_grid_for<sf_loss_kernel<Op, T, TY, V, F>>(s, p.n / V);
-        const int64_t threads = (int64_t)grid * SF_BLOCK;
-        p.col_step = p.cols > 0 ? (int64_t)((threads * V) % p.cols) : 0;
-        sf_loss_kernel<Op, T, TY, V, F><<<grid, SF_BLOCK, 0, s->stream>>>(op, p);
-        SF_LAUNCH_CHECK(ctx, "loss kernel launch");
-    }
-    if (reduced)
-        return sf_cuda_finish_loss(ctx, s->scratch, grid, reduction, p.mean_count, loss_scalar);
+    unsigned grid = sf_grid_for<sf_loss_kernel<Op, T, TY, V, F>>(s, p.n / V);
+    if ((int64_t)grid > max_blocks)
+        grid = (unsigned)max_blocks;
+    const int64_t threads = (int64_t)grid * SF_BLOCK;
+    p.col_step = p.cols > 0 ? (int64_t)((threads * V) % p.cols) : 0;
+    sf_loss_kernel<Op, T, TY, V, F><<<grid, SF_BLOCK, 0, s->stream>>>(op, p);
+    SF_LAUNCH_CHECK(ctx, "loss kernel launch");
+    *blocks = grid;
     return SIGFUSE_SUCCESS;
 }
 
-/* Picks the vector or scalar path and the kernel: one of the option sets Op lists in
- * Op::specialised (vector path only; the scalar path, for misaligned views, is rare), else
- * the generic kernel. */
+/* The vector kernels: one of the option sets Fs (each with a kernel of its own) where the
+ * call's features equal it, else the generic one. */
 template <typename Op, typename T, typename TY, unsigned... Fs> struct sf_loss_specialised {
     static sigfuse_status launch(sigfuse_ctx *ctx, unsigned features, Op op, const sf_loss_params &p,
-                                 sigfuse_reduction reduction, float *loss_scalar)
+                                 int64_t max_blocks, unsigned *blocks)
     {
         constexpr int V = sf_vec_width<T>();
         sigfuse_status st = SIGFUSE_SUCCESS;
         /* The first Fs equal to features launches its kernel; none: the generic one. */
-        const bool hit =
-            ((features == Fs && (st = sf_cuda_loss_launch_f<Op, T, TY, V, Fs>(ctx, op, p, reduction, loss_scalar),
-                                 true)) ||
-             ...);
-        return hit ? st : sf_cuda_loss_launch_f<Op, T, TY, V, SF_LF_GENERIC>(ctx, op, p, reduction, loss_scalar);
+        const bool hit = ((features == Fs &&
+                           (st = sf_cuda_loss_launch_f<Op, T, TY, V, Fs>(ctx, op, p, max_blocks, blocks), true)) ||
+                          ...);
+        return hit ? st : sf_cuda_loss_launch_f<Op, T, TY, V, SF_LF_GENERIC>(ctx, op, p, max_blocks, blocks);
     }
 };
 
-template <typename Op, typename T, typename TY, typename Specialised>
-sigfuse_status sf_cuda_loss_launch(sigfuse_ctx *ctx, Op op, sf_loss_params p, sigfuse_reduction reduction,
-                                   float *loss_scalar)
+/* p without its first k elements: every per-element pointer moved on, the column of the
+ * new element 0 updated (pos_weight itself is per column and stays). */
+template <typename T, typename TY> sf_loss_params sf_loss_advance(sf_loss_params p, int64_t k)
 {
-    constexpr int V = sf_vec_width<T>();
-    p.loss_partials = loss_scalar != nullptr && p.n > 0 ? sf_cuda_of(ctx)->scratch : nullptr;
+    auto skip = [k](const void *ptr, size_t size) -> const void * {
+        return ptr ? (const char *)ptr + k * (int64_t)size : nullptr;
+    };
+    p.n -= k;
+    p.col0 = p.cols > 0 ? (p.col0 + k) % p.cols : 0;
+    p.logits = skip(p.logits, sizeof(T));
+    p.targets = skip(p.targets, sizeof(TY));
+    p.weight = skip(p.weight, sizeof(T));
+    p.dloss_elem = skip(p.dloss_elem, sizeof(T));
+    p.loss_elem = (void *)skip(p.loss_elem, sizeof(T));
+    p.dlogits = (void *)skip(p.dlogits, sizeof(T));
+    p.probs = (void *)skip(p.probs, sizeof(T));
+    p.labels = (void *)skip(p.labels, p.labels_u8 ? 1 : sizeof(T));
+    return p;
+}
+
+/* Every per-element pointer aligned for the vector kernel's accesses of V elements. */
+template <typename T, typename TY, int V> bool sf_loss_vectors_fit(const sf_loss_params &p)
+{
     bool vec = sf_aligned(p.logits, 16) && sf_aligned(p.targets, V * sizeof(TY));
     const void *vec16[] = {p.weight, p.dloss_elem, p.loss_elem, p.dlogits, p.probs};
     for (const void *q : vec16)
         vec = vec && (q == nullptr || sf_aligned(q, 16));
     if (p.labels)
         vec = vec && sf_aligned(p.labels, p.labels_u8 ? (size_t)V : 16);
-    if (vec)
-        return Specialised::launch(ctx, sf_loss_features_of(p), op, p, reduction, loss_scalar);
-    return sf_cuda_loss_launch_f<Op, T, TY, 1, SF_LF_GENERIC>(ctx, op, p, reduction, loss_scalar);
+    return vec;
+}
+
+/* The elements before every pointer is aligned for the vector kernel (fewer than V: a view
+ * at an element offset into aligned tensors, such as a slice), so that the rest can take
+ * it; -1 when no such count exists (pointers at different offsets). */
+template <typename T, typename TY, int V> int64_t sf_loss_head(const sf_loss_params &p)
+{
+    const uintptr_t a = (uintptr_t)p.logits;
+    if (a % sizeof(T) != 0)
+        return -1;
+    const int64_t head = (int64_t)((16 - a % 16) % 16 / sizeof(T));
+    return sf_loss_vectors_fit<T, TY, V>(sf_loss_advance<T, TY>(p, head)) ? head : -1;
+}
+
+/* pos_weight read a vector at a time: every vector of elements starts at a column that is
+ * a multiple of V and ends in the same row (cols % V == 0, col0 % V == 0), at a 16-byte
+ * boundary of pos_weight. */
+template <typename T, int V> bool sf_loss_pos_weight_vectors(const sf_loss_params &p)
+{
+    return p.cols % V == 0 && p.col0 % V == 0 && sf_aligned(p.pos_weight, 16);
+}
+
+/* The fused pass for a [rows, cols] loss: a view at an element offset runs its first few
+ * elements (fewer than a vector) through the scalar kernel and the rest through a vector
+ * kernel (Specialised's, or the generic one); pointers at different offsets take the
+ * scalar kernel throughout. A reduced loss then sums both launches' partials, the scalar
+ * one's first, in one fixed-order final pass. */
+template <typename Op, typename T, typename TY, typename Specialised>
+sigfuse_status sf_cuda_loss_launch(sigfuse_ctx *ctx, Op op, sf_loss_params p, sigfuse_reduction reduction,
+                                   float *loss_scalar)
+{
+    constexpr int V = sf_vec_width<T>();
+    sf_cuda_state *s = sf_cuda_of(ctx);
+    double *scratch = loss_scalar != nullptr ? s->scratch : nullptr;
+    const int64_t max_blocks = (int64_t)s->scratch_doubles;
+    int64_t partials = 0;
+    if (p.n > 0) {
+        const int64_t head = sf_loss_head<T, TY, V>(p);
+        const int64_t scalar_n = head < 0 || head > p.n ? p.n : head;
+        if (scalar_n > 0) {
+            sf_loss_params q = p;
+            q.n = scalar_n;
+            q.loss_partials = scratch;
+            unsigned blocks = 0;
+            SF_TRY((sf_cuda_loss_launch_f<Op, T, TY, 1, SF_LF_GENERIC>(ctx, op, q, max_blocks, &blocks)));
+            partials = blocks;
+        }
+        if (p.n > scalar_n) {
+            sf_loss_params q = sf_loss_advance<T, TY>(p, scalar_n);
+            q.loss_partials = scratch ? scratch + partials : nullptr;
+            unsigned features = sf_loss_features_of(q);
+            if ((features & SF_LF_POS_WEIGHT) && !sf_loss_pos_weight_vectors<T, V>(q))
+                features |= SF_LF_GENERIC;   /* no specialised kernel: the generic one */
+            unsigned blocks = 0;
+            SF_TRY(Specialised::launch(ctx, features, op, q, max_blocks - partials, &blocks));
+            partials += blocks;
+        }
+    }
+    if (loss_scalar != nullptr)
+        return sf_cuda_finish_loss(ctx, s->scratch, partials, reduction, p.mean_count, loss_scalar);
+    return SIGFUSE_SUCCESS;
 }
 
 /* ---- The op families (one .cu each) --------------------------------------------------------- */

@@ -288,15 +288,21 @@ SF_FN float sf_smooth_target(float y, float eps) { return y * (1.0f - eps) + 0.5
  * each term calls its own (measured on an H100: 3 exp + 2 log1p per element held the
  * fused BCE at ~390 us for 2^26 elements whatever the dtype). Same values as
  * sf_sigmoid_pair and sf_softplus; NaN propagates to all four. */
-SF_FN void sf_logit_terms(float x, float *s, float *sn, float *sp, float *spn)
+SF_FN float sf_logit_tail(float x, float *big, float *small)
 {
     float e = SF_EXP(-SF_FABS(x));
-    float big = sf_rcp_unit(1.0f + e);   /* sigma(|x|) */
-    float small = e * big;           /* sigma(-|x|) */
+    *big = sf_rcp_unit(1.0f + e);   /* sigma(|x|) */
+    *small = e * *big;              /* sigma(-|x|) */
+    return sf_log1p_unit(e);        /* log1p(e^-|x|), the tail both softplus share */
+}
+
+SF_FN void sf_logit_terms(float x, float *s, float *sn, float *sp, float *spn)
+{
+    float big, small;
+    float tail = sf_logit_tail(x, &big, &small);
     int nonneg = x >= 0.0f;
     *s = nonneg ? big : small;
     *sn = nonneg ? small : big;
-    float tail = sf_log1p_unit(e);
     *sp = (x > 0.0f ? x : 0.0f) + tail;
     *spn = (x < 0.0f ? -x : 0.0f) + tail;
 }
@@ -334,6 +340,65 @@ SF_FN void sf_bce_loss_grad(float x, float ys, float w, float p, float *loss, fl
     sf_bce_loss_grad_plain(x, ys, w, p, loss, grad, sig);
     if (SF_ISNAN(*loss))
         *loss = sf_bce_loss_limits(x, ys, w, p);
+}
+
+/* A loss that is finite (not inf, not NaN): where a fast form's loss is not, the kernels
+ * take the limits instead. */
+SF_FN int sf_finite(float v) { return SF_FABS(v) < INFINITY; }
+
+/* The same loss and gradient without pos_weight (p = 1), fewer operations: (1 - y')
+ * softplus(x) + y' softplus(-x) = tail + max(x, 0) - y' x (softplus(x) - softplus(-x) = x),
+ * formed as tail + fma(-y', x, max(x, 0)): the product is exact inside the fma and, for y'
+ * in [0, 1], both remaining terms are >= 0, so it rounds no more than the plain form (which
+ * rounds 1 - y', two products and two sums). Where its loss is not finite (an infinite
+ * logit, target or weight, a NaN, or 0 * inf at y' = 0 or 1 and an infinite logit)
+ * sf_bce_loss_limits(x, y', w, 1) gives it, as for the plain form; where it is finite it is
+ * the plain form's value but for rounding. */
+SF_FN void sf_bce_unit_loss_grad_plain(float x, float ys, float w, float *loss, float *grad, float *sig)
+{
+    float big, small;
+    float tail = sf_logit_tail(x, &big, &small);
+    int nonneg = x >= 0.0f;
+    float s = nonneg ? big : small, sn = nonneg ? small : big;
+    *loss = w * (tail + SF_FMA(-ys, x, x > 0.0f ? x : 0.0f));
+    *grad = w * ((1.0f - ys) * s - ys * sn);
+    *sig = s;
+}
+
+SF_FN void sf_bce_unit_loss_grad(float x, float ys, float w, float *loss, float *grad, float *sig)
+{
+    sf_bce_unit_loss_grad_plain(x, ys, w, loss, grad, sig);
+    if (!sf_finite(*loss))
+        *loss = sf_bce_loss_limits(x, ys, w, 1.0f);
+}
+
+/* A hard target t (0 or 1: u8 targets, which take no smoothing), where the loss and the
+ * gradient are selections: with x' = t ? -x : x and p_t = t ? p : 1,
+ *   loss = w (p_t softplus(x')) = w (p_t (tail + max(x', 0))),
+ *   grad = t ? -w (p sigma(-x)) : w sigma(x)   (w (p_t sigma(x')) with its sign),
+ * the definition's products in its order, without 1 - y and the products with the target.
+ * At t = 0 p_t is p 0 + 1: 1, but NaN where p is NaN or infinite, as p y' with y' = 0 is
+ * in the definition (a plain product and sum, which a compiler folds where p is the
+ * constant 1 of a kernel without pos_weight; an fma there was not folded). Where the loss is not finite (an infinite logit with w p_t = 0 or
+ * infinite, a NaN) sf_bce_loss_limits(x, t, w, p) gives it. */
+SF_FN void sf_bce_hard_loss_grad_plain(float x, int t, float w, float p, float *loss, float *grad, float *sig)
+{
+    float big, small;
+    float tail = sf_logit_tail(x, &big, &small);
+    float xt = t ? -x : x;
+    float st = xt >= 0.0f ? big : small;   /* sigma(x') */
+    float pt = t ? p : p * 0.0f + 1.0f;
+    *loss = w * (pt * (tail + (xt > 0.0f ? xt : 0.0f)));
+    float g = w * (pt * st);
+    *grad = t ? -g : g;
+    *sig = x >= 0.0f ? big : small;
+}
+
+SF_FN void sf_bce_hard_loss_grad(float x, int t, float w, float p, float *loss, float *grad, float *sig)
+{
+    sf_bce_hard_loss_grad_plain(x, t, w, p, loss, grad, sig);
+    if (!sf_finite(*loss))
+        *loss = sf_bce_loss_limits(x, t ? 1.0f : 0.0f, w, p);
 }
 
 /* grad_e = w [(1 - y') sigma(x) - p y' sigma(-x)]; both sigmas are bounded, so plain
@@ -409,40 +474,67 @@ SF_FN void sf_focal_loss_grad(float x, float y, float alpha, float gamma, float 
         sf_focal_parts(x, y, alpha, gamma, 1, loss, grad);
 }
 
-/* The same for a hard target t (0 or 1: u8 targets), where q, alpha_t, CE and the ratio
- * are selections and no division is left:
- *   t = 1: q = sigma(-x), CE = softplus(-x), ratio = sigma(x),
- *          grad = alpha_t q^gamma [-(sigma(-x) + gamma sigma(x) CE)];
- *   t = 0: q = sigma(x), CE = softplus(x), ratio = sigma(-x),
- *          grad = alpha_t q^gamma [sigma(x) + gamma sigma(-x) CE].
- * (sf_focal_parts at y = t, where p (1 - p) / q is exactly the other sigma.) */
-SF_FN void sf_focal_hard_parts(float x, int t, float alpha, float gamma, int limits, float *loss, float *grad)
+/* The same for a hard target t (0 or 1: u8 targets, or float targets that are all 0 or 1),
+ * where q, alpha_t, CE and the ratio are selections and no division is left. With
+ * x' = t ? -x : x (the logit of the wrong class):
+ *   q = sigma(x'), ratio = sigma(-x') (p (1 - p) / q at y = t is exactly the other sigma),
+ *   CE = softplus(x') = tail + max(x', 0),
+ *   loss = alpha_t q^gamma CE,  grad = -+alpha_t q^gamma (q + gamma ratio CE), - for t = 1.
+ * The gradient's sign rides on alpha_t: ats = t ? -alpha_t : alpha_t (sf_focal_signed_alpha,
+ * loop-invariant per t), the loss takes |ats|. sf_focal_hard_terms gives aqs = ats q^gamma,
+ * q, ratio and CE. */
+SF_FN float sf_focal_signed_alpha(float alpha, int t)
 {
-    float s, sn, sp, spn;
-    sf_logit_terms(x, &s, &sn, &sp, &spn);
-    float q = t ? sn : s;
-    float ratio = t ? s : sn;
-    float ce = t ? spn : sp;
-    float at = alpha < 0.0f ? 1.0f : (t ? alpha : 1.0f - alpha);
-    float qg = sf_pow_unit(q, gamma);
+    return t ? -sf_focal_alpha_t(alpha, 1.0f) : sf_focal_alpha_t(alpha, 0.0f);
+}
+
+SF_FN void sf_focal_hard_terms(float x, int t, float ats, float gamma, float *aqs, float *q, float *ratio, float *ce)
+{
+    float big, small;
+    float tail = sf_logit_tail(x, &big, &small);
+    float xt = t ? -x : x;
+    int up = xt >= 0.0f;   /* NaN: both sigmas come out NaN */
+    *q = up ? big : small;
+    *ratio = up ? small : big;
+    *ce = tail + (xt > 0.0f ? xt : 0.0f);
+    *aqs = ats * sf_pow_unit(*q, gamma);
+}
+
+/* limits = 0: plain products. Only at x' = +inf can a 0 * inf arise (ratio = 0 and, for
+ * alpha_t = 0, aqs = 0, against CE = inf), and there the loss is inf or NaN: a kernel that
+ * takes the limits (limits = 1) wherever its loss is not finite needs no test of the
+ * gradient. */
+SF_FN void sf_focal_hard_parts(float x, int t, float ats, float gamma, int limits, float *loss, float *grad)
+{
+    float aqs, q, ratio, ce;
+    sf_focal_hard_terms(x, t, ats, gamma, &aqs, &q, &ratio, &ce);
     float l, rce;
     if (!limits) {
-        l = at * (qg * ce);
+        l = SF_FABS(aqs) * ce;
         rce = ratio * ce;
     } else {
-        l = sf_mul_limit(at, sf_mul_limit(qg, ce));
+        l = sf_mul_limit(SF_FABS(aqs), ce);
         rce = sf_mul_limit(ratio, ce);
     }
     *loss = l;
-    float inner = q + gamma * rce;
-    *grad = at * qg * (t ? -inner : inner);
+    *grad = aqs * SF_FMA(gamma, rce, q);
+}
+
+/* The gradient alone, exact everywhere without a fallback: CE is taken at most FLT_MAX in
+ * ratio * CE, so that at x' = +inf (ratio 0, CE inf) the product is its limit 0. */
+SF_FN float sf_focal_hard_grad(float x, int t, float ats, float gamma)
+{
+    float aqs, q, ratio, ce;
+    sf_focal_hard_terms(x, t, ats, gamma, &aqs, &q, &ratio, &ce);
+    return aqs * SF_FMA(gamma, ratio * (ce < 0x1.fffffep127f ? ce : 0x1.fffffep127f), q);
 }
 
 SF_FN void sf_focal_hard_loss_grad(float x, int t, float alpha, float gamma, float *loss, float *grad)
 {
-    sf_focal_hard_parts(x, t, alpha, gamma, 0, loss, grad);
-    if (SF_ISNAN(*loss + *grad))
-        sf_focal_hard_parts(x, t, alpha, gamma, 1, loss, grad);
+    const float ats = sf_focal_signed_alpha(alpha, t);
+    sf_focal_hard_parts(x, t, ats, gamma, 0, loss, grad);
+    if (!sf_finite(*loss))
+        sf_focal_hard_parts(x, t, ats, gamma, 1, loss, grad);
 }
 
 /* ---- LSTM cell (gate order i, f, g, o; pre-activations ai, af, ag, ao) --------------- */

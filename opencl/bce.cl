@@ -47,13 +47,19 @@ kernel void bce_fused(global const SF_T *x, ulong x_off,
     ulong col = pw ? get_global_id(0) % cols : 0;
     SF_FOR_EACH(i, n) {
         const float xv = sf_ld(x, i);
-        const float ys = sf_smooth_target(sf_ld_target(y, y_u8, i), eps);
+        const float yv = sf_ld_target(y, y_u8, i);
+        const float ys = sf_smooth_target(yv, eps);
         const float wv = w ? sf_ld(w, i) : 1.0f;
         const float pv = pw ? sf_ld(pw, col) : 1.0f;
         const float uv = up ? sf_ld(up, i) : 1.0f;
         float le, g, s;   /* s = sigma(x), from the same exponential as the loss and gradient */
-        if (want_loss) {
-            sf_bce_loss_grad(xv, ys, wv, pv, &le, &g, &s);   /* one exp, one log1p for all */
+        if (want_loss) {   /* one exp, one log1p for all */
+            if (y_u8)      /* hard targets (never smoothed): selections */
+                sf_bce_hard_loss_grad(xv, yv != 0.0f, wv, pv, &le, &g, &s);
+            else if (pw)
+                sf_bce_loss_grad(xv, ys, wv, pv, &le, &g, &s);
+            else           /* p = 1: the shorter form of the loss */
+                sf_bce_unit_loss_grad(xv, ys, wv, &le, &g, &s);
             if (loss)
                 sf_st(loss, i, le);
             acc += le;

@@ -224,6 +224,49 @@ Test(sf_math, bce_fast_path_gives_the_limits_loss_on_every_special_input)
     cr_expect(loss == INFINITY && grad == -1.0f, "x = -inf, y = 1: loss %g grad %g", (double)loss, (double)grad);
 }
 
+/* The shorter forms of the BCE loss: without pos_weight (p = 1) and with hard targets (u8).
+ * Over every combination of the special inputs, each must give what the limits give (the
+ * definition) for the loss and the plain products for the gradient, with its fallback
+ * taken where its own loss is not finite. */
+Test(sf_math, bce_unit_and_hard_forms_give_the_limits_loss_on_every_special_input)
+{
+    int bad = 0;
+    for (size_t ix = 0; ix < N_LOSS_INPUTS; ix++)
+        for (size_t iy = 0; iy < N_LOSS_INPUTS; iy++)
+            for (size_t iw = 0; iw < N_LOSS_INPUTS; iw++) {
+                const float x = loss_inputs[ix], ys = loss_inputs[iy], w = loss_inputs[iw];
+                float s, sn, sp, spn, loss, grad, sig;
+                sf_logit_terms(x, &s, &sn, &sp, &spn);
+                const float want = sf_bce_loss_limits(x, ys, w, 1.0f);
+                const float want_grad = w * ((1.0f - ys) * s - ys * sn);
+                sf_bce_unit_loss_grad(x, ys, w, &loss, &grad, &sig);
+                /* Targets outside [0, 1]: the terms of the plain form cancel (x = 0, y' = 1e30:
+                 * 0 where the value is ln 2); there the bound is 4 ulp of the largest term. */
+                const double largest = fabs((double)w) * (fabs(1.0 - (double)ys) * sp + fabs((double)ys) * spn);
+                const bool cancels = (ys < 0.0f || ys > 1.0f) && isfinite(loss) && isfinite(want) &&
+                                     fabs((double)loss - (double)want) <= 4.0 * largest * 0x1p-23;
+                if ((!agree(loss, want) && !cancels) || !agree(grad, want_grad) || !agree(sig, s)) {
+                    if (bad++ < 10)
+                        cr_log_error("bce unit(x=%g, y'=%g, w=%g): loss %g grad %g, want %g %g", (double)x,
+                                     (double)ys, (double)w, (double)loss, (double)grad, (double)want,
+                                     (double)want_grad);
+                }
+                for (int t = 0; t <= 1; t++) {
+                    const float p = ys;   /* pos_weight over the same special values */
+                    const float want_h = sf_bce_loss_limits(x, (float)t, w, p);
+                    const float want_hg = w * ((1.0f - (float)t) * s - (p * (float)t) * sn);
+                    sf_bce_hard_loss_grad(x, t, w, p, &loss, &grad, &sig);
+                    if (!agree(loss, want_h) || !agree(grad, want_hg) || !agree(sig, s)) {
+                        if (bad++ < 10)
+                            cr_log_error("bce hard(x=%g, t=%d, w=%g, p=%g): loss %g grad %g, want %g %g", (double)x,
+                                         t, (double)w, (double)p, (double)loss, (double)grad, (double)want_h,
+                                         (double)want_hg);
+                    }
+                }
+            }
+    cr_expect(bad == 0, "%d combinations differ", bad);
+}
+
 /* The same for the focal loss, over x, y and alpha, at gamma 2 (RetinaNet's), 0, 1 and 1.5. */
 Test(sf_math, focal_fast_path_gives_the_limits_loss_on_every_special_input)
 {
@@ -390,4 +433,37 @@ Test(sf_math, focal_hard_targets_agree_with_the_soft_form)
                 }
             }
     cr_expect(bad == 0, "%d combinations differ", bad);
+}
+
+/* Against double: for targets in [0, 1] the loss is a sum of terms >= 0, so each form must
+ * be within 4 ulp of the loss itself; the p = 1 form (one fma) and the hard-target form
+ * (selections) round no more than the plain products. Every 1/64 of [-120, 120]. */
+Test(sf_math, bce_loss_forms_within_4_ulp_of_double)
+{
+    const float ys[] = {0.0f, 1.0f, 0.25f, 0.5f, 0.9f, 0.999f, 1e-3f};
+    double worst_plain = 0.0, worst_unit = 0.0, worst_hard = 0.0;
+    for (int i = 0; i <= 240 * 64; i++) {
+        const float x = -120.0f + (float)i / 64.0f;
+        for (size_t iy = 0; iy < sizeof ys / sizeof ys[0]; iy++) {
+            const float y = ys[iy];
+            const double truth = (1.0 - y) * softplus_d(x) + (double)y * softplus_d(-(double)x);
+            float lp, lu, g, sig;
+            sf_bce_loss_grad(x, y, 1.0f, 1.0f, &lp, &g, &sig);
+            sf_bce_unit_loss_grad(x, y, 1.0f, &lu, &g, &sig);
+            worst_plain = fmax(worst_plain, ulps(lp, truth));
+            worst_unit = fmax(worst_unit, ulps(lu, truth));
+            cr_expect(ulps(lu, truth) <= 4.0, "bce unit loss(x=%a, y=%g) = %a, truth %a", (double)x, (double)y,
+                      (double)lu, truth);
+            if (y == 0.0f || y == 1.0f) {
+                float lh;
+                sf_bce_hard_loss_grad(x, y != 0.0f, 1.0f, 1.0f, &lh, &g, &sig);
+                const double gt = y != 0.0f ? -sigma_d(-(double)x) : sigma_d(x);
+                worst_hard = fmax(worst_hard, fmax(ulps(lh, truth), ulps(g, gt)));
+                cr_expect(ulps(lh, truth) <= 4.0 && ulps(g, gt) <= 4.0, "bce hard(x=%a, t=%g): loss %a grad %a",
+                          (double)x, (double)y, (double)lh, (double)g);
+            }
+        }
+    }
+    cr_log_info("bce loss: worst plain %.2f ulp, p = 1 form %.2f ulp, hard form (loss and gradient) %.2f ulp",
+                worst_plain, worst_unit, worst_hard);
 }
