@@ -36,7 +36,9 @@ kernel void focal_fused(global const SF_T *x, ulong x_off,
         const float yv = sf_ld_target(y, y_u8, i);
         const float uv = up ? sf_ld(up, i) : 1.0f;
         float le, g;
-        if (y_u8)   /* hard targets: selections, no division */
+        if (y_u8 && !want_loss)   /* hard targets: selections, no division */
+            g = sf_focal_hard_grad(xv, yv != 0.0f, sf_focal_signed_alpha(alpha, yv != 0.0f), gamma);
+        else if (y_u8)
             sf_focal_hard_loss_grad(xv, yv != 0.0f, alpha, gamma, &le, &g);
         else
             sf_focal_loss_grad(xv, yv, alpha, gamma, &le, &g);   /* shares exp, log1p, pow */

@@ -747,7 +747,9 @@ typedef struct shape2 {
     int64_t rows, cols;
 } shape2;
 
-static const shape2 loss_shapes[] = {{0, 5}, {3, 0}, {1, 1}, {1, 7}, {7, 1}, {31, 33}, {17, 241}, {4097, 1}};
+/* {9, 64}: cols a multiple of every vector width, where the CUDA kernels read pos_weight a
+ * vector at a time. */
+static const shape2 loss_shapes[] = {{0, 5}, {3, 0}, {1, 1}, {1, 7}, {7, 1}, {31, 33}, {17, 241}, {4097, 1}, {9, 64}};
 
 static const char *red_name(sigfuse_reduction r)
 {
@@ -757,10 +759,12 @@ static const char *red_name(sigfuse_reduction r)
 /* Slots shared by both losses. */
 enum { L_X, L_Y, L_W, L_PW, L_DL, L_LOSS, L_DX, L_PROBS, L_LABELS };
 
-typedef enum targets_kind { T_BINARY, T_SOFT, T_U8 } targets_kind;
+/* T_MIXED: binary with every 11th target soft, so that some vectors of a CUDA kernel are
+ * all 0 or 1 (focal's hard-target form) and others are not. */
+typedef enum targets_kind { T_BINARY, T_SOFT, T_U8, T_MIXED } targets_kind;
 static const char *targets_name(targets_kind k)
 {
-    return k == T_BINARY ? "binary" : k == T_SOFT ? "soft" : "u8";
+    return k == T_BINARY ? "binary" : k == T_SOFT ? "soft" : k == T_U8 ? "u8" : "mixed";
 }
 
 typedef struct bce_set {
@@ -783,6 +787,13 @@ static const bce_set bce_sets[] = {
     {T_U8, true, true, false, 0.0f, 1.0f, 0.7f, false, true, true, true, true, false},
     {T_BINARY, true, true, true, 0.05f, 1.0f, 0.5f, true, true, true, true, false, true},
     {T_U8, false, false, false, 0.0f, 1.0f, 0.5f, true, true, false, false, false, true},
+    /* the CUDA specialised sets with extremes: training with pos_weight (float and u8
+     * targets), with a weight, and the reduced loss alone */
+    {T_BINARY, false, true, false, 0.0f, 1.0f, 0.5f, true, true, false, false, false, true},
+    {T_U8, false, true, false, 0.0f, 1.0f, 0.5f, true, true, false, false, false, true},
+    {T_U8, true, false, false, 0.0f, 1.0f, 0.5f, true, true, false, false, false, true},
+    {T_SOFT, false, false, false, 0.0f, 1.0f, 0.5f, true, false, false, false, false, true},
+    {T_U8, false, false, false, 0.0f, 1.0f, 0.5f, true, false, false, false, false, true},
 };
 
 typedef struct loss_opts {
@@ -856,10 +867,13 @@ static void loss_inputs(tcase *tc, tu_rng *rng, sigfuse_dtype dt, int64_t rows, 
     if (extremes_in)
         put_extremes(x);
     tu_buf *y = case_input(tc, L_Y, "targets", tk == T_U8 ? SIGFUSE_U8 : dt, n);
-    if (tk == T_SOFT)
+    if (tk == T_SOFT) {
         tu_fill_uniform(y, rng, 0.0, 1.0);
-    else
+    } else {
         tu_fill_binary(y, rng);
+        for (int64_t i = 5; tk == T_MIXED && i < n; i += 11)
+            tu_set(y, i, 0.3);
+    }
     if (dloss) {
         if (red == SIGFUSE_REDUCTION_NONE) {
             tu_fill_uniform(case_input(tc, L_DL, "dloss_in", dt, n), rng, -1.0, 1.0);
@@ -990,7 +1004,7 @@ static void bce_tests(const backend_mem *be, int unused, sigfuse_dtype dt)
     sigfuse_ctx *cpu = tu_cpu_ctx(), *dev = backend_ctx(be);
     const sigfuse_reduction reds[] = {SIGFUSE_REDUCTION_NONE, SIGFUSE_REDUCTION_SUM, SIGFUSE_REDUCTION_MEAN};
     for (size_t si = 0; si < sizeof loss_shapes / sizeof loss_shapes[0]; si++)
-        for (int ri = 0; ri < 3 && shape_runs(si, 0x29u /* [0,5] [1,7] [31,33] */); ri++)
+        for (int ri = 0; ri < 3 && shape_runs(si, 0x129u /* [0,5] [1,7] [31,33] [9,64] */); ri++)
             for (size_t oi = 0; oi < sizeof bce_sets / sizeof bce_sets[0]; oi++)
                 for (int mis = 0; mis < 2; mis++)
                     bce_case(be, cpu, dev, dt, loss_shapes[si], reds[ri], &bce_sets[oi], mis, false);
@@ -1027,6 +1041,12 @@ static const focal_set focal_sets[] = {
     {T_BINARY, 0.25f, 1.0f, 1.0f, false, true, true, true},
     {T_U8, -1.0f, 0.5f, 1.0f, false, true, true, true},
     {T_SOFT, 0.25f, 5.0f, 1.0f, false, true, true, true},
+    /* gamma 2: the CUDA training and gradient kernels, hard and mixed targets */
+    {T_MIXED, 0.25f, 2.0f, 1.0f, false, true, true, true},
+    {T_MIXED, -1.0f, 2.0f, 1.0f, false, false, true, false},
+    {T_BINARY, 0.25f, 2.0f, 1.0f, false, false, true, true},
+    {T_U8, 0.25f, 2.0f, 1.0f, false, false, true, true},
+    {T_U8, 0.75f, 2.0f, 1.0f, false, true, true, true},
 };
 
 static void focal_case(const backend_mem *be, sigfuse_ctx *cpu, sigfuse_ctx *dev, sigfuse_dtype dt, shape2 sh,
@@ -1076,7 +1096,7 @@ static void focal_tests(const backend_mem *be, int unused, sigfuse_dtype dt)
     sigfuse_ctx *cpu = tu_cpu_ctx(), *dev = backend_ctx(be);
     const sigfuse_reduction reds[] = {SIGFUSE_REDUCTION_NONE, SIGFUSE_REDUCTION_SUM, SIGFUSE_REDUCTION_MEAN};
     for (size_t si = 0; si < sizeof loss_shapes / sizeof loss_shapes[0]; si++)
-        for (int ri = 0; ri < 3 && shape_runs(si, 0x29u /* [0,5] [1,7] [31,33] */); ri++)
+        for (int ri = 0; ri < 3 && shape_runs(si, 0x129u /* [0,5] [1,7] [31,33] [9,64] */); ri++)
             for (size_t oi = 0; oi < sizeof focal_sets / sizeof focal_sets[0]; oi++)
                 for (int mis = 0; mis < 2; mis++)
                     focal_case(be, cpu, dev, dt, loss_shapes[si], reds[ri], &focal_sets[oi], mis, false);

@@ -813,6 +813,9 @@ static void focal_suite(sigfuse_dtype dt)
             for (int al = 0; al < 2; al++)
                 focal_case(&e, dt, 3, 341, (g + al) % 2, reds[ri], alphas[al], gammas[g],
                            OUT_LOSS | OUT_DLOGITS | target_kinds[(g + al + ri) % 3] | (ri == 2 ? OPT_SCALE : 0), true);
+    /* The gradient alone with u8 targets: a form of its own, exact without a fallback. */
+    for (int g = 0; g < 5; g++)
+        focal_case(&e, dt, 3, 341, g % 2, reds[g % 3], alphas[g % 2], gammas[g], OUT_DLOGITS | OPT_U8_TARGETS, true);
     env_close(&e);
 }
 

@@ -408,9 +408,10 @@ Test(sf_math, silu_and_glu_keep_their_digits_in_the_subnormal_range)
     cr_expect(isnan(sf_silu_fwd(1.0f, NAN)) && isnan(sf_silu_bwd(1.0f, NAN, 1.0f)));
 }
 
-/* The hard-target focal form (u8 targets) is the soft form at y = 0 and 1, with the ratio
- * an exact selection instead of a division: the same values within 2 ulp on ordinary and
- * saturated logits, and the same limits (bitwise, NaN for NaN) at the special inputs. */
+/* The hard-target focal form (u8 targets, and float targets that are all 0 or 1) is the
+ * soft form at y = 0 and 1, with the ratio an exact selection instead of a division: the
+ * same values within 2 ulp on ordinary and saturated logits, and the same limits (NaN for
+ * NaN) at the special inputs; so is its gradient alone (sf_focal_hard_grad). */
 Test(sf_math, focal_hard_targets_agree_with_the_soft_form)
 {
     const float gammas[] = {0.0f, 0.5f, 1.0f, 2.0f, 5.0f};
@@ -424,7 +425,9 @@ Test(sf_math, focal_hard_targets_agree_with_the_soft_form)
                     float l1, g1, l2, g2;
                     sf_focal_loss_grad(x, (float)t, alphas[ia], gammas[ig], &l1, &g1);
                     sf_focal_hard_loss_grad(x, t, alphas[ia], gammas[ig], &l2, &g2);
-                    if (!agree(l1, l2) || !agree(g1, g2)) {
+                    /* The gradient alone, without the fallback the loss takes. */
+                    const float g3 = sf_focal_hard_grad(x, t, sf_focal_signed_alpha(alphas[ia], t), gammas[ig]);
+                    if (!agree(l1, l2) || !agree(g1, g2) || !agree(g1, g3)) {
                         if (bad++ < 10)
                             cr_log_error("focal(x=%a, t=%d, alpha=%g, gamma=%g): soft %a %a, hard %a %a", (double)x, t,
                                          (double)alphas[ia], (double)gammas[ig], (double)l1, (double)g1, (double)l2,
