@@ -9,6 +9,10 @@
  * TF32) and data types matching the storage dtype. It is deterministic for a fixed
  * configuration on one GPU (the context's fixed workspace, no split-K atomics) unless
  * CUBLAS_WORKSPACE_CONFIG or a per-stream workspace setup changes its algorithm choice. */
+#include <string.h>
+
+#include <type_traits>
+
 #include "sf_cuda.h"
 
 namespace {
@@ -26,8 +30,7 @@ static size_t sat_align(size_t v) { return v > SIZE_MAX - SF_WS_ALIGN ? SIZE_MAX
 
 /* Byte offsets (from a 256-aligned base) of the train step's workspace regions. */
 struct train_layout {
-    size_t z;       /* f32 [chunk, L]: logits, then (f32 storage) the gradient in place */
-    size_t g;       /* T [chunk, L]: the gradient in the storage dtype for the products (f16/bf16) */
+    size_t z;       /* T [chunk, L]: the logits' products X W^T, then the gradient G in place */
     size_t dw;      /* f32 [L, D]: dW accumulator (f16/bf16 with dw) */
     size_t db;      /* double [L]: dbias accumulator */
     size_t loss;    /* double [1]: loss accumulator */
@@ -37,14 +40,10 @@ struct train_layout {
 static train_layout layout_train(const sigfuse_head_train_args *a, size_t elem, int64_t chunk)
 {
     const bool narrow = elem != sizeof(float);
-    const size_t cl = sat_mul((size_t)chunk, (size_t)a->l);
     train_layout t;
     size_t off = 0;
     t.z = off;
-    off = sat_add(off, sat_align(sat_mul(cl, sizeof(float))));
-    t.g = off;
-    if (narrow && (a->dx || a->dw))
-        off = sat_add(off, sat_align(sat_mul(cl, elem)));
+    off = sat_add(off, sat_align(sat_mul(sat_mul((size_t)chunk, (size_t)a->l), elem)));
     t.dw = off;
     if (narrow && a->dw)
         off = sat_add(off, sat_align(sat_mul(sat_mul((size_t)a->l, (size_t)a->d), sizeof(float))));
@@ -58,9 +57,10 @@ static train_layout layout_train(const sigfuse_head_train_args *a, size_t elem, 
     return t;
 }
 
-static size_t predict_bytes(const sigfuse_head_predict_args *a, int64_t chunk)
+/* The chunk's products in the storage dtype. */
+static size_t predict_bytes(const sigfuse_head_predict_args *a, size_t elem, int64_t chunk)
 {
-    return sat_add(sat_align(sat_mul(sat_mul((size_t)chunk, (size_t)a->l), sizeof(float))), SF_WS_ALIGN);
+    return sat_add(sat_align(sat_mul(sat_mul((size_t)chunk, (size_t)a->l), elem)), SF_WS_ALIGN);
 }
 
 /* The largest chunk in [1, n] whose workspace fits in `bytes` (0 if not even one row). */
@@ -115,21 +115,29 @@ static sigfuse_status cublas_bind(sigfuse_ctx *ctx)
     return SIGFUSE_SUCCESS;
 }
 
-/* Z[rows, L] (row-major, f32) = X[r0 : r0 + rows, :] W^T. Row-major Z is column-major
- * Z^T [L, rows] = W (as col-major D x L, transposed) times X^T (col-major D x rows). */
+/* Z[rows, L] (row-major, in T) = X[r0 : r0 + rows, :] W^T with f32 accumulation, rounded
+ * once to T: a 16-bit head's logits are these 16-bit products (include/sigfuse.h). Row-major
+ * Z is column-major Z^T [L, rows] = W (as col-major D x L, transposed) times X^T (col-major
+ * D x rows). */
 template <typename T>
-sigfuse_status logits_chunk(sigfuse_ctx *ctx, const T *x, const T *w, int64_t rows, int64_t d, int64_t l, float *z)
+sigfuse_status logits_chunk(sigfuse_ctx *ctx, const T *x, const T *w, int64_t rows, int64_t d, int64_t l, T *z)
 {
     sf_cuda_state *s = sf_cuda_of(ctx);
     if (d == 0) {   /* an empty dot product: cuBLAS rejects lda = 0 */
-        SF_CUDA_TRY(ctx, cudaMemsetAsync(z, 0, (size_t)rows * (size_t)l * sizeof(float), s->stream));
+        SF_CUDA_TRY(ctx, cudaMemsetAsync(z, 0, (size_t)rows * (size_t)l * sizeof(T), s->stream));
         return SIGFUSE_SUCCESS;
     }
     return gemm(ctx, CUBLAS_OP_T, CUBLAS_OP_N, l, rows, d, 1.0f, w, cuda_type<T>(), d, x, cuda_type<T>(), d, 0.0f, z,
-                CUDA_R_32F, l);
+                cuda_type<T>(), l);
 }
 
 /* ---- Tiling of the epilogues ([rows, L], threads along labels) ---------------------------- */
+
+/* A thread of an epilogue owns V consecutive labels (one 16-byte vector of the chunk's
+ * logits: V = 8 for f16 / bf16, 4 for f32) and walks rows. The vector kernels need L a
+ * multiple of V (every row of the chunk then starts on a vector) and caller buffers on
+ * vector boundaries; any other call takes the kernels of V = 1, one label a thread. */
+template <typename T> constexpr int head_vec() { return sf_vec_width<T>(); }
 
 struct head_geom {
     dim3 block, grid;
@@ -137,16 +145,17 @@ struct head_geom {
 };
 
 /* Scratch use of the train epilogue: [grid.y][L] column partials, then [grid.y][grid.x]
- * loss partials. A pure function of (kernel, rows, L, device): deterministic sums. One wave
- * of the kernel's occupancy (blocks_per_sm), as sf_tile_for. */
-static head_geom geom_for(const sf_cuda_state *s, int blocks_per_sm, int64_t rows, int64_t l, bool sums)
+ * loss partials. A pure function of (kernel, rows, L, V, device): deterministic sums. One
+ * wave of the kernel's occupancy (blocks_per_sm), as sf_tile_for. */
+static head_geom geom_for(const sf_cuda_state *s, int blocks_per_sm, int64_t rows, int64_t l, int v, bool sums)
 {
     head_geom g;
+    const int64_t units = l / v;   /* label vectors */
     unsigned bx = 1;
-    while (bx < 32 && (int64_t)bx < l)
+    while (bx < 32 && (int64_t)bx < units)
         bx <<= 1;
     unsigned by = SF_BLOCK / bx;
-    int64_t gx = (l + bx - 1) / bx;
+    int64_t gx = (units + bx - 1) / bx;
     const int64_t half = (int64_t)(s->scratch_doubles / 2);
     if (gx > half)
         gx = half;   /* the kernel loops over further label tiles */
@@ -171,55 +180,109 @@ static head_geom geom_for(const sf_cuda_state *s, int blocks_per_sm, int64_t row
     return g;
 }
 
-/* Rows a thread of an epilogue loads before it computes any of them (sf_tile_rows). Each
- * thread walks many rows of a chunk (128 for 8192 rows and 4096 labels on an H100 with one
- * row at a time), one after another: a row's loads are issued after the previous row's
- * stores, which may alias them (the f32 gradient overwrites the logits). With one row in
- * flight, 6 to 8 bytes a thread, the pass runs at the latency of its rows rather than at
- * the copy rate; the bf16 train step of the H100 run of 2026-11-24 is consistent with that
- * (bench/NOTES.md). A row's state is two registers. Build with -DSF_HEAD_ROWS=1 to compare. */
-#ifndef SF_HEAD_ROWS
-#define SF_HEAD_ROWS 4
-#endif
+/* A thread's rows: first, first + step, ... below rows (step = the grid's rows), one after
+ * another, a vector of V labels each: a row's loads are issued after the previous row's
+ * store, which may alias them (G overwrites the logits in place), so one row is what a
+ * thread has in flight. With one label a thread that was 6 to 8 bytes and the passes ran
+ * at the latency of their rows (the bf16 train step of the H100 run of 2026-11-24,
+ * bench/NOTES.md); a vector of 16 bytes of logits is 8 times that, above the bytes
+ * Little's law asks for at the kernels' occupancy (bench/sass.py's bytes_in_flight_per_sm).
+ * The walk steps pointers (two adds a row), not an index multiplied out per row. */
+struct head_walk {
+    int64_t first, count;   /* first row, rows of this thread */
+};
+
+__device__ __forceinline__ head_walk head_rows_of(int64_t rows)
+{
+    const int64_t step = (int64_t)gridDim.y * blockDim.y;
+    head_walk w;
+    w.first = (int64_t)blockIdx.y * blockDim.y + threadIdx.y;
+    w.count = w.first < rows ? (rows - w.first + step - 1) / step : 0;
+    return w;
+}
+
+/* V consecutive elements of T as loaded: whole 32-bit words where they fill them, so that
+ * 16-bit pairs and u8 quads are read in place (bf16: a shift or a mask; u8: one test that
+ * leaves the predicate t != 0), which conversions of single elements would first extract;
+ * the elements themselves otherwise (V = 1). */
+template <typename T, int V, bool Words = (V * sizeof(T)) % 4 == 0> struct head_raw {
+    static constexpr int W = (int)(V * sizeof(T) / 4);
+    sf_vec<uint32_t, W> w;
+    __device__ __forceinline__ void load(const T *p) { w = *reinterpret_cast<const sf_vec<uint32_t, W> *>(p); }
+    __device__ __forceinline__ float get(int k) const
+    {
+        if constexpr (sizeof(T) == 4) {
+            return __uint_as_float(w.v[k]);
+        } else if constexpr (sizeof(T) == 1) {
+            return (w.v[k / 4] & (0xffu << (8 * (k % 4)))) != 0u ? 1.0f : 0.0f;
+        } else {
+            const uint32_t h = w.v[k / 2];
+            if constexpr (std::is_same<T, __nv_bfloat16>::value)
+                return __uint_as_float((k & 1) ? h & 0xffff0000u : h << 16);
+            else
+                return __half2float(__ushort_as_half((unsigned short)((k & 1) ? h >> 16 : h & 0xffffu)));
+        }
+    }
+};
+
+template <typename T, int V> struct head_raw<T, V, false> {
+    sf_vec<T, V> e;
+    __device__ __forceinline__ void load(const T *p) { e = *reinterpret_cast<const sf_vec<T, V> *>(p); }
+    __device__ __forceinline__ float get(int k) const { return sf_to_float(e.v[k]); }
+};
 
 /* ---- Predict epilogue: z = Z + b, then logits / sigmoid / labels ------------------------ */
 
 struct predict_params {
     int64_t rows, l;
-    const float *z;
+    int64_t stride;                  /* elements between a thread's rows: grid rows x L */
+    const void *z;                   /* T [rows, L] */
     const void *bias;
     void *logits, *probs, *labels;   /* already offset to the chunk's first row */
     int labels_u8;
     float threshold;
 };
 
-/* At least 6 blocks an SM (40 registers, no spills): with SF_HEAD_ROWS = 4 rows nvcc would
- * take 45-48 and fit 5 (nvcc -Xptxas -v, sm_90). The train epilogue is left unbounded: at
- * 64 registers (4 blocks) it holds its 4 rows without spilling, and bounds of 6 or 8
- * blocks made it spill 64-156 bytes. */
-template <typename T>
-__global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(6)) predict_kernel(predict_params p)
+/* Reads 2 (f16 / bf16) or 4 bytes of Z a logit, writes what is asked: probs alone is
+ * 2 x dtype bytes, the fewest of a call that wants sigma. The outputs are options of the
+ * call, tested once a vector (uniform branches). */
+template <typename T, int V> __global__ void __launch_bounds__(SF_BLOCK) predict_kernel(predict_params p)
 {
-    const T *bias = (const T *)p.bias;
+    const T *__restrict__ z = (const T *)p.z;
+    const T *__restrict__ bias = (const T *)p.bias;
     T *logits = (T *)p.logits, *probs = (T *)p.probs;
-    for (int64_t j0 = (int64_t)blockIdx.x * blockDim.x; j0 < p.l; j0 += (int64_t)gridDim.x * blockDim.x) {
-        const int64_t j = j0 + threadIdx.x;
+    const int64_t units = p.l / V;
+    for (int64_t v0 = (int64_t)blockIdx.x * blockDim.x; v0 < units; v0 += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t j = (v0 + threadIdx.x) * V;
         if (j >= p.l)
             continue;
-        const float b = bias ? sf_to_float(bias[j]) : 0.0f;
-        sf_tile_rows<SF_HEAD_ROWS, float>(
-            p.rows, [&](int64_t r, float &zr) { zr = p.z[r * p.l + j]; },
-            [&](int64_t r, float zr) {
-                const int64_t e = r * p.l + j;
-                const float z = zr + b;
-                const float pr = sf_sigmoid(z);
-                if (logits)
-                    logits[e] = sf_from_float<T>(z);
-                if (probs)
-                    probs[e] = sf_from_float<T>(pr);
-                if (p.labels)
-                    sf_store_label<T>(p.labels, p.labels_u8, e, pr, p.threshold);
-            });
+        float b[V];
+#pragma unroll
+        for (int k = 0; k < V; k++)
+            b[k] = bias ? sf_to_float(bias[j + k]) : 0.0f;
+        const head_walk rw = head_rows_of(p.rows);
+        int64_t e = rw.first * p.l + j;
+        for (int64_t i = 0; i < rw.count; i++, e += p.stride) {
+            head_raw<T, V> raw;
+            raw.load(z + e);
+            float zv[V], pr[V], lab[V];
+#pragma unroll
+            for (int k = 0; k < V; k++) {
+                zv[k] = raw.get(k) + b[k];
+                pr[k] = sf_sigmoid(zv[k]);
+                lab[k] = pr[k] > p.threshold ? 1.0f : 0.0f;
+            }
+            if (logits)
+                sf_store<T, V>(logits, e, zv);
+            if (probs)
+                sf_store<T, V>(probs, e, pr);
+            if (p.labels) {
+                if (p.labels_u8)
+                    sf_store<uint8_t, V>((uint8_t *)p.labels, e, lab);
+                else
+                    sf_store<T, V>((T *)p.labels, e, lab);
+            }
+        }
     }
 }
 
@@ -227,8 +290,8 @@ __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(6)) predict_kernel(pre
 
 struct train_params {
     int64_t rows, l;
-    float *z;                 /* [rows, L] f32; G replaces it when g is NULL */
-    void *g;                  /* T [rows, L] (f16/bf16) */
+    int64_t stride;           /* elements between a thread's rows: grid rows x L */
+    void *z;                  /* T [rows, L]: the products in, G out in place */
     const void *bias;         /* T [L] */
     const void *targets;      /* TY, already offset to the chunk */
     const void *pos_weight;   /* T [L] */
@@ -237,65 +300,120 @@ struct train_params {
     double *loss_partials;    /* [grid.y][grid.x] when the loss is wanted */
 };
 
-template <typename T, typename TY> __global__ void __launch_bounds__(SF_BLOCK) train_kernel(train_params p)
+/* One logit's loss and raw gradient (w = 1, no smoothing): hard targets (u8) by
+ * selection, soft ones without pos_weight in the unit form, the general form otherwise
+ * (sf_math.h). Exact wherever the loss is finite; sf_bce_loss_limits elsewhere. */
+template <typename TY, bool PW> __device__ __forceinline__ void head_bce(float z, float y, float p, float *lo, float *g)
 {
-    __shared__ double col[SF_BLOCK];
+    float sig;   /* not an output of the train step */
+    if constexpr (sizeof(TY) == 1)
+        sf_bce_hard_loss_grad_plain(z, y != 0.0f, 1.0f, PW ? p : 1.0f, lo, g, &sig);
+    else if constexpr (PW)
+        sf_bce_loss_grad_plain(z, y, 1.0f, p, lo, g, &sig);
+    else
+        sf_bce_unit_loss_grad_plain(z, y, 1.0f, lo, g, &sig);
+}
+
+/* Column sums and the loss run in f32 over this many rows of a thread, then go to its
+ * double accumulators, at one double add per column every 8 rows rather than every row.
+ * The f32 sum of k terms rounds at most (k - 1) units of roundoff of their sum of
+ * magnitudes: for the 8 rows of a column that is within the 4 ulp of log2(N) times it
+ * that dbias is held to (tests/testutil.c, tu_scale_head), and for the loss, 8 rows of V
+ * losses summed a row at a time, (V - 1) + 7 units, within 4 ulp of log2(N L) times it. */
+#define SF_HEAD_FLUSH 8
+
+/* Reads Z (2 or 4 bytes) and the target (1, 2 or 4), writes G over Z: 5 to 12 bytes a
+ * logit. The loss and the column sums are formed whether or not the call wants them
+ * (a few instructions a logit; the path stays straight-line) and written only when it
+ * does. PW: pos_weight given (else p = 1). */
+template <typename T, typename TY, int V, bool PW>
+__global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(2)) train_kernel(train_params p)
+{
+    /* The thread's double column sums, in shared memory rather than 2 V registers: the
+     * registers decide how many threads an SM holds, hence the bytes in flight. */
+    __shared__ double col[V][SF_BLOCK];
     __shared__ double warp_sums[32];
-    const T *bias = (const T *)p.bias, *pw = (const T *)p.pos_weight;
-    const TY *targets = (const TY *)p.targets;
-    T *g_out = (T *)p.g;
+    T *z = (T *)p.z;
+    const T *__restrict__ bias = (const T *)p.bias;
+    const T *__restrict__ pw = (const T *)p.pos_weight;
+    const TY *__restrict__ targets = (const TY *)p.targets;
     const bool sums = p.db_acc != nullptr || p.col_partials != nullptr;
     const int tid = threadIdx.y * blockDim.x + threadIdx.x;
+    const int64_t units = p.l / V;
     double loss = 0.0;
     /* Uniform across the block (depends on blockIdx only): the barriers are safe. */
-    for (int64_t j0 = (int64_t)blockIdx.x * blockDim.x; j0 < p.l; j0 += (int64_t)gridDim.x * blockDim.x) {
-        const int64_t j = j0 + threadIdx.x;
-        double acc = 0.0;
+    for (int64_t v0 = (int64_t)blockIdx.x * blockDim.x; v0 < units; v0 += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t j = (v0 + threadIdx.x) * V;
+#pragma unroll
+        for (int k = 0; k < V; k++)
+            col[k][tid] = 0.0;
         if (j < p.l) {
-            const float b = bias ? sf_to_float(bias[j]) : 0.0f;
-            const float pj = pw ? sf_to_float(pw[j]) : 1.0f;
-            struct row_in {
-                float z;
-                TY y;
-            };
-            sf_tile_rows<SF_HEAD_ROWS, row_in>(
-                p.rows,
-                [&](int64_t r, row_in &in) {
-                    in.z = p.z[r * p.l + j];
-                    in.y = targets[r * p.l + j];
-                },
-                [&](int64_t r, const row_in &in) {
-                    const int64_t e = r * p.l + j;
-                    const float z = in.z + b;
-                    const float y = sf_to_float(in.y);
-                    float g, sig;   /* sig: not an output of the train step */
-                    if (p.loss_partials) {
-                        float lo;
-                        sf_bce_loss_grad(z, y, 1.0f, pj, &lo, &g, &sig);
-                        loss += (double)lo;
-                    } else {
-                        g = sf_bce_grad(z, y, 1.0f, pj, &sig);
+            float b[V], pj[V];
+#pragma unroll
+            for (int k = 0; k < V; k++) {
+                b[k] = bias ? sf_to_float(bias[j + k]) : 0.0f;
+                pj[k] = PW && pw ? sf_to_float(pw[j + k]) : 1.0f;   /* V = 1 runs PW with or without it */
+            }
+            const head_walk rw = head_rows_of(p.rows);
+            T *zp = z + rw.first * p.l + j;
+            const TY *yp = targets + rw.first * p.l + j;
+            for (int64_t i0 = 0; i0 < rw.count; i0 += SF_HEAD_FLUSH) {
+                const int n = rw.count - i0 < SF_HEAD_FLUSH ? (int)(rw.count - i0) : SF_HEAD_FLUSH;
+                float cs[V], ls = 0.0f;   /* these rows' column sums and loss, in f32 */
+#pragma unroll
+                for (int k = 0; k < V; k++)
+                    cs[k] = 0.0f;
+                for (int i = 0; i < n; i++, zp += p.stride, yp += p.stride) {
+                    head_raw<T, V> zr;
+                    head_raw<TY, V> yr;
+                    zr.load(zp);
+                    yr.load(yp);
+                    float x[V], y[V], lo[V], g[V];
+#pragma unroll
+                    for (int k = 0; k < V; k++) {
+                        x[k] = zr.get(k) + b[k];
+                        y[k] = yr.get(k);
+                        head_bce<TY, PW>(x[k], y[k], pj[k], &lo[k], &g[k]);
                     }
-                    if (g_out)
-                        g_out[e] = sf_from_float<T>(g);
-                    else
-                        p.z[e] = g;
-                    acc += (double)g;
-                });
+                    float vec_loss = lo[0];   /* not 0 + lo[0]: an add that does not fold */
+#pragma unroll
+                    for (int k = 1; k < V; k++)
+                        vec_loss += lo[k];
+                    if (!sf_finite(vec_loss)) {   /* rare: an infinite or NaN logit, 0 * inf */
+                        vec_loss = 0.0f;
+#pragma unroll
+                        for (int k = 0; k < V; k++) {
+                            if (!sf_finite(lo[k]))
+                                lo[k] = sf_bce_loss_limits(x[k], y[k], 1.0f, pj[k]);
+                            vec_loss += lo[k];
+                        }
+                    }
+                    ls += vec_loss;
+                    sf_store<T, V>(zp, 0, g);
+#pragma unroll
+                    for (int k = 0; k < V; k++)
+                        cs[k] += g[k];
+                }
+#pragma unroll
+                for (int k = 0; k < V; k++)
+                    col[k][tid] += (double)cs[k];
+                loss += (double)ls;
+            }
         }
         if (!sums)
             continue;
-        col[tid] = acc;
         __syncthreads();
-        if (threadIdx.y == 0 && j < p.l) {
-            double s = 0.0;
-            for (unsigned y = 0; y < blockDim.y; y++)
-                s += col[y * blockDim.x + threadIdx.x];
-            if (p.col_partials)
-                p.col_partials[(int64_t)blockIdx.y * p.l + j] = s;
-            else
-                p.db_acc[j] += s;   /* this block alone owns column j */
-        }
+        if (threadIdx.y == 0 && j < p.l)
+#pragma unroll
+            for (int k = 0; k < V; k++) {
+                double s = 0.0;
+                for (unsigned y = 0; y < blockDim.y; y++)
+                    s += col[k][y * blockDim.x + threadIdx.x];
+                if (p.col_partials)
+                    p.col_partials[(int64_t)blockIdx.y * p.l + j + k] = s;
+                else
+                    p.db_acc[j + k] += s;   /* this block alone owns column j + k */
+            }
         __syncthreads();
     }
     if (p.loss_partials) {
@@ -351,22 +469,51 @@ train_finish_kernel(const double *loss_acc, int mean, double count, float *loss_
             dw[e] = sf_from_float<T>(dw_acc[e]);
 }
 
-template <typename T> sigfuse_status predict(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a)
+/* ---- Launchers ------------------------------------------------------------------------------ */
+
+/* Whether the vector kernels serve a call: L a multiple of V and every caller pointer the
+ * epilogue reads or writes per logit on a vector boundary (elem bytes an element). */
+static bool vector_ok(int64_t l, int v, const void *const *ptrs, const size_t *elems, int n)
+{
+    if (l % v != 0)
+        return false;
+    for (int i = 0; i < n; i++)
+        if (ptrs[i] && !sf_aligned(ptrs[i], (size_t)v * elems[i]))
+            return false;
+    return true;
+}
+
+template <typename T, int V>
+sigfuse_status predict_launch(sigfuse_ctx *ctx, const predict_params &p)
 {
     sf_cuda_state *s = sf_cuda_of(ctx);
+    head_geom g = geom_for(s, sf_blocks_per_sm<predict_kernel<T, V>>(s->device, SF_BLOCK), p.rows, p.l, V, false);
+    predict_params q = p;
+    q.stride = (int64_t)g.grid.y * g.block.y * p.l;
+    predict_kernel<T, V><<<g.grid, g.block, 0, s->stream>>>(q);
+    SF_LAUNCH_CHECK(ctx, "head_predict epilogue kernel launch");
+    return SIGFUSE_SUCCESS;
+}
+
+template <typename T> sigfuse_status predict(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a)
+{
     const int64_t n = a->n, d = a->d, l = a->l;
     if (n == 0 || l == 0)
         return SIGFUSE_SUCCESS;
     const size_t have = a->workspace ? a->workspace_bytes : 0;
-    const int64_t chunk = pick_chunk(n, have, [&](int64_t c) { return predict_bytes(a, c); });
+    const int64_t chunk = pick_chunk(n, have, [&](int64_t c) { return predict_bytes(a, sizeof(T), c); });
     if (chunk < 1)
         return sf_fail(ctx, SIGFUSE_ERR_INSUFFICIENT_WORKSPACE,
                        "head_predict: workspace of %zu bytes, the cuda backend needs at least %zu", have,
-                       predict_bytes(a, 1));
+                       predict_bytes(a, sizeof(T), 1));
     SF_TRY(cublas_bind(ctx));
-    float *z = (float *)aligned_base(a->workspace);
+    T *z = (T *)aligned_base(a->workspace);
     const T *x = (const T *)sf_dptr(a->x), *w = (const T *)sf_dptr(a->w);
     const size_t lab_elem = a->labels ? sigfuse_dtype_size(a->labels->dtype) : 0;
+    constexpr int V = head_vec<T>();
+    const void *outs[3] = {sf_dptr(a->logits), sf_dptr(a->probs), sf_dptr(a->labels)};
+    const size_t elems[3] = {sizeof(T), sizeof(T), lab_elem};
+    const bool vec = vector_ok(l, V, outs, elems, 3);
     for (int64_t r0 = 0; r0 < n; r0 += chunk) {
         const int64_t rows = n - r0 < chunk ? n - r0 : chunk;
         SF_TRY(logits_chunk<T>(ctx, x + r0 * d, w, rows, d, l, z));
@@ -380,9 +527,32 @@ template <typename T> sigfuse_status predict(sigfuse_ctx *ctx, const sigfuse_hea
         p.labels = a->labels ? (void *)((char *)sf_dptr(a->labels) + (size_t)(r0 * l) * lab_elem) : nullptr;
         p.labels_u8 = a->labels && a->labels->dtype == SIGFUSE_U8;
         p.threshold = a->threshold;
-        head_geom g = geom_for(s, sf_blocks_per_sm<predict_kernel<T>>(s->device, SF_BLOCK), rows, l, false);
-        predict_kernel<T><<<g.grid, g.block, 0, s->stream>>>(p);
-        SF_LAUNCH_CHECK(ctx, "head_predict epilogue kernel launch");
+        SF_TRY((vec ? predict_launch<T, V>(ctx, p) : predict_launch<T, 1>(ctx, p)));
+    }
+    return SIGFUSE_SUCCESS;
+}
+
+/* One chunk's epilogue and the fold of its partials. */
+template <typename T, typename TY, int V, bool PW>
+sigfuse_status train_epilogue(sigfuse_ctx *ctx, train_params p, double *db_acc, double *loss_acc)
+{
+    sf_cuda_state *s = sf_cuda_of(ctx);
+    head_geom g = geom_for(s, sf_blocks_per_sm<train_kernel<T, TY, V, PW>>(s->device, SF_BLOCK), p.rows, p.l, V,
+                           db_acc != nullptr);
+    p.stride = (int64_t)g.grid.y * g.block.y * p.l;
+    p.db_acc = db_acc && !g.col_partials ? db_acc : nullptr;
+    p.col_partials = g.col_partials ? s->scratch : nullptr;
+    const int64_t col_doubles = g.col_partials ? (int64_t)g.grid.y * p.l : 0;
+    p.loss_partials = loss_acc ? s->scratch + col_doubles : nullptr;
+    train_kernel<T, TY, V, PW><<<g.grid, g.block, 0, s->stream>>>(p);
+    SF_LAUNCH_CHECK(ctx, "head_train_step epilogue kernel launch");
+    if (g.col_partials || loss_acc) {
+        int64_t col_blocks = g.col_partials ? (p.l + SF_BLOCK - 1) / SF_BLOCK : 0;
+        if (col_blocks > (int64_t)s->sm_count * 8)
+            col_blocks = (int64_t)s->sm_count * 8;
+        chunk_fold_kernel<<<(unsigned)(col_blocks + 1), SF_BLOCK, 0, s->stream>>>(
+            s->scratch, g.grid.y, p.l, db_acc, p.loss_partials, (int64_t)g.grid.x * g.grid.y, loss_acc);
+        SF_LAUNCH_CHECK(ctx, "head_train_step chunk-fold kernel launch");
     }
     return SIGFUSE_SUCCESS;
 }
@@ -418,9 +588,8 @@ template <typename T, typename TY> sigfuse_status train(sigfuse_ctx *ctx, const 
                        layout_train(a, sizeof(T), 1).total);
     const train_layout lay = layout_train(a, sizeof(T), chunk);
     char *base = aligned_base(a->workspace);
-    float *z = (float *)(base + lay.z);
+    T *z = (T *)(base + lay.z);
     const bool narrow = sizeof(T) != sizeof(float);
-    T *g16 = narrow && (dx || dw) ? (T *)(base + lay.g) : nullptr;
     float *dw_acc = narrow && dw ? (float *)(base + lay.dw) : nullptr;
     double *db_acc = dbias ? (double *)(base + lay.db) : nullptr;
     double *loss_acc = loss_out ? (double *)(base + lay.loss) : nullptr;
@@ -436,47 +605,39 @@ template <typename T, typename TY> sigfuse_status train(sigfuse_ctx *ctx, const 
     const T *x = (const T *)sf_dptr(a->x), *w = (const T *)sf_dptr(a->w);
     const size_t y_elem = sizeof(TY);
     const cudaDataType_t tt = cuda_type<T>();
+    constexpr int V = head_vec<T>();
+    const void *targets = sf_dptr(a->targets);
+    const bool vec = vector_ok(l, V, &targets, &y_elem, 1);
+    const bool pw = a->pos_weight != nullptr;
     for (int64_t r0 = 0; r0 < n; r0 += chunk) {
         const int64_t rows = n - r0 < chunk ? n - r0 : chunk;
         const T *xc = x + r0 * d;
         SF_TRY(logits_chunk<T>(ctx, xc, w, rows, d, l, z));
 
-        head_geom g = geom_for(s, sf_blocks_per_sm<train_kernel<T, TY>>(s->device, SF_BLOCK), rows, l,
-                               db_acc != nullptr);
-        train_params p;
+        train_params p = {};
         p.rows = rows;
         p.l = l;
         p.z = z;
-        p.g = g16;
         p.bias = sf_dptr(a->bias);
-        p.targets = (const char *)sf_dptr(a->targets) + (size_t)(r0 * l) * y_elem;
+        p.targets = (const char *)targets + (size_t)(r0 * l) * y_elem;
         p.pos_weight = sf_dptr(a->pos_weight);
-        p.db_acc = db_acc && !g.col_partials ? db_acc : nullptr;
-        p.col_partials = g.col_partials ? s->scratch : nullptr;
-        const int64_t col_doubles = g.col_partials ? (int64_t)g.grid.y * l : 0;
-        p.loss_partials = loss_acc ? s->scratch + col_doubles : nullptr;
-        train_kernel<T, TY><<<g.grid, g.block, 0, s->stream>>>(p);
-        SF_LAUNCH_CHECK(ctx, "head_train_step epilogue kernel launch");
-        if (g.col_partials || loss_acc) {
-            int64_t col_blocks = g.col_partials ? (l + SF_BLOCK - 1) / SF_BLOCK : 0;
-            if (col_blocks > (int64_t)s->sm_count * 8)
-                col_blocks = (int64_t)s->sm_count * 8;
-            chunk_fold_kernel<<<(unsigned)(col_blocks + 1), SF_BLOCK, 0, s->stream>>>(
-                s->scratch, g.grid.y, l, db_acc, p.loss_partials, (int64_t)g.grid.x * g.grid.y, loss_acc);
-            SF_LAUNCH_CHECK(ctx, "head_train_step chunk-fold kernel launch");
-        }
+        if (vec && pw)
+            SF_TRY((train_epilogue<T, TY, V, true>(ctx, p, db_acc, loss_acc)));
+        else if (vec)
+            SF_TRY((train_epilogue<T, TY, V, false>(ctx, p, db_acc, loss_acc)));
+        else   /* one label a thread, pos_weight read (or 1) at run time */
+            SF_TRY((train_epilogue<T, TY, 1, true>(ctx, p, db_acc, loss_acc)));
 
-        const void *gmat = g16 ? (const void *)g16 : (const void *)z;
         /* dW^T [D, L] (col-major) += alpha X_c^T G_c: A = X_c^T as col-major D x rows,
          * B = G_c^T as col-major L x rows, transposed. dW first: dX may alias X. */
         if (dw && d > 0) {
             void *c = dw_acc ? (void *)dw_acc : (void *)dw;
-            SF_TRY(gemm(ctx, CUBLAS_OP_N, CUBLAS_OP_T, d, l, rows, alpha, xc, tt, d, gmat, tt, l, r0 == 0 ? 0.0f : 1.0f,
+            SF_TRY(gemm(ctx, CUBLAS_OP_N, CUBLAS_OP_T, d, l, rows, alpha, xc, tt, d, z, tt, l, r0 == 0 ? 0.0f : 1.0f,
                         c, dw_acc ? CUDA_R_32F : tt, d));
         }
         /* dX_c^T [D, rows] = alpha W^T G_c^T: A = W as col-major D x L, B = G_c^T (L x rows). */
         if (dx && d > 0)
-            SF_TRY(gemm(ctx, CUBLAS_OP_N, CUBLAS_OP_N, d, rows, l, alpha, w, tt, d, gmat, tt, l, 0.0f, dx + r0 * d, tt,
+            SF_TRY(gemm(ctx, CUBLAS_OP_N, CUBLAS_OP_N, d, rows, l, alpha, w, tt, d, z, tt, l, 0.0f, dx + r0 * d, tt,
                         d));
     }
 
@@ -502,7 +663,7 @@ size_t sf_cuda_head_predict_workspace(sigfuse_ctx *ctx, const sigfuse_head_predi
     (void)ctx;
     if (a->n == 0 || a->l == 0 || chunk_rows <= 0)
         return 0;
-    return predict_bytes(a, chunk_rows);
+    return predict_bytes(a, sigfuse_dtype_size(a->x->dtype), chunk_rows);
 }
 
 size_t sf_cuda_head_train_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, int64_t chunk_rows)

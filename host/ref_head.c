@@ -1,9 +1,11 @@
 /*
  * CPU reference of the multi-label head: predict, and the fused BCE-with-logits train
- * step. Everything is computed in double. The train step walks rows in chunks like the
- * device backends do, but every sum (loss, dW, dbias, and each dX element) runs in row
- * order, then label order, then feature order, so the result is bitwise the same for
- * any chunk size the workspace allows: the chunking is checked, not just imitated.
+ * step. Everything is computed in double, but for the one rounding that defines a 16-bit
+ * head: its logits' dot products are rounded to the storage dtype (logit()). The train
+ * step walks rows in chunks like the device backends do, but every sum (loss, dW, dbias,
+ * and each dX element) runs in row order, then label order, then feature order, so the
+ * result is bitwise the same for any chunk size the workspace allows: the chunking is
+ * checked, not just imitated.
  */
 #include <math.h>
 #include <stdint.h>
@@ -21,13 +23,18 @@ static double weighted(double coef, double sp)
     return coef * sp;
 }
 
-/* Z[i, j] = X[i, :] . W[j, :] + b[j]; the bias is added after the dot product. */
+/* Z[i, j] = X[i, :] . W[j, :] + b[j]. For f16 / bf16 heads (head = the op's dtype) the dot
+ * product is rounded to that dtype first, as a 16-bit Linear without bias returns it (f32
+ * accumulation, one rounding of the result; include/sigfuse.h), and the bias is added to
+ * that value without a second rounding. f32 and f64 keep the dot product as it is. */
 static double logit(const sigfuse_buffer *x, const sigfuse_buffer *w, const sigfuse_buffer *bias,
-                    int64_t d, int64_t i, int64_t j)
+                    int64_t d, int64_t i, int64_t j, sigfuse_dtype head)
 {
     double s = 0.0;
     for (int64_t k = 0; k < d; k++)
         s += sf_host_load(x, i * d + k) * sf_host_load(w, j * d + k);
+    if (head == SIGFUSE_F16 || head == SIGFUSE_BF16)
+        s = sf_round_to_dtype(s, head);
     if (bias)
         s += sf_host_load(bias, j);
     return s;
@@ -44,11 +51,16 @@ size_t sf_ref_head_predict_workspace(sigfuse_ctx *ctx, const sigfuse_head_predic
 
 sigfuse_status sf_ref_head_predict(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a)
 {
+    return sf_ref_head_predict_as(ctx, a, a->x->dtype);
+}
+
+sigfuse_status sf_ref_head_predict_as(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a, sigfuse_dtype head)
+{
     (void)ctx;
     const double threshold = a->threshold;
     for (int64_t i = 0; i < a->n; i++) {
         for (int64_t j = 0; j < a->l; j++) {
-            const double z = logit(a->x, a->w, a->bias, a->d, i, j);
+            const double z = logit(a->x, a->w, a->bias, a->d, i, j, head);
             const double p = ref_sigmoid(z);
             const int64_t e = i * a->l + j;
             if (a->logits)
@@ -93,6 +105,11 @@ size_t sf_ref_head_train_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_ar
 }
 
 sigfuse_status sf_ref_head_train(sigfuse_ctx *ctx, const sigfuse_head_train_args *a)
+{
+    return sf_ref_head_train_as(ctx, a, a->x->dtype);
+}
+
+sigfuse_status sf_ref_head_train_as(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, sigfuse_dtype head)
 {
     const int64_t n = a->n, d = a->d, l = a->l;
     const size_t fixed = accumulator_doubles(d, l);
@@ -152,7 +169,7 @@ sigfuse_status sf_ref_head_train(sigfuse_ctx *ctx, const sigfuse_head_train_args
 
         for (int64_t i = 0; i < rows; i++)
             for (int64_t j = 0; j < l; j++)
-                g[i * l + j] = logit(a->x, a->w, a->bias, d, r0 + i, j);
+                g[i * l + j] = logit(a->x, a->w, a->bias, d, r0 + i, j, head);
 
         for (int64_t i = 0; i < rows; i++) {
             for (int64_t j = 0; j < l; j++) {

@@ -125,6 +125,11 @@ size_t sf_ref_head_train_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_ar
                                    int64_t chunk_rows);
 sigfuse_status sf_ref_head_predict(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a);
 sigfuse_status sf_ref_head_train(sigfuse_ctx *ctx, const sigfuse_head_train_args *a);
+/* The same heads as a head of dtype `head` defines them (its logits' dot products rounded
+ * to f16 / bf16), whatever the buffers' dtype: the device suites' truth, computed on f64
+ * copies of a 16-bit head's inputs. The op itself passes its own dtype. */
+sigfuse_status sf_ref_head_predict_as(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a, sigfuse_dtype head);
+sigfuse_status sf_ref_head_train_as(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, sigfuse_dtype head);
 
 /* Device backends: defined in cuda/ and opencl/ when built (SIGFUSE_WITH_CUDA /
  * SIGFUSE_WITH_OPENCL), otherwise the host side answers SIGFUSE_ERR_NOT_BUILT. */

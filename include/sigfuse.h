@@ -405,6 +405,14 @@ SIGFUSE_API sigfuse_status sigfuse_sigmoid_focal(sigfuse_ctx *ctx, const sigfuse
  * Multi-label heads: Z = X W^T + b, X [N, D], W [L, D] (a PyTorch Linear), b [L];
  * every one of the L outputs is its own sigmoid.
  * x, w, bias, logits, probs, dx, dw, dbias share one float dtype.
+ * f16 / bf16 heads: each dot product X[i, :] . W[j, :] is rounded to the storage dtype
+ * (f32 accumulation, one rounding, as a 16-bit PyTorch Linear computes it), b[j] is added
+ * to that value in f32, and the sigmoid / BCE is taken of the sum: Z[i, j] =
+ * round(X[i, :] . W[j, :]) + b[j]. This is a 16-bit Linear followed by BCEWithLogits,
+ * except that PyTorch also rounds the bias into the sum (round(X W^T + b)): the two
+ * differ by at most one 16-bit ulp of Z, and not at all without a bias. A device's f32
+ * accumulation (its own summation order) may round a dot product to the 16-bit
+ * neighbour of the exactly rounded one. f32 heads keep the dot product in f32.
  * ------------------------------------------------------------------------------------ */
 
 typedef struct sigfuse_head_predict_args {
@@ -457,8 +465,9 @@ SIGFUSE_API void sigfuse_head_train_args_init(sigfuse_head_train_args *args);
  * taking the default never costs more memory than the ops sigfuse replaces (one row
  * where even one row needs more: the fixed f32 parts of a 16-bit head, or CLBlast's
  * temporary buffer, with few rows).
- * Memory for speed: the workspace grows with chunk_rows (on the devices a chunk's logits
- * are held in f32, plus per-backend fixed parts such as an f32 dW for 16-bit heads), and
+ * Memory for speed: the workspace grows with chunk_rows (a chunk's logits: on cuda in the
+ * storage dtype, on opencl in f32, whose products CLBlast runs in f32; plus per-backend
+ * fixed parts such as an f32 dW for 16-bit heads), and
  * larger chunks mean fewer, larger products; ask for chunk_rows = N (all rows) when the
  * memory is there, or any chunk between. Any workspace at least the size for
  * chunk_rows = 1 works: the op uses the largest chunks that fit what it is given. The

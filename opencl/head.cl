@@ -4,7 +4,29 @@
  * (bias, sigma, labels: reads 4 bytes of Z, writes up to 2 x dtype + 1 per logit), the
  * train step's in-place gradient of a logits chunk (reads Z and the target, writes G and a
  * per-group loss partial: 8 + target bytes per logit), and fixed-order column and loss sums.
+ * Both epilogues first round a 16-bit head's dot products to its dtype (sf_round_storage).
  */
+
+/* A dot product of the logits rounded to the storage dtype, as a 16-bit head defines its
+ * logits (include/sigfuse.h): CLBlast's SGEMM gives it in f32, the CUDA backend's GEMM
+ * rounds it to f16 / bf16 on output. f16 through vstore_half_rte into private memory;
+ * bf16 with the rounding of common.cl's sf_st. */
+SF_FN float sf_round_storage(float v)
+{
+#if SF_DTYPE == 1
+    return v;
+#elif SF_DTYPE == 2
+    ushort h;
+    vstore_half_rte(v, 0, (private half *)&h);
+    return vload_half(0, (private const half *)&h);
+#else
+    uint u = as_uint(v);
+    if (isnan(v))
+        return v;
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return as_float(u & 0xffff0000u);
+#endif
+}
 
 kernel void head_to_f32(global const SF_T *src, ulong src_off, ulong n, global float *dst, ulong dst_off)
 {
@@ -38,7 +60,7 @@ kernel void head_predict_epilogue(global const float *z, ulong z_off, ulong rows
     for (ulong j = get_global_id(0); j < L; j += get_global_size(0)) {
         const float b = bias ? sf_ld(bias, j) : 0.0f;
         for (ulong i = get_global_id(1); i < rows; i += get_global_size(1)) {
-            const float v = z[i * L + j] + b;
+            const float v = sf_round_storage(z[i * L + j]) + b;
             const ulong e = (row0 + i) * L + j;
             if (logits)
                 sf_st(logits, e, v);
@@ -71,7 +93,7 @@ kernel void head_train_grad(global float *z, ulong z_off, ulong n, ulong L, ulon
     float acc = 0.0f;
     ulong col = get_global_id(0) % L;
     SF_FOR_EACH(i, n) {
-        const float v = z[i] + (bias ? sf_ld(bias, col) : 0.0f);
+        const float v = sf_round_storage(z[i]) + (bias ? sf_ld(bias, col) : 0.0f);
         const float y = sf_ld_target(targets, targets_u8, i);
         const float p = pw ? sf_ld(pw, col) : 1.0f;
         float g, sig;   /* sig: not an output of the train step */

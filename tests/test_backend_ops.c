@@ -1468,8 +1468,10 @@ typedef struct shape3 {
     int64_t n, d, l;
 } shape3;
 
-static const shape3 head_shapes[] = {{0, 4, 3}, {5, 0, 3}, {5, 4, 0}, {1, 1, 1},
-                                     {7, 5, 3}, {33, 17, 9}, {100, 64, 37}, {257, 33, 129}};
+/* L = 8 and 24: multiples of the CUDA epilogues' vector of 8 16-bit labels (4 f32), which
+ * the odd L leave to their one-label kernels. */
+static const shape3 head_shapes[] = {{0, 4, 3},   {5, 0, 3},     {5, 4, 0},      {1, 1, 1}, {7, 5, 3},
+                                     {33, 17, 9}, {100, 64, 37}, {257, 33, 129}, {9, 5, 8}, {65, 33, 24}};
 
 enum { H_X, H_W, H_BIAS, H_Y, H_PW, H_LOGITS, H_PROBS, H_LABELS, H_LOSS, H_DX, H_DW, H_DBIAS };
 
@@ -1478,7 +1480,8 @@ typedef struct head_opts {
     float threshold;
     sigfuse_reduction red;
     float grad_scale;
-    int64_t chunk;   /* rows per chunk the workspace is sized for (0: all) */
+    int64_t chunk;          /* rows per chunk the workspace is sized for (0: all) */
+    sigfuse_dtype dtype;    /* the head's: the f64 reference computes a head of this dtype */
 } head_opts;
 
 /* Size the workspace for o->chunk rows on this context, allocate it in the context's
@@ -1528,7 +1531,7 @@ static sigfuse_status head_predict_call(tcase *tc, sigfuse_ctx *ctx, bool device
         a.workspace = head_workspace(tc, device, bytes);
     }
     a.workspace_bytes = bytes;
-    return sigfuse_head_predict(ctx, &a);
+    return device ? sigfuse_head_predict(ctx, &a) : sf_ref_head_predict_as(ctx, &a, o->dtype);
 }
 
 static sigfuse_status head_train_call(tcase *tc, sigfuse_ctx *ctx, bool device, const void *opts,
@@ -1560,11 +1563,12 @@ static sigfuse_status head_train_call(tcase *tc, sigfuse_ctx *ctx, bool device, 
     else
         a.workspace = head_workspace(tc, device, bytes);
     a.workspace_bytes = bytes;
-    return sigfuse_head_train_step(ctx, &a);
+    return device ? sigfuse_head_train_step(ctx, &a) : sf_ref_head_train_as(ctx, &a, o->dtype);
 }
 
 /* The significant bits of the gradient G as the head's products read it: CUDA feeds them
- * G in the storage dtype (f16: 11, bf16: 8), other backends in f32. */
+ * G in the storage dtype (f16: 11, bf16: 8), other backends in f32. (A 16-bit head's logits
+ * are rounded to its dtype on every backend: tu_scale_head allows for that.) */
 static int head_g_bits(const backend_mem *be, sigfuse_dtype dt)
 {
     if (be->backend != SIGFUSE_BACKEND_CUDA || dt == SIGFUSE_F32)
@@ -1580,16 +1584,21 @@ static void head_inputs(tcase *tc, tu_rng *rng, sigfuse_dtype dt, shape3 sh, boo
         tu_fill_uniform(case_input(tc, H_BIAS, "bias", dt, sh.l), rng, -0.5, 0.5);
 }
 
-/* sigma(z) of each logit, in double, for excusing label ties. */
-static double *head_probs(tcase *tc, shape3 sh)
+/* sigma(z) of each logit, in double, for excusing label ties: z as the op defines it
+ * (a 16-bit head's dot product rounded to its dtype, then the bias). */
+static double *head_probs(tcase *tc, shape3 sh, sigfuse_dtype dt)
 {
     double *p = (double *)malloc(sizeof(double) * (size_t)(sh.n * sh.l > 0 ? sh.n * sh.l : 1));
     cr_assert(p);
     for (int64_t i = 0; i < sh.n; i++)
         for (int64_t j = 0; j < sh.l; j++) {
-            double z = tc->s[H_BIAS].used ? tu_get(&tc->s[H_BIAS].host, j) : 0.0;
+            double z = 0.0;
             for (int64_t k = 0; k < sh.d; k++)
                 z += tu_get(&tc->s[H_X].host, i * sh.d + k) * tu_get(&tc->s[H_W].host, j * sh.d + k);
+            if (dt == SIGFUSE_F16 || dt == SIGFUSE_BF16)
+                z = sf_round_to_dtype(z, dt);
+            if (tc->s[H_BIAS].used)
+                z += tu_get(&tc->s[H_BIAS].host, j);
             p[i * sh.l + j] = sigmoid_d(z);
         }
     return p;
@@ -1614,17 +1623,22 @@ static void head_predict_case(const backend_mem *be, sigfuse_ctx *cpu, sigfuse_c
     double *mz = (outs & 1) ? case_output(&tc, H_LOGITS, "logits", dt, nl) : NULL;
     double *mp = (outs & 2) ? case_output(&tc, H_PROBS, "probs", dt, nl) : NULL;
     tu_scale_head(&tc.s[H_X].host, &tc.s[H_W].host, tc.s[H_BIAS].used ? &tc.s[H_BIAS].host : NULL, NULL, NULL, sh.n,
-                  sh.d, sh.l, 1.0, false, 24, mz, mp, NULL, NULL, NULL, NULL);
+                  sh.d, sh.l, dt, 1.0, false, 24, mz, mp, NULL, NULL, NULL, NULL);
     if (outs & 12) {
         case_output(&tc, H_LABELS, "labels", outs & 4 ? SIGFUSE_U8 : dt, nl);
-        ties = head_probs(&tc, sh);
+        ties = head_probs(&tc, sh, dt);
         tc.s[H_LABELS].tie_prob = ties;
         tc.s[H_LABELS].tie_threshold = 0.4;
         /* sigma(z) carries z's GEMM rounding: sigma' <= 1/4 times 4 ulp of d + 1 terms of
-         * size <= 1, log2 d deep; 16-bit inputs are exact, the output is not rounded first. */
+         * size <= 1, log2 d deep; 16-bit inputs are exact, the output is not rounded first.
+         * A 16-bit head's dot product (|dot| <= d) may round to the neighbour of the
+         * reference's from d = 2 on: one 16-bit ulp of it, at most d 2^-7 (bf16) or d 2^-10
+         * (f16), through sigma' <= 1/4 (tu_scale_head widens the other outputs alike). */
         tc.s[H_LABELS].tie_eps = 8.0 * tu_ulp32(0.25 * (double)(sh.d + 1) * fmax(1.0, log2((double)(sh.d + 1))));
+        if ((dt == SIGFUSE_F16 || dt == SIGFUSE_BF16) && sh.d >= 2)
+            tc.s[H_LABELS].tie_eps += 0.25 * ldexp((double)sh.d, dt == SIGFUSE_F16 ? -10 : -7);
     }
-    head_opts o = {sh.n, sh.d, sh.l, 0.4f, SIGFUSE_REDUCTION_MEAN, 1.0f, chunk};
+    head_opts o = {sh.n, sh.d, sh.l, 0.4f, SIGFUSE_REDUCTION_MEAN, 1.0f, chunk, dt};
     case_run(&tc, head_predict_call, &o);
     case_free(&tc);
     free(ties);
@@ -1654,7 +1668,7 @@ static void head_train_case(const backend_mem *be, sigfuse_ctx *cpu, sigfuse_ctx
         tu_fill_binary(y, &rng);
     if (pw)
         tu_fill_uniform(case_input(&tc, H_PW, "pos_weight", dt, sh.l), &rng, 0.5, 3.0);
-    head_opts o = {sh.n, sh.d, sh.l, 0.5f, red, grad_scale, chunk};
+    head_opts o = {sh.n, sh.d, sh.l, 0.5f, red, grad_scale, chunk, dt};
     double *ml = (outs & 1) ? case_output(&tc, H_LOSS, "loss", SIGFUSE_F32, 1) : NULL;
     double *mdx = (outs & 2) ? case_output(&tc, H_DX, "dx", dt, sh.n * sh.d) : NULL;
     double *mdw = (outs & 4) ? case_output(&tc, H_DW, "dw", dt, sh.l * sh.d) : NULL;
@@ -1662,8 +1676,8 @@ static void head_train_case(const backend_mem *be, sigfuse_ctx *cpu, sigfuse_ctx
     const bool mean = red == SIGFUSE_REDUCTION_MEAN;
     const double f = fabs((double)grad_scale) / (mean && nl > 0 ? (double)nl : 1.0);
     tu_scale_head(&tc.s[H_X].host, &tc.s[H_W].host, tc.s[H_BIAS].used ? &tc.s[H_BIAS].host : NULL, &tc.s[H_Y].host,
-                  tc.s[H_PW].used ? &tc.s[H_PW].host : NULL, sh.n, sh.d, sh.l, f, mean, head_g_bits(be, dt), NULL,
-                  NULL, ml, mdx, mdw, mdb);
+                  tc.s[H_PW].used ? &tc.s[H_PW].host : NULL, sh.n, sh.d, sh.l, dt, f, mean, head_g_bits(be, dt),
+                  NULL, NULL, ml, mdx, mdw, mdb);
     case_run(&tc, head_train_call, &o);
     if (rerun) {
         int r[4], k = 0;
@@ -1683,7 +1697,8 @@ static void head_tests(const backend_mem *be, int train, sigfuse_dtype dt)
     sigfuse_ctx *cpu = tu_cpu_ctx(), *dev = backend_ctx(be);
     const int64_t chunks[] = {1, 7, 0};
     for (size_t si = 0; si < sizeof head_shapes / sizeof head_shapes[0]; si++)
-        for (int ci = 0; ci < 3 && shape_runs(si, 0x33u /* [0,4,3] [5,0,3] [7,5,3] [33,17,9] */); ci++)
+        for (int ci = 0; ci < 3 && shape_runs(si, 0x333u /* [0,4,3] [5,0,3] [7,5,3] [33,17,9] [9,5,8] [65,33,24] */);
+             ci++)
             for (int mis = 0; mis < 2; mis++) {
                 const shape3 sh = head_shapes[si];
                 if (!train) {
@@ -1700,7 +1715,7 @@ static void head_tests(const backend_mem *be, int train, sigfuse_dtype dt)
                 }
             }
     if (!quick()) {
-        const shape3 big = {2051, 256, 515};
+        const shape3 big = {2051, 256, 520};   /* L a multiple of 8: the vector epilogues */
         if (!train)
             head_predict_case(be, cpu, dev, dt, big, true, 1 | 2 | 4, 300, 0);
         else

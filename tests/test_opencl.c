@@ -1437,7 +1437,8 @@ static void head_predict_case(env *e, sigfuse_dtype dt, int64_t N, int64_t Dd, i
     tu_buf ref_space = tu_alloc(SIGFUSE_U8, (int64_t)ref_ws);
     a.workspace = ref_ws ? &ref_space.desc : NULL;
     a.workspace_bytes = ref_ws;
-    must(e->cpu, sigfuse_head_predict(e->cpu, &a), name, "cpu");
+    /* The truth: the reference on f64 copies, as a head of dt defines its logits. */
+    must(e->cpu, sf_ref_head_predict_as(e->cpu, &a, dt), name, "cpu");
 
     a.x = D(&x);
     a.w = D(&w);
@@ -1456,7 +1457,8 @@ static void head_predict_case(env *e, sigfuse_dtype dt, int64_t N, int64_t Dd, i
     /* The magnitudes (tu_scale_head: f16 / bf16 inputs are converted to f32 exactly before
      * CLBlast's SGEMM). */
     double *mz = scales(N * L), *mp = scales(N * L), *sig = scales(N * L);
-    tu_scale_head(&x.h, &w.h, bp ? &bp->h : NULL, NULL, NULL, N, Dd, L, 1.0, false, 24, mz, mp, NULL, NULL, NULL, NULL);
+    tu_scale_head(&x.h, &w.h, bp ? &bp->h : NULL, NULL, NULL, N, Dd, L, dt, 1.0, false, 24, mz, mp, NULL, NULL, NULL,
+                  NULL);
     for (int64_t i = 0; i < N * L; i++)
         sig[i] = tu_get(&probs.h, i);   /* the reference's sigma(z), in double */
     tu_inputs ins = {0};
@@ -1536,7 +1538,7 @@ static void head_train_case(env *e, sigfuse_dtype dt, int64_t N, int64_t Dd, int
             tu_buf space = tu_alloc(SIGFUSE_U8, (int64_t)bytes);
             a.workspace = bytes ? &space.desc : NULL;
             a.workspace_bytes = bytes;
-            must(ctx, sigfuse_head_train_step(ctx, &a), name, "cpu");
+            must(ctx, sf_ref_head_train_as(ctx, &a, dt), name, "cpu");   /* as a head of dt */
             tu_free(&space);
         } else {
             dbuf ws = ws_alloc(e, bytes);
@@ -1552,7 +1554,7 @@ static void head_train_case(env *e, sigfuse_dtype dt, int64_t N, int64_t Dd, int
     const bool mean = opts & HEAD_MEAN;
     const double f = fabs((double)a.grad_scale) / (mean ? (double)(N * L > 0 ? N * L : 1) : 1.0);
     double *ml = scales(1), *mdx = scales(N * Dd), *mdw = scales(L * Dd), *mdb = scales(L);
-    tu_scale_head(&x.h, &w.h, bp ? &bp->h : NULL, &y.h, pwp ? &pw.h : NULL, N, Dd, L, f, mean, 24, NULL, NULL, ml,
+    tu_scale_head(&x.h, &w.h, bp ? &bp->h : NULL, &y.h, pwp ? &pw.h : NULL, N, Dd, L, dt, f, mean, 24, NULL, NULL, ml,
                   mdx, mdw, mdb);
     const double *ms[4] = {ml, mdx, mdw, mdb};
     const char *what[4] = {"loss", "dx", "dw", "dbias"};

@@ -12,6 +12,7 @@
 
 #include <criterion/criterion.h>
 
+#include "sf_internal.h"
 #include "testutil.h"
 
 /* ---- shared helpers ------------------------------------------------------------- */
@@ -51,6 +52,15 @@ static double naive_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 static double naive_softplus(double x)
 {
     return x > 0.0 ? x + log1p(exp(-x)) : log1p(exp(x));
+}
+
+/* A logit as the op defines it (include/sigfuse.h): a 16-bit head's dot product rounded
+ * to its dtype, then the bias, added without another rounding. */
+static double naive_logit(sigfuse_dtype dtype, double dot, double bias)
+{
+    if (dtype == SIGFUSE_F16 || dtype == SIGFUSE_BF16)
+        dot = sf_round_to_dtype(dot, dtype);
+    return dot + bias;
 }
 
 static double *dalloc(int64_t n)
@@ -195,9 +205,10 @@ static void predict_random(sigfuse_dtype dtype, int64_t n, int64_t d, int64_t l,
     const float threshold = 0.375f;
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < l; j++) {
-            double s = with_bias ? tu_get(&b, j) : 0.0;
+            double s = 0.0;
             for (int64_t k = 0; k < d; k++)
                 s += tu_get(&x, i * d + k) * tu_get(&w, j * d + k);
+            s = naive_logit(dtype, s, with_bias ? tu_get(&b, j) : 0.0);
             z[i * l + j] = s;
             p[i * l + j] = naive_sigmoid(s);
             lab[i * l + j] = p[i * l + j] > threshold ? 1.0 : 0.0;
@@ -380,10 +391,10 @@ static naive_out naive_train(const head_case *c, const head_bufs *b)
     naive_out o = {0.0, dalloc(n * d), dalloc(l * d), dalloc(l)};
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < l; j++) {
-            double s = c->bias ? tu_get(&b->bias, j) : 0.0;
+            double s = 0.0;
             for (int64_t k = 0; k < d; k++)
                 s += tu_get(&b->x, i * d + k) * tu_get(&b->w, j * d + k);
-            z[i * l + j] = s;
+            z[i * l + j] = naive_logit(c->dtype, s, c->bias ? tu_get(&b->bias, j) : 0.0);
         }
     const double count = (double)n * (double)l;
     const bool mean = c->reduction == SIGFUSE_REDUCTION_MEAN;
@@ -474,6 +485,53 @@ static void check_train(const head_case *c, const char *tag, int64_t chunk_rows,
     free_naive(&want);
     free_bufs(&b);
     sigfuse_ctx_destroy(ctx);
+}
+
+/* The logits of a 16-bit head: its dot product rounded to the dtype, the bias added after
+ * (include/sigfuse.h). X = (1, 1), W = (1, h) with h half an ulp of 1 below the tie (bf16
+ * 2^-9, f16 2^-12): the dot product 1 + h rounds to 1. With bias b = h the logit is then
+ * 1 + h: not the exact 1 + 2h, nor round(1 + 2h) = 1 (a tie to even, what rounding the
+ * bias into the sum would give). f32 keeps 1 + h and 1 + 2h. The loss at target 0 is
+ * softplus(z), which tells these apart in f32. */
+static void rounded_logit_case(sigfuse_dtype dtype, bool with_bias)
+{
+    char name[96];
+    snprintf(name, sizeof name, "train_%s_n1_d2_l1 rounded dot product bias=%d", sigfuse_dtype_name(dtype),
+             with_bias);
+    const double h = dtype == SIGFUSE_F16 ? 0x1p-12 : 0x1p-9;
+    const double xs[2] = {1.0, 1.0}, ws[2] = {1.0, h}, bs[1] = {h}, ys[1] = {0.0};
+    double z = dtype == SIGFUSE_F32 ? 1.0 + h : 1.0;
+    if (with_bias)
+        z += h;
+    const double want = naive_softplus(z);
+    sigfuse_ctx *ctx = tu_cpu_ctx();
+    tu_buf x = tu_from(dtype, 2, xs), w = tu_from(dtype, 2, ws), b = tu_from(dtype, 1, bs);
+    tu_buf y = tu_from(dtype, 1, ys), loss = tu_alloc(SIGFUSE_F32, 1);
+    sigfuse_head_train_args a;
+    sigfuse_head_train_args_init(&a);
+    a.n = 1, a.d = 2, a.l = 1;
+    a.reduction = SIGFUSE_REDUCTION_SUM;
+    a.x = &x.desc, a.w = &w.desc, a.bias = with_bias ? &b.desc : NULL, a.targets = &y.desc;
+    a.loss = &loss.desc;
+    size_t bytes = ws_size(ctx, &a, 0);
+    sigfuse_status st = run_train(ctx, &a, bytes);
+    cr_assert_eq(st, SIGFUSE_SUCCESS, "%s: %s (%s)", name, sigfuse_status_string(st), sigfuse_ctx_last_error(ctx));
+    expect_buf(name, "loss", &loss, &want, 1, 0x1p-23, 0.0);
+    /* The other definitions are more than the tolerance away. */
+    const double unrounded = naive_softplus(1.0 + (with_bias ? 2.0 : 1.0) * h);
+    if (dtype != SIGFUSE_F32)
+        cr_assert(fabs(want - unrounded) > 0x1p-20, "%s: the case does not tell the definitions apart", name);
+    tu_free(&x), tu_free(&w), tu_free(&b), tu_free(&y), tu_free(&loss);
+    sigfuse_ctx_destroy(ctx);
+}
+
+Test(ref_head, train_bf16_f16_n1_d2_l1_dot_product_rounded_to_dtype_then_bias)
+{
+    const sigfuse_dtype dts[3] = {SIGFUSE_BF16, SIGFUSE_F16, SIGFUSE_F32};
+    for (int k = 0; k < 3; k++) {
+        rounded_logit_case(dts[k], false);
+        rounded_logit_case(dts[k], true);
+    }
 }
 
 /* ---- train step against the naive computation -------------------------------------- */

@@ -525,24 +525,45 @@ void tu_scale_gru(const tu_gru_in *in, double *h, double dgx[3], double dgh[3], 
 /* The growth of a sum of n terms' rounding errors in an order not known here. */
 static double sum_growth(int64_t n) { return n > 2 ? log2((double)n) : 1.0; }
 
+/* The spacing of 16-bit values (11 or 8 significant bits) at |v|: the distance from a
+ * rounded v to its neighbours (the larger of the two). */
+static double ulp16(double v, sigfuse_dtype dt)
+{
+    const int bits = dt == SIGFUSE_F16 ? 11 : 8, emin = dt == SIGFUSE_F16 ? -14 : -126;
+    int e;
+    frexp(fabs(v), &e);   /* |v| = f 2^e, f in [0.5, 1) */
+    return ldexp(1.0, (e - 1 > emin ? e - 1 : emin) - (bits - 1));
+}
+
 void tu_scale_head(const tu_buf *x, const tu_buf *w, const tu_buf *bias, const tu_buf *y, const tu_buf *pos_weight,
-                   int64_t n, int64_t d, int64_t l, double grad_factor, bool mean, int g_bits, double *mz, double *mp,
-                   double *ml, double *mdx, double *mdw, double *mdb)
+                   int64_t n, int64_t d, int64_t l, sigfuse_dtype dtype, double grad_factor, bool mean, int g_bits,
+                   double *mz, double *mp, double *ml, double *mdx, double *mdw, double *mdb)
 {
     const int64_t nl = n * l;
     double *mg = calloc((size_t)(nl > 0 ? nl : 1), sizeof *mg);
     cr_assert(mg);
     const int terms = (int)d + (bias ? 1 : 0);
+    /* A 16-bit head's logit is its dot product rounded to the dtype, plus the bias
+     * (include/sigfuse.h; the reference rounds the exact dot product). A device sums the
+     * product in f32 in an order of its own, so from d = 2 on its rounding may land on the
+     * neighbouring 16-bit value: z carries that one 16-bit ulp (as a magnitude whose 4 f32
+     * ulp cover it, 2^22 times it) on top of the f32 sum's own rounding, and every output
+     * formed from z carries it on through its derivative. d = 1 is one exact product and
+     * d = 0 none: both round alike. */
+    const bool narrow = dtype == SIGFUSE_F16 || dtype == SIGFUSE_BF16;
     double lsum = 0.0;
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < l; j++) {
-            double v = bias ? tu_get(bias, j) : 0.0, m = fabs(v);
+            double v = bias ? tu_get(bias, j) : 0.0, m = fabs(v), dot = 0.0;
             for (int64_t k = 0; k < d; k++) {
                 double t = tu_get(x, i * d + k) * tu_get(w, j * d + k);
                 v += t;
+                dot += t;
                 m += fabs(t);
             }
             tu_mag z = {v, terms <= 1 ? fabs(v) : fmax(fabs(v), m * sum_growth(terms))};
+            if (narrow && d >= 2)
+                z.m += ldexp(ulp16(dot, dtype), 22);
             if (mz)
                 mz[i * l + j] = tu_m_scale(z);
             if (mp)

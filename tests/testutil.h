@@ -205,10 +205,12 @@ void tu_scale_gru(const tu_gru_in *in, double *h, double dgx[3], double dgh[3], 
  * an order of their own, rounding each partial sum, and the errors of a blocked or tree
  * order grow with its depth (4 ulp of sum |terms| alone was exceeded, 4.15 ulp at D = 900).
  * g_bits: the significant bits of G as the products read it (24: kept in f32; 11 / 8: stored
- * in f16 / bf16 first). Any output pointer may be NULL; ml is one element. y NULL: predict. */
+ * in f16 / bf16 first). dtype: the head's (the buffers may be f64 copies); for f16 / bf16 z
+ * also carries one 16-bit ulp: the device may round its dot product to the neighbour of
+ * the reference's. Any output pointer may be NULL; ml is one element. y NULL: predict. */
 void tu_scale_head(const tu_buf *x, const tu_buf *w, const tu_buf *bias, const tu_buf *y, const tu_buf *pos_weight,
-                   int64_t n, int64_t d, int64_t l, double grad_factor, bool mean, int g_bits, double *mz, double *mp,
-                   double *ml, double *mdx, double *mdw, double *mdb);
+                   int64_t n, int64_t d, int64_t l, sigfuse_dtype dtype, double grad_factor, bool mean, int g_bits,
+                   double *mz, double *mp, double *ml, double *mdx, double *mdw, double *mdb);
 
 /* The comparison of one output. got holds the device's values (storage dtype), truth the
  * reference's (f64, or u8 for labels), scale each element's m (NULL: |truth|). describe
