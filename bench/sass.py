@@ -17,11 +17,14 @@ writes per kernel instantiation:
   cell kernels), which it cannot know. `path` says `exact` when the body's path is
   straight-line but for the loop's own test and the bounds guards, `estimate` when the walk
   skipped a floating-point-guarded block, guessed an option branch, met an inner loop or a
-  call; `generic` for the loss kernels' fall-back for rare option sets (SF_LF_GENERIC: not
-  held to the budget); `aux` for kernels with no per-element loop (finishing sums);
+  call; `generic` for the loss kernels' fall-back for rare option sets (SF_LF_GENERIC) and
+  the head epilogues' one-label-a-thread fall-back (V = 1: L not a multiple of the vector,
+  or a misaligned buffer), neither held to the budget; `aux` for kernels with no
+  per-element loop (finishing sums);
 - instr_per_element: that path's length over the elements one pass handles (V * U for
-  sf_ew_kernel<op, T, V, U>, V for the loss kernel, SF_CELL_ROWS / SF_HEAD_ROWS rows of one
-  unit for the cells and the head's epilogues); bytes_per_element (the fewest bytes one
+  sf_ew_kernel<op, T, V, U>, V for the loss kernel, SF_CELL_ROWS rows of one unit for the
+  cells, V labels of a row for the head's epilogues (SF_HEAD_ROWS rows of one label where
+  head.cu still defines it)); bytes_per_element (the fewest bytes one
   element moves, from the template arguments: see bytes_per_element() below), their ratio,
   the MUFU and double instructions on the path per element, registers, spills;
 - bytes_in_flight_per_sm and predicted_h100 / predicted_h200 from the model below.
@@ -494,18 +497,25 @@ def describe(kernel, facts):
                "gru_bwd_kernel": (15, "gx 3, gh 3, h_prev, dh in; dgx 3, dgh 3, dh_prev out")}[base]
         d["bytes"] = per[0] * SIZE[t]
         d["bytes_note"] = per[1]
-    elif base == "predict_kernel" and args:
-        t = args[0]
-        d["dtype"] = t
-        d["elements"] = facts["head_rows"]
-        d["bytes"] = 4 + SIZE[t]
-        d["bytes_note"] = "a logit: f32 z in, probs out (logits, labels: options)"
-    elif base == "train_kernel" and len(args) >= 2:
-        t, ty = args[0], args[1]
+    elif base in ("predict_kernel", "train_kernel") and args:
+        # <T, V> and <T, TY, V, PW>: V labels of one row a pass, z (the logits' products) in
+        # the storage dtype. Before V (commit 0a7c414 and older): one label, SF_HEAD_ROWS
+        # rows a pass, f32 z.
+        train = base == "train_kernel"
+        t, ty = args[0], args[1] if train else args[0]
+        v = as_int(args[2 if train else 1]) if len(args) > (2 if train else 1) else None
+        zb = SIZE[t] if v else 4
         d["dtype"] = t if ty == t else f"{t}/{ty}"
-        d["elements"] = facts["head_rows"]
-        d["bytes"] = 4 + SIZE[ty] + SIZE[t]
-        d["bytes_note"] = "a logit: f32 z and y in, gradient out (f32: over z)"
+        d["elements"] = facts["head_rows"] * (v or 1)
+        d["loads"] = facts["head_rows"] * (2 if train else 1)
+        if train:
+            d["bytes"] = zb + SIZE[ty] + SIZE[t]
+            d["bytes_note"] = "a logit: z and y in, G out over z"
+        else:
+            d["bytes"] = zb + SIZE[t]
+            d["bytes_note"] = "a logit: z in, probs out (logits, labels: options)"
+        if v == 1:
+            d["kind"] = "generic"   # one label a thread: L not a multiple of V, or a misaligned buffer
     else:
         d["kind"] = "aux"
         if args:
