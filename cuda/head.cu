@@ -2,8 +2,9 @@
  * Multi-label head Z = X W^T + b (X [N, D], W [L, D]): predict (logits, sigmoid, labels)
  * and the fused BCE train step (loss, dX = G W, dW = G^T X, db), walking row chunks that
  * fit the caller's workspace, never all N x L logits. Bound by the GEMMs (2 N L D FLOPs
- * each for Z, dX, dW); the epilogue moves ~12 B per logit, < 10 % of the time once D >= 64.
- * Target: the same cuBLAS products alone plus that epilogue.
+ * each for Z, dX, dW); the train epilogue moves z, y in and G out over z: 6 B a logit in
+ * bf16 (5 with u8 targets, 12 in f32), at most 7.75 instructions a byte on its common path
+ * (bench/sass.py). Target: the same cuBLAS products alone plus that epilogue.
  */
 /* cuBLAS: cublasGemmEx with f32 accumulation (CUBLAS_COMPUTE_32F, default math mode, so no
  * TF32) and data types matching the storage dtype. It is deterministic for a fixed
