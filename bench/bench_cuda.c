@@ -155,28 +155,27 @@ static bool cuda_timer_stop(void *state, double *seconds)
 
 /* ---- The head's products alone ---------------------------------------------------------------
  * What cuda/head.cu runs per chunk of rows, call for call: cublasGemmEx_64 with f32
- * accumulation (CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), operands in the storage dtype,
- * logits Z in f32. For f32 the gradient G replaces Z in place; for f16/bf16 the epilogue
- * writes G in the storage dtype and dW accumulates in f32 (converted at the end, which is
- * not a product). Row-major matrices are column-major transposes, as there. */
+ * accumulation (CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), operands and the logits Z in the
+ * storage dtype, the gradient G in place of Z; for f16/bf16 dW accumulates in f32
+ * (converted at the end, which is not a product). Row-major matrices are column-major
+ * transposes, as there. */
 
 #define SCRATCH_ALIGN ((size_t)256)
 
 static size_t align_up(size_t v) { return (v + SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN; }
 
-/* The scratch, as the op's workspace: Z f32 [chunk, L]; then, for f16/bf16, G [chunk, L]
- * in the storage dtype and (train) the f32 dW accumulator [L, D]. */
+/* The scratch, as the op's workspace: Z [chunk, L] in the storage dtype (G in place), then
+ * for f16/bf16 (train) the f32 dW accumulator [L, D]. */
 typedef struct gemm_scratch {
-    size_t z, g, dw_acc, total;
+    size_t z, dw_acc, total;
 } gemm_scratch;
 
 static gemm_scratch scratch_layout(const bench_head_gemms *g)
 {
     const bool narrow = g->dtype != SIGFUSE_F32;
     const size_t cl = (size_t)g->chunk * (size_t)g->l;
-    gemm_scratch o = {0, 0, 0, 0};
-    o.g = align_up(cl * sizeof(float));
-    o.dw_acc = o.g + (narrow && g->train ? align_up(cl * sigfuse_dtype_size(g->dtype)) : 0);
+    gemm_scratch o = {0, 0, 0};
+    o.dw_acc = align_up(cl * sigfuse_dtype_size(g->dtype));
     o.total = o.dw_acc + (narrow && g->train ? align_up((size_t)g->l * (size_t)g->d * sizeof(float)) : 0);
     return o;
 }
@@ -212,8 +211,8 @@ static bool cuda_head_gemms(void *state, const bench_head_gemms *g, void *scratc
     const size_t elem = sigfuse_dtype_size(g->dtype);
     const cudaDataType_t tt = cuda_type(g->dtype);
     const int64_t n = g->n, d = g->d, l = g->l;
-    float *z = (float *)scratch;
-    const void *gmat = narrow ? (const void *)((char *)scratch + lay.g) : (const void *)z;
+    void *z = scratch;
+    const void *gmat = z;   /* G replaces Z, as in the op */
     void *dw_acc = narrow ? (void *)((char *)scratch + lay.dw_acc) : dw;
     /* The op's alpha for a MEAN over N x L (its gradient is scaled in the products). */
     const float alpha = (float)(1.0 / ((double)n * (double)l));
@@ -223,7 +222,7 @@ static bool cuda_head_gemms(void *state, const bench_head_gemms *g, void *scratc
         const int64_t rows = n - r0 < g->chunk ? n - r0 : g->chunk;
         const char *xc = (const char *)x + (size_t)(r0 * d) * elem;
         /* Z^T [L, rows] = W (col-major D x L, transposed) X_c^T (col-major D x rows). */
-        if (!gemm(s, CUBLAS_OP_T, CUBLAS_OP_N, l, rows, d, 1.0f, w, tt, d, xc, tt, d, 0.0f, z, CUDA_R_32F, l))
+        if (!gemm(s, CUBLAS_OP_T, CUBLAS_OP_N, l, rows, d, 1.0f, w, tt, d, xc, tt, d, 0.0f, z, tt, l))
             return false;
         if (!g->train)
             continue;
