@@ -11,32 +11,41 @@
 
 /* Storage: f32 as float; f16 through vload_half / vstore_half_rte, which OpenCL 1.2
  * provides without cl_khr_fp16 (half may only be pointed at, never computed with); bf16
- * as the top 16 bits of an f32, rounded to nearest even by hand on store. */
+ * as the top 16 bits of an f32, rounded to nearest even by hand on store.
+ * sf_round_storage(v): v rounded to the storage dtype, as a float. */
 #if SF_DTYPE == 1
 #define SF_T float
 SF_FN float sf_ld(global const float *p, ulong i) { return p[i]; }
 SF_FN void sf_st(global float *p, ulong i, float v) { p[i] = v; }
+SF_FN float sf_round_storage(float v) { return v; }
 #elif SF_DTYPE == 2
 #define SF_T half
 SF_FN float sf_ld(global const half *p, ulong i) { return vload_half(0, p + i); }
 SF_FN void sf_st(global half *p, ulong i, float v) { vstore_half_rte(v, 0, p + i); }
+SF_FN float sf_round_storage(float v)
+{
+    ushort h;
+    vstore_half_rte(v, 0, (private half *)&h);
+    return vload_half(0, (private const half *)&h);
+}
 #elif SF_DTYPE == 3
 #define SF_T ushort
 SF_FN float sf_ld(global const ushort *p, ulong i) { return as_float((uint)p[i] << 16); }
-SF_FN void sf_st(global ushort *p, ulong i, float v)
+/* The bf16 nearest v, ties to even. */
+SF_FN ushort sf_bf16_bits(float v)
 {
     uint u = as_uint(v);
-    if (isnan(v)) {
-        /* Truncation could clear every mantissa bit left and make an infinity; set the
-         * quiet bit instead. */
-        p[i] = (ushort)((u >> 16) | 0x0040u);
-        return;
-    }
+    /* Truncation could clear every mantissa bit left and make an infinity; set the quiet
+     * bit instead. */
+    if (isnan(v))
+        return (ushort)((u >> 16) | 0x0040u);
     /* Adding 0x7fff plus the lowest kept bit rounds to nearest, ties to even, and carries
      * into the exponent (up to infinity) exactly as a hardware rounding would. */
     u += 0x7fffu + ((u >> 16) & 1u);
-    p[i] = (ushort)(u >> 16);
+    return (ushort)(u >> 16);
 }
+SF_FN void sf_st(global ushort *p, ulong i, float v) { p[i] = sf_bf16_bits(v); }
+SF_FN float sf_round_storage(float v) { return as_float((uint)sf_bf16_bits(v) << 16); }
 #else
 #error "SF_DTYPE must be 1 (f32), 2 (f16) or 3 (bf16)"
 #endif

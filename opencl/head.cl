@@ -4,29 +4,9 @@
  * (bias, sigma, labels: reads 4 bytes of Z, writes up to 2 x dtype + 1 per logit), the
  * train step's in-place gradient of a logits chunk (reads Z and the target, writes G and a
  * per-group loss partial: 8 + target bytes per logit), and fixed-order column and loss sums.
- * Both epilogues first round a 16-bit head's dot products to its dtype (sf_round_storage).
+ * Both epilogues first round a 16-bit head's dot products to its dtype (sf_round_storage,
+ * common.cl): CLBlast's SGEMM gives them in f32; the CUDA backend's GEMM rounds them on output.
  */
-
-/* A dot product of the logits rounded to the storage dtype, as a 16-bit head defines its
- * logits (include/sigfuse.h): CLBlast's SGEMM gives it in f32, the CUDA backend's GEMM
- * rounds it to f16 / bf16 on output. f16 through vstore_half_rte into private memory;
- * bf16 with the rounding of common.cl's sf_st. */
-SF_FN float sf_round_storage(float v)
-{
-#if SF_DTYPE == 1
-    return v;
-#elif SF_DTYPE == 2
-    ushort h;
-    vstore_half_rte(v, 0, (private half *)&h);
-    return vload_half(0, (private const half *)&h);
-#else
-    uint u = as_uint(v);
-    if (isnan(v))
-        return v;
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return as_float(u & 0xffff0000u);
-#endif
-}
 
 kernel void head_to_f32(global const SF_T *src, ulong src_off, ulong n, global float *dst, ulong dst_off)
 {
