@@ -480,7 +480,8 @@ def describe(kernel, facts):
                 b += 1 if has("LABELS_U8") else s
             d["bytes"] = b   # pos_weight is per column: 0 per element
             if not has("GENERIC") and d["elements"]:
-                d["loads"] = 2 + has("WEIGHT") + has("UPSTREAM") + d["elements"] * has("POS_WEIGHT")
+                # pos_weight: one vector load a vector of elements (sf_loss_kernel's specialised path)
+                d["loads"] = 2 + has("WEIGHT") + has("UPSTREAM") + has("POS_WEIGHT")
             d["bytes_note"] = "x, y" + "".join(", " + n.lower() for n in
                                                 ("WEIGHT", "UPSTREAM", "LOSS_ELEM", "GRAD", "PROBS", "LABELS") if has(n))
         else:

@@ -631,6 +631,27 @@ template <bool B> struct sf_bool {
     static constexpr bool value = B;
 };
 
+/* V values of T from element i as floats. bf16 is the top half of an f32, so a pair in a
+ * 32-bit word widens with one instruction each (w << 16, w & 0xffff0000) where the
+ * conversion of the upper half took two (a byte permute, then the shift). */
+template <typename T> constexpr bool sf_is_bf16 = false;
+template <> constexpr bool sf_is_bf16<__nv_bfloat16> = true;
+
+template <typename T, int V>
+__device__ __forceinline__ void sf_loss_load(const T *p, int64_t i, float (&out)[V])
+{
+    if constexpr (sf_is_bf16<T> && V % 2 == 0) {
+        const sf_vec<uint32_t, V / 2> raw = *reinterpret_cast<const sf_vec<uint32_t, V / 2> *>(p + i);
+#pragma unroll
+        for (int k = 0; k < V; k += 2) {
+            out[k] = __uint_as_float(raw.v[k / 2] << 16);
+            out[k + 1] = __uint_as_float(raw.v[k / 2] & 0xffff0000u);
+        }
+    } else {
+        sf_load<T, V>(p, i, out);
+    }
+}
+
 /* V targets from element i as floats. u8 targets (hard labels: 0, or 1 for any other
  * byte) are read as 32-bit words and each byte is tested in its place, one instruction
  * that leaves the predicate y != 0 the ops select with, instead of extracting each byte
@@ -644,8 +665,19 @@ __device__ __forceinline__ void sf_loss_load_targets(const TY *p, int64_t i, flo
         for (int k = 0; k < V; k++)
             y[k] = (raw.v[k / 4] & (0xffu << (8 * (k % 4)))) != 0u ? 1.0f : 0.0f;
     } else {
-        sf_load<TY, V>(p, i, y);
+        sf_loss_load<TY, V>(p, i, y);
     }
+}
+
+/* An element's limits (Op::limits), called, not inlined: the limits sit in a branch that
+ * finite inputs never take, but inlined into the loop their registers counted against the
+ * whole loop (and fewer blocks fit an SM); a call keeps them out of the hot path. */
+template <typename Op, bool Smooth>
+__device__ __noinline__ float2 sf_loss_limits_call(const Op &op, float x, float y, float w, float pw)
+{
+    float2 r;
+    op.template limits<Smooth>(x, y, w, pw, &r.x, &r.y);
+    return r;
 }
 
 template <typename Op, typename T, typename TY, int V, unsigned F>
@@ -690,10 +722,9 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
     }
     /* The limits of one element, where its fast forms gave a loss that is not finite. */
     auto exact = [&](float x, float y, float w, float pw, float *lo, float *g) {
-        if (generic || (F & SF_LF_SMOOTH) != 0)
-            op.template limits<true>(x, y, w, pw, lo, g);
-        else
-            op.template limits<false>(x, y, w, pw, lo, g);
+        const float2 r = sf_loss_limits_call<Op, generic || (F & SF_LF_SMOOTH) != 0>(op, x, y, w, pw);
+        *lo = r.x;
+        *g = r.y;
     };
     /* One element's math, with the options the kernel has; hard: its target is 0 or 1. */
     auto element = [&](auto hard, float x, float y, float w, float pw, float *lo, float *g, float *sig) {
@@ -724,16 +755,16 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
     for (int64_t iv = t; iv < nvec; iv += stride) {
         const int64_t i0 = iv * V;
         float x[V], y[V], w[V], pw[V], up[V];
-        sf_load<T, V>(x_ptr, i0, x);
+        sf_loss_load<T, V>(x_ptr, i0, x);
         sf_loss_load_targets<TY, V>(y_ptr, i0, y);
         if (has_w)
-            sf_load<T, V>(w_ptr, i0, w);
+            sf_loss_load<T, V>(w_ptr, i0, w);
         else
 #pragma unroll
             for (int k = 0; k < V; k++)
                 w[k] = 1.0f;
         if (has_up)
-            sf_load<T, V>(up_ptr, i0, up);
+            sf_loss_load<T, V>(up_ptr, i0, up);
         else
 #pragma unroll
             for (int k = 0; k < V; k++)
@@ -748,7 +779,7 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
                         c = 0;
                 }
             } else {   /* the vector of columns col .. col + V - 1, all in the row */
-                sf_load<T, V>(pw_ptr, col, pw);
+                sf_loss_load<T, V>(pw_ptr, col, pw);
             }
             col += p.col_step;
             if (col >= p.cols)

@@ -492,11 +492,13 @@ SF_FN void sf_focal_hard_terms(float x, int t, float ats, float gamma, float *aq
 {
     float big, small;
     float tail = sf_logit_tail(x, &big, &small);
-    float xt = t ? -x : x;
-    int up = xt >= 0.0f;   /* NaN: both sigmas come out NaN */
+    /* up: x' >= 0, tested on x itself ((x >= 0) != t: one comparison that folds the target
+     * in, no x' formed; x = +-0 gives sigma 1/2 either way), and then max(x', 0) = |x|.
+     * NaN: both sigmas and the tail come out NaN. */
+    int up = (x >= 0.0f) != (t != 0);
     *q = up ? big : small;
     *ratio = up ? small : big;
-    *ce = tail + (xt > 0.0f ? xt : 0.0f);
+    *ce = tail + (up ? SF_FABS(x) : 0.0f);
     *aqs = ats * sf_pow_unit(*q, gamma);
 }
 
