@@ -315,6 +315,28 @@ template <typename TY, bool PW> __device__ __forceinline__ void head_bce(float z
         sf_bce_unit_loss_grad_plain(z, y, 1.0f, lo, g, &sig);
 }
 
+/* A vector's loss where its fast form was not finite, from the vector's z and targets
+ * read again (G has not yet replaced them): the common path then holds no logit or
+ * target past its loss and gradient. */
+template <typename T, typename TY, int V, bool PW>
+__device__ __forceinline__ float head_loss_limits(const T *zp, const TY *yp, const float (&b)[V], const float (&pj)[V])
+{
+    asm volatile("" ::: "memory");   /* a new load: else nvcc reuses the first, live all along */
+    head_raw<T, V> zr;
+    head_raw<TY, V> yr;
+    zr.load(zp);
+    yr.load(yp);
+    float sum = 0.0f;
+#pragma unroll
+    for (int k = 0; k < V; k++) {
+        const float x = zr.get(k) + b[k], y = yr.get(k);
+        float lo, g;
+        head_bce<TY, PW>(x, y, pj[k], &lo, &g);
+        sum += sf_finite(lo) ? lo : sf_bce_loss_limits(x, y, 1.0f, pj[k]);
+    }
+    return sum;
+}
+
 /* Column sums and the loss run in f32 over this many rows of a thread, then go to its
  * double accumulators, at one double add per column every 8 rows rather than every row.
  * The f32 sum of k terms rounds at most (k - 1) units of roundoff of their sum of
@@ -326,9 +348,15 @@ template <typename TY, bool PW> __device__ __forceinline__ void head_bce(float z
 /* Reads Z (2 or 4 bytes) and the target (1, 2 or 4), writes G over Z: 5 to 12 bytes a
  * logit. The loss and the column sums are formed whether or not the call wants them
  * (a few instructions a logit; the path stays straight-line) and written only when it
- * does. PW: pos_weight given (else p = 1). */
+ * does. PW: pos_weight given (else p = 1). Occupancy: one row of V logits is what a
+ * thread has in flight (head_walk), so the bytes in flight Little's law asks for come from
+ * resident threads: 3 blocks an SM (at most 80 registers) for 16-bit logits, 4 (64) for
+ * f32; the loss limits' path holding nothing of the common one (head_loss_limits) is what
+ * lets them fit without spilling. */
+template <typename T> constexpr int head_train_blocks() { return sizeof(T) == 4 ? 4 : 3; }
+
 template <typename T, typename TY, int V, bool PW>
-__global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(2)) train_kernel(train_params p)
+__global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(head_train_blocks<T>())) train_kernel(train_params p)
 {
     /* The thread's double column sums, in shared memory rather than 2 V registers: the
      * registers decide how many threads an SM holds, hence the bytes in flight. */
@@ -369,26 +397,16 @@ __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(2)) train_kernel(train
                     head_raw<TY, V> yr;
                     zr.load(zp);
                     yr.load(yp);
-                    float x[V], y[V], lo[V], g[V];
+                    float lo[V], g[V];
 #pragma unroll
-                    for (int k = 0; k < V; k++) {
-                        x[k] = zr.get(k) + b[k];
-                        y[k] = yr.get(k);
-                        head_bce<TY, PW>(x[k], y[k], pj[k], &lo[k], &g[k]);
-                    }
+                    for (int k = 0; k < V; k++)
+                        head_bce<TY, PW>(zr.get(k) + b[k], yr.get(k), pj[k], &lo[k], &g[k]);
                     float vec_loss = lo[0];   /* not 0 + lo[0]: an add that does not fold */
 #pragma unroll
                     for (int k = 1; k < V; k++)
                         vec_loss += lo[k];
-                    if (!sf_finite(vec_loss)) {   /* rare: an infinite or NaN logit, 0 * inf */
-                        vec_loss = 0.0f;
-#pragma unroll
-                        for (int k = 0; k < V; k++) {
-                            if (!sf_finite(lo[k]))
-                                lo[k] = sf_bce_loss_limits(x[k], y[k], 1.0f, pj[k]);
-                            vec_loss += lo[k];
-                        }
-                    }
+                    if (!sf_finite(vec_loss))   /* rare: an infinite or NaN logit, 0 * inf */
+                        vec_loss = head_loss_limits<T, TY, V, PW>(zp, yp, b, pj);
                     ls += vec_loss;
                     sf_store<T, V>(zp, 0, g);
 #pragma unroll
