@@ -362,11 +362,15 @@ __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(head_train_blocks<T>()
      * registers decide how many threads an SM holds, hence the bytes in flight. */
     __shared__ double col[V][SF_BLOCK];
     __shared__ double warp_sums[32];
+    /* Whether the call wants column sums, read from shared memory where it is used: as a
+     * register it would be held across the row loop, which has none to spare. */
+    __shared__ int want_sums;
+    if (threadIdx.x == 0 && threadIdx.y == 0)
+        want_sums = p.db_acc != nullptr || p.col_partials != nullptr;
     T *z = (T *)p.z;
     const T *__restrict__ bias = (const T *)p.bias;
     const T *__restrict__ pw = (const T *)p.pos_weight;
     const TY *__restrict__ targets = (const TY *)p.targets;
-    const bool sums = p.db_acc != nullptr || p.col_partials != nullptr;
     const int tid = threadIdx.y * blockDim.x + threadIdx.x;
     const int64_t units = p.l / V;
     double loss = 0.0;
@@ -392,6 +396,9 @@ __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(head_train_blocks<T>()
 #pragma unroll
                 for (int k = 0; k < V; k++)
                     cs[k] = 0.0f;
+                /* Two rows an iteration, one after the other (a row's loads still follow
+                 * the previous row's store): the loop's own instructions once per two. */
+#pragma unroll 2
                 for (int i = 0; i < n; i++, zp += p.stride, yp += p.stride) {
                     head_raw<T, V> zr;
                     head_raw<TY, V> yr;
@@ -419,9 +426,9 @@ __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(head_train_blocks<T>()
                 loss += (double)ls;
             }
         }
-        if (!sums)
+        __syncthreads();   /* col is complete (and want_sums written) */
+        if (!*(volatile int *)&want_sums)
             continue;
-        __syncthreads();
         if (threadIdx.y == 0 && j < p.l)
 #pragma unroll
             for (int k = 0; k < V; k++) {
