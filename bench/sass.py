@@ -512,6 +512,9 @@ def describe(kernel, facts):
         if train:
             d["bytes"] = zb + SIZE[ty] + SIZE[t]
             d["bytes_note"] = "a logit: z and y in, G out over z"
+            # One row in flight a thread, however nvcc unrolls the row loop: a row's loads
+            # follow the previous row's store of G over z, which they may alias.
+            d["flight"] = d["elements"]
         else:
             d["bytes"] = zb + SIZE[t]
             d["bytes_note"] = "a logit: z in, probs out (logits, labels: options)"
@@ -592,7 +595,7 @@ def analyse(sass, res, log, facts):
         r["instr_per_byte"] = round(ipb, 3) if ipb else ""
         threads = occupancy(u["regs"], u["shared"])
         r["threads_per_sm"] = threads
-        in_flight = d["bytes"] * n * threads if d["bytes"] else None
+        in_flight = d["bytes"] * d.get("flight", n) * threads if d["bytes"] else None
         r["bytes_in_flight_per_sm"] = in_flight or ""
         for gpu in COPY:
             r["predicted_" + gpu] = round(predict(ipb, in_flight, gpu), 3) if ipb else ""
