@@ -11,8 +11,9 @@
 namespace {
 
 /* Hard targets (u8: 0 or 1, never smoothed: the API refuses label smoothing with them)
- * through sf_bce_hard_loss_grad_plain, selections with no products with the target;
- * float targets without pos_weight through the p = 1 form of the loss, sf_bce_unit_*. */
+ * through sf_bce_hard_sel_loss_grad_plain, selections with no products with the target;
+ * float targets through the forms that share the softplus tail, sf_bce_unit_* (p = 1) and
+ * sf_bce_pw_* (pos_weight). */
 struct bce_op {
     float eps;   /* label smoothing */
     static constexpr bool grad_needs_limits = false;   /* both sigmas are bounded */
@@ -22,10 +23,12 @@ struct bce_op {
     __device__ void apply(float x, float y, float w, float p, float *loss, float *grad, float *sig) const
     {
         const float ys = Smooth && !Hard ? sf_smooth_target(y, eps) : y;
-        if (Hard && Loss)
+        if (Hard && Loss && !PosWeight)
+            sf_bce_hard_sel_loss_grad_plain(x, y != 0.0f, w, p, loss, grad, sig);
+        else if (Hard && Loss)   /* t's predicate stays live for p_t: fewer predicates live at once */
             sf_bce_hard_loss_grad_plain(x, y != 0.0f, w, p, loss, grad, sig);
         else if (Loss && PosWeight)
-            sf_bce_loss_grad_plain(x, ys, w, p, loss, grad, sig);
+            sf_bce_pw_loss_grad_plain(x, ys, w, p, loss, grad, sig);
         else if (Loss)
             sf_bce_unit_loss_grad_plain(x, ys, w, loss, grad, sig);
         if (!Loss) {

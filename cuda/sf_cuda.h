@@ -751,6 +751,10 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
     const int64_t stride = (int64_t)gridDim.x * blockDim.x;
     const int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     int64_t col = has_pw && t < nvec ? (p.col0 + t * V) % p.cols : 0;
+    /* The specialised kernels walk the column in 32 bits (sf_loss_pos_weight_vectors): an
+     * add, a compare and a select a pass instead of their 64-bit pairs. */
+    uint32_t col32 = (uint32_t)col;
+    const uint32_t step32 = (uint32_t)p.col_step, cols32 = (uint32_t)p.cols;
 
     for (int64_t iv = t; iv < nvec; iv += stride) {
         const int64_t i0 = iv * V;
@@ -778,12 +782,15 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
                     if (++c == p.cols)
                         c = 0;
                 }
+                col += p.col_step;
+                if (col >= p.cols)
+                    col -= p.cols;
             } else {   /* the vector of columns col .. col + V - 1, all in the row */
-                sf_loss_load<T, V>(pw_ptr, col, pw);
+                sf_loss_load<T, V>(pw_ptr, col32, pw);
+                col32 += step32;
+                if (col32 >= cols32)
+                    col32 -= cols32;
             }
-            col += p.col_step;
-            if (col >= p.cols)
-                col -= p.cols;
         } else {
 #pragma unroll
             for (int k = 0; k < V; k++)
@@ -804,7 +811,9 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
                 if (tests_grad)
                     vec_grad += g[k];
             }
-            if (want_loss && !sf_finite(tests_grad ? vec_loss + vec_grad : vec_loss)) {   /* rare: an infinite or NaN input, 0 * inf */
+            /* rare: an infinite or NaN input, 0 * inf. The gradient alone (no loss: lo is 0)
+             * is tested where the Op's can be NaN (tests_grad), a vector at a time. */
+            if ((want_loss || tests_grad) && !sf_finite(tests_grad ? vec_loss + vec_grad : vec_loss)) {
                 vec_loss = 0.0f;
 #pragma unroll
                 for (int k = 0; k < V; k++) {
@@ -861,7 +870,7 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
             const float up = has_up ? sf_to_float(up_ptr[i]) : 1.0f;
             float lo, g, pr;
             element(sf_bool<u8_targets>{}, x, y, w, pw, &lo, &g, &pr);   /* float targets: the soft form */
-            if (want_loss && !sf_finite(test_grad && !u8_targets ? lo + g : lo))
+            if ((want_loss || (test_grad && !u8_targets)) && !sf_finite(test_grad && !u8_targets ? lo + g : lo))
                 exact(x, y, w, pw, &lo, &g);
             if (loss_sum)
                 acc += (double)lo;
@@ -963,10 +972,11 @@ template <typename T, typename TY, int V> int64_t sf_loss_head(const sf_loss_par
 
 /* pos_weight read a vector at a time: every vector of elements starts at a column that is
  * a multiple of V and ends in the same row (cols % V == 0, col0 % V == 0), at a 16-byte
- * boundary of pos_weight. */
+ * boundary of pos_weight; the column walked in 32 bits (cols < 2^31, so col + col_step
+ * cannot wrap). */
 template <typename T, int V> bool sf_loss_pos_weight_vectors(const sf_loss_params &p)
 {
-    return p.cols % V == 0 && p.col0 % V == 0 && sf_aligned(p.pos_weight, 16);
+    return p.cols % V == 0 && p.col0 % V == 0 && p.cols <= INT32_MAX && sf_aligned(p.pos_weight, 16);
 }
 
 /* The fused pass for a [rows, cols] loss: a view at an element offset runs its first few

@@ -372,6 +372,36 @@ SF_FN void sf_bce_unit_loss_grad(float x, float ys, float w, float *loss, float 
         *loss = sf_bce_loss_limits(x, ys, w, 1.0f);
 }
 
+/* The same loss and gradient with pos_weight p, fewer operations than the plain form:
+ * the two softplus share the tail and one of max(x, 0), max(-x, 0) is 0, so
+ *   (1 - y') softplus(x) + p y' softplus(-x) = c |x| + (1 - y' + p y') tail,
+ * c = x >= 0 ? 1 - y' : p y', formed as fma(c, |x|, lw tail). For y' in [0, 1] and p >= 0
+ * every term is >= 0 (no cancellation: not the (1 - y') x + lw softplus(-x) of the
+ * definition, whose terms cancel for x < 0), and it rounds no more often than the plain
+ * form's two softplus, two products and sum. Where its loss is not finite (an infinite
+ * logit, target, weight or pos_weight, a NaN, 0 * inf at c = 0 and an infinite logit)
+ * sf_bce_loss_limits(x, y', w, p) gives it; where it is finite it is the plain form's value
+ * but for rounding. Gradient and sigma as sf_bce_loss_grad_plain. */
+SF_FN void sf_bce_pw_loss_grad_plain(float x, float ys, float w, float p, float *loss, float *grad, float *sig)
+{
+    float big, small;
+    float tail = sf_logit_tail(x, &big, &small);
+    int nonneg = x >= 0.0f;
+    float s = nonneg ? big : small, sn = nonneg ? small : big;
+    float neg = 1.0f - ys, pos = p * ys;
+    float c = nonneg ? neg : pos;
+    *loss = w * SF_FMA(c, SF_FABS(x), (neg + pos) * tail);
+    *grad = w * (neg * s - pos * sn);
+    *sig = s;
+}
+
+SF_FN void sf_bce_pw_loss_grad(float x, float ys, float w, float p, float *loss, float *grad, float *sig)
+{
+    sf_bce_pw_loss_grad_plain(x, ys, w, p, loss, grad, sig);
+    if (!sf_finite(*loss))
+        *loss = sf_bce_loss_limits(x, ys, w, p);
+}
+
 /* A hard target t (0 or 1: u8 targets, which take no smoothing), where the loss and the
  * gradient are selections: with x' = t ? -x : x and p_t = t ? p : 1,
  *   loss = w (p_t softplus(x')) = w (p_t (tail + max(x', 0))),
@@ -397,6 +427,30 @@ SF_FN void sf_bce_hard_loss_grad_plain(float x, int t, float w, float p, float *
 SF_FN void sf_bce_hard_loss_grad(float x, int t, float w, float p, float *loss, float *grad, float *sig)
 {
     sf_bce_hard_loss_grad_plain(x, t, w, p, loss, grad, sig);
+    if (!sf_finite(*loss))
+        *loss = sf_bce_loss_limits(x, t ? 1.0f : 0.0f, w, p);
+}
+
+/* The values of sf_bce_hard_loss_grad_plain (NaN where it gives NaN), with x' >= 0 tested
+ * on x itself, (x >= 0) != t (one comparison that folds the target in; x = +-0 gives
+ * sigma 1/2 either way), and max(x', 0) as |x| there: no x' formed. The loss kernels' form
+ * (cuda/bce.cu, opencl/bce.cl). */
+SF_FN void sf_bce_hard_sel_loss_grad_plain(float x, int t, float w, float p, float *loss, float *grad, float *sig)
+{
+    float big, small;
+    float tail = sf_logit_tail(x, &big, &small);
+    int up = (x >= 0.0f) != (t != 0);
+    float st = up ? big : small;   /* sigma(x') */
+    float pt = t ? p : p * 0.0f + 1.0f;
+    *loss = w * (pt * (tail + (up ? SF_FABS(x) : 0.0f)));
+    float g = w * (pt * st);
+    *grad = t ? -g : g;
+    *sig = x >= 0.0f ? big : small;
+}
+
+SF_FN void sf_bce_hard_sel_loss_grad(float x, int t, float w, float p, float *loss, float *grad, float *sig)
+{
+    sf_bce_hard_sel_loss_grad_plain(x, t, w, p, loss, grad, sig);
     if (!sf_finite(*loss))
         *loss = sf_bce_loss_limits(x, t ? 1.0f : 0.0f, w, p);
 }
@@ -474,6 +528,36 @@ SF_FN void sf_focal_loss_grad(float x, float y, float alpha, float gamma, float 
         sf_focal_parts(x, y, alpha, gamma, 1, loss, grad);
 }
 
+/* gamma = 2 (RetinaNet's), any target: q^2 ratio = q p (1 - p), so the gradient
+ *   grad_e = alpha_t q [q (p - y) - 2 (2y - 1) p (1 - p) CE]
+ * takes no division and no q = 0 case (the factor q is 0 there, as q^2 ratio is). The
+ * same terms as sf_focal_parts otherwise. alpha_t as a1 y + a0 (1 - y), with
+ * a1 = alpha_t(1) and a0 = alpha_t(0) (sf_focal_alpha_t; loop invariants in a kernel): for
+ * alpha < 0 both are 1, and y + (1 - y) rounds to exactly 1 for y in [0, 1] (1 - y is exact
+ * for y >= 1/2 and within 2^-25 below, and 1 + d with |d| <= 2^-25 rounds to 1). Plain
+ * products: where loss or gradient is NaN (a 0 * inf limit, a NaN input)
+ * sf_focal_parts(x, y, alpha, 2, 1, ...) gives both. */
+SF_FN void sf_focal2_loss_grad_plain(float x, float y, float a1, float a0, float *loss, float *grad)
+{
+    float s, sn, sp, spn;
+    sf_logit_terms(x, &s, &sn, &sp, &spn);
+    float ny = 1.0f - y;
+    float q = y * sn + ny * s;
+    float at = a1 * y + a0 * ny;
+    float ce = ny * sp + y * spn;
+    *loss = at * ((q * q) * ce);
+    float pmy = ny * s - y * sn;   /* p - y without the cancellation of s - y */
+    float inner = q * pmy - (4.0f * y - 2.0f) * ((s * sn) * ce);
+    *grad = (at * q) * inner;
+}
+
+SF_FN void sf_focal2_loss_grad(float x, float y, float alpha, float *loss, float *grad)
+{
+    sf_focal2_loss_grad_plain(x, y, sf_focal_alpha_t(alpha, 1.0f), sf_focal_alpha_t(alpha, 0.0f), loss, grad);
+    if (SF_ISNAN(*loss + *grad))
+        sf_focal_parts(x, y, alpha, 2.0f, 1, loss, grad);
+}
+
 /* The same for a hard target t (0 or 1: u8 targets, or float targets that are all 0 or 1),
  * where q, alpha_t, CE and the ratio are selections and no division is left. With
  * x' = t ? -x : x (the logit of the wrong class):
@@ -537,6 +621,79 @@ SF_FN void sf_focal_hard_loss_grad(float x, int t, float alpha, float gamma, flo
     sf_focal_hard_parts(x, t, ats, gamma, 0, loss, grad);
     if (!sf_finite(*loss))
         sf_focal_hard_parts(x, t, ats, gamma, 1, loss, grad);
+}
+
+/* ---- Gradients stored in 16 bits: approximations well inside a 16-bit ulp ------------- */
+
+/* A gradient stored as f16 or bf16 passes where it is the rounding of a value within the
+ * f32 bound of the truth, +-1 ulp of the 16-bit dtype (DESIGN.md, Numerics): relative
+ * errors of the f32 value up to about 2^-12 cannot move it by more than that 1 ulp (f16
+ * values are 2^-11 to 2^-10 apart, relative; bf16 2^-8 to 2^-7), where the terms do not
+ * cancel. There the exponential, the reciprocal and the softplus tail need not be f32-exact.
+ * SF_EXP2_APPROX(a) is 2^a and SF_RCP_APPROX(d) 1 / d: on CUDA the hardware's (MUFU.EX2:
+ * 2 ulp, the CUDA guide's bound for exp2f, results below 2^-126 flushed to 0; MUFU.RCP:
+ * 1 ulp, PTX's bound for rcp.approx), elsewhere the library's (a test may define them to
+ * model the hardware's errors). */
+#if defined(__CUDACC__)
+SF_FN float sf_ex2_approx(float a)
+{
+    float r;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(a));
+    return r;
+}
+SF_FN float sf_rcp_approx(float d)
+{
+    float r;
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(d));
+    return r;
+}
+#define SF_EXP2_APPROX(a) sf_ex2_approx(a)
+#define SF_RCP_APPROX(d) sf_rcp_approx(d)
+#elif defined(__OPENCL_VERSION__)
+#define SF_EXP2_APPROX(a) exp2(a)
+#define SF_RCP_APPROX(d) (1.0f / (d))
+#else
+#ifndef SF_EXP2_APPROX
+#define SF_EXP2_APPROX(a) exp2f(a)
+#endif
+#ifndef SF_RCP_APPROX
+#define SF_RCP_APPROX(d) (1.0f / (d))
+#endif
+#endif
+
+/* log1p(e) for e in [0, 1] to 2^-14.5 of itself: e + e^2 q(e), q of degree 4 (a Chebyshev
+ * fit to (log1p(e) - e) / e^2, mpmath, coefficients rounded to f32; with f32 arithmetic at
+ * most 4.1e-5 relative over [0, 1]), four multiply-adds fewer than sf_log1p_unit. */
+SF_FN float sf_log1p_unit_short(float e)
+{
+    float q = -3.234715760e-02f;
+    q = SF_FMA(q, e, 1.215313300e-01f);
+    q = SF_FMA(q, e, -2.267889380e-01f);
+    q = SF_FMA(q, e, 3.306711912e-01f);
+    q = SF_FMA(q, e, -4.999476373e-01f);
+    return SF_FMA(e * e, q, e);
+}
+
+/* sf_focal_hard_grad at gamma = 2 for a gradient stored in 16 bits. Its terms are of one
+ * sign (no cancellation), so relative errors add up: e^-|x| as 2^(-|x| log2 e) (the rounding
+ * of the product moves it by up to |x| 2^-24 ln 2 relative, 1.2e-6 at |x| = 30, past which
+ * the gradient of x' < 0, about 3 alpha_t e^-3|x|, is below every 16-bit value), the
+ * hardware's 2^a and 1 / d (a few 2^-24), the short tail (2^-14.5): under 2^-14 in all,
+ * within the 2^-12 above. Where 2^a flushes to 0 (|x| > 87) the gradient of x' < 0 has long
+ * underflowed and that of x' > 0 loses a term below 2^-100 of it. NaN and +-inf as
+ * sf_focal_hard_grad. test_sf_math checks it against double with those errors modelled. */
+SF_FN float sf_focal2_hard_grad16(float x, int t, float ats)
+{
+    float ax = SF_FABS(x);
+    float e = SF_EXP2_APPROX(ax * -1.442695041f);   /* e^-|x| */
+    float big = SF_RCP_APPROX(1.0f + e);            /* sigma(|x|) */
+    float small = e * big;                          /* sigma(-|x|) */
+    float tail = sf_log1p_unit_short(e);
+    int up = (x >= 0.0f) != (t != 0);               /* x' >= 0, as in sf_focal_hard_terms */
+    float q = up ? big : small, ratio = up ? small : big;
+    float ce = tail + (up ? ax : 0.0f);
+    float aqs = ats * (q * q);
+    return aqs * SF_FMA(2.0f, ratio * (ce < 0x1.fffffep127f ? ce : 0x1.fffffep127f), q);
 }
 
 /* ---- LSTM cell (gate order i, f, g, o; pre-activations ai, af, ag, ao) --------------- */

@@ -57,7 +57,7 @@ kernel void bce_fused(global const SF_T *x, ulong x_off,
             if (y_u8)      /* hard targets (never smoothed): selections */
                 sf_bce_hard_loss_grad(xv, yv != 0.0f, wv, pv, &le, &g, &s);
             else if (pw)
-                sf_bce_loss_grad(xv, ys, wv, pv, &le, &g, &s);
+                sf_bce_pw_loss_grad(xv, ys, wv, pv, &le, &g, &s);
             else           /* p = 1: the shorter form of the loss */
                 sf_bce_unit_loss_grad(xv, ys, wv, &le, &g, &s);
             if (loss)

@@ -36,10 +36,14 @@ kernel void focal_fused(global const SF_T *x, ulong x_off,
         const float yv = sf_ld_target(y, y_u8, i);
         const float uv = up ? sf_ld(up, i) : 1.0f;
         float le, g;
-        if (y_u8 && !want_loss)   /* hard targets: selections, no division */
+        if (y_u8 && !want_loss && gamma == 2.0f && sizeof(SF_T) == 2)   /* stored in 16 bits */
+            g = sf_focal2_hard_grad16(xv, yv != 0.0f, sf_focal_signed_alpha(alpha, yv != 0.0f));
+        else if (y_u8 && !want_loss)   /* hard targets: selections, no division */
             g = sf_focal_hard_grad(xv, yv != 0.0f, sf_focal_signed_alpha(alpha, yv != 0.0f), gamma);
         else if (y_u8)
             sf_focal_hard_loss_grad(xv, yv != 0.0f, alpha, gamma, &le, &g);
+        else if (gamma == 2.0f)   /* RetinaNet's: no pow, no division */
+            sf_focal2_loss_grad(xv, yv, alpha, &le, &g);
         else
             sf_focal_loss_grad(xv, yv, alpha, gamma, &le, &g);   /* shares exp, log1p, pow */
         if (want_loss) {

@@ -794,6 +794,8 @@ static const bce_set bce_sets[] = {
     {T_U8, true, false, false, 0.0f, 1.0f, 0.5f, true, true, false, false, false, true},
     {T_SOFT, false, false, false, 0.0f, 1.0f, 0.5f, true, false, false, false, false, true},
     {T_U8, false, false, false, 0.0f, 1.0f, 0.5f, true, false, false, false, false, true},
+    /* training with pos_weight and soft targets (sf_bce_pw_*), with extremes */
+    {T_SOFT, false, true, false, 0.0f, 1.0f, 0.5f, true, true, false, false, false, true},
 };
 
 typedef struct loss_opts {
@@ -1047,6 +1049,11 @@ static const focal_set focal_sets[] = {
     {T_BINARY, 0.25f, 2.0f, 1.0f, false, false, true, true},
     {T_U8, 0.25f, 2.0f, 1.0f, false, false, true, true},
     {T_U8, 0.75f, 2.0f, 1.0f, false, true, true, true},
+    /* gamma 2 with soft targets (sf_focal2_*: no division), training and the gradient
+     * alone; the u8 gradient alone without alpha and scaled (16 bits: sf_focal2_hard_grad16) */
+    {T_SOFT, 0.25f, 2.0f, 1.0f, false, true, true, true},
+    {T_SOFT, 0.25f, 2.0f, 0.5f, false, false, true, true},
+    {T_U8, -1.0f, 2.0f, 2.0f, false, false, true, true},
 };
 
 static void focal_case(const backend_mem *be, sigfuse_ctx *cpu, sigfuse_ctx *dev, sigfuse_dtype dt, shape2 sh,

@@ -14,6 +14,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The hardware approximations that sf_math.h takes for gradients stored in 16 bits
+ * (SF_EXP2_APPROX, SF_RCP_APPROX: MUFU.EX2 and MUFU.RCP on CUDA), modelled on the host:
+ * off by model_sign times twice their bounds (2^a: 2 ulp, flushed to 0 below 2^-126, as
+ * ex2.approx.ftz; 1 / d: 1 ulp), or exact for model_sign = 0. */
+static int model_sign;
+static float model_ex2(float a)
+{
+    const double r = exp2((double)a);
+    return r < 0x1p-126 ? 0.0f : (float)(r * (1.0 + model_sign * 0x1p-21));
+}
+static float model_rcp(float d) { return (float)(1.0 / (double)d * (1.0 + model_sign * 0x1p-22)); }
+#define SF_EXP2_APPROX(a) model_ex2(a)
+#define SF_RCP_APPROX(d) model_rcp(d)
+
 #include "../kernels/sf_math.h"
 
 static float f_of_bits(uint32_t b)
@@ -360,6 +374,120 @@ Test(sf_math, focal_gradient_keeps_its_digits_at_saturated_logits)
     float loss, grad;
     sf_focal_loss_grad(17.0f, 1.0f, -1.0f, 0.0f, &loss, &grad);
     cr_expect(grad < 0.0f, "x = 17, y = 1, gamma = 0: the gradient is -4.14e-8, got %g", (double)grad);
+}
+
+/* The gamma = 2 form without the division (sf_focal2_loss_grad, the soft path of the
+ * CUDA gamma-2 kernels and of OpenCL at gamma 2) against double, beside the general form
+ * at gamma 2 (sf_focal_loss_grad): every 1/64 of [-110, 110] over soft and hard targets
+ * and alpha with and without its term, the loss in ulps of itself (a product of terms >= 0)
+ * and the gradient in ulps of its largest term (hard targets: of itself), as above. The
+ * general form is off by up to ~13 ulp there (the errors of sigma, squared in q^2, and of
+ * the soft target's terms; the two forms round differently point by point), so the check
+ * is that the new one is no worse over the sweep, and within the 12 ulp the backend suites
+ * allow the focal loss (tests/testutil.c, long_formulas) at every point. At the special
+ * inputs it gives the general form's values, NaN and inf included. */
+Test(sf_math, focal_gamma_two_form_no_worse_than_the_general_form)
+{
+    const float ys[] = {0.0f, 1.0f, 0.25f, 0.5f, 0.9f, 0.999f, 1e-3f, 0x1p-149f};
+    const float alphas[] = {-1.0f, 0.25f, 0.0f, 1.0f};
+    double worst[2][2] = {{0}};   /* [general, gamma-2 form][loss, gradient] */
+    for (int i = 0; i <= 220 * 64; i++) {
+        const float x = -110.0f + (float)i / 64.0f;
+        for (size_t iy = 0; iy < sizeof ys / sizeof ys[0]; iy++)
+            for (size_t ia = 0; ia < 4; ia++) {
+                const float y = ys[iy], a = alphas[ia];
+                double largest;
+                const double want_g = focal_grad_d(x, y, a, 2.0, &largest);
+                const double s = sigma_d(x), sn = sigma_d(-(double)x), yd = y;
+                const double q = yd * sn + (1 - yd) * s;
+                const double at = a < 0 ? 1.0 : a * yd + (1 - (double)a) * (1 - yd);
+                const double want_l = at * q * q * ((1 - yd) * softplus_d(x) + yd * softplus_d(-(double)x));
+                const bool hard = y == 0.0f || y == 1.0f;
+                const double unit = fmax(0x1p-149, ldexp(1.0, ilogb(largest) - 23));
+                double d[2][2];
+                for (int form = 0; form < 2; form++) {
+                    float loss, grad;
+                    if (form)
+                        sf_focal2_loss_grad(x, y, a, &loss, &grad);
+                    else
+                        sf_focal_loss_grad(x, y, a, 2.0f, &loss, &grad);
+                    d[form][0] = ulps(loss, want_l);
+                    d[form][1] = hard ? ulps(grad, want_g) : fabs((double)grad - want_g) / unit;
+                    worst[form][0] = fmax(worst[form][0], d[form][0]);
+                    worst[form][1] = fmax(worst[form][1], d[form][1]);
+                }
+                cr_expect(d[1][0] <= 12.0 && d[1][1] <= 12.0,
+                          "focal2(x=%a, y=%a, alpha=%g): loss %.2f ulp (general form %.2f), gradient %.2f ulp (%.2f)",
+                          (double)x, (double)y, (double)a, d[1][0], d[0][0], d[1][1], d[0][1]);
+            }
+    }
+    cr_log_info("focal gamma 2: loss worst %.2f ulp (general form %.2f), gradient %.2f ulp (general form %.2f)",
+                worst[1][0], worst[0][0], worst[1][1], worst[0][1]);
+    cr_expect(worst[1][0] <= worst[0][0] && worst[1][1] <= worst[0][1]);
+    int bad = 0;
+    for (size_t ia = 0; ia < 4; ia++)
+        for (size_t ix = 0; ix < N_LOSS_INPUTS; ix++)
+            for (size_t iy = 0; iy < sizeof ys / sizeof ys[0]; iy++) {
+                const float x = loss_inputs[ix], y = ys[iy], a = alphas[ia];
+                float l1, g1, l2, g2;
+                sf_focal_loss_grad(x, y, a, 2.0f, &l1, &g1);
+                sf_focal2_loss_grad(x, y, a, &l2, &g2);
+                if (!agree(l1, l2) || !agree(g1, g2)) {
+                    if (bad++ < 10)
+                        cr_log_error("focal(x=%a, y=%a, alpha=%g): general %a %a, gamma-2 form %a %a", (double)x,
+                                     (double)y, (double)a, (double)l1, (double)g1, (double)l2, (double)g2);
+                }
+            }
+    cr_expect(bad == 0, "%d combinations differ", bad);
+}
+
+/* The focal gradient at gamma 2 for 16-bit outputs (sf_focal2_hard_grad16: the hardware's
+ * 2^a and 1 / d, the short tail) against double, with the hardware's errors modelled at
+ * twice their bounds either way: within 2^-12 of the truth, relative (inside one f16 ulp,
+ * 2^-11 to 2^-10 relative; bf16's is 8 times wider), where the truth is a normal f32, and
+ * within 2^-135 (below half of bf16's subnormal spacing) where it is smaller. Every 1/64 of
+ * [-110, 110], both targets, alpha with and without its term; the special inputs give
+ * sf_focal_hard_grad's values to the same bound, NaN, inf and 0 alike. */
+Test(sf_math, focal_gamma_two_16_bit_gradient_within_2_to_the_minus_12)
+{
+    const float alphas[] = {-1.0f, 0.25f, 0.0f, 1.0f};
+    double worst = 0.0;
+    char worst_case[160] = "";
+    int bad = 0;
+    for (model_sign = -1; model_sign <= 1; model_sign++)
+        for (int i = 0; i <= 220 * 64 + (int)N_LOSS_INPUTS; i++) {
+            const bool special = i > 220 * 64;
+            const float x = special ? loss_inputs[i - 220 * 64 - 1] : -110.0f + (float)i / 64.0f;
+            for (int t = 0; t <= 1; t++)
+                for (size_t ia = 0; ia < 4; ia++) {
+                    const float ats = sf_focal_signed_alpha(alphas[ia], t);
+                    const float g = sf_focal2_hard_grad16(x, t, ats);
+                    double largest;
+                    const double want = special ? (double)sf_focal_hard_grad(x, t, ats, 2.0f)
+                                                : focal_grad_d(x, t, alphas[ia], 2.0, &largest);
+                    bool ok;
+                    double rel = 0.0;
+                    if (isnan(want) || isinf(want) || want == 0.0)
+                        ok = isnan(want) ? isnan(g) : (double)g == want;
+                    else if (fabs(want) < 0x1p-126)
+                        ok = fabs((double)g - want) <= 0x1p-135;
+                    else {
+                        rel = fabs((double)g - want) / fabs(want);
+                        ok = rel <= 0x1p-12;
+                    }
+                    if (rel > worst) {
+                        worst = rel;
+                        snprintf(worst_case, sizeof worst_case, "x=%a t=%d alpha=%g model %+d: %a vs %a", (double)x, t,
+                                 (double)alphas[ia], model_sign, (double)g, want);
+                    }
+                    if (!ok && bad++ < 10)
+                        cr_log_error("focal2 16-bit grad(x=%a, t=%d, alpha=%g, model %+d) = %a, want %a", (double)x, t,
+                                     (double)alphas[ia], model_sign, (double)g, want);
+                }
+        }
+    model_sign = 0;
+    cr_log_info("focal gamma 2, 16-bit gradient: worst %.3g relative (2^%.1f) at %s", worst, log2(worst), worst_case);
+    cr_expect(bad == 0, "%d points off", bad);
 }
 
 /* x sigma(bx) and its derivative where they are subnormal (x below about -87): formed
