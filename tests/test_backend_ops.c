@@ -1651,20 +1651,24 @@ static void head_predict_case(const backend_mem *be, sigfuse_ctx *cpu, sigfuse_c
     free(ties);
 }
 
-/* outs: bit 0 loss, 1 dx, 2 dw, 3 dbias. targets: 0 binary float, 1 soft, 2 u8. */
+/* outs: bit 0 loss, 1 dx, 2 dw, 3 dbias. targets: 0 binary float, 1 soft, 2 u8. limits:
+ * every third column's bias is -inf (+inf) with targets 0 (1) there, logits whose fast
+ * loss is 0 * inf (NaN) and whose loss is the limit 0 and gradient 0: the CUDA epilogues'
+ * limits path, with the totals still finite. The magnitudes are those of a bias of 0
+ * there (a bound: those logits add nothing exactly). */
 static void head_train_case(const backend_mem *be, sigfuse_ctx *cpu, sigfuse_ctx *dev, sigfuse_dtype dt, shape3 sh,
                             sigfuse_reduction red, bool bias, bool pw, targets_kind tk, float grad_scale, int outs,
-                            int64_t chunk, int misalign, bool rerun)
+                            int64_t chunk, int misalign, bool rerun, bool limits)
 {
     tcase tc;
     case_begin(&tc, be, cpu, dev, misalign);
     snprintf(tc.name, sizeof tc.name,
              "head_train_step(backend=%s,dtype=%s,n=%lld,d=%lld,l=%lld,red=%s,targets=%s%s%s,grad_scale=%g,"
-             "out=%s%s%s%s,chunk_rows=%lld,view=%s)",
+             "out=%s%s%s%s,chunk_rows=%lld,view=%s%s)",
              be->name, dt_name(dt), (long long)sh.n, (long long)sh.d, (long long)sh.l, red_name(red),
              targets_name(tk), bias ? ",bias" : "", pw ? ",pos_weight" : "", (double)grad_scale, outs & 1 ? "loss" : "",
              outs & 2 ? "+dx" : "", outs & 4 ? "+dw" : "", outs & 8 ? "+dbias" : "", (long long)chunk,
-             misalign ? "+1" : "aligned");
+             misalign ? "+1" : "aligned", limits ? ",limits" : "");
     tu_rng rng = case_rng(&tc);
     head_inputs(&tc, &rng, dt, sh, bias);
     const int64_t nl = sh.n * sh.l;
@@ -1675,6 +1679,19 @@ static void head_train_case(const backend_mem *be, sigfuse_ctx *cpu, sigfuse_ctx
         tu_fill_binary(y, &rng);
     if (pw)
         tu_fill_uniform(case_input(&tc, H_PW, "pos_weight", dt, sh.l), &rng, 0.5, 3.0);
+    tu_buf mag_bias = {0};   /* limits: the bias the magnitudes are taken at */
+    if (limits) {
+        mag_bias = tu_alloc(dt, sh.l);
+        for (int64_t j = 0; j < sh.l; j++) {
+            const bool lim = j % 3 == 1, up = j % 6 == 4;
+            tu_set(&mag_bias, j, lim ? 0.0 : tu_get(&tc.s[H_BIAS].host, j));
+            if (lim) {
+                tu_set(&tc.s[H_BIAS].host, j, up ? INFINITY : -INFINITY);
+                for (int64_t i = 0; i < sh.n; i++)
+                    tu_set(y, i * sh.l + j, up ? 1.0 : 0.0);
+            }
+        }
+    }
     head_opts o = {sh.n, sh.d, sh.l, 0.5f, red, grad_scale, chunk, dt};
     double *ml = (outs & 1) ? case_output(&tc, H_LOSS, "loss", SIGFUSE_F32, 1) : NULL;
     double *mdx = (outs & 2) ? case_output(&tc, H_DX, "dx", dt, sh.n * sh.d) : NULL;
@@ -1682,10 +1699,16 @@ static void head_train_case(const backend_mem *be, sigfuse_ctx *cpu, sigfuse_ctx
     double *mdb = (outs & 8) ? case_output(&tc, H_DBIAS, "dbias", dt, sh.l) : NULL;
     const bool mean = red == SIGFUSE_REDUCTION_MEAN;
     const double f = fabs((double)grad_scale) / (mean && nl > 0 ? (double)nl : 1.0);
-    tu_scale_head(&tc.s[H_X].host, &tc.s[H_W].host, tc.s[H_BIAS].used ? &tc.s[H_BIAS].host : NULL, &tc.s[H_Y].host,
+    tu_scale_head(&tc.s[H_X].host, &tc.s[H_W].host,
+                  limits ? &mag_bias : tc.s[H_BIAS].used ? &tc.s[H_BIAS].host : NULL, &tc.s[H_Y].host,
                   tc.s[H_PW].used ? &tc.s[H_PW].host : NULL, sh.n, sh.d, sh.l, dt, f, mean, head_g_bits(be, dt),
                   NULL, NULL, ml, mdx, mdw, mdb);
+    if (limits)
+        tu_free(&mag_bias);
     case_run(&tc, head_train_call, &o);
+    if (limits && ml)   /* the case's point: a finite total through the limits */
+        cr_expect(isfinite(tu_get(&tc.s[H_LOSS].host, 0)), "%s: the reference loss is %g", tc.name,
+                  tu_get(&tc.s[H_LOSS].host, 0));
     if (rerun) {
         int r[4], k = 0;
         for (int s = H_LOSS; s <= H_DBIAS; s++)
@@ -1714,11 +1737,14 @@ static void head_tests(const backend_mem *be, int train, sigfuse_dtype dt)
                         head_predict_case(be, cpu, dev, dt, sh, oi != 1, outs[oi], chunks[ci], mis);
                 } else {
                     head_train_case(be, cpu, dev, dt, sh, SIGFUSE_REDUCTION_MEAN, true, true, T_BINARY, 1.0f, 15,
-                                    chunks[ci], mis, false);
+                                    chunks[ci], mis, false, false);
                     head_train_case(be, cpu, dev, dt, sh, SIGFUSE_REDUCTION_SUM, false, false, T_U8, 0.5f, 15,
-                                    chunks[ci], mis, false);
+                                    chunks[ci], mis, false, false);
                     head_train_case(be, cpu, dev, dt, sh, SIGFUSE_REDUCTION_MEAN, true, false, T_SOFT, 2.0f,
-                                    1 << (ci + mis), chunks[ci], mis, false);
+                                    1 << (ci + mis), chunks[ci], mis, false, false);
+                    if (ci < 2 && !mis)   /* with and without pos_weight: both fast forms' limits */
+                        head_train_case(be, cpu, dev, dt, sh, SIGFUSE_REDUCTION_SUM, true, ci == 0,
+                                        ci == 0 ? T_BINARY : T_SOFT, 1.0f, 15, chunks[ci], mis, false, true);
                 }
             }
     if (!quick()) {
@@ -1726,7 +1752,8 @@ static void head_tests(const backend_mem *be, int train, sigfuse_dtype dt)
         if (!train)
             head_predict_case(be, cpu, dev, dt, big, true, 1 | 2 | 4, 300, 0);
         else
-            head_train_case(be, cpu, dev, dt, big, SIGFUSE_REDUCTION_MEAN, true, true, T_U8, 1.0f, 15, 300, 0, true);
+            head_train_case(be, cpu, dev, dt, big, SIGFUSE_REDUCTION_MEAN, true, true, T_U8, 1.0f, 15, 300, 0, true,
+                            false);
     }
     sigfuse_ctx_destroy(dev);
     sigfuse_ctx_destroy(cpu);
