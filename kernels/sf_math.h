@@ -448,13 +448,6 @@ SF_FN void sf_bce_hard_sel_loss_grad_plain(float x, int t, float w, float p, flo
     *sig = x >= 0.0f ? big : small;
 }
 
-SF_FN void sf_bce_hard_sel_loss_grad(float x, int t, float w, float p, float *loss, float *grad, float *sig)
-{
-    sf_bce_hard_sel_loss_grad_plain(x, t, w, p, loss, grad, sig);
-    if (!sf_finite(*loss))
-        *loss = sf_bce_loss_limits(x, t ? 1.0f : 0.0f, w, p);
-}
-
 /* grad_e = w [(1 - y') sigma(x) - p y' sigma(-x)]; both sigmas are bounded, so plain
  * products cannot meet 0 * inf. Also gives sigma(x), as sf_bce_loss_grad does. */
 SF_FN float sf_bce_grad(float x, float ys, float w, float p, float *sig)

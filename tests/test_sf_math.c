@@ -179,6 +179,12 @@ Test(sf_math, pow_unit_rounds_once_for_gamma_two_and_one)
     cr_expect(isnan(sf_pow_unit(NAN, 2.0f)));
 }
 
+/* The same float, zero's sign included, or both NaN. */
+static int same_value(float a, float b)
+{
+    return (isnan(a) && isnan(b)) || (a == b && signbit(a) == signbit(b));
+}
+
 /* Two floats agree: the same value (either zero sign), both NaN, or within 2 ulp (the
  * plain products of the fast path may be contracted into fma by a compiler where the
  * limits' products round one by one). */
@@ -275,6 +281,17 @@ Test(sf_math, bce_unit_and_hard_forms_give_the_limits_loss_on_every_special_inpu
                             cr_log_error("bce hard(x=%g, t=%d, w=%g, p=%g): loss %g grad %g, want %g %g", (double)x,
                                          t, (double)w, (double)p, (double)loss, (double)grad, (double)want_h,
                                          (double)want_hg);
+                    }
+                    /* The CUDA loss kernels' selection form: the same values as the hard form's
+                     * plain products (NaN where they are NaN), which the limits then replace. */
+                    float lp, gp, sgp, ls, gs, sgs;
+                    sf_bce_hard_loss_grad_plain(x, t, w, p, &lp, &gp, &sgp);
+                    sf_bce_hard_sel_loss_grad_plain(x, t, w, p, &ls, &gs, &sgs);
+                    if (!same_value(lp, ls) || !same_value(gp, gs) || !same_value(sgp, sgs)) {
+                        if (bad++ < 10)
+                            cr_log_error("bce hard_sel(x=%g, t=%d, w=%g, p=%g): %g %g %g, hard form %g %g %g",
+                                         (double)x, t, (double)w, (double)p, (double)ls, (double)gs, (double)sgs,
+                                         (double)lp, (double)gp, (double)sgp);
                     }
                 }
             }
