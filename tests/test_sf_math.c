@@ -44,6 +44,16 @@ static uint32_t bits_of(float f)
     return b;
 }
 
+/* The unit in the last place of an f32 of magnitude m, at least 2^-149 (also for m = 0,
+ * where ilogb would give INT_MIN). */
+static double f32_unit(double m)
+{
+    int ex = 0;
+    frexp(m, &ex);
+    double u = ldexp(1.0, ex - 24);
+    return m > 0.0 && u > 0x1p-149 ? u : 0x1p-149;
+}
+
 /* |got - want| in units of the last place of the float nearest want. */
 static double ulps(float got, double want)
 {
@@ -376,7 +386,7 @@ Test(sf_math, focal_gradient_keeps_its_digits_at_saturated_logits)
                     double largest;
                     double want = focal_grad_d(x, y, a, g, &largest);
                     bool hard = y == 0.0f || y == 1.0f;
-                    double unit_of_largest = fmax(0x1p-149, ldexp(1.0, ilogb(largest) - 23));
+                    double unit_of_largest = f32_unit(largest);
                     double d = hard ? ulps(grad, want) : fabs((double)grad - want) / unit_of_largest;
                     double bound = 4.0 + g;
                     cr_expect(d <= bound, "focal'(x=%g, y=%g, alpha=%g, gamma=%g) = %.9g, truth %.9g: %.2f ulp > %g",
@@ -420,7 +430,7 @@ Test(sf_math, focal_gamma_two_form_no_worse_than_the_general_form)
                 const double at = a < 0 ? 1.0 : a * yd + (1 - (double)a) * (1 - yd);
                 const double want_l = at * q * q * ((1 - yd) * softplus_d(x) + yd * softplus_d(-(double)x));
                 const bool hard = y == 0.0f || y == 1.0f;
-                const double unit = fmax(0x1p-149, ldexp(1.0, ilogb(largest) - 23));
+                const double unit = f32_unit(largest);
                 double d[2][2];
                 for (int form = 0; form < 2; form++) {
                     float loss, grad;
