@@ -573,9 +573,8 @@ sigfuse_status train_epilogue(sigfuse_ctx *ctx, train_params p, double *db_acc, 
     train_kernel<T, TY, V, PW><<<g.grid, g.block, 0, s->stream>>>(p);
     SF_LAUNCH_CHECK(ctx, "head_train_step epilogue kernel launch");
     if (g.col_partials || loss_acc) {
-        int64_t col_blocks = g.col_partials ? (p.l + SF_BLOCK - 1) / SF_BLOCK : 0;
-        if (col_blocks > (int64_t)s->sm_count * 8)
-            col_blocks = (int64_t)s->sm_count * 8;
+        /* One wave of column blocks (a thread a column), and the last block for the loss. */
+        const unsigned col_blocks = g.col_partials ? sf_grid_for<chunk_fold_kernel>(s, p.l) : 0u;
         chunk_fold_kernel<<<(unsigned)(col_blocks + 1), SF_BLOCK, 0, s->stream>>>(
             s->scratch, g.grid.y, p.l, db_acc, p.loss_partials, (int64_t)g.grid.x * g.grid.y, loss_acc);
         SF_LAUNCH_CHECK(ctx, "head_train_step chunk-fold kernel launch");
@@ -670,12 +669,8 @@ template <typename T, typename TY> sigfuse_status train(sigfuse_ctx *ctx, const 
     if (loss_out || dbias || dw_acc) {
         const int64_t ld = dw_acc ? l * d : 0;
         const int64_t work = ld > l ? ld : l;
-        int64_t blocks = (work + SF_BLOCK - 1) / SF_BLOCK;
-        if (blocks > (int64_t)s->sm_count * 8)
-            blocks = (int64_t)s->sm_count * 8;
-        if (blocks < 1)
-            blocks = 1;
-        train_finish_kernel<T><<<(unsigned)blocks, SF_BLOCK, 0, s->stream>>>(
+        const unsigned blocks = sf_grid_for<train_finish_kernel<T>>(s, work);   /* one wave */
+        train_finish_kernel<T><<<blocks, SF_BLOCK, 0, s->stream>>>(
             loss_acc, mean, count, loss_out, db_acc, (double)alpha, dbias, l, dw_acc, dw, ld);
         SF_LAUNCH_CHECK(ctx, "head_train_step finish kernel launch");
     }

@@ -312,9 +312,7 @@ sigfuse_status sf_cuda_colsum_finish(sigfuse_ctx *ctx, const double *part, int64
     sf_cuda_state *s = sf_cuda_of(ctx);
     if (cols <= 0)
         return SIGFUSE_SUCCESS;
-    int64_t want = (cols + SF_BLOCK - 1) / SF_BLOCK;
-    int64_t cap = (int64_t)s->sm_count * 8;
-    unsigned grid = (unsigned)(want < cap ? want : cap);
+    const unsigned grid = sf_grid_for<sf_colsum_finish_kernel<T>>(s, cols);   /* one wave, a thread a column */
     sf_colsum_finish_kernel<T><<<grid, SF_BLOCK, 0, s->stream>>>(part, rows, pitch, cols, scale, out);
     SF_LAUNCH_CHECK(ctx, "column-sum kernel launch");
     return SIGFUSE_SUCCESS;
