@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sigfuse-bench: times every op of the catalogue (cases.c) on every backend present,
  * after checking its output against the CPU reference, and prints op, dtype, size,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sigfuse-bench: what the driver (bench.c), the table of cases (cases.c) and the
  * per-backend memory functions (bench.c for the CPU, bench_cuda.c, bench_opencl.c) share.

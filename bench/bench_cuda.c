@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The CUDA backend's memory and clock for sigfuse-bench: device 0, one non-blocking
  * stream that the sigfuse context enqueues on, and a pair of events around each rep;

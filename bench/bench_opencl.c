@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The OpenCL backend's memory and clock for sigfuse-bench: the device the library picks
  * by default (SIGFUSE_OPENCL_PLATFORM / SIGFUSE_OPENCL_DEVICE, else the first GPU, else

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The table of benchmark cases: every op of the catalogue, each with its buffers (and
  * the range its inputs are drawn from), the fewest bytes it must move, and a small

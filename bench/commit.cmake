@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Writes OUTPUT, a header defining SIGFUSE_BENCH_COMMIT: the short commit of SOURCE_DIR,
 # else $ENV{SIGFUSE_COMMIT}, else "unknown". Rewritten only when it changes, so that a
 # build with nothing new recompiles nothing.

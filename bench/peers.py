@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """
 sigfuse's benchmark cases timed with PyTorch: eager, torch.compile, and where PyTorch has
 one, its own fused kernel for the op ("alt"), at the sizes and dtypes of sigfuse-bench's

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Plot sigfuse-bench results: the fraction of device-copy bandwidth per op and dtype.
 
     bench/plot.py CSV [CSV...] [--out FILE.svg] [--backend cuda] [--title TEXT]

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The README's performance section, generated from a committed sigfuse-bench result.
 
 The section sits between two markers in README.md; the first names the result it was

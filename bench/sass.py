@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Count the machine instructions of every CUDA kernel's common path, without a GPU, and
 predict what fraction of a device copy each kernel can reach.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Activations, elementwise in f32/f16/bf16: sigmoid, log-sigmoid, swish-beta (SiLU),
  * forward from x, backward from (y or x, dy). Moves 2 elements (forward) or 3 (backward)

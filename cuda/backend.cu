@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The CUDA backend: contexts (device, the caller's stream, a cuBLAS handle with its own
  * workspace, and the reduction scratch, all set up once here so that ops allocate

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * BCE with logits over [rows, cols], fused: one pass reads logits, targets (weight,
  * pos_weight, dloss_in) once and writes any of loss (elements or block partials), dlogits,

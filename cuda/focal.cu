@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Sigmoid focal loss (RetinaNet) over [rows, cols], fused: one pass reads logits and
  * targets once and writes the loss (elements or block partials) and/or dlogits. Loss +

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Gated linear units over n pairs (a, b): glu y = a sigma(b), swiglu y = a b sigma(beta b),
  * forward and backward (da, db each optional). Forward moves 3 elements per pair (12 B

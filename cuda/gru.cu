@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * GRU cell (blocks r, z, n), forward and backward, one thread per (row, unit). Forward
  * moves 8 elements per (row, unit) (32 B f32), backward up to 15 (60 B f32); B = H = 4096

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Multi-label head Z = X W^T + b (X [N, D], W [L, D]): predict (logits, sigmoid, labels)
  * and the fused BCE train step (loss, dX = G W, dW = G^T X, db), walking row chunks that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * LSTM cell (gate order i, f, g, o), forward and backward, one thread per (row, unit).
  * Forward with both projections and a bias moves 11 elements per (row, unit) (44 B f32),

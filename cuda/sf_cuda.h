@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Internal to the CUDA backend: the context's state, error reporting, the device scope,
  * storage-dtype loads and stores, 16-byte vectors, launch sizing, deterministic block

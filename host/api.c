@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The public ops: each describes its sizes, options and buffers to the shared checks
  * (check.c), then hands the checked arguments to the context's backend. Nothing is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The shared argument checks (see check.h). Order of checks within one buffer list:
  * required buffers present, memory kind, dtype, then pointer, byte count and alignment,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Argument checking shared by every backend: each public op describes its sizes,
  * buffers and options, and these helpers reject bad ones with the exact status and a

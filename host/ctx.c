@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Contexts, statuses, versions and error messages. A backend that is not compiled in
  * answers SIGFUSE_ERR_NOT_BUILT through the stubs at the end of this file, so the

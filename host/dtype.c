@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Storage dtypes: sizes, names, and exact conversions. The reference rounds a double
  * straight to f16/bf16 (one rounding, ties to even) rather than through f32, so that its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Reference activations: sigmoid, log-sigmoid and SiLU / swish-beta, forward and
  * backward, elementwise in double. This is the definition the device backends are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The CPU reference backend: the definition of every op, computing in double on host
  * memory, synchronously. The ops themselves live in host/ref_<family>.c.

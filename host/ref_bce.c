@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * CPU reference of sigfuse_bce_with_logits: the definition every device backend is
  * checked against. It computes in double, one element at a time, and rounds once when

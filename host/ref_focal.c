@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * CPU reference of sigfuse_sigmoid_focal (torchvision's sigmoid_focal_loss): the
  * definition every device backend is checked against. It computes in double, one

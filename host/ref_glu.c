@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Reference gated linear units, elementwise over pairs (a, b) in double:
  * glu y = a ref_sigmoid(b) and swiglu y = a swish_beta(b) = a b ref_sigmoid(beta b), forward and

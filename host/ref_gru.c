@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Reference GRU cell (PyTorch GRUCell: blocks r, z, n along the 3H columns of a row),
  * forward and backward in double. Backward recomputes the cell and gives the gradients

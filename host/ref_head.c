@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * CPU reference of the multi-label head: predict, and the fused BCE-with-logits train
  * step. Everything is computed in double, but for the one rounding that defines a 16-bit

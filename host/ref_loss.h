@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What the reference losses (ref_bce.c, ref_focal.c) share around their per-element
  * math: the upstream-gradient scale, and the reduction of the loss.

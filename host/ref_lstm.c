@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Reference LSTM cell (PyTorch gate order i, f, g, o along the 4H columns of a row),
  * forward and backward in double. Backward recomputes the cell from its inputs and

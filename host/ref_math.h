@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Scalar math of the CPU reference, in double: one definition of each stable form,
  * shared by host/ref_*.c. (The device kernels have their own f32 versions in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Internal: what the host side shares with the backends. A backend is a table of
  * functions (sf_backend_ops) that receives arguments already checked by host/check.c;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sigfuse: fused sigmoid-family kernels (activations, losses, multi-label heads,
  * recurrent gates), forward and backward, behind one C API with three backends:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * sigfuse.hpp: a header-only C++17 layer over the C API (sigfuse.h), which stays the
  * product. It adds no op and no behaviour to the library; it makes it pleasant from C++:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sigfuse CUDA interop: contexts on a caller's device and stream.
  * Device pointers go into sigfuse_cuda_buffer() (declared in sigfuse.h).

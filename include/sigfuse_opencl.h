@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sigfuse OpenCL interop: contexts on a caller's command queue, and cl_mem buffers.
  * In a library built without OpenCL these functions exist and return

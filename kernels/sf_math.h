@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sigfuse per-element math, shared by the CUDA kernels (cuda/, .cu) and the OpenCL
  * kernels (opencl/, .cl): one definition of each idea, in f32, in the stable forms the

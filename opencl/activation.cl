@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Activations, elementwise over n elements in the program's storage dtype: sigmoid,
  * log-sigmoid and SiLU / swish-beta, forward (read x, write y: 2 x dtype bytes per

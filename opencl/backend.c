@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The OpenCL backend's contexts: device choice, the caller's queue, the scratch reserved
  * once per context, buffer checks (a cl_mem's size against offset + bytes), the program

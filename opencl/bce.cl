@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Fused binary cross-entropy with logits over a [rows, cols] tensor in one pass: any
  * subset of the loss (per element, or one partial of its sum per work-group), the

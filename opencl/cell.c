@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Launchers of the recurrent cells: lstm_cell (lstm.cl) and gru_cell (gru.cl), forward
  * and backward. The kernels run on a 2-D grid: dimension 0 walks the H hidden units

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Prepended to every sigfuse OpenCL program (after kernels/sf_math.h): loads and stores
  * of the program's storage dtype (SF_DTYPE, set with -D when the program is built),

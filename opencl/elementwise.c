@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Launchers of the elementwise ops: activations (activation.cl) and gated linear units
  * (glu.cl). Each is one grid-stride kernel over n elements on the context's queue.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Turns the OpenCL kernel sources into one C file of byte arrays, at build time and
 # with CMake alone (no xxd): cmake -DOUT=<file.c> -DSOURCES=<a|b|...> -P embed.cmake
 # ("|" separates the files: a ";" list would be split on the way through the command

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Fused sigmoid focal loss (RetinaNet) over a [rows, cols] tensor in one pass: the loss
  * (per element, or one partial of its sum per work-group) and/or the gradient times the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Gated linear units, elementwise over n pairs (a, b) in the program's storage dtype:
  * glu y = a sigma(b) and swiglu y = a swish_beta(b). Forward reads a, b and writes y

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * GRU cell (PyTorch GRUCell: blocks r, z, n) on [B, 3H] input and hidden projections,
  * forward and backward (recomputing the cell). Forward reads 6 projections and h_prev and

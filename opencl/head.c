@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The multi-label head on OpenCL: predict and the fused train step. The products go to
  * CLBlast in f32 (SGEMM); f16 and bf16 storage is converted to f32 chunk by chunk in the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The multi-label head's elementwise parts around CLBlast's f32 products: storage <-> f32
  * conversion of chunks (8 or 6 bytes per element for f16/bf16), the predict epilogue

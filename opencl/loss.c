@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Launchers of the fused losses: bce_with_logits (bce.cl) and sigmoid_focal (focal.cl).
  * One pass over the elements; a reduced loss adds one single-group kernel that sums the

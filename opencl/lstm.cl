@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * LSTM cell (PyTorch gate order i, f, g, o) on [B, 4H] pre-activation gates, forward and
  * backward (recomputing the cell). Forward reads 4 gates (x2 with the hidden half), c_prev

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Internal to the OpenCL backend: the context's state, the program cache, error
  * reporting, kernel-argument and launch helpers, and the deterministic reductions'

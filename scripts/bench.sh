@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The benchmark in one command. On a fresh Debian 12 machine it installs the packages the
 # build needs (when root and apt-get exist; elsewhere, e.g. on a GPU machine without a
 # package manager, it uses what is there), configures a Release build in build/, builds

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs the build in $1 into a temporary prefix, then builds and runs a consumer
 # through find_package(sigfuse) (shared and static) and through pkg-config.
 set -euo pipefail

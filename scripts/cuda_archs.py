@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """List the GPU architectures a built library carries, and fail without the required ones.
 
 A plain CMake build must carry sm_90 machine code (H100/H200) and PTX for newer GPUs; a

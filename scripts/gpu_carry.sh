@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Gathers what the GPU machine lacks into .deb (ignored by git) so that it can be carried
 # there: in .deb/root, Criterion's headers and shared library and the shared libraries it
 # needs beyond the C library itself, copied from this (Debian 12) machine; in .deb/data,

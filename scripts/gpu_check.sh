@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Build sigfuse with the CUDA backend on a GPU machine and check it: the test suite
 # (every op on the device against the CPU reference), then compute-sanitizer's memcheck,
 # racecheck, initcheck and synccheck over the backend-ops tests (reduced: quick sizes, a

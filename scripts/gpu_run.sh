@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Everything a GPU session does, in one call of at most 8 minutes: on an
 # H100/H200 machine with only what it has (nvcc, CMake, PyTorch with Triton,
 # compute-sanitizer, cuobjdump; no package manager; Criterion only if carried in .deb by

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs the OpenCL backend's small test set (suite opencl_small of tests/test_opencl.c:
 # every kernel, dtype and buffer path at simulator-friendly sizes, CLBlast's products
 # included) under oclgrind, with its out-of-bounds checks (always on), API-error checks,

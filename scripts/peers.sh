@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # sigfuse beside PyTorch on the GPU machine (issue 5): builds sigfuse-bench (CUDA on,
 # OpenCL off, tests and examples off), runs it on the CUDA backend with --csv, then runs
 # bench/peers.py (PyTorch eager, torch.compile and PyTorch's own fused kernels on the same

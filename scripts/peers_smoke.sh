@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench/peers.py on the CPU at --quick sizes, beside sigfuse-bench's cpu rows: the ctest
 # `peers_smoke`. peers.py is meant for the GPU machine, and without this test nothing would
 # run it before a session with a GPU does. Here it builds every case's inputs, runs PyTorch

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The sanitizer and fuzzing checks, each a clang build of its own (CUDA off,
 # no benchmark or examples) under ROOT (default: $SANITIZE_DIR or build-sanitize):
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The README's test command. On a fresh Debian 12 machine it installs the Debian
 # packages the build and the tests need, configures (CUDA when nvcc is present, OpenCL
 # when the headers are), builds with warnings as errors, and runs every test with ctest.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Bad input through every public entry point: each kind of bad argument returns its
  * exact status, leaves a message naming the argument, and writes nothing (outputs keep

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Every op x dtype x option on every device backend present, against the CPU reference
  * (the model is ggml's test-backend-ops). Each case draws its inputs from a seed derived

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A C++ translation unit that includes every public header and calls the API: the
 // headers must be clean C++ (extern "C", no C-only constructs).
 #include <cmath>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Storage formats: f16 and bf16 conversions round to nearest even with one rounding
  * from double, keep NaN and infinities, overflow to infinity, handle subnormals, and

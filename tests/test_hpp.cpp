@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The C++ layer (include/sigfuse.hpp): RAII contexts and workspaces, both error
 // spellings (sigfuse::error and sigfuse::result), typed views, and a few ops on the CPU
 // reference checked against closed forms. With the OpenCL backend built, the same layer

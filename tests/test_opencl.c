@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The OpenCL backend against the CPU reference: every op, dtype and option runs on the
  * same inputs through an OpenCL context (device buffers with guard regions and poisoned

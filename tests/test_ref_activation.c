@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The CPU reference's activations (sigmoid, log-sigmoid, SiLU / swish-beta) through the
  * public API: known values and closed forms, backward against central finite differences

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The CPU reference of bce_with_logits, checked through the public API against values
  * derived by hand, central finite differences in f64, exact limits at extreme logits,

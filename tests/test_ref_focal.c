@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The CPU reference of sigmoid_focal, checked through the public API: it reduces to BCE
  * at gamma = 0 without alpha, matches hand-computed values, matches central finite

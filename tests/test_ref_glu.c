@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The CPU reference's gated units (glu, swiglu with beta) through the public API: known
  * values, backward against central finite differences in f64, limits at the extremes,

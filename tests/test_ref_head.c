@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The CPU reference of the multi-label head, through the public API: predict against
  * hand-computed values, the train step against a naive computation that holds all

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The CPU reference's LSTM and GRU cells through the public API: tiny hand-computed cases,
  * every gradient against central finite differences of a random scalar objective in f64,

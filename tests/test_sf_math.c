@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The per-element math the CUDA and OpenCL kernels share (kernels/sf_math.h), compiled
  * here as plain C and checked against double precision: the hand-written log1p of the

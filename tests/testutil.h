@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Test helpers shared by every test file: guarded, poisoned buffers in any dtype, a
  * seeded random generator whose seed is printed, and comparisons with tolerances and in

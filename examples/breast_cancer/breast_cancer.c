@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Logistic regression and a one-hidden-layer network (SiLU) on the Wisconsin breast cancer
  * data, trained with sigfuse's fused sigmoid-BCE: one call gives the loss, dloss/dlogits

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Fetch scikit-learn's copy of the Wisconsin breast cancer data (breast_cancer.csv) from
 # Debian's python3-sklearn WITHOUT installing it (it would pull in numpy, scipy and more):
 # apt-get download the .deb into a temporary folder, unpack it with dpkg -x, copy the CSV.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The examples' backend layer: see example_backend.h. */
 #include "example_backend.h"
 #include "example_util.h"

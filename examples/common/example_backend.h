@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The backend layer the examples share: a context chosen by name (--backend, else
  * SIGFUSE_BACKEND, else cpu), and memory in that backend (host arrays, CUDA device memory

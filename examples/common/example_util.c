@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The examples' small helpers: see example_util.h. */
 #include "example_util.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Small helpers the examples share: messages that name the program, allocation that
  * cannot return NULL, a portable random stream and a clock.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Fashion-MNIST with sigfuse's multi-label head: a linear layer Z = X W^T + b over the
  * 784 pixels whose every output is its own sigmoid, trained with the fused train step

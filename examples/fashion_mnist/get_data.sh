@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Puts Fashion-MNIST (Zalando, MIT licence) into DEST for the fashion_mnist example: the
 # four gzipped IDX files of Debian's dataset-fashion-mnist package, and beside each its
 # decompressed copy, which is what the program reads (so that it needs no zlib).

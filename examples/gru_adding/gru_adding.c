@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A GRU on the adding problem, trained with sigfuse's gru_cell forward and backward.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Checks sigfuse_torch against PyTorch: values and gradients of bce_with_logits and silu
 on every device this build hands to sigfuse (the CPU; CUDA where there is a GPU), every
 float dtype, the options (weight, pos_weight, reductions, byte targets), odd shapes,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Builds the sigfuse_torch PyTorch extension against a built sigfuse and runs its checks
 # (check.py: values and gradients against PyTorch) and its training loop (train.py).
 #   usage: run.sh [--build-dir DIR] [--data breast_cancer.csv] [--require-cuda]

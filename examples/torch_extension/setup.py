@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Builds the sigfuse_torch extension (sigfuse_torch.cpp) against a built sigfuse.
 
     SIGFUSE_INCLUDE_DIR=include SIGFUSE_LIBRARY_DIR=build \

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // sigfuse_torch: sigfuse's fused BCE-with-logits and SiLU as PyTorch autograd functions,
 // written on PyTorch's C++ side (torch::autograd::Function) over PyTorch's own tensors.
 //

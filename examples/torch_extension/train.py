@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A short PyTorch training loop with sigfuse inside it: a one-hidden-layer network on the
 Wisconsin breast cancer data whose activation is sigfuse_torch.silu and whose loss is
 sigfuse_torch.bce_with_logits (with pos_weight), trained step for step beside a twin built

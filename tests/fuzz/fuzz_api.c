@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target over every public op of include/sigfuse.h on the CPU reference
  * (build with clang: -fsanitize=fuzzer,address,undefined; scripts/sanitize.sh fuzz).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Computes one sigmoid through an installed sigfuse; exits 0 when it is right. */
 #include <math.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Faults: allocation failure inside the library, and contexts created and
  * destroyed 10^4 times, leaking nothing.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Threads: THREADS threads, each with its own context on the reference and, where
  * it is built and has a device, on OpenCL, run the same ops on their own buffers, REPS
