@@ -20,7 +20,7 @@
  * A head's row is followed by a row timing its matrix products alone (cuBLAS on cuda,
  * CLBlast on opencl: the backend's head_gemms) on the same buffers and row chunks, and by
  * a line with the head's time as a multiple of theirs and its workspace beside what an
- * unfused head must hold (DESIGN.md, "Performance").
+ * unfused head must hold (docs/design.md, Performance).
  */
 #define _POSIX_C_SOURCE 200809L
 

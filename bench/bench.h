@@ -102,9 +102,9 @@ typedef struct bench_sizes {
     int64_t head[2][3];       /* {N, D, L}; zeros end the list */
 } bench_sizes;
 
-/* The matrix products of one head call, as the backend's head runs them: DESIGN.md
- * compares the head with "the same cuBLAS products alone". Same library, data types,
- * compute type, accumulation and row chunks as the op, on the op's own x, w, dx, dw
+/* The matrix products of one head call, as the backend's head runs them: docs/design.md
+ * (Performance) compares the head with the same cuBLAS products alone. Same library, data
+ * types, compute type, accumulation and row chunks as the op, on the op's own x, w, dx, dw
  * buffers plus a scratch in place of the op's workspace; no epilogue kernels between. */
 typedef struct bench_head_gemms {
     sigfuse_dtype dtype;   /* storage dtype of x, w, dx, dw */

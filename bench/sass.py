@@ -30,7 +30,7 @@ writes per kernel instantiation:
   the MUFU and double instructions on the path per element, registers, spills;
 - bytes_in_flight_per_sm and predicted_h100 / predicted_h200 from the model below.
 
-The model (DESIGN.md, Performance; bench/NOTES.md): a kernel bound by memory reaches the
+The model (docs/design.md, Performance; bench/NOTES.md): a kernel bound by memory reaches the
 copy only if it issues its instructions fast enough and keeps enough bytes in flight:
     predicted = min(1, issue bound, in-flight bound), as a fraction of the device copy
     issue bound     = ISSUE_RATE / (instr_per_byte * COPY)
@@ -64,15 +64,15 @@ import zipfile
 # ---- The model's constants (one place) ---------------------------------------------------
 # Sustained issue rate, thread-instructions/s, H100 and H200 alike (132 SMs, same clocks): the
 # loss kernels of commit ff6de9d, whose H100 times did not depend on their bytes, issued
-# 28.7-31.2 T/s by their SASS counts and measured times (DESIGN.md, Performance).
+# 28.7-31.2 T/s by their SASS counts and measured times (docs/design.md, Performance).
 ISSUE_RATE = 30e12
 SMS = 132                 # SMs of an H100 SXM and of an H200
-LATENCY = 1e-6            # s, a DRAM access under load (the ~1 us of DESIGN.md's Little's law)
+LATENCY = 1e-6            # s, a DRAM access under load (docs/design.md's Little's law)
 COPY = {                  # device-to-device copy, read + write bytes/s
     "h100": 2.985e12,     # bench/results/h100-2026-11-24-cuda.csv, the copy row of commit ff6de9d
-    "h200": 4.3e12,       # PyTorch's device-to-device copy on an H200 (DESIGN.md)
+    "h200": 4.3e12,       # PyTorch's device-to-device copy on an H200 (docs/design.md)
 }
-TARGET_FRACTION = 0.9     # DESIGN.md: >= 90 % of the copy
+TARGET_FRACTION = 0.9     # docs/design.md: >= 90 % of the copy
 # The budget: instructions per byte that still reach 90 % of an H200 copy, 7.75.
 TARGET_IPB = ISSUE_RATE / (TARGET_FRACTION * COPY["h200"])
 BLOCK = 256               # SF_BLOCK, threads a block of every kernel here

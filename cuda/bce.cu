@@ -3,8 +3,9 @@
  * BCE with logits over [rows, cols], fused: one pass reads logits, targets (weight,
  * pos_weight, dloss_in) once and writes any of loss (elements or block partials), dlogits,
  * sigmoid, labels. Loss + gradient moves 12 B per element in f32 (bf16: 6 B, bf16 + u8
- * targets: 5 B). Budget (DESIGN.md): 7.75 SASS instructions per byte on the H200, so the
- * training kernels' common path is straight-line code (sf_loss_kernel's feature sets).
+ * targets: 5 B). Budget (docs/design.md, Performance): 7.75 SASS instructions per byte
+ * on the H200, so the training kernels' common path is straight-line code
+ * (sf_loss_kernel's feature sets).
  * Target: >= 90 % of the device copy rate.
  */
 #include "sf_cuda.h"

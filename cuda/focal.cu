@@ -3,8 +3,8 @@
  * Sigmoid focal loss (RetinaNet) over [rows, cols], fused: one pass reads logits and
  * targets once and writes the loss (elements or block partials) and/or dlogits. Loss +
  * gradient moves 12 B per element in f32 (bf16: 6 B, bf16 + u8 targets: 5 B). Budget
- * (DESIGN.md): 7.75 SASS instructions per byte on the H200; gamma = 2 (RetinaNet's) has
- * kernels of its own whose q^gamma is one product, not a pow.
+ * (docs/design.md, Performance): 7.75 SASS instructions per byte on the H200; gamma = 2
+ * (RetinaNet's) has kernels of its own whose q^gamma is one product, not a pow.
  * Target: >= 90 % of the device copy rate.
  */
 #include <type_traits>

@@ -620,7 +620,7 @@ SF_FN void sf_focal_hard_loss_grad(float x, int t, float alpha, float gamma, flo
 /* ---- Gradients stored in 16 bits: approximations well inside a 16-bit ulp ------------- */
 
 /* A gradient stored as f16 or bf16 passes where it is the rounding of a value within the
- * f32 bound of the truth, +-1 ulp of the 16-bit dtype (DESIGN.md, Numerics): relative
+ * f32 bound of the truth, +-1 ulp of the 16-bit dtype (docs/design.md, Numerics): relative
  * errors of the f32 value up to about 2^-12 cannot move it by more than that 1 ulp (f16
  * values are 2^-11 to 2^-10 apart, relative; bf16 2^-8 to 2^-7), where the terms do not
  * cancel. There the exponential, the reciprocal and the softplus tail need not be f32-exact.

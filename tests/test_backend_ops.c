@@ -268,7 +268,7 @@ static bool dev_guards_ok(dev_buf *d)
 }
 
 /* ====================================================================================
- * Accuracy, in ulps of the storage dtype against double truth (DESIGN.md, Numerics)
+ * Accuracy, in ulps of the storage dtype against double truth (docs/design.md, Numerics)
  *
  * The reference runs on f64 copies of the very inputs the backend gets (already rounded
  * to the dtype), so its outputs are the truth in double. Each output element is held to

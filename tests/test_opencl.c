@@ -11,7 +11,7 @@
  * offset=1)"); every random input logs its seed. Without an OpenCL device each test says
  * "skipped: no OpenCL device". Rerun one test with --filter 'opencl_ew/sigmoid_forward_f16'.
  *
- * Accuracy, in ulps of the storage dtype against double truth (DESIGN.md, Numerics): the
+ * Accuracy, in ulps of the storage dtype against double truth (docs/design.md, Numerics): the
  * reference runs on f64 copies of the very inputs the device gets (already rounded to the
  * dtype), and each output element is held to
  *  - f32: |got - truth| <= 4 ulp_f32(m), where m is the magnitude at which the element's

@@ -650,8 +650,9 @@ void tu_ulp_report(void)
  * 1 ulp: the driver's exp, log, tanh and pow, the reciprocal, every rounded product) adds
  * up past 4 ulp on ordinary, well-conditioned inputs. The worst seen on PoCL (SLEEF's
  * functions), commit 04cba5b, in parentheses; the limits leave room for CUDA's expf and
- * tanhf (2 ulp each). These are where DESIGN.md's 4 ulp is not met today: fewer
- * roundings (fused forms, more accurate intermediates) would bring them under it. */
+ * tanhf (2 ulp each). These are where the 4 ulp of docs/design.md (Numerics) is not met
+ * today: fewer roundings (fused forms, more accurate intermediates) would bring them
+ * under it. */
 static const struct {
     const char *op;     /* the case name's prefix up to "(" */
     const char *what;   /* a part of the output's name ("" for every output) */

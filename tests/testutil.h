@@ -113,7 +113,7 @@ void tu_expect_loss_fd(const char *name, sigfuse_ctx *ctx, tu_loss_at loss_at, v
 /* A CPU reference context (aborts the test on failure). */
 sigfuse_ctx *tu_cpu_ctx(void);
 
-/* ---- Accuracy in ulps (DESIGN.md, Numerics) -------------------------------------------
+/* ---- Accuracy in ulps (docs/design.md, Numerics) -------------------------------------
  *
  * The device backends compute in f32 from inputs already rounded to the storage dtype; the
  * truth is the reference run on f64 copies of those inputs (double, correctly rounded in
@@ -130,7 +130,7 @@ sigfuse_ctx *tu_cpu_ctx(void);
  *  - ulp_f32 of a subnormal (or zero) is 2^-149.
  * m comes from tu_mag arithmetic below, mirroring each op's formula. */
 
-/* The f32 bound, in ulps of m (DESIGN.md: 4). */
+/* The f32 bound, in ulps of m (docs/design.md, Numerics: 4). */
 #define TU_ULP_LIMIT_F32 4.0
 
 /* The f32 bound of one output: TU_ULP_LIMIT_F32, except for the long formulas listed in
@@ -169,7 +169,7 @@ double tu_m_scale(tu_mag a);
 
 double tu_sigmoid_d(double x);
 
-/* The per-op magnitudes, in one place (the formulas of DESIGN.md's op catalogue, as the
+/* The per-op magnitudes, in one place (the formulas of docs/design.md, Ops, as the
  * kernels evaluate them in f32). Inputs are the values the device holds. */
 /* Elementwise: op is an sf_ew_op; in[] its inputs in sf_ew_call order (x | y, dy | a, b,
  * dy); out 0 the first output (y, dx or da), 1 db. */
