@@ -1,5 +1,4 @@
 #!/usr/bin/env bash
-# SPDX-License-Identifier: MIT
 # The benchmark in one command. On a fresh Debian 12 machine it installs the packages the
 # build needs (when root and apt-get exist; elsewhere, e.g. on a GPU machine without a
 # package manager, it uses what is there), configures a Release build in build/, builds
@@ -14,6 +13,7 @@
 # (bench/plot.py) as .svg beside them. Set SIGFUSE_BUILD_DIR to build elsewhere.
 # The exit status is sigfuse-bench's: non-zero when a row failed its check.
 set -euo pipefail
+# SPDX-License-Identifier: MIT
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${SIGFUSE_BUILD_DIR:-$root/build}"

@@ -1,5 +1,4 @@
 #!/bin/sh
-# SPDX-License-Identifier: MIT
 # Builds the sigfuse_torch PyTorch extension against a built sigfuse and runs its checks
 # (check.py: values and gradients against PyTorch) and its training loop (train.py).
 #   usage: run.sh [--build-dir DIR] [--data breast_cancer.csv] [--require-cuda]
@@ -10,6 +9,7 @@
 # The Python is $PYTHON, else the first of python3, /usr/bin/python3 that has PyTorch
 # (Debian: apt-get install python3-torch python3-dev); without one it exits 77 (skipped).
 set -eu
+# SPDX-License-Identifier: MIT
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
