@@ -49,9 +49,10 @@
 /* Every input element is a function of this seed, its buffer and its index. */
 #define BENCH_SEED 0x5eedf00dULL
 /* Work (elements touched plus flops) the reference may do per case; past it, a case is
- * checked on its first rows (only the CUDA heads come near). Measured on one core:
- * 20-80 ns per element, 5-17 ns per flop of a head; with this budget the whole default
- * CUDA run, checks included, took 2.5 minutes on a 16-core H100 machine. */
+ * checked on its first rows (only the CUDA heads come near). The reference costs tens of
+ * ns per element and several per flop of a head on one core, so this budget keeps the
+ * whole default CUDA run, checks included, to a few minutes (bench/NOTES.md has the
+ * times). */
 #ifndef REF_BUDGET   /* (both overridable, to test the splitting on tiny sizes) */
 #define REF_BUDGET 1073741824.0
 #endif

@@ -50,7 +50,7 @@ Implementations (see LEGEND below for each op):
            h and the weights and include the two GEMMs, so they are not timed: sigfuse's
            cell ops take the gate pre-activations.
 
-Issue 5's list, and where each is: F.binary_cross_entropy_with_logits forward + backward
+The peers, and where each is: F.binary_cross_entropy_with_logits forward + backward
 without (bce_fused, bce_fused_u8) and with weight and pos_weight (bce_fused_weighted), and
 forward only (bce_loss); torchvision's sigmoid_focal_loss (focal_fused); torch.sigmoid,
 F.logsigmoid, F.silu (forward, and the aten backward autograd runs); F.glu; SwiGLU

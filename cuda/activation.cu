@@ -2,9 +2,10 @@
 /*
  * Activations, elementwise in f32/f16/bf16: sigmoid, log-sigmoid, swish-beta (SiLU),
  * forward from x, backward from (y or x, dy). Moves 2 elements (forward) or 3 (backward)
- * per element: 8 / 12 B in f32, 4 / 6 B in f16/bf16. f32 sigmoid over 2^28 elements moves
- * 2.1 GB: ~0.72 ms at an H100's ~3.0 TB/s copy rate; the math is far under the compute
- * roof, so the target is >= 90 % of that rate (16-byte accesses, one grid-stride kernel).
+ * per element: 8 / 12 B in f32, 4 / 6 B in f16/bf16. The math is far under the compute
+ * roof, so the time is those bytes at the device copy rate: the target is >= 90 % of it
+ * (16-byte accesses, one grid-stride kernel). Budget (docs/design.md, Performance): 7.75
+ * SASS instructions per byte on the H200.
  */
 #include "sf_cuda.h"
 

@@ -13,7 +13,7 @@
 #include "sf_cuda.h"
 
 /* Reduction partials: one double per block of a flat kernel (at most SMs x 8 blocks, 1056
- * on an H100) or per (row chunk, column) of a cell's bias gradient. 4 MiB holds 512 Ki. */
+ * on a 132-SM sm_90 part) or per (row chunk, column) of a cell's bias gradient. 4 MiB holds 512 Ki. */
 #define SF_SCRATCH_BYTES ((size_t)4 << 20)
 /* cuBLAS's own workspace, handed over so that it never allocates inside a captured op.
  * 32 MiB is what the cuBLAS documentation recommends for Hopper (4 MiB before it). */

@@ -6,11 +6,13 @@
  * each for Z, dX, dW); the train epilogue moves z, y in and G out over z: 6 B a logit in
  * bf16 (5 with u8 targets, 12 in f32), at most 7.75 instructions a byte on its common path
  * (bench/sass.py). Target: the same cuBLAS products alone plus that epilogue.
+ *
+ * The products are cublasGemmEx with f32 accumulation (CUBLAS_COMPUTE_32F, default math
+ * mode, so no TF32) and data types matching the storage dtype. They are deterministic for
+ * a fixed configuration on one GPU (the context's fixed workspace, no split-K atomics)
+ * unless CUBLAS_WORKSPACE_CONFIG or a per-stream workspace setup changes cuBLAS's choice
+ * of algorithm.
  */
-/* cuBLAS: cublasGemmEx with f32 accumulation (CUBLAS_COMPUTE_32F, default math mode, so no
- * TF32) and data types matching the storage dtype. It is deterministic for a fixed
- * configuration on one GPU (the context's fixed workspace, no split-K atomics) unless
- * CUBLAS_WORKSPACE_CONFIG or a per-stream workspace setup changes its algorithm choice. */
 #include <string.h>
 
 #include <type_traits>
@@ -186,8 +188,7 @@ static head_geom geom_for(const sf_cuda_state *s, int blocks_per_sm, int64_t row
  * another, a vector of V labels each: a row's loads are issued after the previous row's
  * store, which may alias them (G overwrites the logits in place), so one row is what a
  * thread has in flight. With one label a thread that was 6 to 8 bytes and the passes ran
- * at the latency of their rows (the bf16 train step of the H100 run of 2026-11-24,
- * bench/NOTES.md); a vector of 16 bytes of logits is 8 times that, above the bytes
+ * at the latency of their rows (bench/NOTES.md, the head epilogues); a vector of 16 bytes of logits is 8 times that, above the bytes
  * Little's law asks for at the kernels' occupancy (bench/sass.py's bytes_in_flight_per_sm).
  * The walk steps pointers (two adds a row), not an index multiplied out per row. */
 struct head_walk {

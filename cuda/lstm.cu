@@ -2,9 +2,10 @@
 /*
  * LSTM cell (gate order i, f, g, o), forward and backward, one thread per (row, unit).
  * Forward with both projections and a bias moves 11 elements per (row, unit) (44 B f32),
- * backward up to 16; B = H = 4096 f32 forward is 0.74 GB, ~0.25 ms at ~3.0 TB/s.
- * dbias: per-(row chunk, column) partials in the context scratch, summed in a fixed order
- * by a second small kernel (none when one chunk covers all rows). Target: ~90 % of copy.
+ * backward up to 16. Budget (docs/design.md, Performance): 7.75 SASS instructions per
+ * byte on the H200. dbias: per-(row chunk, column) partials in the context scratch, summed
+ * in a fixed order by a second small kernel (none when one chunk covers all rows).
+ * Target: ~90 % of copy.
  */
 #include "sf_cuda.h"
 

@@ -38,7 +38,7 @@ struct sf_cuda_state {
 
 static inline sf_cuda_state *sf_cuda_of(sigfuse_ctx *ctx) { return (sf_cuda_state *)ctx->impl; }
 
-/* Threads per block of the flat kernels: 8 blocks fill an H100 SM's 2048 threads. */
+/* Threads per block of the flat kernels: 8 blocks fill the 2048 threads of an sm_90 SM. */
 #define SF_BLOCK 256
 
 /* The most threads an SM holds (the CUDA C++ Programming Guide's table of compute
@@ -338,9 +338,9 @@ struct sf_tile_geom {
 
 /* Rows a thread of a cell kernel loads before it computes any of them. Its rows would
  * otherwise run one after another (above), one row's loads in flight at a time: 11 to 16
- * scalar loads of 2 or 4 bytes. On the H100 of 2026-11-24 the cells' backward took about
- * as long in f16/bf16 as in f32 (51-73 % of the copy against 85-91 %), the mark of a
- * latency-bound loop rather than a bandwidth-bound one (bench/NOTES.md). Each thread still
+ * scalar loads of 2 or 4 bytes. The cells' backward took about as long in f16/bf16 as in
+ * f32, for half the bytes: the mark of a latency-bound loop rather than a bandwidth-bound
+ * one (bench/NOTES.md has the figures). Each thread still
  * reads and writes only its own rows' elements, so exact in-place stays safe. Build with
  * -DSF_CELL_ROWS=1 to compare. */
 #ifndef SF_CELL_ROWS
@@ -416,9 +416,9 @@ template <typename T> struct sf_ew_ptrs {
 
 /* Vectors a thread of a one-input op loads before it computes. The loop cannot overlap
  * one pass's loads with the last pass's stores (outputs may alias inputs, so the compiler
- * keeps their order), and on the H100 of 2026-11-24 the ops with one input stopped at
- * 87-89 % of the copy in f32 while those with two or three reached 92-95 %
- * (bench/NOTES.md): 2 gives them two 16-byte loads in flight per thread too. The ops
+ * keeps their order), so the ops with one input, one 16-byte load in flight per thread,
+ * fell further short of the copy rate than those with two or three (bench/NOTES.md has
+ * the figures): 2 gives them two 16-byte loads in flight per thread too. The ops
  * with more inputs keep 1 (more would cost registers, hence resident threads). Build
  * with -DSF_EW_UNROLL=1 to compare. */
 #ifndef SF_EW_UNROLL

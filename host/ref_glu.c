@@ -9,8 +9,8 @@
 #include "ref_math.h"
 #include "sf_internal.h"
 
-/* The scalar helpers below are the same definitions as in ref_activation.c (kept static
- * there and here so that each reference file reads on its own). */
+/* The scalar forms (ref_sigmoid and the rest) come from ref_math.h, shared with
+ * ref_activation.c, so that each stable form has one definition in the reference. */
 
 sigfuse_status sf_ref_glu(sigfuse_ctx *ctx, const sf_ew_call *call)
 {

@@ -285,10 +285,10 @@ SF_FN float sf_smooth_target(float y, float eps) { return y * (1.0f - eps) + 0.5
 
 /* Everything a logistic loss needs from one logit: sigma(x), sigma(-x), softplus(x) and
  * softplus(-x), from one exponential and one logarithm (the two softplus share the tail
- * log1p(e^-|x|)). The losses are bound by these special functions, not by memory, when
- * each term calls its own (measured on an H100: 3 exp + 2 log1p per element held the
- * fused BCE at ~390 us for 2^26 elements whatever the dtype). Same values as
- * sf_sigmoid_pair and sf_softplus; NaN propagates to all four. */
+ * log1p(e^-|x|)). With each term calling its own, 3 exp + 2 log1p per element, the losses
+ * are bound by these special functions rather than by memory (bench/NOTES.md, tuning log,
+ * has the times before and after). Same values as sf_sigmoid_pair and sf_softplus; NaN
+ * propagates to all four. */
 SF_FN float sf_logit_tail(float x, float *big, float *small)
 {
     float e = SF_EXP(-SF_FABS(x));

@@ -12,7 +12,7 @@
 # bounded by its own limit; every step runs even when an earlier one failed, but none
 # starts past the run's budget (GPU_RUN_BUDGET, like peers.sh's PEERS_BUDGET):
 #
-#   step          limit  estimate (H100/H200, 16 cores; from peers.sh, bench.c and the
+#   step          limit  estimate (H100/H200, 16 cores; from peers.sh, bench/NOTES.md and the
 #                                  H100 gpu_check.sh run of 2026-11-24)
 #   environment     10 s    ~3 s   date, commit, nvidia-smi, nvcc, cmake, torch, triton
 #   configure       20 s    ~7 s   plain `cmake -DCMAKE_BUILD_TYPE=Release` (no

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# sigfuse beside PyTorch on the GPU machine (issue 5): builds sigfuse-bench (CUDA on,
+# sigfuse beside PyTorch on the GPU machine: builds sigfuse-bench (CUDA on,
 # OpenCL off, tests and examples off), runs it on the CUDA backend with --csv, then runs
 # bench/peers.py (PyTorch eager, torch.compile and PyTorch's own fused kernels on the same
 # cases, sizes and dtypes) with that CSV, and writes everything to $OUT. Run from the
@@ -33,7 +33,7 @@
 #
 # Time on an H100 (estimate; nothing here has run on one yet): build about 1 min (9 .cu
 # files, cold); sigfuse-bench about 2.5 min for every case (its CPU reference checks
-# dominate; bench.c says 2.5 min on the 16-core H100 machine), about a third of that per
+# dominate; bench/NOTES.md has 2.5 min on the 16-core H100 machine), about a third of that per
 # dtype (the heads' products-alone rows add 4 timings per dtype, well under a second each); peers.py about 20 s of torch/Triton start-up, then per row (114 rows for 3 dtypes)
 # a fraction of a second of eager timing and checks plus 1.5-4 s for torch.compile's
 # first call (Dynamo, Inductor, Triton compiling one to a few kernels; forward and

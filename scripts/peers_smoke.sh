@@ -64,7 +64,7 @@ for r in rows:
         bad.append("%s: no sigfuse_peak_mib" % name)
 if {r["dtype"] for r in rows} != {"f32", "bf16"}:
     bad.append("dtypes %s, expected f32 and bf16" % sorted({r["dtype"] for r in rows}))
-# Issue 5's list: every op family must be there (the case list lives in peers.py).
+# The peers' list: every op family must be there (the case list lives in peers.py).
 for want in ("sigmoid_fwd", "silu_bwd", "glu_fwd", "swiglu_bwd", "lstm_bwd", "gru_fwd",
              "bce_fused", "bce_fused_weighted", "focal_fused", "head_train", "head_predict"):
     if want not in ops:

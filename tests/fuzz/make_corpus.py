@@ -46,7 +46,7 @@ def all_seeds():
         out[f"{op}-partial"] = seed(op, sizes=(5, 0, 0), slots={3: (ALIAS, 2, 1)})
     out["silu_f-beta-nan"] = seed("silu_f", opts=(5, 0, 0))
     out["swiglu_b-beta-2"] = seed("swiglu_b", opts=(4, 0, 0))
-    # Cells: c = c_prev, h = h_prev in place; the issue-7 cases (an output on the bias).
+    # Cells: c = c_prev, h = h_prev in place; the overlap rule's cases (an output on the bias).
     out["lstm_f-c-inplace"] = seed("lstm_f", slots={5: (ALIAS, 3, 0)})
     out["lstm_f-c-on-bias-B4H1"] = seed("lstm_f", sizes=(4, 1, 0), slots={5: (ALIAS, 2, 0)})
     out["lstm_b-dc_prev-inplace"] = seed("lstm_b", slots={7: (ALIAS, 3, 0)})
