@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sigfuse-bench: what the driver (bench.c), the table of cases (cases.c) and the
- * per-backend memory functions (bench.c for the CPU, bench_cuda.c, bench_opencl.c) share.
+ * sigfuse-bench: what the driver (bench_main.c and the files bench_internal.h names), the
+ * table of cases (cases.c) and the per-backend memory functions (bench_cpu.c,
+ * bench_cuda.c, bench_opencl.c) share.
  */
 #ifndef SIGFUSE_BENCH_H
 #define SIGFUSE_BENCH_H
@@ -149,6 +150,7 @@ typedef struct bench_backend {
                        void *dw);
 } bench_backend;
 
+extern const bench_backend bench_cpu_backend;
 #ifdef SIGFUSE_WITH_CUDA
 extern const bench_backend bench_cuda_backend;
 #endif

@@ -20,20 +20,20 @@ build="${SIGFUSE_BUILD_DIR:-$root/build}"
 
 # ---- --help, before any package or build step ---------------------------------------------
 # One text each, in one place: the script's part is the comment above, sigfuse-bench's is
-# its usage() in bench/bench.c, read from the source (the string literals between
+# its usage() in bench/bench_main.c, read from the source (the string literals between
 # "static void usage" and its closing brace, one line each), so it needs no build and
 # reads the same as `sigfuse-bench --help` (ctest bench_sh_help compares the two).
 usage() {
   awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"
   echo
-  echo "sigfuse-bench's options (bench/bench.c):"
+  echo "sigfuse-bench's options (bench/bench_main.c):"
   awk '/^static void usage\(FILE \*f\)/ { on = 1; next }
        on && /^}/ { exit }
        on && match($0, /".*\\n"/) {
          line = substr($0, RSTART + 1, RLENGTH - 4)
          gsub(/\\"/, "\"", line); gsub(/\\\\/, "\\", line)
          print line
-       }' "$root/bench/bench.c"
+       }' "$root/bench/bench_main.c"
 }
 for arg in "$@"; do
   case "$arg" in

@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sigfuse-bench: the instances of a case (its layout, byte count and inputs drawn on the
+ * host), the CPU reference's outputs for them, and the shapes of a family at a
+ * backend's sizes.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_internal.h"
+#include "sf_internal.h" /* sf_host_load / sf_host_store: any dtype on the host */
+
+/* Work (elements touched plus flops) the reference may do per case; past it, a case is
+ * checked on its first rows (only the CUDA heads come near). The reference costs tens of
+ * ns per element and several per flop of a head on one core, so this budget keeps the
+ * whole default CUDA run, checks included, to a few minutes (bench/NOTES.md has the
+ * times). */
+#ifndef REF_BUDGET   /* (overridable, to test the splitting on tiny sizes) */
+#define REF_BUDGET 1073741824.0
+#endif
+
+/* ---- Buffers of a case ---------------------------------------------------------------------------- */
+
+/* The reference computes in f64; u8 targets stay u8 and the loss scalar may be f64. */
+static sigfuse_dtype ref_dtype(const bench_buf *b) { return b->kind == KIND_U8 ? SIGFUSE_U8 : SIGFUSE_F64; }
+
+void bench_instance_free(instance *in)
+{
+    for (int i = 0; i < in->nbuf; i++) {
+        free(in->host[i]);
+        free(in->ref[i]);
+        in->host[i] = in->ref[i] = NULL;
+    }
+}
+
+static uint64_t mix64(uint64_t z)
+{
+    /* splitmix64's finaliser: consecutive inputs give independent-looking outputs */
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+typedef struct gen_job {
+    const bench_buf *buf;
+    sigfuse_buffer host;   /* in the storage dtype */
+    sigfuse_buffer ref;    /* the reference's copy */
+    uint64_t stream;
+    int64_t ref_count;
+} gen_job;
+
+static void gen_piece(void *arg, int piece, int64_t begin, int64_t end)
+{
+    (void)piece;
+    const gen_job *g = arg;
+    for (int64_t e = begin; e < end; e++) {
+        uint64_t h = mix64(g->stream + (uint64_t)e * 0x9e3779b97f4a7c15ULL);
+        double v = g->buf->binary ? (double)(h >> 63)
+                                  : g->buf->lo + (g->buf->hi - g->buf->lo) * ((double)(h >> 11) * 0x1p-53);
+        sf_host_store(&g->host, e, v);
+        if (e < g->ref_count)   /* exactly the stored value: the dtype's rounding is part of the input */
+            sf_host_store(&g->ref, e, sf_host_load(&g->host, e));
+    }
+}
+
+/* Layout, byte count, and the inputs on the host. */
+bool bench_instance_init(instance *in, const bench_case *c, sigfuse_dtype dtype, const bench_shape *shape)
+{
+    memset(in, 0, sizeof *in);
+    in->c = c;
+    in->dtype = dtype;
+    in->shape = *shape;
+    in->nbuf = c->layout(shape, in->buf);
+    in->flops = c->flops ? c->flops(shape) : 0.0;
+
+    in->row_cost = in->flops / (double)(shape->rows ? shape->rows : 1);
+    for (int i = 0; i < in->nbuf; i++) {
+        const bench_buf *b = &in->buf[i];
+        in->bytes += (double)buf_count(b, shape->rows) * (double)sigfuse_dtype_size(buf_dtype(b, dtype));
+        if (b->span == SPAN_ROWS)
+            in->row_cost += (double)b->count;
+    }
+    in->check_rows = shape->rows;
+    if ((double)shape->rows * in->row_cost > REF_BUDGET)
+        in->check_rows = (int64_t)fmax(1.0, floor(REF_BUDGET / in->row_cost));
+
+    for (int i = 0; i < in->nbuf; i++) {
+        const bench_buf *b = &in->buf[i];
+        const int64_t ref_count = buf_count(b, in->check_rows);
+        in->ref[i] = malloc((size_t)ref_count * sigfuse_dtype_size(ref_dtype(b)) + 1);
+        if (!in->ref[i])
+            return bench_fail("cannot allocate the reference's %s", b->name);
+        if (b->output)
+            continue;
+        const int64_t count = buf_count(b, shape->rows);
+        in->host[i] = malloc((size_t)count * sigfuse_dtype_size(buf_dtype(b, dtype)) + 1);
+        if (!in->host[i])
+            return bench_fail("cannot allocate the host copy of %s", b->name);
+        gen_job g = {b, sigfuse_host_buffer(in->host[i], buf_dtype(b, dtype)),
+                     sigfuse_host_buffer(in->ref[i], ref_dtype(b)), mix64(BENCH_SEED ^ ((uint64_t)(i + 1) << 32)),
+                     ref_count};
+        bench_run_pieces(bench_pieces_for(count, 64.0), count, gen_piece, &g);
+    }
+    return true;
+}
+
+/* ---- The reference ------------------------------------------------------------------------------ */
+
+typedef struct ref_job {
+    const instance *in;
+    bench_shape whole;                           /* the first check_rows rows of the problem */
+    int pieces;
+    double *partial[MAX_THREADS][BENCH_MAX_BUFS]; /* each piece's reduced outputs (pieces > 1) */
+    sigfuse_status status[MAX_THREADS];
+    char message[MAX_THREADS][256];
+} ref_job;
+
+static void ref_piece(void *arg, int piece, int64_t begin, int64_t end)
+{
+    ref_job *job = arg;
+    const instance *in = job->in;
+    bench_shape s = job->whole;
+    s.rows = end - begin;
+
+    sigfuse_buffer b[BENCH_MAX_BUFS];
+    for (int i = 0; i < in->nbuf; i++) {
+        const bench_buf *bb = &in->buf[i];
+        b[i] = sigfuse_host_buffer(in->ref[i], ref_dtype(bb));
+        if (bb->span == SPAN_ROWS)
+            b[i].offset = (size_t)(begin * bb->count) * sigfuse_dtype_size(ref_dtype(bb));
+        else if (bb->output && job->pieces > 1)
+            b[i].ptr = job->partial[piece][i];
+    }
+
+    sigfuse_ctx *ctx = NULL;
+    void *ws = NULL;
+    size_t ws_bytes = 0;
+    sigfuse_status st = sigfuse_ctx_create(&ctx, SIGFUSE_BACKEND_CPU);
+    if (st == SIGFUSE_SUCCESS && in->c->workspace)
+        st = in->c->workspace(ctx, &s, b, 0, &ws_bytes);
+    if (st == SIGFUSE_SUCCESS && ws_bytes > 0 && !(ws = malloc(ws_bytes)))
+        st = SIGFUSE_ERR_OUT_OF_MEMORY;
+    sigfuse_buffer wsb = sigfuse_host_buffer(ws, SIGFUSE_U8);
+    if (st == SIGFUSE_SUCCESS)
+        st = in->c->run(ctx, &s, b, ws ? &wsb : NULL, ws_bytes);
+    job->status[piece] = st;
+    snprintf(job->message[piece], sizeof job->message[piece], "%s", ctx ? sigfuse_ctx_last_error(ctx) : "");
+    free(ws);
+    sigfuse_ctx_destroy(ctx);
+}
+
+/* The reference's outputs for the first check_rows rows, into in->ref. */
+bool bench_reference(instance *in)
+{
+    ref_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return bench_fail("out of host memory");
+    job->in = in;
+    job->whole = in->shape;
+    job->whole.rows = in->check_rows;
+    job->pieces = bench_pieces_for(in->check_rows, in->row_cost);
+
+    bool ok = true;
+    for (int p = 0; p < job->pieces && job->pieces > 1; p++)
+        for (int i = 0; i < in->nbuf; i++)
+            if (in->buf[i].output && in->buf[i].span != SPAN_ROWS)
+                ok = ok && (job->partial[p][i] = malloc((size_t)in->buf[i].count * sizeof(double)));
+    if (!ok) {
+        bench_fail("out of host memory for the reference's partial sums");
+    } else {
+        bench_run_pieces(job->pieces, in->check_rows, ref_piece, job);
+        for (int p = 0; p < job->pieces && ok; p++)
+            if (job->status[p] != SIGFUSE_SUCCESS)
+                ok = bench_fail("the reference failed: %s (%s)", sigfuse_status_string(job->status[p]),
+                                job->message[p]);
+    }
+
+    /* Add up the pieces' reduced outputs in piece order; a MEAN over the whole divides
+     * once at the end, as the whole would have. */
+    const bool whole_problem = job->whole.rows == job->whole.total_rows;
+    for (int i = 0; i < in->nbuf && ok && job->pieces > 1; i++) {
+        const bench_buf *b = &in->buf[i];
+        if (!b->output || b->span == SPAN_ROWS)
+            continue;
+        double *out = in->ref[i];
+        for (int64_t e = 0; e < b->count; e++) {
+            double sum = 0.0;
+            for (int p = 0; p < job->pieces; p++)
+                sum += job->partial[p][i][e];
+            if (b->span == SPAN_MEAN && whole_problem)
+                sum /= (double)job->whole.total_rows * (double)job->whole.cols;
+            out[e] = sum;
+        }
+    }
+    for (int p = 0; p < job->pieces; p++)
+        for (int i = 0; i < in->nbuf; i++)
+            free(job->partial[p][i]);
+    free(job);
+    return ok;
+}
+
+/* ---- Shapes ---------------------------------------------------------------------------------------- */
+
+static bool is_pow2(int64_t n) { return n > 0 && (n & (n - 1)) == 0; }
+
+static int log2_of(int64_t n)
+{
+    int k = 0;
+    while ((int64_t)1 << k < n)
+        k++;
+    return k;
+}
+
+/* The shapes of a family at a backend's sizes; returns how many. */
+int bench_family_shapes(bench_family f, const bench_sizes *sz, bench_shape *out, char (*label)[48])
+{
+    int n = 0;
+    switch (f) {
+    case FAMILY_ELEMENTWISE:
+    case FAMILY_LOSS:
+        for (int i = 0; i < COUNT_OF(sz->elementwise) && sz->elementwise[i] > 0; i++) {
+            int64_t total = sz->elementwise[i];
+            int64_t cols = 1;
+            if (f == FAMILY_LOSS)   /* labels as columns: the largest divisor up to 1024 */
+                for (cols = total < 1024 ? total : 1024; total % cols; cols--)
+                    ;
+            out[n] = (bench_shape){total / cols, cols, 0, total / cols};
+            if (f == FAMILY_LOSS)
+                snprintf(label[n], 48, "%lldx%lld", (long long)(total / cols), (long long)cols);
+            else if (is_pow2(total))
+                snprintf(label[n], 48, "n=2^%d", log2_of(total));
+            else
+                snprintf(label[n], 48, "n=%lld", (long long)total);
+            n++;
+        }
+        break;
+    case FAMILY_CELL:
+        for (int i = 0; i < COUNT_OF(sz->cell) && sz->cell[i][0] > 0; i++, n++) {
+            out[n] = (bench_shape){sz->cell[i][0], sz->cell[i][1], 0, sz->cell[i][0]};
+            snprintf(label[n], 48, "B=%lld,H=%lld", (long long)sz->cell[i][0], (long long)sz->cell[i][1]);
+        }
+        break;
+    case FAMILY_HEAD:
+        for (int i = 0; i < COUNT_OF(sz->head) && sz->head[i][0] > 0; i++, n++) {
+            out[n] = (bench_shape){sz->head[i][0], sz->head[i][2], sz->head[i][1], sz->head[i][0]};
+            snprintf(label[n], 48, "N=%lld,D=%lld,L=%lld", (long long)sz->head[i][0], (long long)sz->head[i][1],
+                     (long long)sz->head[i][2]);
+        }
+        break;
+    }
+    return n;
+}
