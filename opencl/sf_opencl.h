@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Internal to the OpenCL backend: the context's state, the program cache, error
- * reporting, kernel-argument and launch helpers, and the deterministic reductions'
- * finishing steps, shared by the launchers of each op family (elementwise.c, loss.c,
- * cell.c, head.c).
+ * Internal to the OpenCL backend: the context's state (context.c), error reporting
+ * (errors.c), the program cache (program.c), kernel-argument and launch helpers
+ * (launch.c), and the deterministic reductions' finishing steps (reduce.c), shared by the
+ * launchers of each op family (elementwise.c, loss.c, cell.c, head.c).
  *
  * Rules every op follows: all work goes to the context's queue and nothing waits for it
  * (only synchronize calls clFinish); nothing is allocated per call; a buffer is passed to
@@ -72,7 +72,16 @@ typedef struct sf_cl_state {
 
 static inline sf_cl_state *sf_cl_of(const sigfuse_ctx *ctx) { return (sf_cl_state *)ctx->impl; }
 
-/* ---- Errors ------------------------------------------------------------------------------ */
+/* The largest power of two <= v (v >= 1). */
+static inline size_t sf_cl_pow2_floor(size_t v)
+{
+    size_t p = 1;
+    while (p <= v / 2)
+        p *= 2;
+    return p;
+}
+
+/* ---- Errors (errors.c) ------------------------------------------------------------------- */
 
 /* "CL_INVALID_MEM_OBJECT", or "unknown OpenCL error" for a code without a name. */
 const char *sf_cl_error_name(cl_int err);
@@ -86,7 +95,7 @@ sigfuse_status sf_cl_fail(sigfuse_ctx *ctx, cl_int err, const char *what);
             return sf_s_;                                                                       \
     } while (0)
 
-/* ---- Kernels and launches -------------------------------------------------------------- */
+/* ---- Kernels and launches ---------------------------------------------------------------- */
 
 /* A kernel being prepared for one launch: arguments are appended in order; the first
  * failure is kept and reported by the enqueue. */
@@ -100,10 +109,16 @@ typedef struct sf_cl_launch {
     cl_uint bad_arg;
 } sf_cl_launch;
 
+/* ---- Programs (program.c) ---------------------------------------------------------------- */
+
 /* The kernel `name` of `family` for `dtype` (f32, f16 or bf16), building the program on
  * first use: SIGFUSE_ERR_PROGRAM_BUILD with the compiler's log if that fails. */
 sigfuse_status sf_cl_begin(sigfuse_ctx *ctx, sf_cl_family family, sigfuse_dtype dtype, const char *name,
                            sf_cl_launch *launch);
+/* Release a program's kernels and program and zero it (the context's destroy). */
+void sf_cl_release_program(sf_cl_program *p);
+
+/* ---- Launches (launch.c) ----------------------------------------------------------------- */
 
 /* A buffer: its cl_mem (NULL when absent) and its offset in elements of its dtype. */
 void sf_cl_arg_buf(sf_cl_launch *l, const sigfuse_buffer *b);
@@ -137,7 +152,7 @@ sigfuse_status sf_cl_barrier(sigfuse_ctx *ctx);
 /* Element offset of a buffer (its byte offset over its element size). */
 uint64_t sf_cl_elem_offset(const sigfuse_buffer *b);
 
-/* ---- Deterministic reductions ------------------------------------------------------------- */
+/* ---- Deterministic reductions (reduce.c) ------------------------------------------------- */
 
 /* Write the reduced loss from `groups` partials at the start of the scratch: their
  * fixed-order sum (SUM) or that sum / count (MEAN), as one f32 into `out`. */
@@ -147,7 +162,7 @@ sigfuse_status sf_cl_finish_loss(sigfuse_ctx *ctx, sf_cl_family family, sigfuse_
 sigfuse_status sf_cl_finish_cols(sigfuse_ctx *ctx, sf_cl_family family, sigfuse_dtype dtype, uint64_t part_off,
                                  size_t chunks, uint64_t pitch, uint64_t cols, const sigfuse_buffer *out);
 
-/* ---- The op families ------------------------------------------------------------------------ */
+/* ---- The op families --------------------------------------------------------------------- */
 
 sigfuse_status sf_cl_elementwise(sigfuse_ctx *ctx, const sf_ew_call *call);                   /* elementwise.c */
 sigfuse_status sf_cl_lstm_forward(sigfuse_ctx *ctx, const sigfuse_lstm_forward_args *a);      /* cell.c */
