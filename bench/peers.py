@@ -77,7 +77,7 @@ import traceback
 import torch
 import torch.nn.functional as F
 
-# ---- Sizes (bench/bench_cuda.c, bench/bench.c's quick_sizes) ---------------------------------
+# ---- Sizes (bench/bench_cuda.c, bench/bench_main.c's quick_sizes) ----------------------------
 
 CUDA_SIZES = {
     "elementwise": [1 << 20, 1 << 26],
@@ -102,7 +102,7 @@ def is_pow2(n):
 
 
 def loss_cols(total):
-    """Labels as columns: the largest divisor of total up to 1024 (bench.c)."""
+    """Labels as columns: the largest divisor of total up to 1024 (bench/bench_data.c)."""
     cols = min(total, 1024)
     while total % cols:
         cols -= 1
