@@ -120,13 +120,8 @@ console=$res/gpu_run.log
 
 say() { echo "$*" | tee -a "$console"; }
 
-python=""
-for p in ${PYTHON:-} python3 /usr/bin/python3; do
-    if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import torch' >/dev/null 2>&1; then
-        python=$p
-        break
-    fi
-done
+source "$root/scripts/torch_python.sh"
+python=$(torch_python)
 
 # ---- Steps: name, limit, log, command; a line per step in the summary ------------------------------
 rows=()       # "name|rc|seconds|limit|note"

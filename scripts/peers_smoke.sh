@@ -16,13 +16,8 @@ set -euo pipefail
 build=${1:?usage: peers_smoke.sh BUILD_DIR}
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
-python=""
-for p in ${PYTHON:-} python3 /usr/bin/python3; do
-    if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import torch' >/dev/null 2>&1; then
-        python=$p
-        break
-    fi
-done
+source "$root/scripts/torch_python.sh"
+python=$(torch_python)
 if [[ -z "$python" ]]; then
     echo "peers_smoke: skipped: no Python with torch (set PYTHON)"
     exit 77
