@@ -6,6 +6,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "check.h"
@@ -55,458 +56,317 @@ static sigfuse_status need_output(sigfuse_ctx *ctx, const char *op, bool any, co
     return SIGFUSE_SUCCESS;
 }
 
-/* ---- Elementwise ops --------------------------------------------------------------- */
+/* ---- Checks every op shares, driven by the catalogue --------------------------------------- */
 
-static const char *const ew_names[SF_EW_COUNT] = {
-    "sigmoid_forward",  "sigmoid_backward", "log_sigmoid_forward", "log_sigmoid_backward", "silu_forward",
-    "silu_backward",    "glu_forward",      "glu_backward",        "swiglu_forward",       "swiglu_backward",
-};
+static sigfuse_status check_option(sigfuse_ctx *ctx, const char *op, const sf_opt_info *o, double value)
+{
+    const float v = (float)value;
+    switch (o->rule) {
+    case SF_RULE_FINITE: return check_finite(ctx, op, o->name, v);
+    case SF_RULE_UNIT: return sf_check_range(ctx, op, o->name, v, 0.0, 1.0);
+    case SF_RULE_ALPHA:
+        if (!(v <= 1.0f))   /* negative means "no alpha term"; NaN is rejected */
+            return sf_fail(ctx, SIGFUSE_ERR_INVALID_OPTION, "%s: %s = %g must be in [0, 1] (or negative: no %s term)",
+                           op, o->name, (double)v, o->name);
+        return SIGFUSE_SUCCESS;
+    case SF_RULE_GAMMA:
+        if (!(v >= 0.0f) || !isfinite(v))
+            return sf_fail(ctx, SIGFUSE_ERR_INVALID_OPTION, "%s: %s = %g must be finite and >= 0", op, o->name,
+                           (double)v);
+        return SIGFUSE_SUCCESS;
+    case SF_RULE_REDUCTION:
+    case SF_RULE_REDUCED: return check_reduction(ctx, op, (sigfuse_reduction)(int)value, o->rule == SF_RULE_REDUCTION);
+    }
+    return SIGFUSE_SUCCESS;
+}
 
-/* Names of the inputs and outputs of each elementwise op, in sf_ew_call order. */
-static const char *const ew_in_names[SF_EW_COUNT][3] = {
-    {"x"}, {"y", "dy"}, {"x"}, {"x", "dy"}, {"x"}, {"x", "dy"},
-    {"a", "b"}, {"a", "b", "dy"}, {"a", "b"}, {"a", "b", "dy"},
-};
+/* "a, b" or "a and b": the names of the op's ANY buffers of one direction. */
+static bool any_names(const sf_op_info *info, bool input, const char *sep, char *out, size_t size)
+{
+    out[0] = '\0';
+    bool found = false;
+    for (int i = 0; i < info->n_bufs; i++) {
+        const sf_buf_info *b = &info->bufs[i];
+        if (b->presence != SF_ANY || b->input != input)
+            continue;
+        size_t len = strlen(out);
+        snprintf(out + len, size - len, "%s%s", found ? sep : "", b->name);
+        found = true;
+    }
+    return found;
+}
 
-const char *sf_ew_op_name(sf_ew_op op) { return (unsigned)op < SF_EW_COUNT ? ew_names[op] : "unknown"; }
+static bool any_present(const sf_op_info *info, const sf_op_values *v, bool input)
+{
+    for (int i = 0; i < info->n_bufs; i++)
+        if (info->bufs[i].presence == SF_ANY && info->bufs[i].input == input && v->bufs[i])
+            return true;
+    return false;
+}
 
-static sigfuse_status run_elementwise(sigfuse_ctx *ctx, sf_ew_call *call)
+/* Rules that tie two arguments together, beyond what the catalogue states per argument. */
+static sigfuse_status check_pairs(sigfuse_ctx *ctx, sf_op op, const sf_op_values *v)
+{
+    if (op == SF_OP_bce_with_logits) {
+        const sigfuse_buffer *targets = v->bufs[1];
+        const double label_smoothing = v->opts[1];
+        if (targets->dtype == SIGFUSE_U8 && label_smoothing > 0.0)
+            return sf_fail(ctx, SIGFUSE_ERR_INVALID_DTYPE,
+                           "%s: targets: dtype u8 is not allowed with label_smoothing > 0", sf_op_name(op));
+    }
+    return SIGFUSE_SUCCESS;
+}
+
+/* The checked arguments of one call: its values, counts and buffer list (sf_arg order is
+ * the catalogue's, inputs first). */
+typedef struct checked {
+    sf_op_values v;
+    int64_t counts[SF_COUNT_KINDS];
+    sf_arg args[SF_MAX_BUFS + 1];   /* + the workspace */
+    int n_args;
+    sigfuse_dtype dtype;
+} checked;
+
+static sigfuse_status check_args(sigfuse_ctx *ctx, sf_op op, const char *name, const sf_op_values *v,
+                                 checked *c)
+{
+    const sf_op_info *info = &sf_op_infos[op];
+    c->v = *v;
+    for (int i = 0; i < info->n_sizes; i++)
+        TRY(sf_check_size(ctx, name, info->sizes[i], v->sizes[i]));
+    for (int i = 0; i < info->n_opts; i++)   /* the reduction first: counts depend on it */
+        if (info->opts[i].reduction)
+            TRY(check_option(ctx, name, &info->opts[i], v->opts[i]));
+    sf_overflow of;
+    if (!sf_op_counts(op, v, c->counts, &of))
+        return sf_fail(ctx, SIGFUSE_ERR_INVALID_SIZE, "%s: %s = %lld x %lld overflows", name, of.what,
+                       (long long)of.a, (long long)of.b);
+    for (int i = 0; i < info->n_bufs; i++) {
+        const sf_buf_info *b = &info->bufs[i];
+        c->args[i] = (sf_arg){b->name, v->bufs[i], c->counts[b->count], sf_op_buf_role(op, v, i),
+                              b->presence == SF_REQUIRED, sf_op_buf_shape(op, v, i)};
+    }
+    c->n_args = info->n_bufs;
+    TRY(sf_check_buffers(ctx, name, c->args, c->n_args, &c->dtype));
+    /* Heads check overlaps after their workspace, which takes part in them. */
+    if (!info->workspace)
+        TRY(sf_check_overlaps(ctx, name, c->args, c->n_args, info->n_inputs, true));
+    char names[256];
+    if (any_names(info, true, " and ", names, sizeof names) && !any_present(info, v, true))
+        return sf_fail(ctx, SIGFUSE_ERR_NULL_ARGUMENT, "%s: %s are both absent (give at least one)", name, names);
+    for (int i = 0; i < info->n_opts; i++)
+        if (!info->opts[i].reduction)
+            TRY(check_option(ctx, name, &info->opts[i], v->opts[i]));
+    TRY(check_pairs(ctx, op, v));
+    if (any_names(info, false, ", ", names, sizeof names))
+        TRY(need_output(ctx, name, any_present(info, v, false), names));
+    return SIGFUSE_SUCCESS;
+}
+
+/* An op has work when an output it was given has elements: a reduced loss is written
+ * even for an empty tensor, a bias gradient (zeros) even for an empty batch. */
+static bool has_work(sf_op op, const checked *c)
+{
+    const sf_op_info *info = &sf_op_infos[op];
+    for (int i = info->n_inputs; i < info->n_bufs; i++)
+        if (c->v.bufs[i] && c->counts[info->bufs[i].count] > 0)
+            return true;
+    return false;
+}
+
+/* ---- Dispatch: an elementwise op goes to its family's entry, every other op to its own --- */
+
+static sigfuse_status dispatch_ew(sigfuse_ctx *ctx, sf_op op, const checked *c,
+                                  sigfuse_status (*family)(sigfuse_ctx *, const sf_ew_call *))
+{
+    if (!family)
+        return unsupported(ctx, sf_op_name(op));
+    const sf_op_info *info = &sf_op_infos[op];
+    sf_ew_call call = {op, c->v.sizes[0], info->n_opts > 0 ? (float)c->v.opts[0] : 1.0f, {NULL}, {NULL}};
+    for (int i = 0; i < info->n_bufs; i++) {
+        if (i < info->n_inputs)
+            call.in[i] = c->v.bufs[i];
+        else
+            call.out[i - info->n_inputs] = c->v.bufs[i];
+    }
+    return family(ctx, &call);
+}
+
+#define DISPATCH_EW_(name, family) \
+    case SF_OP_##name: return dispatch_ew(ctx, op, c, ctx->ops->family);
+#define DISPATCH_STRUCT_(name, args) \
+    case SF_OP_##name: return ctx->ops->name ? ctx->ops->name(ctx, (const args *)a) : unsupported(ctx, #name);
+#define DISPATCH_(name, family, shape, args) DISPATCH_##shape(name, family, args)
+#define DISPATCH_EW(name, family, args) DISPATCH_EW_(name, family)
+#define DISPATCH_LSTM(name, family, args) DISPATCH_STRUCT_(name, args)
+#define DISPATCH_GRU(name, family, args) DISPATCH_STRUCT_(name, args)
+#define DISPATCH_LOSS(name, family, args) DISPATCH_STRUCT_(name, args)
+#define DISPATCH_HEAD(name, family, args) DISPATCH_STRUCT_(name, args)
+
+static sigfuse_status dispatch(sigfuse_ctx *ctx, sf_op op, const void *a, const checked *c)
+{
+    switch (op) {
+        SF_CATALOG(DISPATCH_)
+    case SF_OP_COUNT: break;
+    }
+    return unsupported(ctx, sf_op_name(op));
+}
+
+/* Every op but the heads: check, skip when there is nothing to do, dispatch. */
+static sigfuse_status run(sigfuse_ctx *ctx, sf_op op, const void *a)
 {
     TRY(begin(ctx));
-    const char *op = ew_names[call->op];
-    bool two_outputs = call->op == SF_EW_GLU_BWD || call->op == SF_EW_SWIGLU_BWD;
-    TRY(sf_check_size(ctx, op, "n", call->n));
-    if (call->op == SF_EW_SILU_FWD || call->op == SF_EW_SILU_BWD || call->op == SF_EW_SWIGLU_FWD ||
-        call->op == SF_EW_SWIGLU_BWD)
-        TRY(check_finite(ctx, op, "beta", call->beta));
-
-    sf_arg args[5];
-    int n = 0;
-    for (int i = 0; i < 3 && ew_in_names[call->op][i]; i++)
-        args[n++] = (sf_arg){ew_in_names[call->op][i], call->in[i], call->n, SF_ROLE_FLOAT, true, "[n]"};
-    const int inputs = n;
-    if (two_outputs) {
-        args[n++] = (sf_arg){"da", call->out[0], call->n, SF_ROLE_FLOAT, false, "[n]"};
-        args[n++] = (sf_arg){"db", call->out[1], call->n, SF_ROLE_FLOAT, false, "[n]"};
-    } else {
-        bool fwd = call->op == SF_EW_SIGMOID_FWD || call->op == SF_EW_LOG_SIGMOID_FWD ||
-                   call->op == SF_EW_SILU_FWD || call->op == SF_EW_GLU_FWD || call->op == SF_EW_SWIGLU_FWD;
-        args[n++] = (sf_arg){fwd ? "y" : "dx", call->out[0], call->n, SF_ROLE_FLOAT, true, "[n]"};
-    }
-    sigfuse_dtype dtype;
-    TRY(sf_check_buffers(ctx, op, args, n, &dtype));
-    TRY(sf_check_overlaps(ctx, op, args, n, inputs, true));
-    if (two_outputs)
-        TRY(need_output(ctx, op, call->out[0] || call->out[1], "da, db"));
-    if (call->n == 0)
+    const char *name = sf_op_name(op);
+    if (!a)
+        return sf_fail(ctx, SIGFUSE_ERR_NULL_ARGUMENT, "%s: args is NULL", name);
+    sf_op_values v;
+    sf_op_get(op, a, &v);
+    checked c;
+    TRY(check_args(ctx, op, name, &v, &c));
+    if (!has_work(op, &c))
         return SIGFUSE_SUCCESS;
-    if (!ctx->ops->elementwise)
-        return unsupported(ctx, op);
-    return ctx->ops->elementwise(ctx, call);
+    return dispatch(ctx, op, a, &c);
 }
 
-static sigfuse_status ew(sigfuse_ctx *ctx, sf_ew_op op, int64_t n, float beta, const sigfuse_buffer *in0,
-                         const sigfuse_buffer *in1, const sigfuse_buffer *in2, const sigfuse_buffer *out0,
-                         const sigfuse_buffer *out1)
-{
-    sf_ew_call call = {op, n, beta, {in0, in1, in2}, {out0, out1}};
-    return run_elementwise(ctx, &call);
-}
+/* ---- The public calls ----------------------------------------------------------------------- */
 
 sigfuse_status sigfuse_sigmoid_forward(sigfuse_ctx *ctx, int64_t n, const sigfuse_buffer *x, const sigfuse_buffer *y)
 {
-    return ew(ctx, SF_EW_SIGMOID_FWD, n, 1.0f, x, NULL, NULL, y, NULL);
+    const sf_ew_args a = {.n = n, .x = x, .y = y};
+    return run(ctx, SF_OP_sigmoid_forward, &a);
 }
 
 sigfuse_status sigfuse_sigmoid_backward(sigfuse_ctx *ctx, int64_t n, const sigfuse_buffer *y,
                                         const sigfuse_buffer *dy, const sigfuse_buffer *dx)
 {
-    return ew(ctx, SF_EW_SIGMOID_BWD, n, 1.0f, y, dy, NULL, dx, NULL);
+    const sf_ew_args a = {.n = n, .y = y, .dy = dy, .dx = dx};
+    return run(ctx, SF_OP_sigmoid_backward, &a);
 }
 
 sigfuse_status sigfuse_log_sigmoid_forward(sigfuse_ctx *ctx, int64_t n, const sigfuse_buffer *x,
                                            const sigfuse_buffer *y)
 {
-    return ew(ctx, SF_EW_LOG_SIGMOID_FWD, n, 1.0f, x, NULL, NULL, y, NULL);
+    const sf_ew_args a = {.n = n, .x = x, .y = y};
+    return run(ctx, SF_OP_log_sigmoid_forward, &a);
 }
 
 sigfuse_status sigfuse_log_sigmoid_backward(sigfuse_ctx *ctx, int64_t n, const sigfuse_buffer *x,
                                             const sigfuse_buffer *dy, const sigfuse_buffer *dx)
 {
-    return ew(ctx, SF_EW_LOG_SIGMOID_BWD, n, 1.0f, x, dy, NULL, dx, NULL);
+    const sf_ew_args a = {.n = n, .x = x, .dy = dy, .dx = dx};
+    return run(ctx, SF_OP_log_sigmoid_backward, &a);
 }
 
 sigfuse_status sigfuse_silu_forward(sigfuse_ctx *ctx, int64_t n, float beta, const sigfuse_buffer *x,
                                     const sigfuse_buffer *y)
 {
-    return ew(ctx, SF_EW_SILU_FWD, n, beta, x, NULL, NULL, y, NULL);
+    const sf_ew_args a = {.n = n, .beta = beta, .x = x, .y = y};
+    return run(ctx, SF_OP_silu_forward, &a);
 }
 
 sigfuse_status sigfuse_silu_backward(sigfuse_ctx *ctx, int64_t n, float beta, const sigfuse_buffer *x,
                                      const sigfuse_buffer *dy, const sigfuse_buffer *dx)
 {
-    return ew(ctx, SF_EW_SILU_BWD, n, beta, x, dy, NULL, dx, NULL);
+    const sf_ew_args a = {.n = n, .beta = beta, .x = x, .dy = dy, .dx = dx};
+    return run(ctx, SF_OP_silu_backward, &a);
 }
 
 sigfuse_status sigfuse_glu_forward(sigfuse_ctx *ctx, int64_t n, const sigfuse_buffer *a, const sigfuse_buffer *b,
                                    const sigfuse_buffer *y)
 {
-    return ew(ctx, SF_EW_GLU_FWD, n, 1.0f, a, b, NULL, y, NULL);
+    const sf_ew_args args = {.n = n, .a = a, .b = b, .y = y};
+    return run(ctx, SF_OP_glu_forward, &args);
 }
 
 sigfuse_status sigfuse_glu_backward(sigfuse_ctx *ctx, int64_t n, const sigfuse_buffer *a, const sigfuse_buffer *b,
                                     const sigfuse_buffer *dy, const sigfuse_buffer *da, const sigfuse_buffer *db)
 {
-    return ew(ctx, SF_EW_GLU_BWD, n, 1.0f, a, b, dy, da, db);
+    const sf_ew_args args = {.n = n, .a = a, .b = b, .dy = dy, .da = da, .db = db};
+    return run(ctx, SF_OP_glu_backward, &args);
 }
 
 sigfuse_status sigfuse_swiglu_forward(sigfuse_ctx *ctx, int64_t n, float beta, const sigfuse_buffer *a,
                                       const sigfuse_buffer *b, const sigfuse_buffer *y)
 {
-    return ew(ctx, SF_EW_SWIGLU_FWD, n, beta, a, b, NULL, y, NULL);
+    const sf_ew_args args = {.n = n, .beta = beta, .a = a, .b = b, .y = y};
+    return run(ctx, SF_OP_swiglu_forward, &args);
 }
 
 sigfuse_status sigfuse_swiglu_backward(sigfuse_ctx *ctx, int64_t n, float beta, const sigfuse_buffer *a,
                                        const sigfuse_buffer *b, const sigfuse_buffer *dy, const sigfuse_buffer *da,
                                        const sigfuse_buffer *db)
 {
-    return ew(ctx, SF_EW_SWIGLU_BWD, n, beta, a, b, dy, da, db);
-}
-
-/* ---- Recurrent cells ----------------------------------------------------------------- */
-
-/* B*H and B*G*H element counts of a cell with G gate blocks. */
-static sigfuse_status cell_sizes(sigfuse_ctx *ctx, const char *op, int64_t batch, int64_t hidden, int64_t gates,
-                                 int64_t *bh, int64_t *gh, int64_t *bgh)
-{
-    TRY(sf_check_size(ctx, op, "batch", batch));
-    TRY(sf_check_size(ctx, op, "hidden", hidden));
-    TRY(sf_check_product(ctx, op, "batch * hidden", batch, hidden, bh));
-    TRY(sf_check_product(ctx, op, "gates * hidden", gates, hidden, gh));
-    TRY(sf_check_product(ctx, op, "batch * gates * hidden", batch, *gh, bgh));
-    return SIGFUSE_SUCCESS;
+    const sf_ew_args args = {.n = n, .beta = beta, .a = a, .b = b, .dy = dy, .da = da, .db = db};
+    return run(ctx, SF_OP_swiglu_backward, &args);
 }
 
 sigfuse_status sigfuse_lstm_cell_forward(sigfuse_ctx *ctx, const sigfuse_lstm_forward_args *a)
 {
-    static const char op[] = "lstm_cell_forward";
-    TRY(begin(ctx));
-    if (!a)
-        return sf_fail(ctx, SIGFUSE_ERR_NULL_ARGUMENT, "%s: args is NULL", op);
-    int64_t bh, gh, bgh;
-    TRY(cell_sizes(ctx, op, a->batch, a->hidden, 4, &bh, &gh, &bgh));
-    const sf_arg args[] = {
-        {"gates_x", a->gates_x, bgh, SF_ROLE_FLOAT, true, "[batch, 4 hidden]"},
-        {"gates_h", a->gates_h, bgh, SF_ROLE_FLOAT, false, "[batch, 4 hidden]"},
-        {"bias", a->bias, gh, SF_ROLE_FLOAT, false, "[4 hidden]"},
-        {"c_prev", a->c_prev, bh, SF_ROLE_FLOAT, true, "[batch, hidden]"},
-        {"h", a->h, bh, SF_ROLE_FLOAT, false, "[batch, hidden]"},
-        {"c", a->c, bh, SF_ROLE_FLOAT, false, "[batch, hidden]"},
-    };
-    sigfuse_dtype dtype;
-    TRY(sf_check_buffers(ctx, op, args, COUNT_OF(args), &dtype));
-    TRY(sf_check_overlaps(ctx, op, args, COUNT_OF(args), 4, true));   /* 4 inputs, then h, c */
-    TRY(need_output(ctx, op, a->h || a->c, "h, c"));
-    if (bh == 0)
-        return SIGFUSE_SUCCESS;
-    return ctx->ops->lstm_forward ? ctx->ops->lstm_forward(ctx, a) : unsupported(ctx, op);
+    return run(ctx, SF_OP_lstm_cell_forward, a);
 }
 
 sigfuse_status sigfuse_lstm_cell_backward(sigfuse_ctx *ctx, const sigfuse_lstm_backward_args *a)
 {
-    static const char op[] = "lstm_cell_backward";
-    TRY(begin(ctx));
-    if (!a)
-        return sf_fail(ctx, SIGFUSE_ERR_NULL_ARGUMENT, "%s: args is NULL", op);
-    int64_t bh, gh, bgh;
-    TRY(cell_sizes(ctx, op, a->batch, a->hidden, 4, &bh, &gh, &bgh));
-    const sf_arg args[] = {
-        {"gates_x", a->gates_x, bgh, SF_ROLE_FLOAT, true, "[batch, 4 hidden]"},
-        {"gates_h", a->gates_h, bgh, SF_ROLE_FLOAT, false, "[batch, 4 hidden]"},
-        {"bias", a->bias, gh, SF_ROLE_FLOAT, false, "[4 hidden]"},
-        {"c_prev", a->c_prev, bh, SF_ROLE_FLOAT, true, "[batch, hidden]"},
-        {"dh", a->dh, bh, SF_ROLE_FLOAT, false, "[batch, hidden]"},
-        {"dc", a->dc, bh, SF_ROLE_FLOAT, false, "[batch, hidden]"},
-        {"dgates", a->dgates, bgh, SF_ROLE_FLOAT, false, "[batch, 4 hidden]"},
-        {"dc_prev", a->dc_prev, bh, SF_ROLE_FLOAT, false, "[batch, hidden]"},
-        {"dbias", a->dbias, gh, SF_ROLE_FLOAT, false, "[4 hidden]"},
-    };
-    sigfuse_dtype dtype;
-    TRY(sf_check_buffers(ctx, op, args, COUNT_OF(args), &dtype));
-    TRY(sf_check_overlaps(ctx, op, args, COUNT_OF(args), 6, true));   /* 6 inputs, then dgates.. */
-    if (!a->dh && !a->dc)
-        return sf_fail(ctx, SIGFUSE_ERR_NULL_ARGUMENT, "%s: dh and dc are both absent (give at least one)", op);
-    TRY(need_output(ctx, op, a->dgates || a->dc_prev || a->dbias, "dgates, dc_prev, dbias"));
-    /* With no rows the bias gradient is still written (zeros), so only skip when
-     * nothing at all is touched. */
-    if (bh == 0 && !(a->dbias && gh > 0))
-        return SIGFUSE_SUCCESS;
-    return ctx->ops->lstm_backward ? ctx->ops->lstm_backward(ctx, a) : unsupported(ctx, op);
+    return run(ctx, SF_OP_lstm_cell_backward, a);
 }
 
 sigfuse_status sigfuse_gru_cell_forward(sigfuse_ctx *ctx, const sigfuse_gru_forward_args *a)
 {
-    static const char op[] = "gru_cell_forward";
-    TRY(begin(ctx));
-    if (!a)
-        return sf_fail(ctx, SIGFUSE_ERR_NULL_ARGUMENT, "%s: args is NULL", op);
-    int64_t bh, gh, bgh;
-    TRY(cell_sizes(ctx, op, a->batch, a->hidden, 3, &bh, &gh, &bgh));
-    const sf_arg args[] = {
-        {"gates_x", a->gates_x, bgh, SF_ROLE_FLOAT, true, "[batch, 3 hidden]"},
-        {"gates_h", a->gates_h, bgh, SF_ROLE_FLOAT, true, "[batch, 3 hidden]"},
-        {"bias_x", a->bias_x, gh, SF_ROLE_FLOAT, false, "[3 hidden]"},
-        {"bias_h", a->bias_h, gh, SF_ROLE_FLOAT, false, "[3 hidden]"},
-        {"h_prev", a->h_prev, bh, SF_ROLE_FLOAT, true, "[batch, hidden]"},
-        {"h", a->h, bh, SF_ROLE_FLOAT, true, "[batch, hidden]"},
-    };
-    sigfuse_dtype dtype;
-    TRY(sf_check_buffers(ctx, op, args, COUNT_OF(args), &dtype));
-    TRY(sf_check_overlaps(ctx, op, args, COUNT_OF(args), 5, true));   /* 5 inputs, then h */
-    if (bh == 0)
-        return SIGFUSE_SUCCESS;
-    return ctx->ops->gru_forward ? ctx->ops->gru_forward(ctx, a) : unsupported(ctx, op);
+    return run(ctx, SF_OP_gru_cell_forward, a);
 }
 
 sigfuse_status sigfuse_gru_cell_backward(sigfuse_ctx *ctx, const sigfuse_gru_backward_args *a)
 {
-    static const char op[] = "gru_cell_backward";
-    TRY(begin(ctx));
-    if (!a)
-        return sf_fail(ctx, SIGFUSE_ERR_NULL_ARGUMENT, "%s: args is NULL", op);
-    int64_t bh, gh, bgh;
-    TRY(cell_sizes(ctx, op, a->batch, a->hidden, 3, &bh, &gh, &bgh));
-    const sf_arg args[] = {
-        {"gates_x", a->gates_x, bgh, SF_ROLE_FLOAT, true, "[batch, 3 hidden]"},
-        {"gates_h", a->gates_h, bgh, SF_ROLE_FLOAT, true, "[batch, 3 hidden]"},
-        {"bias_x", a->bias_x, gh, SF_ROLE_FLOAT, false, "[3 hidden]"},
-        {"bias_h", a->bias_h, gh, SF_ROLE_FLOAT, false, "[3 hidden]"},
-        {"h_prev", a->h_prev, bh, SF_ROLE_FLOAT, true, "[batch, hidden]"},
-        {"dh", a->dh, bh, SF_ROLE_FLOAT, true, "[batch, hidden]"},
-        {"dgates_x", a->dgates_x, bgh, SF_ROLE_FLOAT, false, "[batch, 3 hidden]"},
-        {"dgates_h", a->dgates_h, bgh, SF_ROLE_FLOAT, false, "[batch, 3 hidden]"},
-        {"dh_prev", a->dh_prev, bh, SF_ROLE_FLOAT, false, "[batch, hidden]"},
-        {"dbias_x", a->dbias_x, gh, SF_ROLE_FLOAT, false, "[3 hidden]"},
-        {"dbias_h", a->dbias_h, gh, SF_ROLE_FLOAT, false, "[3 hidden]"},
-    };
-    sigfuse_dtype dtype;
-    TRY(sf_check_buffers(ctx, op, args, COUNT_OF(args), &dtype));
-    TRY(sf_check_overlaps(ctx, op, args, COUNT_OF(args), 6, true));   /* 6 inputs, then dgates_x.. */
-    TRY(need_output(ctx, op, a->dgates_x || a->dgates_h || a->dh_prev || a->dbias_x || a->dbias_h,
-                    "dgates_x, dgates_h, dh_prev, dbias_x, dbias_h"));
-    if (bh == 0 && !((a->dbias_x || a->dbias_h) && gh > 0))
-        return SIGFUSE_SUCCESS;
-    return ctx->ops->gru_backward ? ctx->ops->gru_backward(ctx, a) : unsupported(ctx, op);
-}
-
-/* ---- Losses ---------------------------------------------------------------------------- */
-
-void sigfuse_bce_args_init(sigfuse_bce_args *args)
-{
-    if (!args)
-        return;
-    memset(args, 0, sizeof *args);
-    args->reduction = SIGFUSE_REDUCTION_MEAN;
-    args->grad_scale = 1.0f;
-    args->threshold = 0.5f;
-}
-
-void sigfuse_focal_args_init(sigfuse_focal_args *args)
-{
-    if (!args)
-        return;
-    memset(args, 0, sizeof *args);
-    args->reduction = SIGFUSE_REDUCTION_MEAN;
-    args->alpha = 0.25f;
-    args->gamma = 2.0f;
-    args->grad_scale = 1.0f;
-}
-
-/* Element counts of a [rows, cols] loss: the whole tensor and what loss / dloss_in hold. */
-static sigfuse_status loss_sizes(sigfuse_ctx *ctx, const char *op, int64_t rows, int64_t cols,
-                                 sigfuse_reduction reduction, int64_t *total, int64_t *loss_count, sf_role *loss_role)
-{
-    TRY(sf_check_size(ctx, op, "rows", rows));
-    TRY(sf_check_size(ctx, op, "cols", cols));
-    TRY(sf_check_product(ctx, op, "rows * cols", rows, cols, total));
-    TRY(check_reduction(ctx, op, reduction, true));
-    bool none = reduction == SIGFUSE_REDUCTION_NONE;
-    *loss_count = none ? *total : 1;
-    *loss_role = none ? SF_ROLE_FLOAT : SF_ROLE_SCALAR;
-    return SIGFUSE_SUCCESS;
-}
-
-/* Whether a loss call has work: a reduced loss is written even for an empty tensor. */
-static bool loss_has_work(int64_t total, sigfuse_reduction reduction, const sigfuse_buffer *loss)
-{
-    return total > 0 || (loss && reduction != SIGFUSE_REDUCTION_NONE);
+    return run(ctx, SF_OP_gru_cell_backward, a);
 }
 
 sigfuse_status sigfuse_bce_with_logits(sigfuse_ctx *ctx, const sigfuse_bce_args *a)
 {
-    static const char op[] = "bce_with_logits";
-    TRY(begin(ctx));
-    if (!a)
-        return sf_fail(ctx, SIGFUSE_ERR_NULL_ARGUMENT, "%s: args is NULL", op);
-    int64_t total, loss_count;
-    sf_role loss_role;
-    TRY(loss_sizes(ctx, op, a->rows, a->cols, a->reduction, &total, &loss_count, &loss_role));
-    const char *loss_shape = a->reduction == SIGFUSE_REDUCTION_NONE ? "[rows, cols]" : "[]";
-    const sf_arg args[] = {
-        {"logits", a->logits, total, SF_ROLE_FLOAT, true, "[rows, cols]"},
-        {"targets", a->targets, total, SF_ROLE_TARGET, true, "[rows, cols]"},
-        {"weight", a->weight, total, SF_ROLE_FLOAT, false, "[rows, cols]"},
-        {"pos_weight", a->pos_weight, a->cols, SF_ROLE_FLOAT, false, "[cols]"},
-        {"dloss_in", a->dloss_in, loss_count, loss_role, false, loss_shape},
-        {"loss", a->loss, loss_count, loss_role, false, loss_shape},
-        {"dlogits", a->dlogits, total, SF_ROLE_FLOAT, false, "[rows, cols]"},
-        {"probs", a->probs, total, SF_ROLE_FLOAT, false, "[rows, cols]"},
-        {"labels", a->labels, total, SF_ROLE_LABEL, false, "[rows, cols]"},
-    };
-    sigfuse_dtype dtype;
-    TRY(sf_check_buffers(ctx, op, args, COUNT_OF(args), &dtype));
-    TRY(sf_check_overlaps(ctx, op, args, COUNT_OF(args), 5, true));   /* 5 inputs, then loss.. */
-    TRY(sf_check_range(ctx, op, "label_smoothing", a->label_smoothing, 0.0, 1.0));
-    TRY(sf_check_range(ctx, op, "threshold", a->threshold, 0.0, 1.0));
-    TRY(check_finite(ctx, op, "grad_scale", a->grad_scale));
-    if (a->targets->dtype == SIGFUSE_U8 && a->label_smoothing > 0.0f)
-        return sf_fail(ctx, SIGFUSE_ERR_INVALID_DTYPE, "%s: targets: dtype u8 is not allowed with label_smoothing > 0", op);
-    TRY(need_output(ctx, op, a->loss || a->dlogits || a->probs || a->labels, "loss, dlogits, probs, labels"));
-    if (!loss_has_work(total, a->reduction, a->loss))
-        return SIGFUSE_SUCCESS;
-    return ctx->ops->bce ? ctx->ops->bce(ctx, a) : unsupported(ctx, op);
+    return run(ctx, SF_OP_bce_with_logits, a);
 }
 
 sigfuse_status sigfuse_sigmoid_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a)
 {
-    static const char op[] = "sigmoid_focal";
-    TRY(begin(ctx));
-    if (!a)
-        return sf_fail(ctx, SIGFUSE_ERR_NULL_ARGUMENT, "%s: args is NULL", op);
-    int64_t total, loss_count;
-    sf_role loss_role;
-    TRY(loss_sizes(ctx, op, a->rows, a->cols, a->reduction, &total, &loss_count, &loss_role));
-    const char *loss_shape = a->reduction == SIGFUSE_REDUCTION_NONE ? "[rows, cols]" : "[]";
-    const sf_arg args[] = {
-        {"logits", a->logits, total, SF_ROLE_FLOAT, true, "[rows, cols]"},
-        {"targets", a->targets, total, SF_ROLE_TARGET, true, "[rows, cols]"},
-        {"dloss_in", a->dloss_in, loss_count, loss_role, false, loss_shape},
-        {"loss", a->loss, loss_count, loss_role, false, loss_shape},
-        {"dlogits", a->dlogits, total, SF_ROLE_FLOAT, false, "[rows, cols]"},
-    };
-    sigfuse_dtype dtype;
-    TRY(sf_check_buffers(ctx, op, args, COUNT_OF(args), &dtype));
-    TRY(sf_check_overlaps(ctx, op, args, COUNT_OF(args), 3, true));   /* 3 inputs, then loss, dlogits */
-    /* alpha < 0 means "no alpha term"; NaN is rejected. */
-    if (!(a->alpha <= 1.0f))
-        return sf_fail(ctx, SIGFUSE_ERR_INVALID_OPTION, "%s: alpha = %g must be in [0, 1] (or negative: no alpha term)",
-                       op, (double)a->alpha);
-    if (!(a->gamma >= 0.0f) || !isfinite(a->gamma))
-        return sf_fail(ctx, SIGFUSE_ERR_INVALID_OPTION, "%s: gamma = %g must be finite and >= 0", op, (double)a->gamma);
-    TRY(check_finite(ctx, op, "grad_scale", a->grad_scale));
-    TRY(need_output(ctx, op, a->loss || a->dlogits, "loss, dlogits"));
-    if (!loss_has_work(total, a->reduction, a->loss))
-        return SIGFUSE_SUCCESS;
-    return ctx->ops->focal ? ctx->ops->focal(ctx, a) : unsupported(ctx, op);
+    return run(ctx, SF_OP_sigmoid_focal, a);
+}
+
+void sigfuse_bce_args_init(sigfuse_bce_args *args)
+{
+    if (args)
+        sf_op_init(SF_OP_bce_with_logits, args);
+}
+
+void sigfuse_focal_args_init(sigfuse_focal_args *args)
+{
+    if (args)
+        sf_op_init(SF_OP_sigmoid_focal, args);
 }
 
 /* ---- Multi-label heads ----------------------------------------------------------------- */
 
 void sigfuse_head_predict_args_init(sigfuse_head_predict_args *args)
 {
-    if (!args)
-        return;
-    memset(args, 0, sizeof *args);
-    args->threshold = 0.5f;
+    if (args)
+        sf_op_init(SF_OP_head_predict, args);
 }
 
 void sigfuse_head_train_args_init(sigfuse_head_train_args *args)
 {
-    if (!args)
-        return;
-    memset(args, 0, sizeof *args);
-    args->reduction = SIGFUSE_REDUCTION_MEAN;
-    args->grad_scale = 1.0f;
+    if (args)
+        sf_op_init(SF_OP_head_train_step, args);
 }
 
 /* The workspace's size as an sf_arg count (bytes), clamped to what int64 holds. */
 static int64_t workspace_count(size_t bytes) { return bytes > (size_t)INT64_MAX ? INT64_MAX : (int64_t)bytes; }
 
-typedef struct head_counts {
-    int64_t nd, ld, nl;
-} head_counts;
-
-static sigfuse_status head_sizes(sigfuse_ctx *ctx, const char *op, int64_t n, int64_t d, int64_t l, head_counts *c)
-{
-    TRY(sf_check_size(ctx, op, "n", n));
-    TRY(sf_check_size(ctx, op, "d", d));
-    TRY(sf_check_size(ctx, op, "l", l));
-    TRY(sf_check_product(ctx, op, "n * d", n, d, &c->nd));
-    TRY(sf_check_product(ctx, op, "l * d", l, d, &c->ld));
-    TRY(sf_check_product(ctx, op, "n * l", n, l, &c->nl));
-    return SIGFUSE_SUCCESS;
-}
-
-/* The buffers of a head op, inputs first (HEAD_*_INPUTS of them), then outputs, then the
- * workspace (which only the ops themselves check, after their size queries' checks). */
-enum { HEAD_PREDICT_INPUTS = 3, HEAD_PREDICT_ARGS = 7, HEAD_TRAIN_INPUTS = 5, HEAD_TRAIN_ARGS = 10 };
-
-static void head_predict_buffers(const sigfuse_head_predict_args *a, const head_counts *c, sf_arg *args)
-{
-    const sf_arg list[HEAD_PREDICT_ARGS] = {
-        {"x", a->x, c->nd, SF_ROLE_FLOAT, true, NULL},          {"w", a->w, c->ld, SF_ROLE_FLOAT, true, NULL},
-        {"bias", a->bias, a->l, SF_ROLE_FLOAT, false, NULL},    {"logits", a->logits, c->nl, SF_ROLE_FLOAT, false, NULL},
-        {"probs", a->probs, c->nl, SF_ROLE_FLOAT, false, NULL}, {"labels", a->labels, c->nl, SF_ROLE_LABEL, false, NULL},
-        {"workspace", a->workspace, workspace_count(a->workspace_bytes), SF_ROLE_BYTES, false, NULL},
-    };
-    memcpy(args, list, sizeof list);
-}
-
-static void head_train_buffers(const sigfuse_head_train_args *a, const head_counts *c, sf_arg *args)
-{
-    const sf_arg list[HEAD_TRAIN_ARGS] = {
-        {"x", a->x, c->nd, SF_ROLE_FLOAT, true, NULL},
-        {"w", a->w, c->ld, SF_ROLE_FLOAT, true, NULL},
-        {"bias", a->bias, a->l, SF_ROLE_FLOAT, false, NULL},
-        {"targets", a->targets, c->nl, SF_ROLE_TARGET, true, NULL},
-        {"pos_weight", a->pos_weight, a->l, SF_ROLE_FLOAT, false, NULL},
-        {"loss", a->loss, 1, SF_ROLE_SCALAR, false, NULL},
-        {"dx", a->dx, c->nd, SF_ROLE_FLOAT, false, NULL},
-        {"dw", a->dw, c->ld, SF_ROLE_FLOAT, false, NULL},
-        {"dbias", a->dbias, a->l, SF_ROLE_FLOAT, false, NULL},
-        {"workspace", a->workspace, workspace_count(a->workspace_bytes), SF_ROLE_BYTES, false, NULL},
-    };
-    memcpy(args, list, sizeof list);
-}
-
-/* Everything but the workspace; shared by the op and its size query. */
-static sigfuse_status check_head_predict(sigfuse_ctx *ctx, const char *op, const sigfuse_head_predict_args *a)
+/* Everything but the workspace; shared by the op and its size query (named `name`). */
+static sigfuse_status check_head(sigfuse_ctx *ctx, sf_op op, const char *name, const void *a, checked *c)
 {
     if (!a)
-        return sf_fail(ctx, SIGFUSE_ERR_NULL_ARGUMENT, "%s: args is NULL", op);
-    head_counts c;
-    TRY(head_sizes(ctx, op, a->n, a->d, a->l, &c));
-    sf_arg args[HEAD_PREDICT_ARGS];
-    head_predict_buffers(a, &c, args);
-    sigfuse_dtype dtype;
-    TRY(sf_check_buffers(ctx, op, args, HEAD_PREDICT_ARGS - 1, &dtype));
-    TRY(sf_check_range(ctx, op, "threshold", a->threshold, 0.0, 1.0));
-    return need_output(ctx, op, a->logits || a->probs || a->labels, "logits, probs, labels");
-}
-
-static sigfuse_status check_head_train(sigfuse_ctx *ctx, const char *op, const sigfuse_head_train_args *a)
-{
-    if (!a)
-        return sf_fail(ctx, SIGFUSE_ERR_NULL_ARGUMENT, "%s: args is NULL", op);
-    head_counts c;
-    TRY(head_sizes(ctx, op, a->n, a->d, a->l, &c));
-    TRY(check_reduction(ctx, op, a->reduction, false));
-    sf_arg args[HEAD_TRAIN_ARGS];
-    head_train_buffers(a, &c, args);
-    sigfuse_dtype dtype;
-    TRY(sf_check_buffers(ctx, op, args, HEAD_TRAIN_ARGS - 1, &dtype));
-    TRY(check_finite(ctx, op, "grad_scale", a->grad_scale));
-    return need_output(ctx, op, a->loss || a->dx || a->dw || a->dbias, "loss, dx, dw, dbias");
+        return sf_fail(ctx, SIGFUSE_ERR_NULL_ARGUMENT, "%s: args is NULL", name);
+    sf_op_values v;
+    sf_op_get(op, a, &v);
+    return check_args(ctx, op, name, &v, c);
 }
 
 /* Rows per chunk for the op itself and its size query at chunk_rows = 1: never below 1 unless n is 0. */
@@ -518,14 +378,17 @@ static int64_t clamp_chunk(int64_t chunk_rows, int64_t n)
 }
 
 /* A backend's workspace size for chunks of c rows, over either head's args. */
-typedef size_t (*workspace_fn)(sigfuse_ctx *ctx, const void *args, int64_t chunk_rows);
-static size_t predict_workspace(sigfuse_ctx *ctx, const void *a, int64_t c)
+static size_t workspace_of(sigfuse_ctx *ctx, sf_op op, const void *a, int64_t c)
 {
-    return ctx->ops->head_predict_workspace(ctx, (const sigfuse_head_predict_args *)a, c);
+    if (op == SF_OP_head_predict)
+        return ctx->ops->head_predict_workspace(ctx, (const sigfuse_head_predict_args *)a, c);
+    return ctx->ops->head_train_step_workspace(ctx, (const sigfuse_head_train_args *)a, c);
 }
-static size_t train_workspace(sigfuse_ctx *ctx, const void *a, int64_t c)
+
+static bool has_workspace_query(sigfuse_ctx *ctx, sf_op op)
 {
-    return ctx->ops->head_train_workspace(ctx, (const sigfuse_head_train_args *)a, c);
+    return op == SF_OP_head_predict ? ctx->ops->head_predict_workspace != NULL
+                                    : ctx->ops->head_train_step_workspace != NULL;
 }
 
 /* The rows per chunk a size query means. chunk_rows >= 1: that many (n at most). The
@@ -534,18 +397,18 @@ static size_t train_workspace(sigfuse_ctx *ctx, const void *a, int64_t c)
  * never costs more memory than the ops it replaces; one row where even one row needs more
  * (the fixed f32 parts of a 16-bit head with few rows). The size grows with the chunk,
  * so a bisection finds it. */
-static int64_t query_chunk(sigfuse_ctx *ctx, workspace_fn ws, const void *a, int64_t chunk_rows, int64_t n,
-                           int64_t l, sigfuse_dtype dtype)
+static int64_t query_chunk(sigfuse_ctx *ctx, sf_op op, const void *a, int64_t chunk_rows, const checked *c)
 {
+    const int64_t n = c->v.sizes[0], l = c->v.sizes[2];
     if (chunk_rows > 0 || n == 0)
         return clamp_chunk(chunk_rows, n);
-    const size_t elem = sigfuse_dtype_size(dtype);
+    const size_t elem = sigfuse_dtype_size(c->dtype);
     const size_t unfused = (uint64_t)n > SIZE_MAX / elem / (uint64_t)(l > 0 ? l : 1) ? SIZE_MAX
                                                                                       : (size_t)n * (size_t)l * elem;
     int64_t lo = 1, hi = n;
     while (lo < hi) {
         const int64_t mid = lo + (hi - lo + 1) / 2;
-        if (ws(ctx, a, mid) <= unfused)
+        if (workspace_of(ctx, op, a, mid) <= unfused)
             lo = mid;
         else
             hi = mid - 1;
@@ -576,76 +439,63 @@ static sigfuse_status check_workspace(sigfuse_ctx *ctx, const char *op, const si
     return SIGFUSE_SUCCESS;
 }
 
+static sigfuse_status workspace_size(sigfuse_ctx *ctx, sf_op op, const char *name, const void *a,
+                                     int64_t chunk_rows, size_t *bytes)
+{
+    TRY(begin(ctx));
+    if (!bytes)
+        return sf_fail(ctx, SIGFUSE_ERR_NULL_ARGUMENT, "%s: bytes is NULL", name);
+    checked c;
+    TRY(check_head(ctx, op, name, a, &c));
+    if (!has_workspace_query(ctx, op))
+        return unsupported(ctx, name);
+    size_t need = workspace_of(ctx, op, a, query_chunk(ctx, op, a, chunk_rows, &c));
+    if (need == SIZE_MAX)   /* the backend's way of saying the byte count overflows */
+        return sf_fail(ctx, SIGFUSE_ERR_INVALID_SIZE, "%s: the workspace size overflows size_t", name);
+    *bytes = need;
+    return SIGFUSE_SUCCESS;
+}
+
 sigfuse_status sigfuse_head_predict_workspace_size(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a,
                                                    int64_t chunk_rows, size_t *bytes)
 {
-    static const char op[] = "head_predict_workspace_size";
-    TRY(begin(ctx));
-    if (!bytes)
-        return sf_fail(ctx, SIGFUSE_ERR_NULL_ARGUMENT, "%s: bytes is NULL", op);
-    TRY(check_head_predict(ctx, op, a));
-    if (!ctx->ops->head_predict_workspace)
-        return unsupported(ctx, op);
-    size_t need = ctx->ops->head_predict_workspace(
-        ctx, a, query_chunk(ctx, predict_workspace, a, chunk_rows, a->n, a->l, a->x->dtype));
-    if (need == SIZE_MAX)   /* the backend's way of saying the byte count overflows */
-        return sf_fail(ctx, SIGFUSE_ERR_INVALID_SIZE, "%s: the workspace size overflows size_t", op);
-    *bytes = need;
-    return SIGFUSE_SUCCESS;
+    return workspace_size(ctx, SF_OP_head_predict, "head_predict_workspace_size", a, chunk_rows, bytes);
 }
 
 sigfuse_status sigfuse_head_train_workspace_size(sigfuse_ctx *ctx, const sigfuse_head_train_args *a,
                                                  int64_t chunk_rows, size_t *bytes)
 {
-    static const char op[] = "head_train_workspace_size";
+    return workspace_size(ctx, SF_OP_head_train_step, "head_train_workspace_size", a, chunk_rows, bytes);
+}
+
+/* A head reads X and W while it writes its outputs and workspace chunk by chunk: no
+ * output (nor the workspace) may overlap an input or another output, not even exactly. */
+static sigfuse_status run_head(sigfuse_ctx *ctx, sf_op op, const void *a)
+{
     TRY(begin(ctx));
-    if (!bytes)
-        return sf_fail(ctx, SIGFUSE_ERR_NULL_ARGUMENT, "%s: bytes is NULL", op);
-    TRY(check_head_train(ctx, op, a));
-    if (!ctx->ops->head_train_workspace)
-        return unsupported(ctx, op);
-    size_t need = ctx->ops->head_train_workspace(
-        ctx, a, query_chunk(ctx, train_workspace, a, chunk_rows, a->n, a->l, a->x->dtype));
-    if (need == SIZE_MAX)   /* the backend's way of saying the byte count overflows */
-        return sf_fail(ctx, SIGFUSE_ERR_INVALID_SIZE, "%s: the workspace size overflows size_t", op);
-    *bytes = need;
-    return SIGFUSE_SUCCESS;
+    const char *name = sf_op_name(op);
+    checked c;
+    TRY(check_head(ctx, op, name, a, &c));
+    const bool entry = op == SF_OP_head_predict ? ctx->ops->head_predict != NULL : ctx->ops->head_train_step != NULL;
+    if (!entry || !has_workspace_query(ctx, op))
+        return unsupported(ctx, name);
+    const size_t min_bytes = workspace_of(ctx, op, a, clamp_chunk(1, c.v.sizes[0]));
+    TRY(check_workspace(ctx, name, c.v.workspace, c.v.workspace_bytes, min_bytes));
+    c.args[c.n_args++] = (sf_arg){"workspace", c.v.workspace, workspace_count(c.v.workspace_bytes), SF_ROLE_BYTES,
+                                  false, NULL};
+    TRY(sf_check_overlaps(ctx, name, c.args, c.n_args, sf_op_infos[op].n_inputs, false));
+    /* The train step runs even without outputs of any size: its loss is always one scalar. */
+    if (op == SF_OP_head_predict && !has_work(op, &c))
+        return SIGFUSE_SUCCESS;
+    return dispatch(ctx, op, a, &c);
 }
 
 sigfuse_status sigfuse_head_predict(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a)
 {
-    static const char op[] = "head_predict";
-    TRY(begin(ctx));
-    TRY(check_head_predict(ctx, op, a));
-    if (!ctx->ops->head_predict || !ctx->ops->head_predict_workspace)
-        return unsupported(ctx, op);
-    size_t min_bytes = ctx->ops->head_predict_workspace(ctx, a, clamp_chunk(1, a->n));
-    TRY(check_workspace(ctx, op, a->workspace, a->workspace_bytes, min_bytes));
-    /* The head reads X and W while it writes its outputs and workspace chunk by chunk: no
-     * output (nor the workspace) may overlap an input or another output, not even exactly. */
-    head_counts c;
-    TRY(head_sizes(ctx, op, a->n, a->d, a->l, &c));
-    sf_arg args[HEAD_PREDICT_ARGS];
-    head_predict_buffers(a, &c, args);
-    TRY(sf_check_overlaps(ctx, op, args, HEAD_PREDICT_ARGS, HEAD_PREDICT_INPUTS, false));
-    if (a->n == 0 || a->l == 0)
-        return SIGFUSE_SUCCESS;
-    return ctx->ops->head_predict(ctx, a);
+    return run_head(ctx, SF_OP_head_predict, a);
 }
 
 sigfuse_status sigfuse_head_train_step(sigfuse_ctx *ctx, const sigfuse_head_train_args *a)
 {
-    static const char op[] = "head_train_step";
-    TRY(begin(ctx));
-    TRY(check_head_train(ctx, op, a));
-    if (!ctx->ops->head_train || !ctx->ops->head_train_workspace)
-        return unsupported(ctx, op);
-    size_t min_bytes = ctx->ops->head_train_workspace(ctx, a, clamp_chunk(1, a->n));
-    TRY(check_workspace(ctx, op, a->workspace, a->workspace_bytes, min_bytes));
-    head_counts c;   /* as for head_predict: nothing written may overlap anything else */
-    TRY(head_sizes(ctx, op, a->n, a->d, a->l, &c));
-    sf_arg args[HEAD_TRAIN_ARGS];
-    head_train_buffers(a, &c, args);
-    TRY(sf_check_overlaps(ctx, op, args, HEAD_TRAIN_ARGS, HEAD_TRAIN_INPUTS, false));
-    return ctx->ops->head_train(ctx, a);
+    return run_head(ctx, SF_OP_head_train_step, a);
 }

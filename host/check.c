@@ -70,6 +70,7 @@ static sigfuse_status check_dtype(sigfuse_ctx *ctx, const char *op, const sf_arg
         want = op_dtype == SIGFUSE_F64 ? "f32 or f64" : "f32";
         break;
     case SF_ROLE_BYTES:
+    case SF_ROLE_LOSS:   /* resolved by the catalogue before any check */
         break;
     }
     if (!ok)
@@ -165,6 +166,7 @@ static const char *role_name(sf_role r)
     case SF_ROLE_LABEL: return "label tensor";
     case SF_ROLE_SCALAR: return "reduced scalar";
     case SF_ROLE_BYTES: return "workspace";
+    case SF_ROLE_LOSS: return "loss";
     }
     return "buffer";
 }

@@ -9,16 +9,7 @@
 
 #include "sf_internal.h"
 
-/* What dtypes a buffer may have, relative to the op's float dtype (the dtype of its
- * first float buffer). */
-typedef enum sf_role {
-    SF_ROLE_FLOAT,      /* the op's float dtype: f32, f16, bf16 (f64 on the reference) */
-    SF_ROLE_TARGET,     /* the op's float dtype or u8 */
-    SF_ROLE_LABEL,      /* u8 or the op's float dtype */
-    SF_ROLE_SCALAR,     /* f32, or f64 when the op's dtype is f64 (reduced losses) */
-    SF_ROLE_BYTES       /* workspace: any dtype, count is in bytes */
-} sf_role;
-
+/* sf_role: sf_catalog.h. */
 typedef struct sf_arg {
     const char *name;
     const sigfuse_buffer *buf;

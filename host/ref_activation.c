@@ -18,11 +18,11 @@ sigfuse_status sf_ref_activation(sigfuse_ctx *ctx, const sf_ew_call *call)
     /* Each element's inputs are loaded before its output is stored, which is all that
      * in-place use (out aliasing an input) needs. */
     switch (call->op) {
-    case SF_EW_SIGMOID_FWD:
+    case SF_OP_sigmoid_forward:
         for (int64_t i = 0; i < n; i++)
             sf_host_store(out, i, ref_sigmoid(sf_host_load(in0, i)));
         return SIGFUSE_SUCCESS;
-    case SF_EW_SIGMOID_BWD:
+    case SF_OP_sigmoid_backward:
         /* From the saved output alone: y (1 - y) is the definition, so where y has
          * rounded to 0 or 1 the gradient is 0 even though sigma'(x) is not. */
         for (int64_t i = 0; i < n; i++) {
@@ -30,21 +30,21 @@ sigfuse_status sf_ref_activation(sigfuse_ctx *ctx, const sf_ew_call *call)
             sf_host_store(out, i, dy * y * (1.0 - y));
         }
         return SIGFUSE_SUCCESS;
-    case SF_EW_LOG_SIGMOID_FWD:
+    case SF_OP_log_sigmoid_forward:
         for (int64_t i = 0; i < n; i++)
             sf_host_store(out, i, -ref_softplus(-sf_host_load(in0, i)));
         return SIGFUSE_SUCCESS;
-    case SF_EW_LOG_SIGMOID_BWD:
+    case SF_OP_log_sigmoid_backward:
         for (int64_t i = 0; i < n; i++) {
             double x = sf_host_load(in0, i), dy = sf_host_load(in1, i);
             sf_host_store(out, i, dy * ref_sigmoid(-x));
         }
         return SIGFUSE_SUCCESS;
-    case SF_EW_SILU_FWD:
+    case SF_OP_silu_forward:
         for (int64_t i = 0; i < n; i++)
             sf_host_store(out, i, ref_swish(beta, sf_host_load(in0, i)));
         return SIGFUSE_SUCCESS;
-    case SF_EW_SILU_BWD:
+    case SF_OP_silu_backward:
         for (int64_t i = 0; i < n; i++) {
             double x = sf_host_load(in0, i), dy = sf_host_load(in1, i);
             sf_host_store(out, i, dy * ref_swish_grad(beta, x));
@@ -52,6 +52,6 @@ sigfuse_status sf_ref_activation(sigfuse_ctx *ctx, const sf_ew_call *call)
         return SIGFUSE_SUCCESS;
     default:
         return sf_fail(ctx, SIGFUSE_ERR_UNSUPPORTED,
-                       "reference activation: %s is not an activation", sf_ew_op_name(call->op));
+                       "reference activation: %s is not an activation", sf_op_name(call->op));
     }
 }

@@ -8,32 +8,22 @@
 
 #include "sf_internal.h"
 
-static sigfuse_status ref_elementwise(sigfuse_ctx *ctx, const sf_ew_call *call)
-{
-    switch (call->op) {
-    case SF_EW_GLU_FWD:
-    case SF_EW_GLU_BWD:
-    case SF_EW_SWIGLU_FWD:
-    case SF_EW_SWIGLU_BWD: return sf_ref_glu(ctx, call);
-    default: return sf_ref_activation(ctx, call);
-    }
-}
-
 const sf_backend_ops sf_ref_ops = {
     .destroy = NULL,
     .synchronize = NULL,   /* every op has finished when it returns */
     .check_buffer = NULL,
-    .elementwise = ref_elementwise,
-    .lstm_forward = sf_ref_lstm_forward,
-    .lstm_backward = sf_ref_lstm_backward,
-    .gru_forward = sf_ref_gru_forward,
-    .gru_backward = sf_ref_gru_backward,
-    .bce = sf_ref_bce,
-    .focal = sf_ref_focal,
+    .activation = sf_ref_activation,
+    .glu = sf_ref_glu,
+    .lstm_cell_forward = sf_ref_lstm_cell_forward,
+    .lstm_cell_backward = sf_ref_lstm_cell_backward,
+    .gru_cell_forward = sf_ref_gru_cell_forward,
+    .gru_cell_backward = sf_ref_gru_cell_backward,
+    .bce_with_logits = sf_ref_bce_with_logits,
+    .sigmoid_focal = sf_ref_sigmoid_focal,
     .head_predict_workspace = sf_ref_head_predict_workspace,
-    .head_train_workspace = sf_ref_head_train_workspace,
+    .head_train_step_workspace = sf_ref_head_train_step_workspace,
     .head_predict = sf_ref_head_predict,
-    .head_train = sf_ref_head_train,
+    .head_train_step = sf_ref_head_train_step,
 };
 
 sigfuse_status sf_ref_ctx_create(sigfuse_ctx **ctx)

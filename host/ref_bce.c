@@ -26,7 +26,7 @@
 #include "ref_math.h"
 #include "sf_internal.h"
 
-sigfuse_status sf_ref_bce(sigfuse_ctx *ctx, const sigfuse_bce_args *a)
+sigfuse_status sf_ref_bce_with_logits(sigfuse_ctx *ctx, const sigfuse_bce_args *a)
 {
     (void)ctx;
     const int64_t cols = a->cols;

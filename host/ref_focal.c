@@ -27,7 +27,7 @@
 #include "ref_math.h"
 #include "sf_internal.h"
 
-sigfuse_status sf_ref_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a)
+sigfuse_status sf_ref_sigmoid_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a)
 {
     (void)ctx;
     const int64_t n = a->rows * a->cols;

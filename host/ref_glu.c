@@ -22,13 +22,13 @@ sigfuse_status sf_ref_glu(sigfuse_ctx *ctx, const sf_ew_call *call)
     /* Every input of element i is loaded before anything of element i is stored, so an
      * output may alias any input. */
     switch (call->op) {
-    case SF_EW_GLU_FWD:
+    case SF_OP_glu_forward:
         for (int64_t i = 0; i < n; i++) {
             double a = sf_host_load(a_buf, i), b = sf_host_load(b_buf, i);
             sf_host_store(out0, i, a * ref_sigmoid(b));
         }
         return SIGFUSE_SUCCESS;
-    case SF_EW_GLU_BWD:
+    case SF_OP_glu_backward:
         for (int64_t i = 0; i < n; i++) {
             double a = sf_host_load(a_buf, i), b = sf_host_load(b_buf, i);
             double dy = sf_host_load(dy_buf, i);
@@ -39,13 +39,13 @@ sigfuse_status sf_ref_glu(sigfuse_ctx *ctx, const sf_ew_call *call)
                 sf_host_store(out1, i, dy * a * (s * ref_sigmoid(-b)));
         }
         return SIGFUSE_SUCCESS;
-    case SF_EW_SWIGLU_FWD:
+    case SF_OP_swiglu_forward:
         for (int64_t i = 0; i < n; i++) {
             double a = sf_host_load(a_buf, i), b = sf_host_load(b_buf, i);
             sf_host_store(out0, i, a * ref_swish(beta, b));
         }
         return SIGFUSE_SUCCESS;
-    case SF_EW_SWIGLU_BWD:
+    case SF_OP_swiglu_backward:
         for (int64_t i = 0; i < n; i++) {
             double a = sf_host_load(a_buf, i), b = sf_host_load(b_buf, i);
             double dy = sf_host_load(dy_buf, i);
@@ -57,6 +57,6 @@ sigfuse_status sf_ref_glu(sigfuse_ctx *ctx, const sf_ew_call *call)
         return SIGFUSE_SUCCESS;
     default:
         return sf_fail(ctx, SIGFUSE_ERR_UNSUPPORTED,
-                       "reference glu: %s is not a gated unit", sf_ew_op_name(call->op));
+                       "reference glu: %s is not a gated unit", sf_op_name(call->op));
     }
 }

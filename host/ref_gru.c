@@ -49,7 +49,7 @@ static void load_biases(const sigfuse_buffer *bias, int64_t H, int64_t j, double
         out[k] = load_or_zero(bias, k * H + j);
 }
 
-sigfuse_status sf_ref_gru_forward(sigfuse_ctx *ctx, const sigfuse_gru_forward_args *a)
+sigfuse_status sf_ref_gru_cell_forward(sigfuse_ctx *ctx, const sigfuse_gru_forward_args *a)
 {
     (void)ctx;
     const int64_t B = a->batch, H = a->hidden;
@@ -66,7 +66,7 @@ sigfuse_status sf_ref_gru_forward(sigfuse_ctx *ctx, const sigfuse_gru_forward_ar
     return SIGFUSE_SUCCESS;
 }
 
-sigfuse_status sf_ref_gru_backward(sigfuse_ctx *ctx, const sigfuse_gru_backward_args *a)
+sigfuse_status sf_ref_gru_cell_backward(sigfuse_ctx *ctx, const sigfuse_gru_backward_args *a)
 {
     (void)ctx;
     const int64_t B = a->batch, H = a->hidden;

@@ -96,7 +96,7 @@ static size_t accumulator_doubles(int64_t d, int64_t l)
     return sat_add(sat_add(sat_mul((size_t)l, (size_t)d), (size_t)l), 1);
 }
 
-size_t sf_ref_head_train_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_args *a,
+size_t sf_ref_head_train_step_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_args *a,
                                    int64_t chunk_rows)
 {
     (void)ctx;
@@ -105,12 +105,12 @@ size_t sf_ref_head_train_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_ar
     return sat_mul(doubles, sizeof(double));
 }
 
-sigfuse_status sf_ref_head_train(sigfuse_ctx *ctx, const sigfuse_head_train_args *a)
+sigfuse_status sf_ref_head_train_step(sigfuse_ctx *ctx, const sigfuse_head_train_args *a)
 {
-    return sf_ref_head_train_as(ctx, a, a->x->dtype);
+    return sf_ref_head_train_step_as(ctx, a, a->x->dtype);
 }
 
-sigfuse_status sf_ref_head_train_as(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, sigfuse_dtype head)
+sigfuse_status sf_ref_head_train_step_as(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, sigfuse_dtype head)
 {
     const int64_t n = a->n, d = a->d, l = a->l;
     const size_t fixed = accumulator_doubles(d, l);

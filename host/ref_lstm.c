@@ -18,7 +18,7 @@ static double pre(const sigfuse_buffer *gx, const sigfuse_buffer *gh, int64_t id
     return v + bias;
 }
 
-sigfuse_status sf_ref_lstm_forward(sigfuse_ctx *ctx, const sigfuse_lstm_forward_args *a)
+sigfuse_status sf_ref_lstm_cell_forward(sigfuse_ctx *ctx, const sigfuse_lstm_forward_args *a)
 {
     (void)ctx;
     const int64_t B = a->batch, H = a->hidden;
@@ -48,7 +48,7 @@ sigfuse_status sf_ref_lstm_forward(sigfuse_ctx *ctx, const sigfuse_lstm_forward_
     return SIGFUSE_SUCCESS;
 }
 
-sigfuse_status sf_ref_lstm_backward(sigfuse_ctx *ctx, const sigfuse_lstm_backward_args *a)
+sigfuse_status sf_ref_lstm_cell_backward(sigfuse_ctx *ctx, const sigfuse_lstm_backward_args *a)
 {
     (void)ctx;
     const int64_t B = a->batch, H = a->hidden;

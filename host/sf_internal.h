@@ -10,36 +10,21 @@
 #include <stdarg.h>
 #include <stdbool.h>
 
+#include "sf_catalog.h"
 #include "sigfuse.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* The elementwise ops, all served by one backend entry. */
-typedef enum sf_ew_op {
-    SF_EW_SIGMOID_FWD,      /* in: x        out: y        */
-    SF_EW_SIGMOID_BWD,      /* in: y, dy    out: dx       */
-    SF_EW_LOG_SIGMOID_FWD,  /* in: x        out: y        */
-    SF_EW_LOG_SIGMOID_BWD,  /* in: x, dy    out: dx       */
-    SF_EW_SILU_FWD,         /* in: x        out: y        (beta) */
-    SF_EW_SILU_BWD,         /* in: x, dy    out: dx       (beta) */
-    SF_EW_GLU_FWD,          /* in: a, b     out: y        */
-    SF_EW_GLU_BWD,          /* in: a, b, dy out: da?, db? */
-    SF_EW_SWIGLU_FWD,       /* in: a, b     out: y        (beta) */
-    SF_EW_SWIGLU_BWD,       /* in: a, b, dy out: da?, db? (beta) */
-    SF_EW_COUNT
-} sf_ew_op;
-
-/* Name of an elementwise op as the public API spells it ("sigmoid_forward"). */
-const char *sf_ew_op_name(sf_ew_op op);
-
+/* An elementwise call as the backends receive it: the op's inputs and outputs in the
+ * catalogue's order (sf_catalog.h); absent optional outputs are NULL. */
 typedef struct sf_ew_call {
-    sf_ew_op op;
+    sf_op op;
     int64_t n;
-    float beta;                     /* silu / swiglu only */
-    const sigfuse_buffer *in[3];    /* inputs in the order listed above; unused: NULL */
-    const sigfuse_buffer *out[2];   /* outputs; out[1] is db for *_BWD of glu/swiglu */
+    float beta;                     /* silu / swiglu only (1 for the others) */
+    const sigfuse_buffer *in[3];
+    const sigfuse_buffer *out[2];
 } sf_ew_call;
 
 typedef struct sf_backend_ops {
@@ -50,22 +35,25 @@ typedef struct sf_backend_ops {
     sigfuse_status (*check_buffer)(sigfuse_ctx *ctx, const char *op, const char *name,
                                    const sigfuse_buffer *buf, size_t bytes);
 
-    sigfuse_status (*elementwise)(sigfuse_ctx *ctx, const sf_ew_call *call);
-    sigfuse_status (*lstm_forward)(sigfuse_ctx *ctx, const sigfuse_lstm_forward_args *a);
-    sigfuse_status (*lstm_backward)(sigfuse_ctx *ctx, const sigfuse_lstm_backward_args *a);
-    sigfuse_status (*gru_forward)(sigfuse_ctx *ctx, const sigfuse_gru_forward_args *a);
-    sigfuse_status (*gru_backward)(sigfuse_ctx *ctx, const sigfuse_gru_backward_args *a);
-    sigfuse_status (*bce)(sigfuse_ctx *ctx, const sigfuse_bce_args *a);
-    sigfuse_status (*focal)(sigfuse_ctx *ctx, const sigfuse_focal_args *a);
+    /* One entry per elementwise family (the catalogue's family of each op), one per other
+     * op, named as the op is. */
+    sigfuse_status (*activation)(sigfuse_ctx *ctx, const sf_ew_call *call);
+    sigfuse_status (*glu)(sigfuse_ctx *ctx, const sf_ew_call *call);
+    sigfuse_status (*lstm_cell_forward)(sigfuse_ctx *ctx, const sigfuse_lstm_forward_args *a);
+    sigfuse_status (*lstm_cell_backward)(sigfuse_ctx *ctx, const sigfuse_lstm_backward_args *a);
+    sigfuse_status (*gru_cell_forward)(sigfuse_ctx *ctx, const sigfuse_gru_forward_args *a);
+    sigfuse_status (*gru_cell_backward)(sigfuse_ctx *ctx, const sigfuse_gru_backward_args *a);
+    sigfuse_status (*bce_with_logits)(sigfuse_ctx *ctx, const sigfuse_bce_args *a);
+    sigfuse_status (*sigmoid_focal)(sigfuse_ctx *ctx, const sigfuse_focal_args *a);
 
     /* Workspace bytes for chunks of chunk_rows rows: 1 <= chunk_rows <= n, or chunk_rows
      * == 0 when n == 0. SIZE_MAX when the count overflows size_t. */
     size_t (*head_predict_workspace)(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a,
                                      int64_t chunk_rows);
-    size_t (*head_train_workspace)(sigfuse_ctx *ctx, const sigfuse_head_train_args *a,
-                                   int64_t chunk_rows);
+    size_t (*head_train_step_workspace)(sigfuse_ctx *ctx, const sigfuse_head_train_args *a,
+                                        int64_t chunk_rows);
     sigfuse_status (*head_predict)(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a);
-    sigfuse_status (*head_train)(sigfuse_ctx *ctx, const sigfuse_head_train_args *a);
+    sigfuse_status (*head_train_step)(sigfuse_ctx *ctx, const sigfuse_head_train_args *a);
 } sf_backend_ops;
 
 #define SF_MESSAGE_SIZE 2048
@@ -114,23 +102,23 @@ sigfuse_status sf_ref_ctx_create(sigfuse_ctx **ctx);
 /* Reference ops (host/ref_*.c). */
 sigfuse_status sf_ref_activation(sigfuse_ctx *ctx, const sf_ew_call *call); /* sigmoid, log_sigmoid, silu */
 sigfuse_status sf_ref_glu(sigfuse_ctx *ctx, const sf_ew_call *call);        /* glu, swiglu */
-sigfuse_status sf_ref_lstm_forward(sigfuse_ctx *ctx, const sigfuse_lstm_forward_args *a);
-sigfuse_status sf_ref_lstm_backward(sigfuse_ctx *ctx, const sigfuse_lstm_backward_args *a);
-sigfuse_status sf_ref_gru_forward(sigfuse_ctx *ctx, const sigfuse_gru_forward_args *a);
-sigfuse_status sf_ref_gru_backward(sigfuse_ctx *ctx, const sigfuse_gru_backward_args *a);
-sigfuse_status sf_ref_bce(sigfuse_ctx *ctx, const sigfuse_bce_args *a);
-sigfuse_status sf_ref_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a);
+sigfuse_status sf_ref_lstm_cell_forward(sigfuse_ctx *ctx, const sigfuse_lstm_forward_args *a);
+sigfuse_status sf_ref_lstm_cell_backward(sigfuse_ctx *ctx, const sigfuse_lstm_backward_args *a);
+sigfuse_status sf_ref_gru_cell_forward(sigfuse_ctx *ctx, const sigfuse_gru_forward_args *a);
+sigfuse_status sf_ref_gru_cell_backward(sigfuse_ctx *ctx, const sigfuse_gru_backward_args *a);
+sigfuse_status sf_ref_bce_with_logits(sigfuse_ctx *ctx, const sigfuse_bce_args *a);
+sigfuse_status sf_ref_sigmoid_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a);
 size_t sf_ref_head_predict_workspace(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a,
                                      int64_t chunk_rows);
-size_t sf_ref_head_train_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_args *a,
+size_t sf_ref_head_train_step_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_args *a,
                                    int64_t chunk_rows);
 sigfuse_status sf_ref_head_predict(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a);
-sigfuse_status sf_ref_head_train(sigfuse_ctx *ctx, const sigfuse_head_train_args *a);
+sigfuse_status sf_ref_head_train_step(sigfuse_ctx *ctx, const sigfuse_head_train_args *a);
 /* The same heads as a head of dtype `head` defines them (its logits' dot products rounded
  * to f16 / bf16), whatever the buffers' dtype: the device suites' truth, computed on f64
  * copies of a 16-bit head's inputs. The op itself passes its own dtype. */
 sigfuse_status sf_ref_head_predict_as(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a, sigfuse_dtype head);
-sigfuse_status sf_ref_head_train_as(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, sigfuse_dtype head);
+sigfuse_status sf_ref_head_train_step_as(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, sigfuse_dtype head);
 
 /* Device backends: defined in cuda/ and opencl/ when built (SIGFUSE_WITH_CUDA /
  * SIGFUSE_WITH_OPENCL), otherwise the host side answers SIGFUSE_ERR_NOT_BUILT. */

@@ -53,7 +53,7 @@ static cell_geom geometry(const sf_cl_state *s, size_t local, uint64_t B, uint64
     return g;
 }
 
-sigfuse_status sf_cl_lstm_forward(sigfuse_ctx *ctx, const sigfuse_lstm_forward_args *a)
+sigfuse_status sf_cl_lstm_cell_forward(sigfuse_ctx *ctx, const sigfuse_lstm_forward_args *a)
 {
     sf_cl_launch l;
     SF_TRY(sf_cl_begin(ctx, SF_CL_LSTM, a->gates_x->dtype, "lstm_fwd", &l));
@@ -70,7 +70,7 @@ sigfuse_status sf_cl_lstm_forward(sigfuse_ctx *ctx, const sigfuse_lstm_forward_a
     return sf_cl_enqueue_2d(&l, g.gx, g.gy, g.lx, g.ly);
 }
 
-sigfuse_status sf_cl_lstm_backward(sigfuse_ctx *ctx, const sigfuse_lstm_backward_args *a)
+sigfuse_status sf_cl_lstm_cell_backward(sigfuse_ctx *ctx, const sigfuse_lstm_backward_args *a)
 {
     sf_cl_state *s = sf_cl_of(ctx);
     const sigfuse_dtype dtype = a->gates_x->dtype;
@@ -100,7 +100,7 @@ sigfuse_status sf_cl_lstm_backward(sigfuse_ctx *ctx, const sigfuse_lstm_backward
     return SIGFUSE_SUCCESS;
 }
 
-sigfuse_status sf_cl_gru_forward(sigfuse_ctx *ctx, const sigfuse_gru_forward_args *a)
+sigfuse_status sf_cl_gru_cell_forward(sigfuse_ctx *ctx, const sigfuse_gru_forward_args *a)
 {
     sf_cl_launch l;
     SF_TRY(sf_cl_begin(ctx, SF_CL_GRU, a->gates_x->dtype, "gru_fwd", &l));
@@ -117,7 +117,7 @@ sigfuse_status sf_cl_gru_forward(sigfuse_ctx *ctx, const sigfuse_gru_forward_arg
     return sf_cl_enqueue_2d(&l, g.gx, g.gy, g.lx, g.ly);
 }
 
-sigfuse_status sf_cl_gru_backward(sigfuse_ctx *ctx, const sigfuse_gru_backward_args *a)
+sigfuse_status sf_cl_gru_cell_backward(sigfuse_ctx *ctx, const sigfuse_gru_backward_args *a)
 {
     sf_cl_state *s = sf_cl_of(ctx);
     const sigfuse_dtype dtype = a->gates_x->dtype;

@@ -11,25 +11,25 @@ typedef struct ew_kernel {
     bool has_beta;
 } ew_kernel;
 
-static const ew_kernel ew_kernels[SF_EW_COUNT] = {
-    [SF_EW_SIGMOID_FWD] = {SF_CL_ACTIVATION, "sigmoid_fwd", false},
-    [SF_EW_SIGMOID_BWD] = {SF_CL_ACTIVATION, "sigmoid_bwd", false},
-    [SF_EW_LOG_SIGMOID_FWD] = {SF_CL_ACTIVATION, "log_sigmoid_fwd", false},
-    [SF_EW_LOG_SIGMOID_BWD] = {SF_CL_ACTIVATION, "log_sigmoid_bwd", false},
-    [SF_EW_SILU_FWD] = {SF_CL_ACTIVATION, "silu_fwd", true},
-    [SF_EW_SILU_BWD] = {SF_CL_ACTIVATION, "silu_bwd", true},
-    [SF_EW_GLU_FWD] = {SF_CL_GLU, "glu_fwd", false},
-    [SF_EW_GLU_BWD] = {SF_CL_GLU, "glu_bwd", false},
-    [SF_EW_SWIGLU_FWD] = {SF_CL_GLU, "swiglu_fwd", true},
-    [SF_EW_SWIGLU_BWD] = {SF_CL_GLU, "swiglu_bwd", true},
+static const ew_kernel ew_kernels[SF_OP_COUNT] = {
+    [SF_OP_sigmoid_forward] = {SF_CL_ACTIVATION, "sigmoid_fwd", false},
+    [SF_OP_sigmoid_backward] = {SF_CL_ACTIVATION, "sigmoid_bwd", false},
+    [SF_OP_log_sigmoid_forward] = {SF_CL_ACTIVATION, "log_sigmoid_fwd", false},
+    [SF_OP_log_sigmoid_backward] = {SF_CL_ACTIVATION, "log_sigmoid_bwd", false},
+    [SF_OP_silu_forward] = {SF_CL_ACTIVATION, "silu_fwd", true},
+    [SF_OP_silu_backward] = {SF_CL_ACTIVATION, "silu_bwd", true},
+    [SF_OP_glu_forward] = {SF_CL_GLU, "glu_fwd", false},
+    [SF_OP_glu_backward] = {SF_CL_GLU, "glu_bwd", false},
+    [SF_OP_swiglu_forward] = {SF_CL_GLU, "swiglu_fwd", true},
+    [SF_OP_swiglu_backward] = {SF_CL_GLU, "swiglu_bwd", true},
 };
 
-sigfuse_status sf_cl_elementwise(sigfuse_ctx *ctx, const sf_ew_call *call)
+static sigfuse_status launch(sigfuse_ctx *ctx, const sf_ew_call *call)
 {
-    if ((unsigned)call->op >= SF_EW_COUNT)
+    if ((unsigned)call->op >= SF_OP_COUNT)
         return sf_fail(ctx, SIGFUSE_ERR_INVALID_ARGUMENT, "opencl: unknown elementwise op %d", (int)call->op);
     const ew_kernel *k = &ew_kernels[call->op];
-    const bool two_outputs = call->op == SF_EW_GLU_BWD || call->op == SF_EW_SWIGLU_BWD;
+    const bool two_outputs = call->op == SF_OP_glu_backward || call->op == SF_OP_swiglu_backward;
     const sigfuse_dtype dtype = call->in[0]->dtype;
 
     sf_cl_launch l;
@@ -44,3 +44,6 @@ sigfuse_status sf_cl_elementwise(sigfuse_ctx *ctx, const sf_ew_call *call)
         sf_cl_arg_f32(&l, call->beta);
     return sf_cl_enqueue_1d(&l, sf_cl_groups(sf_cl_of(ctx), (uint64_t)call->n, l.local));
 }
+
+sigfuse_status sf_cl_activation(sigfuse_ctx *ctx, const sf_ew_call *call) { return launch(ctx, call); }
+sigfuse_status sf_cl_glu(sigfuse_ctx *ctx, const sf_ew_call *call) { return launch(ctx, call); }

@@ -177,7 +177,7 @@ size_t sf_cl_head_predict_workspace(sigfuse_ctx *ctx, const sigfuse_head_predict
     return layout(ctx, &h, a->l > 0 ? (uint64_t)chunk_rows : 0, true).bytes;
 }
 
-size_t sf_cl_head_train_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, int64_t chunk_rows)
+size_t sf_cl_head_train_step_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, int64_t chunk_rows)
 {
     head_shape h = train_shape(a);
     return layout(ctx, &h, a->l > 0 ? (uint64_t)chunk_rows : 0, true).bytes;
@@ -525,7 +525,7 @@ static sigfuse_status train_empty(sigfuse_ctx *ctx, const sigfuse_head_train_arg
     return SIGFUSE_SUCCESS;
 }
 
-sigfuse_status sf_cl_head_train(sigfuse_ctx *ctx, const sigfuse_head_train_args *a)
+sigfuse_status sf_cl_head_train_step(sigfuse_ctx *ctx, const sigfuse_head_train_args *a)
 {
     if (a->n == 0 || a->l == 0)
         return train_empty(ctx, a);

@@ -31,7 +31,7 @@ static void arg_u8_or_float(sf_cl_launch *l, const sigfuse_buffer *b)
     sf_cl_arg_int(l, b && b->dtype == SIGFUSE_U8);
 }
 
-sigfuse_status sf_cl_bce(sigfuse_ctx *ctx, const sigfuse_bce_args *a)
+sigfuse_status sf_cl_bce_with_logits(sigfuse_ctx *ctx, const sigfuse_bce_args *a)
 {
     sf_cl_state *s = sf_cl_of(ctx);
     const sigfuse_dtype dtype = a->logits->dtype;
@@ -71,7 +71,7 @@ sigfuse_status sf_cl_bce(sigfuse_ctx *ctx, const sigfuse_bce_args *a)
     return SIGFUSE_SUCCESS;
 }
 
-sigfuse_status sf_cl_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a)
+sigfuse_status sf_cl_sigmoid_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a)
 {
     sf_cl_state *s = sf_cl_of(ctx);
     const sigfuse_dtype dtype = a->logits->dtype;

@@ -164,16 +164,17 @@ sigfuse_status sf_cl_finish_cols(sigfuse_ctx *ctx, sf_cl_family family, sigfuse_
 
 /* ---- The op families --------------------------------------------------------------------- */
 
-sigfuse_status sf_cl_elementwise(sigfuse_ctx *ctx, const sf_ew_call *call);                   /* elementwise.c */
-sigfuse_status sf_cl_lstm_forward(sigfuse_ctx *ctx, const sigfuse_lstm_forward_args *a);      /* cell.c */
-sigfuse_status sf_cl_lstm_backward(sigfuse_ctx *ctx, const sigfuse_lstm_backward_args *a);
-sigfuse_status sf_cl_gru_forward(sigfuse_ctx *ctx, const sigfuse_gru_forward_args *a);
-sigfuse_status sf_cl_gru_backward(sigfuse_ctx *ctx, const sigfuse_gru_backward_args *a);
-sigfuse_status sf_cl_bce(sigfuse_ctx *ctx, const sigfuse_bce_args *a);                        /* loss.c */
-sigfuse_status sf_cl_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a);
+sigfuse_status sf_cl_activation(sigfuse_ctx *ctx, const sf_ew_call *call);                    /* elementwise.c */
+sigfuse_status sf_cl_glu(sigfuse_ctx *ctx, const sf_ew_call *call);
+sigfuse_status sf_cl_lstm_cell_forward(sigfuse_ctx *ctx, const sigfuse_lstm_forward_args *a);      /* cell.c */
+sigfuse_status sf_cl_lstm_cell_backward(sigfuse_ctx *ctx, const sigfuse_lstm_backward_args *a);
+sigfuse_status sf_cl_gru_cell_forward(sigfuse_ctx *ctx, const sigfuse_gru_forward_args *a);
+sigfuse_status sf_cl_gru_cell_backward(sigfuse_ctx *ctx, const sigfuse_gru_backward_args *a);
+sigfuse_status sf_cl_bce_with_logits(sigfuse_ctx *ctx, const sigfuse_bce_args *a);                        /* loss.c */
+sigfuse_status sf_cl_sigmoid_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a);
 size_t sf_cl_head_predict_workspace(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a, int64_t chunk_rows);
-size_t sf_cl_head_train_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, int64_t chunk_rows);
+size_t sf_cl_head_train_step_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, int64_t chunk_rows);
 sigfuse_status sf_cl_head_predict(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a);      /* head.c */
-sigfuse_status sf_cl_head_train(sigfuse_ctx *ctx, const sigfuse_head_train_args *a);
+sigfuse_status sf_cl_head_train_step(sigfuse_ctx *ctx, const sigfuse_head_train_args *a);
 
 #endif /* SF_OPENCL_H */

@@ -586,7 +586,7 @@ static const int64_t ew_sizes[] = {0, 1, 7, 1023, 4097};
  * ==================================================================================== */
 
 typedef struct ew_opts {
-    sf_ew_op op;
+    sf_op op;
     int64_t n;
     float beta;
     bool da, db;   /* glu / swiglu backward: which outputs */
@@ -599,44 +599,44 @@ static sigfuse_status ew_call(tcase *tc, sigfuse_ctx *ctx, bool device, const vo
     (void)tc, (void)device;
     const ew_opts *o = (const ew_opts *)opts;
     switch (o->op) {
-    case SF_EW_SIGMOID_FWD: return sigfuse_sigmoid_forward(ctx, o->n, b[0], b[3]);
-    case SF_EW_SIGMOID_BWD: return sigfuse_sigmoid_backward(ctx, o->n, b[0], b[1], b[3]);
-    case SF_EW_LOG_SIGMOID_FWD: return sigfuse_log_sigmoid_forward(ctx, o->n, b[0], b[3]);
-    case SF_EW_LOG_SIGMOID_BWD: return sigfuse_log_sigmoid_backward(ctx, o->n, b[0], b[1], b[3]);
-    case SF_EW_SILU_FWD: return sigfuse_silu_forward(ctx, o->n, o->beta, b[0], b[3]);
-    case SF_EW_SILU_BWD: return sigfuse_silu_backward(ctx, o->n, o->beta, b[0], b[1], b[3]);
-    case SF_EW_GLU_FWD: return sigfuse_glu_forward(ctx, o->n, b[0], b[1], b[3]);
-    case SF_EW_GLU_BWD: return sigfuse_glu_backward(ctx, o->n, b[0], b[1], b[2], b[3], b[4]);
-    case SF_EW_SWIGLU_FWD: return sigfuse_swiglu_forward(ctx, o->n, o->beta, b[0], b[1], b[3]);
-    case SF_EW_SWIGLU_BWD: return sigfuse_swiglu_backward(ctx, o->n, o->beta, b[0], b[1], b[2], b[3], b[4]);
+    case SF_OP_sigmoid_forward: return sigfuse_sigmoid_forward(ctx, o->n, b[0], b[3]);
+    case SF_OP_sigmoid_backward: return sigfuse_sigmoid_backward(ctx, o->n, b[0], b[1], b[3]);
+    case SF_OP_log_sigmoid_forward: return sigfuse_log_sigmoid_forward(ctx, o->n, b[0], b[3]);
+    case SF_OP_log_sigmoid_backward: return sigfuse_log_sigmoid_backward(ctx, o->n, b[0], b[1], b[3]);
+    case SF_OP_silu_forward: return sigfuse_silu_forward(ctx, o->n, o->beta, b[0], b[3]);
+    case SF_OP_silu_backward: return sigfuse_silu_backward(ctx, o->n, o->beta, b[0], b[1], b[3]);
+    case SF_OP_glu_forward: return sigfuse_glu_forward(ctx, o->n, b[0], b[1], b[3]);
+    case SF_OP_glu_backward: return sigfuse_glu_backward(ctx, o->n, b[0], b[1], b[2], b[3], b[4]);
+    case SF_OP_swiglu_forward: return sigfuse_swiglu_forward(ctx, o->n, o->beta, b[0], b[1], b[3]);
+    case SF_OP_swiglu_backward: return sigfuse_swiglu_backward(ctx, o->n, o->beta, b[0], b[1], b[2], b[3], b[4]);
     default: return SIGFUSE_ERR_INVALID_ARGUMENT;
     }
 }
 
-static int ew_inputs(sf_ew_op op)
+static int ew_inputs(sf_op op)
 {
     switch (op) {
-    case SF_EW_SIGMOID_FWD:
-    case SF_EW_LOG_SIGMOID_FWD:
-    case SF_EW_SILU_FWD: return 1;
-    case SF_EW_GLU_BWD:
-    case SF_EW_SWIGLU_BWD: return 3;
+    case SF_OP_sigmoid_forward:
+    case SF_OP_log_sigmoid_forward:
+    case SF_OP_silu_forward: return 1;
+    case SF_OP_glu_backward:
+    case SF_OP_swiglu_backward: return 3;
     default: return 2;
     }
 }
 
-static bool ew_has_beta(sf_ew_op op)
+static bool ew_has_beta(sf_op op)
 {
-    return op == SF_EW_SILU_FWD || op == SF_EW_SILU_BWD || op == SF_EW_SWIGLU_FWD || op == SF_EW_SWIGLU_BWD;
+    return op == SF_OP_silu_forward || op == SF_OP_silu_backward || op == SF_OP_swiglu_forward || op == SF_OP_swiglu_backward;
 }
 
-static bool ew_two_outputs(sf_ew_op op) { return op == SF_EW_GLU_BWD || op == SF_EW_SWIGLU_BWD; }
+static bool ew_two_outputs(sf_op op) { return op == SF_OP_glu_backward || op == SF_OP_swiglu_backward; }
 
 /* in_place: output 0 aliases the input it replaces (x for forward, dy for backward). */
-static void ew_case(const backend_mem *be, sigfuse_ctx *cpu, sigfuse_ctx *dev, sf_ew_op op, sigfuse_dtype dt,
+static void ew_case(const backend_mem *be, sigfuse_ctx *cpu, sigfuse_ctx *dev, sf_op op, sigfuse_dtype dt,
                     int64_t n, int misalign, float beta, bool da, bool db, bool in_place, bool rerun)
 {
-    static const char *const in_names[SF_EW_COUNT][3] = {
+    static const char *const in_names[SF_OP_COUNT][3] = {
         {"x"}, {"y", "dy"}, {"x"}, {"x", "dy"}, {"x"}, {"x", "dy"},
         {"a", "b"}, {"a", "b", "dy"}, {"a", "b"}, {"a", "b", "dy"},
     };
@@ -645,7 +645,7 @@ static void ew_case(const backend_mem *be, sigfuse_ctx *cpu, sigfuse_ctx *dev, s
     char beta_s[32] = "";
     if (ew_has_beta(op))
         snprintf(beta_s, sizeof beta_s, ",beta=%g", (double)beta);
-    snprintf(tc.name, sizeof tc.name, "%s(backend=%s,dtype=%s,n=%lld%s%s%s,view=%s)", sf_ew_op_name(op), be->name,
+    snprintf(tc.name, sizeof tc.name, "%s(backend=%s,dtype=%s,n=%lld%s%s%s,view=%s)", sf_op_name(op), be->name,
              dt_name(dt), (long long)n, beta_s,
              ew_two_outputs(op) ? (da && db ? ",out=da+db" : da ? ",out=da" : ",out=db") : "",
              in_place ? ",in_place" : "", misalign ? "+1" : "aligned");
@@ -654,7 +654,7 @@ static void ew_case(const backend_mem *be, sigfuse_ctx *cpu, sigfuse_ctx *dev, s
     for (int i = 0; i < nin; i++) {
         tu_buf *b = case_input(&tc, i, in_names[op][i], dt, n);
         const char *nm = in_names[op][i];
-        if (op == SF_EW_SIGMOID_BWD && i == 0) {
+        if (op == SF_OP_sigmoid_backward && i == 0) {
             tu_fill_uniform(b, &rng, 0.0, 1.0);   /* a saved sigmoid output */
             static const double ys[] = {0.0, 1.0, NAN, 0.5, 1e-30};
             for (int k = 0; k < 5 && k < n; k++)
@@ -679,8 +679,8 @@ static void ew_case(const backend_mem *be, sigfuse_ctx *cpu, sigfuse_ctx *dev, s
         if (db)
             m1 = case_output(&tc, 4, "db", dt, n);
     } else {
-        m0 = case_output(&tc, 3, op == SF_EW_SIGMOID_FWD || op == SF_EW_LOG_SIGMOID_FWD || op == SF_EW_SILU_FWD ||
-                                         op == SF_EW_GLU_FWD || op == SF_EW_SWIGLU_FWD
+        m0 = case_output(&tc, 3, op == SF_OP_sigmoid_forward || op == SF_OP_log_sigmoid_forward || op == SF_OP_silu_forward ||
+                                         op == SF_OP_glu_forward || op == SF_OP_swiglu_forward
                                      ? "y"
                                      : "dx",
                          dt, n);
@@ -694,7 +694,7 @@ static void ew_case(const backend_mem *be, sigfuse_ctx *cpu, sigfuse_ctx *dev, s
     }
     tc.s[3].describe = tc.s[4].describe = true;
     if (in_place) {
-        bool fwd = nin == 1 || op == SF_EW_GLU_FWD || op == SF_EW_SWIGLU_FWD;
+        bool fwd = nin == 1 || op == SF_OP_glu_forward || op == SF_OP_swiglu_forward;
         tc.s[ew_two_outputs(op) && !da ? 4 : 3].alias = fwd ? 0 : nin - 1;
     }
     ew_opts o = {op, n, beta, da, db};
@@ -712,9 +712,9 @@ static void ew_case(const backend_mem *be, sigfuse_ctx *cpu, sigfuse_ctx *dev, s
 
 static void ew_tests(const backend_mem *be, int which, sigfuse_dtype dt)
 {
-    const sf_ew_op op = (sf_ew_op)which;
+    const sf_op op = (sf_op)which;
     char test[128];
-    snprintf(test, sizeof test, "%s_%s_%s", sf_ew_op_name(op), be->name, dt_name(dt));
+    snprintf(test, sizeof test, "%s_%s_%s", sf_op_name(op), be->name, dt_name(dt));
     need_backend(be, test);
     sigfuse_ctx *cpu = tu_cpu_ctx(), *dev = backend_ctx(be);
     const float betas[] = {1.0f, 0.0f, 1.702f, -0.5f};
@@ -731,8 +731,8 @@ static void ew_tests(const backend_mem *be, int which, sigfuse_dtype dt)
     for (int mis = 0; mis < 2; mis++)
         ew_case(be, cpu, dev, op, dt, 1023, mis, 1.0f, true, true, true, false);
     /* The large size for a few ops (the vector path over many grid-stride passes). */
-    if (!quick() && (op == SF_EW_SIGMOID_FWD || op == SF_EW_SILU_BWD || op == SF_EW_GLU_BWD ||
-                     op == SF_EW_SWIGLU_FWD))
+    if (!quick() && (op == SF_OP_sigmoid_forward || op == SF_OP_silu_backward || op == SF_OP_glu_backward ||
+                     op == SF_OP_swiglu_forward))
         for (int mis = 0; mis < 2; mis++)
             ew_case(be, cpu, dev, op, dt, BIG_N, mis, 1.0f, true, true, false, mis == 0);
     sigfuse_ctx_destroy(dev);
@@ -1571,7 +1571,7 @@ static sigfuse_status head_train_call(tcase *tc, sigfuse_ctx *ctx, bool device, 
     else
         a.workspace = head_workspace(tc, device, bytes);
     a.workspace_bytes = bytes;
-    return device ? sigfuse_head_train_step(ctx, &a) : sf_ref_head_train_as(ctx, &a, o->dtype);
+    return device ? sigfuse_head_train_step(ctx, &a) : sf_ref_head_train_step_as(ctx, &a, o->dtype);
 }
 
 /* The significant bits of the gradient G as the head's products read it: CUDA feeds them
@@ -2118,16 +2118,16 @@ Test(backend_ops, context_cuda_devices_and_streams)
     Test(backend_ops, name##_##B##_bf16) { fn(&B##_mem, arg, SIGFUSE_BF16); }
 
 #define BACKEND_TESTS(B)                                                                       \
-    DTYPE_TESTS(B, sigmoid_forward, ew_tests, SF_EW_SIGMOID_FWD)                               \
-    DTYPE_TESTS(B, sigmoid_backward, ew_tests, SF_EW_SIGMOID_BWD)                              \
-    DTYPE_TESTS(B, log_sigmoid_forward, ew_tests, SF_EW_LOG_SIGMOID_FWD)                       \
-    DTYPE_TESTS(B, log_sigmoid_backward, ew_tests, SF_EW_LOG_SIGMOID_BWD)                      \
-    DTYPE_TESTS(B, silu_forward, ew_tests, SF_EW_SILU_FWD)                                     \
-    DTYPE_TESTS(B, silu_backward, ew_tests, SF_EW_SILU_BWD)                                    \
-    DTYPE_TESTS(B, glu_forward, ew_tests, SF_EW_GLU_FWD)                                       \
-    DTYPE_TESTS(B, glu_backward, ew_tests, SF_EW_GLU_BWD)                                      \
-    DTYPE_TESTS(B, swiglu_forward, ew_tests, SF_EW_SWIGLU_FWD)                                 \
-    DTYPE_TESTS(B, swiglu_backward, ew_tests, SF_EW_SWIGLU_BWD)                                \
+    DTYPE_TESTS(B, sigmoid_forward, ew_tests, SF_OP_sigmoid_forward)                               \
+    DTYPE_TESTS(B, sigmoid_backward, ew_tests, SF_OP_sigmoid_backward)                              \
+    DTYPE_TESTS(B, log_sigmoid_forward, ew_tests, SF_OP_log_sigmoid_forward)                       \
+    DTYPE_TESTS(B, log_sigmoid_backward, ew_tests, SF_OP_log_sigmoid_backward)                      \
+    DTYPE_TESTS(B, silu_forward, ew_tests, SF_OP_silu_forward)                                     \
+    DTYPE_TESTS(B, silu_backward, ew_tests, SF_OP_silu_backward)                                    \
+    DTYPE_TESTS(B, glu_forward, ew_tests, SF_OP_glu_forward)                                       \
+    DTYPE_TESTS(B, glu_backward, ew_tests, SF_OP_glu_backward)                                      \
+    DTYPE_TESTS(B, swiglu_forward, ew_tests, SF_OP_swiglu_forward)                                 \
+    DTYPE_TESTS(B, swiglu_backward, ew_tests, SF_OP_swiglu_backward)                                \
     DTYPE_TESTS(B, bce_with_logits, bce_tests, 0)                                              \
     DTYPE_TESTS(B, sigmoid_focal, focal_tests, 0)                                              \
     DTYPE_TESTS(B, lstm_cell_forward, lstm_tests, 0)                                           \

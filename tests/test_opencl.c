@@ -1539,7 +1539,7 @@ static void head_train_case(env *e, sigfuse_dtype dt, int64_t N, int64_t Dd, int
             tu_buf space = tu_alloc(SIGFUSE_U8, (int64_t)bytes);
             a.workspace = bytes ? &space.desc : NULL;
             a.workspace_bytes = bytes;
-            must(ctx, sf_ref_head_train_as(ctx, &a, dt), name, "cpu");   /* as a head of dt */
+            must(ctx, sf_ref_head_train_step_as(ctx, &a, dt), name, "cpu");   /* as a head of dt */
             tu_free(&space);
         } else {
             dbuf ws = ws_alloc(e, bytes);

@@ -365,24 +365,24 @@ static tu_mag swish_grad_m(double beta, double x)
 double tu_scale_ew(int op, double beta, const double *in, int out)
 {
     tu_mag r;
-    switch ((sf_ew_op)op) {
-    case SF_EW_SIGMOID_FWD: r = tu_m_sigmoid(tu_m_exact(in[0])); break;
-    case SF_EW_SIGMOID_BWD:   /* dy y (1 - y) */
+    switch ((sf_op)op) {
+    case SF_OP_sigmoid_forward: r = tu_m_sigmoid(tu_m_exact(in[0])); break;
+    case SF_OP_sigmoid_backward:   /* dy y (1 - y) */
         r = tu_m_mul(tu_m_mul(tu_m_exact(in[1]), tu_m_exact(in[0])), tu_m_sub(one_m(), tu_m_exact(in[0])));
         break;
-    case SF_EW_LOG_SIGMOID_FWD: r = tu_m_softplus(tu_m_exact(-in[0])); break;
-    case SF_EW_LOG_SIGMOID_BWD: r = tu_m_mul(tu_m_exact(in[1]), tu_m_sigmoid(tu_m_exact(-in[0]))); break;
-    case SF_EW_SILU_FWD: r = swish_m(beta, in[0]); break;
-    case SF_EW_SILU_BWD: r = tu_m_mul(tu_m_exact(in[1]), swish_grad_m(beta, in[0])); break;
-    case SF_EW_GLU_FWD: r = tu_m_mul(tu_m_exact(in[0]), tu_m_sigmoid(tu_m_exact(in[1]))); break;
-    case SF_EW_GLU_BWD: {
+    case SF_OP_log_sigmoid_forward: r = tu_m_softplus(tu_m_exact(-in[0])); break;
+    case SF_OP_log_sigmoid_backward: r = tu_m_mul(tu_m_exact(in[1]), tu_m_sigmoid(tu_m_exact(-in[0]))); break;
+    case SF_OP_silu_forward: r = swish_m(beta, in[0]); break;
+    case SF_OP_silu_backward: r = tu_m_mul(tu_m_exact(in[1]), swish_grad_m(beta, in[0])); break;
+    case SF_OP_glu_forward: r = tu_m_mul(tu_m_exact(in[0]), tu_m_sigmoid(tu_m_exact(in[1]))); break;
+    case SF_OP_glu_backward: {
         tu_mag s = tu_m_sigmoid(tu_m_exact(in[1])), sn = tu_m_sigmoid(tu_m_exact(-in[1]));
         r = out == 0 ? tu_m_mul(tu_m_exact(in[2]), s)
                      : tu_m_mul(tu_m_mul(tu_m_exact(in[2]), tu_m_exact(in[0])), tu_m_mul(s, sn));
         break;
     }
-    case SF_EW_SWIGLU_FWD: r = tu_m_mul(tu_m_exact(in[0]), swish_m(beta, in[1])); break;
-    case SF_EW_SWIGLU_BWD:
+    case SF_OP_swiglu_forward: r = tu_m_mul(tu_m_exact(in[0]), swish_m(beta, in[1])); break;
+    case SF_OP_swiglu_backward:
         r = out == 0 ? tu_m_mul(tu_m_exact(in[2]), swish_m(beta, in[1]))
                      : tu_m_mul(tu_m_mul(tu_m_exact(in[2]), tu_m_exact(in[0])), swish_grad_m(beta, in[1]));
         break;

@@ -171,7 +171,7 @@ double tu_sigmoid_d(double x);
 
 /* The per-op magnitudes, in one place (the formulas of docs/design.md, Ops, as the
  * kernels evaluate them in f32). Inputs are the values the device holds. */
-/* Elementwise: op is an sf_ew_op; in[] its inputs in sf_ew_call order (x | y, dy | a, b,
+/* Elementwise: op is an sf_op; in[] its inputs in sf_ew_call order (x | y, dy | a, b,
  * dy); out 0 the first output (y, dx or da), 1 db. */
 double tu_scale_ew(int op, double beta, const double *in, int out);
 /* BCE, per element, before grad_scale / dloss_in / MEAN's 1/n: *loss, *grad (either may
