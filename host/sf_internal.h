@@ -99,7 +99,7 @@ double sf_round_to_dtype(double v, sigfuse_dtype dtype);
 extern const sf_backend_ops sf_ref_ops;
 sigfuse_status sf_ref_ctx_create(sigfuse_ctx **ctx);
 
-/* Reference ops (host/ref_*.c). */
+/* Reference ops (ref/<family>.c). */
 sigfuse_status sf_ref_activation(sigfuse_ctx *ctx, const sf_ew_call *call); /* sigmoid, log_sigmoid, silu */
 sigfuse_status sf_ref_glu(sigfuse_ctx *ctx, const sf_ew_call *call);        /* glu, swiglu */
 sigfuse_status sf_ref_lstm_cell_forward(sigfuse_ctx *ctx, const sigfuse_lstm_forward_args *a);

@@ -2,7 +2,7 @@
 /*
  * sigfuse per-element math, shared by the CUDA kernels (cuda/, .cu) and the OpenCL
  * kernels (opencl/, .cl): one definition of each idea, in f32, in the stable forms the
- * CPU reference (host/ref_*.c, in double) defines. Plain C99/OpenCL C: float math only,
+ * CPU reference (ref/, in double) defines. Plain C99/OpenCL C: float math only,
  * no C++, no pointers to anything but private floats.
  *
  *   sigma(x) for x < 0 as e^x / (1 + e^x) (exp of a non-positive number only);

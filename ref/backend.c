@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The CPU reference backend: the definition of every op, computing in double on host
- * memory, synchronously. The ops themselves live in host/ref_<family>.c.
+ * memory, synchronously. The ops themselves live in ref/<family>.c.
  */
 #include <stdio.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Scalar math of the CPU reference, in double: one definition of each stable form,
- * shared by host/ref_*.c. (The device kernels have their own f32 versions in
+ * shared by the files of ref/. (The device kernels have their own f32 versions in
  * kernels/sf_math.h; the reference stays independent of them on purpose.)
  */
 #ifndef SF_REF_MATH_H

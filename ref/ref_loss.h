@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the reference losses (ref_bce.c, ref_focal.c) share around their per-element
+ * What the reference losses (ref/bce.c, ref/focal.c) share around their per-element
  * math: the upstream-gradient scale, and the reduction of the loss.
  *   dlogits_e = grad_e * (scale * upstream_e), where scale = grad_scale * dloss_in (its
  *   single element for SUM / MEAN; 1 when absent), divided by n for MEAN, and upstream_e

@@ -10,7 +10,7 @@
 #include "sf_internal.h"
 
 /* The scalar forms (ref_sigmoid and the rest) come from ref_math.h, shared with
- * ref_activation.c, so that each stable form has one definition in the reference. */
+ * ref/activation.c, so that each stable form has one definition in the reference. */
 
 sigfuse_status sf_ref_glu(sigfuse_ctx *ctx, const sf_ew_call *call)
 {

@@ -16,7 +16,7 @@
  * p (1 - p)(2y - 1): factoring q^gamma out leaves p(1-p)/q <= 1, which stays finite
  * for any gamma >= 0 where q^(gamma-1) alone would overflow. ratio * CE is 0 when ratio
  * is 0 (x = +-inf, where CE is inf). NaN anywhere propagates.
- * Upstream gradient, reductions and the loss dtype are as for BCE (ref_bce.c):
+ * Upstream gradient, reductions and the loss dtype are as for BCE (ref/bce.c):
  * dlogits = grad_e * grad_scale * dloss_in (element for NONE, scalar for SUM / MEAN)
  * / (rows * cols for MEAN); SUM is the double row-major sum, MEAN that sum / (rows *
  * cols) (NaN for no elements); the reduced loss is not scaled by grad_scale.
