@@ -277,38 +277,14 @@ inline view opencl_view(cl_mem mem, std::size_t byte_offset, sigfuse_dtype dtype
 
 class workspace;
 
-/* The C API's defaults, read once from its *_args_init functions. */
-namespace detail {
-template <typename Args, void (*Init)(Args *)> inline const Args &defaults_of()
-{
-    static const Args d = [] {
-        Args a;
-        Init(&a);
-        return a;
-    }();
-    return d;
-}
-inline const sigfuse_bce_args &bce_defaults() { return defaults_of<sigfuse_bce_args, sigfuse_bce_args_init>(); }
-inline const sigfuse_focal_args &focal_defaults()
-{
-    return defaults_of<sigfuse_focal_args, sigfuse_focal_args_init>();
-}
-inline const sigfuse_head_predict_args &head_predict_defaults()
-{
-    return defaults_of<sigfuse_head_predict_args, sigfuse_head_predict_args_init>();
-}
-inline const sigfuse_head_train_args &head_train_defaults()
-{
-    return defaults_of<sigfuse_head_train_args, sigfuse_head_train_args_init>();
-}
-} // namespace detail
-
 /* Argument sets of the struct-taking ops: the C structs with views in place of buffer
  * pointers (a default view is absent) and the C defaults (sigfuse_*_args_init). c_args()
  * gives the C struct, whose buffer pointers point into this object: keep it alive. */
+// BEGIN GENERATED args (scripts/gen_hpp.py, from host/sf_catalog.h)
 struct lstm_forward_args {
     std::int64_t batch = 0, hidden = 0;
-    view gates_x, gates_h, bias, c_prev, h, c;
+    view gates_x, gates_h, bias, c_prev;   /* inputs */
+    view h, c;   /* outputs */
 
     sigfuse_lstm_forward_args c_args() const noexcept
     {
@@ -327,7 +303,8 @@ struct lstm_forward_args {
 
 struct lstm_backward_args {
     std::int64_t batch = 0, hidden = 0;
-    view gates_x, gates_h, bias, c_prev, dh, dc, dgates, dc_prev, dbias;
+    view gates_x, gates_h, bias, c_prev, dh, dc;   /* inputs */
+    view dgates, dc_prev, dbias;   /* outputs */
 
     sigfuse_lstm_backward_args c_args() const noexcept
     {
@@ -349,7 +326,8 @@ struct lstm_backward_args {
 
 struct gru_forward_args {
     std::int64_t batch = 0, hidden = 0;
-    view gates_x, gates_h, bias_x, bias_h, h_prev, h;
+    view gates_x, gates_h, bias_x, bias_h, h_prev;   /* inputs */
+    view h;   /* outputs */
 
     sigfuse_gru_forward_args c_args() const noexcept
     {
@@ -368,7 +346,8 @@ struct gru_forward_args {
 
 struct gru_backward_args {
     std::int64_t batch = 0, hidden = 0;
-    view gates_x, gates_h, bias_x, bias_h, h_prev, dh, dgates_x, dgates_h, dh_prev, dbias_x, dbias_h;
+    view gates_x, gates_h, bias_x, bias_h, h_prev, dh;   /* inputs */
+    view dgates_x, dgates_h, dh_prev, dbias_x, dbias_h;   /* outputs */
 
     sigfuse_gru_backward_args c_args() const noexcept
     {
@@ -392,16 +371,16 @@ struct gru_backward_args {
 
 struct bce_args {
     std::int64_t rows = 0, cols = 0;
-    sigfuse_reduction reduction = detail::bce_defaults().reduction;
-    float label_smoothing = detail::bce_defaults().label_smoothing;
-    float grad_scale = detail::bce_defaults().grad_scale;
-    float threshold = detail::bce_defaults().threshold;
+    sigfuse_reduction reduction = SIGFUSE_REDUCTION_MEAN;
+    float label_smoothing = 0.0f;
+    float grad_scale = 1.0f;
+    float threshold = 0.5f;
     view logits, targets, weight, pos_weight, dloss_in;   /* inputs */
-    view loss, dlogits, probs, labels;                    /* outputs: any subset, one needed */
+    view loss, dlogits, probs, labels;   /* outputs */
 
     sigfuse_bce_args c_args() const noexcept
     {
-        sigfuse_bce_args a = detail::bce_defaults();
+        sigfuse_bce_args a{};
         a.rows = rows;
         a.cols = cols;
         a.reduction = reduction;
@@ -423,16 +402,16 @@ struct bce_args {
 
 struct focal_args {
     std::int64_t rows = 0, cols = 0;
-    sigfuse_reduction reduction = detail::focal_defaults().reduction;
-    float alpha = detail::focal_defaults().alpha;
-    float gamma = detail::focal_defaults().gamma;
-    float grad_scale = detail::focal_defaults().grad_scale;
-    view logits, targets, dloss_in;
-    view loss, dlogits;
+    sigfuse_reduction reduction = SIGFUSE_REDUCTION_MEAN;
+    float alpha = 0.25f;
+    float gamma = 2.0f;
+    float grad_scale = 1.0f;
+    view logits, targets, dloss_in;   /* inputs */
+    view loss, dlogits;   /* outputs */
 
     sigfuse_focal_args c_args() const noexcept
     {
-        sigfuse_focal_args a = detail::focal_defaults();
+        sigfuse_focal_args a{};
         a.rows = rows;
         a.cols = cols;
         a.reduction = reduction;
@@ -450,16 +429,16 @@ struct focal_args {
 
 struct head_predict_args {
     std::int64_t n = 0, d = 0, l = 0;
-    float threshold = detail::head_predict_defaults().threshold;
-    view x, w, bias;
-    view logits, probs, labels;
-    view workspace;                  /* or set_workspace(ws) */
+    float threshold = 0.5f;
+    view x, w, bias;   /* inputs */
+    view logits, probs, labels;   /* outputs */
+    view workspace;   /* or set_workspace(ws) */
     std::size_t workspace_bytes = 0;
 
     inline void set_workspace(const sigfuse::workspace &ws) noexcept;
     sigfuse_head_predict_args c_args() const noexcept
     {
-        sigfuse_head_predict_args a = detail::head_predict_defaults();
+        sigfuse_head_predict_args a{};
         a.n = n;
         a.d = d;
         a.l = l;
@@ -478,17 +457,17 @@ struct head_predict_args {
 
 struct head_train_args {
     std::int64_t n = 0, d = 0, l = 0;
-    sigfuse_reduction reduction = detail::head_train_defaults().reduction;
-    float grad_scale = detail::head_train_defaults().grad_scale;
-    view x, w, bias, targets, pos_weight;
-    view loss, dx, dw, dbias;
-    view workspace;                  /* or set_workspace(ws) */
+    sigfuse_reduction reduction = SIGFUSE_REDUCTION_MEAN;
+    float grad_scale = 1.0f;
+    view x, w, bias, targets, pos_weight;   /* inputs */
+    view loss, dx, dw, dbias;   /* outputs */
+    view workspace;   /* or set_workspace(ws) */
     std::size_t workspace_bytes = 0;
 
     inline void set_workspace(const sigfuse::workspace &ws) noexcept;
     sigfuse_head_train_args c_args() const noexcept
     {
-        sigfuse_head_train_args a = detail::head_train_defaults();
+        sigfuse_head_train_args a{};
         a.n = n;
         a.d = d;
         a.l = l;
@@ -508,6 +487,7 @@ struct head_train_args {
         return a;
     }
 };
+// END GENERATED args
 
 /* Owns a sigfuse_ctx. An empty context (default-constructed or moved from) is allowed:
  * calls on it fail with SIGFUSE_ERR_NULL_ARGUMENT like the C API's on NULL. */
@@ -608,6 +588,7 @@ public:
     result<void> synchronize(nothrow_t) { return finish(sigfuse_ctx_synchronize(ctx_)); }
     void synchronize() { synchronize(nothrow).value(); }
 
+    // BEGIN GENERATED methods (scripts/gen_hpp.py, from host/sf_catalog.h)
     /* -- Activations: n elements; x, y, dy, dx of one float dtype. -- */
     result<void> sigmoid_forward(std::int64_t n, const view &x, const view &y, nothrow_t)
     {
@@ -618,81 +599,51 @@ public:
     {
         return finish(sigfuse_sigmoid_backward(ctx_, n, y.get(), dy.get(), dx.get()));
     }
-    void sigmoid_backward(std::int64_t n, const view &y, const view &dy, const view &dx)
-    {
-        sigmoid_backward(n, y, dy, dx, nothrow).value();
-    }
+    void sigmoid_backward(std::int64_t n, const view &y, const view &dy, const view &dx) { sigmoid_backward(n, y, dy, dx, nothrow).value(); }
     result<void> log_sigmoid_forward(std::int64_t n, const view &x, const view &y, nothrow_t)
     {
         return finish(sigfuse_log_sigmoid_forward(ctx_, n, x.get(), y.get()));
     }
-    void log_sigmoid_forward(std::int64_t n, const view &x, const view &y)
-    {
-        log_sigmoid_forward(n, x, y, nothrow).value();
-    }
+    void log_sigmoid_forward(std::int64_t n, const view &x, const view &y) { log_sigmoid_forward(n, x, y, nothrow).value(); }
     result<void> log_sigmoid_backward(std::int64_t n, const view &x, const view &dy, const view &dx, nothrow_t)
     {
         return finish(sigfuse_log_sigmoid_backward(ctx_, n, x.get(), dy.get(), dx.get()));
     }
-    void log_sigmoid_backward(std::int64_t n, const view &x, const view &dy, const view &dx)
-    {
-        log_sigmoid_backward(n, x, dy, dx, nothrow).value();
-    }
+    void log_sigmoid_backward(std::int64_t n, const view &x, const view &dy, const view &dx) { log_sigmoid_backward(n, x, dy, dx, nothrow).value(); }
     result<void> silu_forward(std::int64_t n, float beta, const view &x, const view &y, nothrow_t)
     {
         return finish(sigfuse_silu_forward(ctx_, n, beta, x.get(), y.get()));
     }
-    void silu_forward(std::int64_t n, float beta, const view &x, const view &y)
-    {
-        silu_forward(n, beta, x, y, nothrow).value();
-    }
+    void silu_forward(std::int64_t n, float beta, const view &x, const view &y) { silu_forward(n, beta, x, y, nothrow).value(); }
     result<void> silu_backward(std::int64_t n, float beta, const view &x, const view &dy, const view &dx, nothrow_t)
     {
         return finish(sigfuse_silu_backward(ctx_, n, beta, x.get(), dy.get(), dx.get()));
     }
-    void silu_backward(std::int64_t n, float beta, const view &x, const view &dy, const view &dx)
-    {
-        silu_backward(n, beta, x, dy, dx, nothrow).value();
-    }
+    void silu_backward(std::int64_t n, float beta, const view &x, const view &dy, const view &dx) { silu_backward(n, beta, x, dy, dx, nothrow).value(); }
 
     /* -- GLU / SwiGLU: n pairs (a, b); da or db may be absent, not both. -- */
     result<void> glu_forward(std::int64_t n, const view &a, const view &b, const view &y, nothrow_t)
     {
         return finish(sigfuse_glu_forward(ctx_, n, a.get(), b.get(), y.get()));
     }
-    void glu_forward(std::int64_t n, const view &a, const view &b, const view &y)
-    {
-        glu_forward(n, a, b, y, nothrow).value();
-    }
-    result<void> glu_backward(std::int64_t n, const view &a, const view &b, const view &dy, const view &da,
-                              const view &db, nothrow_t)
+    void glu_forward(std::int64_t n, const view &a, const view &b, const view &y) { glu_forward(n, a, b, y, nothrow).value(); }
+    result<void> glu_backward(std::int64_t n, const view &a, const view &b, const view &dy, const view &da, const view &db, nothrow_t)
     {
         return finish(sigfuse_glu_backward(ctx_, n, a.get(), b.get(), dy.get(), da.get(), db.get()));
     }
-    void glu_backward(std::int64_t n, const view &a, const view &b, const view &dy, const view &da, const view &db)
-    {
-        glu_backward(n, a, b, dy, da, db, nothrow).value();
-    }
+    void glu_backward(std::int64_t n, const view &a, const view &b, const view &dy, const view &da, const view &db) { glu_backward(n, a, b, dy, da, db, nothrow).value(); }
     result<void> swiglu_forward(std::int64_t n, float beta, const view &a, const view &b, const view &y, nothrow_t)
     {
         return finish(sigfuse_swiglu_forward(ctx_, n, beta, a.get(), b.get(), y.get()));
     }
-    void swiglu_forward(std::int64_t n, float beta, const view &a, const view &b, const view &y)
-    {
-        swiglu_forward(n, beta, a, b, y, nothrow).value();
-    }
-    result<void> swiglu_backward(std::int64_t n, float beta, const view &a, const view &b, const view &dy,
-                                 const view &da, const view &db, nothrow_t)
+    void swiglu_forward(std::int64_t n, float beta, const view &a, const view &b, const view &y) { swiglu_forward(n, beta, a, b, y, nothrow).value(); }
+    result<void> swiglu_backward(std::int64_t n, float beta, const view &a, const view &b, const view &dy, const view &da, const view &db, nothrow_t)
     {
         return finish(sigfuse_swiglu_backward(ctx_, n, beta, a.get(), b.get(), dy.get(), da.get(), db.get()));
     }
-    void swiglu_backward(std::int64_t n, float beta, const view &a, const view &b, const view &dy, const view &da,
-                         const view &db)
-    {
-        swiglu_backward(n, beta, a, b, dy, da, db, nothrow).value();
-    }
+    void swiglu_backward(std::int64_t n, float beta, const view &a, const view &b, const view &dy, const view &da, const view &db) { swiglu_backward(n, beta, a, b, dy, da, db, nothrow).value(); }
 
-    /* -- Recurrent cells. -- */
+    /* -- LSTM cells. -- */
     result<void> lstm_cell_forward(const lstm_forward_args &a, nothrow_t)
     {
         const sigfuse_lstm_forward_args c = a.c_args();
@@ -705,6 +656,8 @@ public:
         return finish(sigfuse_lstm_cell_backward(ctx_, &c));
     }
     void lstm_cell_backward(const lstm_backward_args &a) { lstm_cell_backward(a, nothrow).value(); }
+
+    /* -- GRU cells. -- */
     result<void> gru_cell_forward(const gru_forward_args &a, nothrow_t)
     {
         const sigfuse_gru_forward_args c = a.c_args();
@@ -718,13 +671,15 @@ public:
     }
     void gru_cell_backward(const gru_backward_args &a) { gru_cell_backward(a, nothrow).value(); }
 
-    /* -- Losses. -- */
+    /* -- Binary cross-entropy with logits. -- */
     result<void> bce_with_logits(const bce_args &a, nothrow_t)
     {
         const sigfuse_bce_args c = a.c_args();
         return finish(sigfuse_bce_with_logits(ctx_, &c));
     }
     void bce_with_logits(const bce_args &a) { bce_with_logits(a, nothrow).value(); }
+
+    /* -- Sigmoid focal loss. -- */
     result<void> sigmoid_focal(const focal_args &a, nothrow_t)
     {
         const sigfuse_focal_args c = a.c_args();
@@ -732,7 +687,22 @@ public:
     }
     void sigmoid_focal(const focal_args &a) { sigmoid_focal(a, nothrow).value(); }
 
-    /* -- Multi-label heads. The size queries read everything but the workspace. -- */
+    /* -- Multi-label heads (their workspace size queries are written by hand below). -- */
+    result<void> head_predict(const head_predict_args &a, nothrow_t)
+    {
+        const sigfuse_head_predict_args c = a.c_args();
+        return finish(sigfuse_head_predict(ctx_, &c));
+    }
+    void head_predict(const head_predict_args &a) { head_predict(a, nothrow).value(); }
+    result<void> head_train_step(const head_train_args &a, nothrow_t)
+    {
+        const sigfuse_head_train_args c = a.c_args();
+        return finish(sigfuse_head_train_step(ctx_, &c));
+    }
+    void head_train_step(const head_train_args &a) { head_train_step(a, nothrow).value(); }
+    // END GENERATED methods
+
+    /* -- The heads' workspace size queries: they read everything but the workspace. -- */
     result<std::size_t> head_predict_workspace_size(const head_predict_args &a, std::int64_t chunk_rows, nothrow_t)
     {
         const sigfuse_head_predict_args c = a.c_args();
@@ -755,18 +725,6 @@ public:
     {
         return head_train_workspace_size(a, chunk_rows, nothrow).value();
     }
-    result<void> head_predict(const head_predict_args &a, nothrow_t)
-    {
-        const sigfuse_head_predict_args c = a.c_args();
-        return finish(sigfuse_head_predict(ctx_, &c));
-    }
-    void head_predict(const head_predict_args &a) { head_predict(a, nothrow).value(); }
-    result<void> head_train_step(const head_train_args &a, nothrow_t)
-    {
-        const sigfuse_head_train_args c = a.c_args();
-        return finish(sigfuse_head_train_step(ctx_, &c));
-    }
-    void head_train_step(const head_train_args &a) { head_train_step(a, nothrow).value(); }
 
 private:
     static result<context> created(sigfuse_status st, sigfuse_ctx *c)
