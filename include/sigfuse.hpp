@@ -599,49 +599,76 @@ public:
     {
         return finish(sigfuse_sigmoid_backward(ctx_, n, y.get(), dy.get(), dx.get()));
     }
-    void sigmoid_backward(std::int64_t n, const view &y, const view &dy, const view &dx) { sigmoid_backward(n, y, dy, dx, nothrow).value(); }
+    void sigmoid_backward(std::int64_t n, const view &y, const view &dy, const view &dx)
+    {
+        sigmoid_backward(n, y, dy, dx, nothrow).value();
+    }
     result<void> log_sigmoid_forward(std::int64_t n, const view &x, const view &y, nothrow_t)
     {
         return finish(sigfuse_log_sigmoid_forward(ctx_, n, x.get(), y.get()));
     }
-    void log_sigmoid_forward(std::int64_t n, const view &x, const view &y) { log_sigmoid_forward(n, x, y, nothrow).value(); }
+    void log_sigmoid_forward(std::int64_t n, const view &x, const view &y)
+    {
+        log_sigmoid_forward(n, x, y, nothrow).value();
+    }
     result<void> log_sigmoid_backward(std::int64_t n, const view &x, const view &dy, const view &dx, nothrow_t)
     {
         return finish(sigfuse_log_sigmoid_backward(ctx_, n, x.get(), dy.get(), dx.get()));
     }
-    void log_sigmoid_backward(std::int64_t n, const view &x, const view &dy, const view &dx) { log_sigmoid_backward(n, x, dy, dx, nothrow).value(); }
+    void log_sigmoid_backward(std::int64_t n, const view &x, const view &dy, const view &dx)
+    {
+        log_sigmoid_backward(n, x, dy, dx, nothrow).value();
+    }
     result<void> silu_forward(std::int64_t n, float beta, const view &x, const view &y, nothrow_t)
     {
         return finish(sigfuse_silu_forward(ctx_, n, beta, x.get(), y.get()));
     }
-    void silu_forward(std::int64_t n, float beta, const view &x, const view &y) { silu_forward(n, beta, x, y, nothrow).value(); }
+    void silu_forward(std::int64_t n, float beta, const view &x, const view &y)
+    {
+        silu_forward(n, beta, x, y, nothrow).value();
+    }
     result<void> silu_backward(std::int64_t n, float beta, const view &x, const view &dy, const view &dx, nothrow_t)
     {
         return finish(sigfuse_silu_backward(ctx_, n, beta, x.get(), dy.get(), dx.get()));
     }
-    void silu_backward(std::int64_t n, float beta, const view &x, const view &dy, const view &dx) { silu_backward(n, beta, x, dy, dx, nothrow).value(); }
+    void silu_backward(std::int64_t n, float beta, const view &x, const view &dy, const view &dx)
+    {
+        silu_backward(n, beta, x, dy, dx, nothrow).value();
+    }
 
     /* -- GLU / SwiGLU: n pairs (a, b); da or db may be absent, not both. -- */
     result<void> glu_forward(std::int64_t n, const view &a, const view &b, const view &y, nothrow_t)
     {
         return finish(sigfuse_glu_forward(ctx_, n, a.get(), b.get(), y.get()));
     }
-    void glu_forward(std::int64_t n, const view &a, const view &b, const view &y) { glu_forward(n, a, b, y, nothrow).value(); }
+    void glu_forward(std::int64_t n, const view &a, const view &b, const view &y)
+    {
+        glu_forward(n, a, b, y, nothrow).value();
+    }
     result<void> glu_backward(std::int64_t n, const view &a, const view &b, const view &dy, const view &da, const view &db, nothrow_t)
     {
         return finish(sigfuse_glu_backward(ctx_, n, a.get(), b.get(), dy.get(), da.get(), db.get()));
     }
-    void glu_backward(std::int64_t n, const view &a, const view &b, const view &dy, const view &da, const view &db) { glu_backward(n, a, b, dy, da, db, nothrow).value(); }
+    void glu_backward(std::int64_t n, const view &a, const view &b, const view &dy, const view &da, const view &db)
+    {
+        glu_backward(n, a, b, dy, da, db, nothrow).value();
+    }
     result<void> swiglu_forward(std::int64_t n, float beta, const view &a, const view &b, const view &y, nothrow_t)
     {
         return finish(sigfuse_swiglu_forward(ctx_, n, beta, a.get(), b.get(), y.get()));
     }
-    void swiglu_forward(std::int64_t n, float beta, const view &a, const view &b, const view &y) { swiglu_forward(n, beta, a, b, y, nothrow).value(); }
+    void swiglu_forward(std::int64_t n, float beta, const view &a, const view &b, const view &y)
+    {
+        swiglu_forward(n, beta, a, b, y, nothrow).value();
+    }
     result<void> swiglu_backward(std::int64_t n, float beta, const view &a, const view &b, const view &dy, const view &da, const view &db, nothrow_t)
     {
         return finish(sigfuse_swiglu_backward(ctx_, n, beta, a.get(), b.get(), dy.get(), da.get(), db.get()));
     }
-    void swiglu_backward(std::int64_t n, float beta, const view &a, const view &b, const view &dy, const view &da, const view &db) { swiglu_backward(n, beta, a, b, dy, da, db, nothrow).value(); }
+    void swiglu_backward(std::int64_t n, float beta, const view &a, const view &b, const view &dy, const view &da, const view &db)
+    {
+        swiglu_backward(n, beta, a, b, dy, da, db, nothrow).value();
+    }
 
     /* -- LSTM cells. -- */
     result<void> lstm_cell_forward(const lstm_forward_args &a, nothrow_t)

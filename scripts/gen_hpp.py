@@ -122,11 +122,10 @@ def methods(op):
         decl = f"const {struct} &a"
         names = "a"
         body = f"const {op['args']} c = a.c_args();\n        return finish(sigfuse_{name}(ctx_, &c));"
-    return [f"    result<void> {name}({decl}, nothrow_t)",
-            "    {",
-            f"        {body}",
-            "    }",
-            f"    void {name}({decl}) {{ {name}({names}, nothrow).value(); }}"]
+    throwing = f"    void {name}({decl}) {{ {name}({names}, nothrow).value(); }}"
+    if len(throwing) > 120:
+        throwing = f"    void {name}({decl})\n    {{\n        {name}({names}, nothrow).value();\n    }}"
+    return [f"    result<void> {name}({decl}, nothrow_t)", "    {", f"        {body}", "    }", throwing]
 
 
 def generate(ops):
