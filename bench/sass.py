@@ -154,7 +154,10 @@ def source_facts(root):
         for m in re.finditer(r"struct\s+(\w+)\s*\{[^{}]*?static\s+constexpr\s+int\s+NIN\s*=\s*(\d+)\s*,\s*NOUT\s*=\s*(\d+)",
                              text):
             facts["nin_nout"][m.group(1)] = (int(m.group(2)), int(m.group(3)))
-    hdr = read(root, "cuda/sf_cuda.h")
+    # The loss feature enum and SF_CELL_ROWS: from whichever header of cuda/ holds them
+    # (sf_cuda.h, before it was split along its jobs).
+    headers = sorted(glob.glob(os.path.join(root, "cuda", "*.h")) + glob.glob(os.path.join(root, "cuda", "*.cuh")))
+    hdr = "\n".join(read(root, os.path.relpath(h, root)) for h in headers)
     m = re.search(r"enum\s+sf_loss_feature\b[^{;]*\{([^}]*)\}", hdr)
     if m:
         facts["features"] = {name: int(val, 0) for name, val in

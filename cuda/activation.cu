@@ -7,6 +7,10 @@
  * (16-byte accesses, one grid-stride kernel). Budget (docs/design.md, Performance): 7.75
  * SASS instructions per byte on the H200.
  */
+#include "sf_math.h"
+
+#include "dtype.cuh"
+#include "elementwise.cuh"
 #include "sf_cuda.h"
 
 namespace {
@@ -41,24 +45,24 @@ struct silu_bwd {   /* in: x, dy */
 template <typename T> sigfuse_status run(sigfuse_ctx *ctx, const sf_ew_call *c)
 {
     switch (c->op) {
-    case SF_EW_SIGMOID_FWD: return sf_cuda_launch_ew<sigmoid_fwd, T>(ctx, sigmoid_fwd{}, c->n, c->in, c->out);
-    case SF_EW_SIGMOID_BWD: return sf_cuda_launch_ew<sigmoid_bwd, T>(ctx, sigmoid_bwd{}, c->n, c->in, c->out);
-    case SF_EW_LOG_SIGMOID_FWD:
+    case SF_OP_sigmoid_forward: return sf_cuda_launch_ew<sigmoid_fwd, T>(ctx, sigmoid_fwd{}, c->n, c->in, c->out);
+    case SF_OP_sigmoid_backward: return sf_cuda_launch_ew<sigmoid_bwd, T>(ctx, sigmoid_bwd{}, c->n, c->in, c->out);
+    case SF_OP_log_sigmoid_forward:
         return sf_cuda_launch_ew<log_sigmoid_fwd, T>(ctx, log_sigmoid_fwd{}, c->n, c->in, c->out);
-    case SF_EW_LOG_SIGMOID_BWD:
+    case SF_OP_log_sigmoid_backward:
         return sf_cuda_launch_ew<log_sigmoid_bwd, T>(ctx, log_sigmoid_bwd{}, c->n, c->in, c->out);
-    case SF_EW_SILU_FWD: return sf_cuda_launch_ew<silu_fwd, T>(ctx, silu_fwd{c->beta}, c->n, c->in, c->out);
-    case SF_EW_SILU_BWD: return sf_cuda_launch_ew<silu_bwd, T>(ctx, silu_bwd{c->beta}, c->n, c->in, c->out);
+    case SF_OP_silu_forward: return sf_cuda_launch_ew<silu_fwd, T>(ctx, silu_fwd{c->beta}, c->n, c->in, c->out);
+    case SF_OP_silu_backward: return sf_cuda_launch_ew<silu_bwd, T>(ctx, silu_bwd{c->beta}, c->n, c->in, c->out);
     default: break;
     }
-    return sf_fail(ctx, SIGFUSE_ERR_UNSUPPORTED, "cuda: %s is not an activation", sf_ew_op_name(c->op));
+    return sf_fail(ctx, SIGFUSE_ERR_UNSUPPORTED, "cuda: %s is not an activation", sf_op_name(c->op));
 }
 
 } // namespace
 
 sigfuse_status sf_cuda_activation(sigfuse_ctx *ctx, const sf_ew_call *call)
 {
-    return sf_cuda_dispatch(ctx, sf_ew_op_name(call->op), call->in[0]->dtype, [&](auto tag) {
+    return sf_cuda_dispatch(ctx, sf_op_name(call->op), call->in[0]->dtype, [&](auto tag) {
         return run<decltype(tag)>(ctx, call);
     });
 }

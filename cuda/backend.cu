@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "sf_cuda.h"
+#include "reduce.cuh"
 
 /* Reduction partials: one double per block of a flat kernel (at most SMs x 8 blocks, 1056
  * on a 132-SM sm_90 part) or per (row chunk, column) of a cell's bias gradient. 4 MiB holds 512 Ki. */
@@ -278,18 +279,6 @@ extern "C" sigfuse_status sf_cuda_get_stream(const sigfuse_ctx *ctx, void **stre
 
 /* ---- The ops table: each entry makes the context's device current, then runs the op. ----- */
 
-static sigfuse_status cuda_elementwise(sigfuse_ctx *ctx, const sf_ew_call *call)
-{
-    SF_CUDA_ENTER(ctx, sf_cuda_of(ctx));
-    switch (call->op) {
-    case SF_EW_GLU_FWD:
-    case SF_EW_GLU_BWD:
-    case SF_EW_SWIGLU_FWD:
-    case SF_EW_SWIGLU_BWD: return sf_cuda_glu(ctx, call);
-    default: return sf_cuda_activation(ctx, call);
-    }
-}
-
 #define SF_CUDA_OP(name, args_t)                                                               \
     static sigfuse_status cuda_##name(sigfuse_ctx *ctx, const args_t *a)                       \
     {                                                                                          \
@@ -297,29 +286,32 @@ static sigfuse_status cuda_elementwise(sigfuse_ctx *ctx, const sf_ew_call *call)
         return sf_cuda_##name(ctx, a);                                                         \
     }
 
-SF_CUDA_OP(lstm_forward, sigfuse_lstm_forward_args)
-SF_CUDA_OP(lstm_backward, sigfuse_lstm_backward_args)
-SF_CUDA_OP(gru_forward, sigfuse_gru_forward_args)
-SF_CUDA_OP(gru_backward, sigfuse_gru_backward_args)
-SF_CUDA_OP(bce, sigfuse_bce_args)
-SF_CUDA_OP(focal, sigfuse_focal_args)
+SF_CUDA_OP(activation, sf_ew_call)
+SF_CUDA_OP(glu, sf_ew_call)
+SF_CUDA_OP(lstm_cell_forward, sigfuse_lstm_forward_args)
+SF_CUDA_OP(lstm_cell_backward, sigfuse_lstm_backward_args)
+SF_CUDA_OP(gru_cell_forward, sigfuse_gru_forward_args)
+SF_CUDA_OP(gru_cell_backward, sigfuse_gru_backward_args)
+SF_CUDA_OP(bce_with_logits, sigfuse_bce_args)
+SF_CUDA_OP(sigmoid_focal, sigfuse_focal_args)
 SF_CUDA_OP(head_predict, sigfuse_head_predict_args)
-SF_CUDA_OP(head_train, sigfuse_head_train_args)
+SF_CUDA_OP(head_train_step, sigfuse_head_train_args)
 
-/* In sf_backend_ops order (C++17 has no designated initialisers). */
+/* Named as in every backend (nvcc takes C designators in declaration order). */
 const sf_backend_ops sf_cuda_ops = {
-    cuda_destroy,
-    cuda_synchronize,
-    nullptr,   /* check_buffer: a device pointer's extent cannot be checked cheaply */
-    cuda_elementwise,
-    cuda_lstm_forward,
-    cuda_lstm_backward,
-    cuda_gru_forward,
-    cuda_gru_backward,
-    cuda_bce,
-    cuda_focal,
-    sf_cuda_head_predict_workspace,
-    sf_cuda_head_train_workspace,
-    cuda_head_predict,
-    cuda_head_train,
+    .destroy = cuda_destroy,
+    .synchronize = cuda_synchronize,
+    .check_buffer = nullptr,   /* a device pointer's extent cannot be checked cheaply */
+    .activation = cuda_activation,
+    .glu = cuda_glu,
+    .lstm_cell_forward = cuda_lstm_cell_forward,
+    .lstm_cell_backward = cuda_lstm_cell_backward,
+    .gru_cell_forward = cuda_gru_cell_forward,
+    .gru_cell_backward = cuda_gru_cell_backward,
+    .bce_with_logits = cuda_bce_with_logits,
+    .sigmoid_focal = cuda_sigmoid_focal,
+    .head_predict_workspace = sf_cuda_head_predict_workspace,
+    .head_train_step_workspace = sf_cuda_head_train_step_workspace,
+    .head_predict = cuda_head_predict,
+    .head_train_step = cuda_head_train_step,
 };

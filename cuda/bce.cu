@@ -8,6 +8,11 @@
  * (sf_loss_kernel's feature sets).
  * Target: >= 90 % of the device copy rate.
  */
+#include "sf_math.h"
+
+#include "dtype.cuh"
+#include "loss_kernel.cuh"
+#include "loss_launch.cuh"
 #include "sf_cuda.h"
 
 namespace {
@@ -80,7 +85,7 @@ template <typename T, typename TY> sigfuse_status run(sigfuse_ctx *ctx, const si
 
 } // namespace
 
-sigfuse_status sf_cuda_bce(sigfuse_ctx *ctx, const sigfuse_bce_args *a)
+sigfuse_status sf_cuda_bce_with_logits(sigfuse_ctx *ctx, const sigfuse_bce_args *a)
 {
     return sf_cuda_dispatch(ctx, "bce_with_logits", a->logits->dtype, [&](auto tag) {
         using T = decltype(tag);

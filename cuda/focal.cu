@@ -9,6 +9,11 @@
  */
 #include <type_traits>
 
+#include "sf_math.h"
+
+#include "dtype.cuh"
+#include "loss_kernel.cuh"
+#include "loss_launch.cuh"
 #include "sf_cuda.h"
 
 namespace {
@@ -99,7 +104,7 @@ template <typename T, typename TY, bool Gamma2> sigfuse_status run(sigfuse_ctx *
 
 } // namespace
 
-sigfuse_status sf_cuda_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a)
+sigfuse_status sf_cuda_sigmoid_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a)
 {
     return sf_cuda_dispatch(ctx, "sigmoid_focal", a->logits->dtype, [&](auto tag) {
         using T = decltype(tag);

@@ -5,6 +5,10 @@
  * f32, 6 B f16/bf16), backward up to 5 (20 B f32). Budget (docs/design.md, Performance):
  * 7.75 SASS instructions per byte on the H200. Target: >= 90 % of the device copy rate.
  */
+#include "sf_math.h"
+
+#include "dtype.cuh"
+#include "elementwise.cuh"
 #include "sf_cuda.h"
 
 namespace {
@@ -37,20 +41,20 @@ struct swiglu_bwd {
 template <typename T> sigfuse_status run(sigfuse_ctx *ctx, const sf_ew_call *c)
 {
     switch (c->op) {
-    case SF_EW_GLU_FWD: return sf_cuda_launch_ew<glu_fwd, T>(ctx, glu_fwd{}, c->n, c->in, c->out);
-    case SF_EW_GLU_BWD: return sf_cuda_launch_ew<glu_bwd, T>(ctx, glu_bwd{}, c->n, c->in, c->out);
-    case SF_EW_SWIGLU_FWD: return sf_cuda_launch_ew<swiglu_fwd, T>(ctx, swiglu_fwd{c->beta}, c->n, c->in, c->out);
-    case SF_EW_SWIGLU_BWD: return sf_cuda_launch_ew<swiglu_bwd, T>(ctx, swiglu_bwd{c->beta}, c->n, c->in, c->out);
+    case SF_OP_glu_forward: return sf_cuda_launch_ew<glu_fwd, T>(ctx, glu_fwd{}, c->n, c->in, c->out);
+    case SF_OP_glu_backward: return sf_cuda_launch_ew<glu_bwd, T>(ctx, glu_bwd{}, c->n, c->in, c->out);
+    case SF_OP_swiglu_forward: return sf_cuda_launch_ew<swiglu_fwd, T>(ctx, swiglu_fwd{c->beta}, c->n, c->in, c->out);
+    case SF_OP_swiglu_backward: return sf_cuda_launch_ew<swiglu_bwd, T>(ctx, swiglu_bwd{c->beta}, c->n, c->in, c->out);
     default: break;
     }
-    return sf_fail(ctx, SIGFUSE_ERR_UNSUPPORTED, "cuda: %s is not a gated unit", sf_ew_op_name(c->op));
+    return sf_fail(ctx, SIGFUSE_ERR_UNSUPPORTED, "cuda: %s is not a gated unit", sf_op_name(c->op));
 }
 
 } // namespace
 
 sigfuse_status sf_cuda_glu(sigfuse_ctx *ctx, const sf_ew_call *call)
 {
-    return sf_cuda_dispatch(ctx, sf_ew_op_name(call->op), call->in[0]->dtype, [&](auto tag) {
+    return sf_cuda_dispatch(ctx, sf_op_name(call->op), call->in[0]->dtype, [&](auto tag) {
         return run<decltype(tag)>(ctx, call);
     });
 }

@@ -7,7 +7,13 @@
  * order by a second small kernel.
  * Target: ~90 % of the device copy rate.
  */
+#include "sf_math.h"
+
+#include "dtype.cuh"
+#include "launch.cuh"
+#include "reduce.cuh"
 #include "sf_cuda.h"
+#include "tile.cuh"
 
 namespace {
 
@@ -211,14 +217,14 @@ template <typename T> sigfuse_status bwd(sigfuse_ctx *ctx, const sigfuse_gru_bac
 
 } // namespace
 
-sigfuse_status sf_cuda_gru_forward(sigfuse_ctx *ctx, const sigfuse_gru_forward_args *a)
+sigfuse_status sf_cuda_gru_cell_forward(sigfuse_ctx *ctx, const sigfuse_gru_forward_args *a)
 {
     return sf_cuda_dispatch(ctx, "gru_cell_forward", a->gates_x->dtype, [&](auto tag) {
         return fwd<decltype(tag)>(ctx, a);
     });
 }
 
-sigfuse_status sf_cuda_gru_backward(sigfuse_ctx *ctx, const sigfuse_gru_backward_args *a)
+sigfuse_status sf_cuda_gru_cell_backward(sigfuse_ctx *ctx, const sigfuse_gru_backward_args *a)
 {
     return sf_cuda_dispatch(ctx, "gru_cell_backward", a->gates_x->dtype, [&](auto tag) {
         return bwd<decltype(tag)>(ctx, a);

@@ -17,6 +17,11 @@
 
 #include <type_traits>
 
+#include "sf_math.h"
+
+#include "dtype.cuh"
+#include "launch.cuh"
+#include "reduce.cuh"
 #include "sf_cuda.h"
 
 namespace {
@@ -689,7 +694,7 @@ size_t sf_cuda_head_predict_workspace(sigfuse_ctx *ctx, const sigfuse_head_predi
     return predict_bytes(a, sigfuse_dtype_size(a->x->dtype), chunk_rows);
 }
 
-size_t sf_cuda_head_train_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, int64_t chunk_rows)
+size_t sf_cuda_head_train_step_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, int64_t chunk_rows)
 {
     (void)ctx;
     if (a->n == 0 || a->l == 0 || chunk_rows <= 0)
@@ -704,7 +709,7 @@ sigfuse_status sf_cuda_head_predict(sigfuse_ctx *ctx, const sigfuse_head_predict
     });
 }
 
-sigfuse_status sf_cuda_head_train(sigfuse_ctx *ctx, const sigfuse_head_train_args *a)
+sigfuse_status sf_cuda_head_train_step(sigfuse_ctx *ctx, const sigfuse_head_train_args *a)
 {
     return sf_cuda_dispatch(ctx, "head_train_step", a->x->dtype, [&](auto tag) {
         using T = decltype(tag);

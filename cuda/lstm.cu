@@ -7,7 +7,13 @@
  * in a fixed order by a second small kernel (none when one chunk covers all rows).
  * Target: ~90 % of copy.
  */
+#include "sf_math.h"
+
+#include "dtype.cuh"
+#include "launch.cuh"
+#include "reduce.cuh"
 #include "sf_cuda.h"
+#include "tile.cuh"
 
 namespace {
 
@@ -215,14 +221,14 @@ template <typename T> sigfuse_status bwd(sigfuse_ctx *ctx, const sigfuse_lstm_ba
 
 } // namespace
 
-sigfuse_status sf_cuda_lstm_forward(sigfuse_ctx *ctx, const sigfuse_lstm_forward_args *a)
+sigfuse_status sf_cuda_lstm_cell_forward(sigfuse_ctx *ctx, const sigfuse_lstm_forward_args *a)
 {
     return sf_cuda_dispatch(ctx, "lstm_cell_forward", a->gates_x->dtype, [&](auto tag) {
         return fwd<decltype(tag)>(ctx, a);
     });
 }
 
-sigfuse_status sf_cuda_lstm_backward(sigfuse_ctx *ctx, const sigfuse_lstm_backward_args *a)
+sigfuse_status sf_cuda_lstm_cell_backward(sigfuse_ctx *ctx, const sigfuse_lstm_backward_args *a)
 {
     return sf_cuda_dispatch(ctx, "lstm_cell_backward", a->gates_x->dtype, [&](auto tag) {
         return bwd<decltype(tag)>(ctx, a);
