@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sf_catalog.h"
 #include "sigfuse.h"
 
 /* ---- Cases ----------------------------------------------------------------------------
@@ -61,36 +62,42 @@ typedef struct bench_buf {
 
 #define BENCH_MAX_BUFS 12
 
+/* A case: one op of the catalogue (host/sf_catalog.h) with the buffers it is given and
+ * how its inputs are drawn (cases.c). Its sizes, options, layout and call all follow from
+ * the catalogue: the functions below read it. */
 typedef struct bench_case {
-    const char *name;
-    bench_family family;
-    /* The fewest bytes the op must move (each input read once, each output written
-     * once; s = element size of the float dtype). The driver counts the same from the
-     * layout; this is the formula for people. */
-    const char *bytes;
-    /* Matrix products (cuBLAS / CLBlast): checked relative to each output's norm,
-     * reported in GFLOP/s too, and not compared with a copy. */
-    bool gemm;
-    /* Fill b[] (at most BENCH_MAX_BUFS) and return how many. */
-    int (*layout)(const bench_shape *s, bench_buf *b);
-    /* Floating-point operations of the matrix products, for GFLOP/s; NULL if none. */
-    double (*flops)(const bench_shape *s);
-    /* Workspace bytes the op needs with chunks of chunk_rows rows (0: all at once);
-     * NULL when it needs none. */
-    sigfuse_status (*workspace)(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                                int64_t chunk_rows, size_t *bytes);
-    /* Call the op on buffers laid out as layout() says, in that order. */
-    sigfuse_status (*run)(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                          const sigfuse_buffer *workspace, size_t workspace_bytes);
-    /* Heads: the name of the row that times the op's matrix products alone (NULL: none),
-     * and whether they are the train step's three (Z = X W^T, dW += G^T X, dX = G W) or
-     * predict's one (Z = X W^T). The layout must then name its buffers x, w (and dx, dw). */
+    const char *name;        /* the op's name, or <op>/<variant> for one of several presets */
+    sf_op op;
+    /* The buffers it passes, by their catalogue names; "targets:u8" draws 0/1 in u8,
+     * "targets:soft" uniform in [0, 1]; the others use cases.c's range for their name. */
+    const char *buffers;
+    /* Heads: the name of the row that times the op's matrix products alone (NULL: none):
+     * the train step's three (Z = X W^T, dW += G^T X, dX = G W) or predict's one. The
+     * layout then names its buffers x, w (and dx, dw). */
     const char *gemms_row;
-    bool gemms_train;
 } bench_case;
 
 extern const bench_case bench_cases[];
 extern const int bench_case_count;
+
+bench_family bench_case_family(const bench_case *c);
+/* Matrix products (cuBLAS / CLBlast): checked relative to each output's norm, reported
+ * in GFLOP/s too, and not compared with a copy. */
+bool bench_case_gemm(const bench_case *c);
+bool bench_case_gemms_train(const bench_case *c);
+/* Fill b[] (at most BENCH_MAX_BUFS) and return how many, in the catalogue's order. */
+int bench_case_layout(const bench_case *c, const bench_shape *s, bench_buf *b);
+/* Floating-point operations of the matrix products, for GFLOP/s (0 if none). */
+double bench_case_flops(const bench_case *c, const bench_shape *s);
+/* The fewest bytes as a formula for people ("3ns + 4"; s = the float dtype's size);
+ * the driver counts the same number from the layout. */
+void bench_case_bytes_formula(const bench_case *c, char *out, size_t size);
+/* Workspace bytes with chunks of chunk_rows rows (0: the default); 0 when none is needed. */
+sigfuse_status bench_case_workspace(const bench_case *c, sigfuse_ctx *ctx, const bench_shape *s,
+                                    const sigfuse_buffer *b, int64_t chunk_rows, size_t *bytes);
+/* Call the op on buffers laid out as bench_case_layout says. */
+sigfuse_status bench_case_run(const bench_case *c, sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
+                              const sigfuse_buffer *workspace, size_t workspace_bytes);
 
 /* ---- Backends ---------------------------------------------------------------------------
  * Everything the driver does with a backend's memory and clock, as a table of functions,

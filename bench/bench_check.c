@@ -24,7 +24,7 @@ static void tolerance(const instance *in, sigfuse_dtype dtype, double norm, doub
 {
     const double ulps = dtype == SIGFUSE_F16 ? 2e-3 : dtype == SIGFUSE_BF16 ? 1.6e-2 : 1e-4;
     const double subnormals = dtype == SIGFUSE_F16 ? 0x1p-23 : 0.0;
-    if (in->c->gemm) {
+    if (bench_case_gemm(in->c)) {
         *rel = 0.0;
         *abs = fmax(1e-2, ulps) * norm + subnormals;
     } else {
@@ -147,7 +147,7 @@ verdict bench_check_run(const session *se, const instance *in, const device_set 
             v = VERDICT_FAILED;
             break;
         }
-        sigfuse_status st = in->c->run(se->ctx, run, b, ws, ws_bytes);
+        sigfuse_status st = bench_case_run(in->c, se->ctx, run, b, ws, ws_bytes);
         if (st == SIGFUSE_SUCCESS)
             st = sigfuse_ctx_synchronize(se->ctx);
         if (st != SIGFUSE_SUCCESS) {

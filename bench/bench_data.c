@@ -72,8 +72,8 @@ bool bench_instance_init(instance *in, const bench_case *c, sigfuse_dtype dtype,
     in->c = c;
     in->dtype = dtype;
     in->shape = *shape;
-    in->nbuf = c->layout(shape, in->buf);
-    in->flops = c->flops ? c->flops(shape) : 0.0;
+    in->nbuf = bench_case_layout(c, shape, in->buf);
+    in->flops = bench_case_flops(c, shape);
 
     in->row_cost = in->flops / (double)(shape->rows ? shape->rows : 1);
     for (int i = 0; i < in->nbuf; i++) {
@@ -138,13 +138,13 @@ static void ref_piece(void *arg, int piece, int64_t begin, int64_t end)
     void *ws = NULL;
     size_t ws_bytes = 0;
     sigfuse_status st = sigfuse_ctx_create(&ctx, SIGFUSE_BACKEND_CPU);
-    if (st == SIGFUSE_SUCCESS && in->c->workspace)
-        st = in->c->workspace(ctx, &s, b, 0, &ws_bytes);
+    if (st == SIGFUSE_SUCCESS && sf_op_infos[in->c->op].workspace)
+        st = bench_case_workspace(in->c, ctx, &s, b, 0, &ws_bytes);
     if (st == SIGFUSE_SUCCESS && ws_bytes > 0 && !(ws = malloc(ws_bytes)))
         st = SIGFUSE_ERR_OUT_OF_MEMORY;
     sigfuse_buffer wsb = sigfuse_host_buffer(ws, SIGFUSE_U8);
     if (st == SIGFUSE_SUCCESS)
-        st = in->c->run(ctx, &s, b, ws ? &wsb : NULL, ws_bytes);
+        st = bench_case_run(in->c, ctx, &s, b, ws ? &wsb : NULL, ws_bytes);
     job->status[piece] = st;
     snprintf(job->message[piece], sizeof job->message[piece], "%s", ctx ? sigfuse_ctx_last_error(ctx) : "");
     free(ws);

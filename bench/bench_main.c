@@ -181,7 +181,7 @@ static int count_rows(const bench_sizes *sizes)
         if (case_selected(&bench_cases[c]))
             for (int d = 0; d < COUNT_OF(all_dtypes); d++)
                 if (!bench_opt.any_dtype || bench_opt.dtype[d])
-                    rows += bench_family_shapes(bench_cases[c].family, sizes, shape, label);
+                    rows += bench_family_shapes(bench_case_family(&bench_cases[c]), sizes, shape, label);
     return rows;
 }
 
@@ -223,7 +223,7 @@ static int run_backend(const bench_backend *be, char **device_out)
                 continue;
             bench_shape shape[8];
             char label[8][48];
-            int shapes = bench_family_shapes(bc->family, &sizes, shape, label);
+            int shapes = bench_family_shapes(bench_case_family(bc), &sizes, shape, label);
             for (int k = 0; k < shapes; k++) {
                 const char *dtype = sigfuse_dtype_name(all_dtypes[d]);
                 if (!bench_opt.quick)
@@ -232,10 +232,10 @@ static int run_backend(const bench_backend *be, char **device_out)
                 r->shape = shape[k];
                 int len = snprintf(r->rerun, sizeof r->rerun, "sigfuse-bench --backend %s --op %s --dtype %s%s",
                                    be->name, bc->name, dtype, bench_opt.quick ? " --quick" : "");
-                if (bc->family == FAMILY_ELEMENTWISE || bc->family == FAMILY_LOSS)
+                if (bench_case_family(bc) == FAMILY_ELEMENTWISE || bench_case_family(bc) == FAMILY_LOSS)
                     snprintf(r->rerun + len, sizeof r->rerun - (size_t)len, " --size %lld",
                              (long long)(shape[k].rows * shape[k].cols));
-                else if (bc->family == FAMILY_HEAD && bench_opt.head_chunk > 0)
+                else if (bench_case_family(bc) == FAMILY_HEAD && bench_opt.head_chunk > 0)
                     snprintf(r->rerun + len, sizeof r->rerun - (size_t)len, " --head-chunk %lld",
                              (long long)bench_opt.head_chunk);
                 instance in;
@@ -252,7 +252,7 @@ static int run_backend(const bench_backend *be, char **device_out)
                 bench_instance_free(&in);
                 failed += strcmp(r->status, "FAILED") == 0;
                 bench_print_result(r);
-                if (bc->family == FAMILY_HEAD && strcmp(r->status, "ok") == 0) {
+                if (bench_case_family(bc) == FAMILY_HEAD && strcmp(r->status, "ok") == 0) {
                     const result head = *r;   /* bench_new_result may move r */
                     const result *gemms = NULL;
                     if (base.status) {
@@ -262,7 +262,7 @@ static int run_backend(const bench_backend *be, char **device_out)
                         bench_print_result(row);
                         gemms = row;
                     }
-                    bench_print_head_summary(&head, gemms, be, bc->gemms_train);
+                    bench_print_head_summary(&head, gemms, be, bench_case_gemms_train(bc));
                 }
             }
         }
@@ -278,12 +278,15 @@ static int run_backend(const bench_backend *be, char **device_out)
 static void list_cases(void)
 {
     printf("cases (s = element size of the dtype; n = rows * cols of a loss):\n");
-    for (int c = 0; c < bench_case_count; c++)
-        printf("  %-20s %s\n", bench_cases[c].name, bench_cases[c].bytes);
+    for (int c = 0; c < bench_case_count; c++) {
+        char formula[128];
+        bench_case_bytes_formula(&bench_cases[c], formula, sizeof formula);
+        printf("  %-26s %s\n", bench_cases[c].name, formula);
+    }
     printf("rows timed beside the heads (not cases of their own):\n");
     for (int c = 0; c < bench_case_count; c++)
         if (bench_cases[c].gemms_row)
-            printf("  %-20s %s's matrix products alone (cuda: cuBLAS, opencl: CLBlast)\n", bench_cases[c].gemms_row,
+            printf("  %-26s %s's matrix products alone (cuda: cuBLAS, opencl: CLBlast)\n", bench_cases[c].gemms_row,
                    bench_cases[c].name);
     printf("backends:\n");
     for (int i = 0; i < COUNT_OF(backends); i++) {

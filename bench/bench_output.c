@@ -47,7 +47,7 @@ result *bench_new_result(const session *se, const char *op, const char *dtype, c
 
 void bench_print_header(void)
 {
-    printf("%-18s %-5s %-20s %-7s %12s %9s %7s %9s  %s\n", "op", "dtype", "size", "backend", "median_us", "GB/s",
+    printf("%-24s %-5s %-20s %-7s %12s %9s %7s %9s  %s\n", "op", "dtype", "size", "backend", "median_us", "GB/s",
            "%copy", "GFLOP/s", "status");
 }
 
@@ -67,7 +67,7 @@ void bench_print_result(const result *r)
     if (!isnan(r->pct_copy))
         snprintf(p, sizeof p, "%.1f%%", r->pct_copy);
     format_rate(f, sizeof f, r->gflops);
-    printf("%-18s %-5s %-20s %-7s %12s %9s %7s %9s  %s%s%s\n", r->op, r->dtype, r->size, r->backend, t, g, p, f,
+    printf("%-24s %-5s %-20s %-7s %12s %9s %7s %9s  %s%s%s\n", r->op, r->dtype, r->size, r->backend, t, g, p, f,
            r->status, r->note[0] ? ": " : "", r->note);
     if (strcmp(r->status, "FAILED") == 0 && r->rerun[0])
         printf("    rerun: %s\n", r->rerun);

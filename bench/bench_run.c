@@ -56,7 +56,7 @@ typedef struct case_call {
 static bool call_case(void *arg, int i)
 {
     case_call *cc = arg;
-    sigfuse_status st = cc->in->c->run(cc->se->ctx, &cc->in->shape, cc->b[i % cc->sets], cc->ws, cc->ws_bytes);
+    sigfuse_status st = bench_case_run(cc->in->c, cc->se->ctx, &cc->in->shape, cc->b[i % cc->sets], cc->ws, cc->ws_bytes);
     if (st != SIGFUSE_SUCCESS)
         return bench_fail("%s (%s)", sigfuse_status_string(st), sigfuse_ctx_last_error(cc->se->ctx));
     return true;
@@ -68,16 +68,16 @@ static bool call_case(void *arg, int i)
 static sigfuse_status workspace_bytes(const session *se, const instance *in, const device_set *set, size_t *bytes)
 {
     *bytes = 0;
-    if (!in->c->workspace)
+    if (!sf_op_infos[in->c->op].workspace)
         return SIGFUSE_SUCCESS;
     sigfuse_buffer b[BENCH_MAX_BUFS];
     bench_describe(se, in, set, b);
-    sigfuse_status st = in->c->workspace(se->ctx, &in->shape, b, bench_opt.head_chunk, bytes);
+    sigfuse_status st = bench_case_workspace(in->c, se->ctx, &in->shape, b, bench_opt.head_chunk, bytes);
     if (st == SIGFUSE_SUCCESS && *bytes > WORKSPACE_CAP) {
         const int64_t asked =
             bench_opt.head_chunk > 0 && bench_opt.head_chunk < in->shape.rows ? bench_opt.head_chunk : in->shape.rows;
         int64_t chunk = (int64_t)((double)asked * (double)WORKSPACE_CAP / (double)*bytes);
-        st = in->c->workspace(se->ctx, &in->shape, b, chunk > 1 ? chunk : 1, bytes);
+        st = bench_case_workspace(in->c, se->ctx, &in->shape, b, chunk > 1 ? chunk : 1, bytes);
     }
     return st;
 }
@@ -93,11 +93,11 @@ static int64_t head_chunk(const session *se, const instance *in, const device_se
     bench_describe(se, in, set, b);
     size_t need = 0;
     int64_t lo = 1, hi = in->shape.rows;   /* chunk lo fits (the op ran); find the largest */
-    if (in->c->workspace(se->ctx, &in->shape, b, hi, &need) == SIGFUSE_SUCCESS && need <= ws_bytes)
+    if (bench_case_workspace(in->c, se->ctx, &in->shape, b, hi, &need) == SIGFUSE_SUCCESS && need <= ws_bytes)
         return hi;
     while (hi - lo > 1) {
         const int64_t mid = lo + (hi - lo) / 2;
-        if (in->c->workspace(se->ctx, &in->shape, b, mid, &need) == SIGFUSE_SUCCESS && need <= ws_bytes)
+        if (bench_case_workspace(in->c, se->ctx, &in->shape, b, mid, &need) == SIGFUSE_SUCCESS && need <= ws_bytes)
             lo = mid;
         else
             hi = mid;
@@ -113,7 +113,7 @@ static int64_t head_chunk(const session *se, const instance *in, const device_se
 static double unfused_bytes(const instance *in)
 {
     const double logits = (double)in->shape.rows * (double)in->shape.cols * (double)sigfuse_dtype_size(in->dtype);
-    return in->c->gemms_train ? 2.0 * logits : logits;
+    return bench_case_gemms_train(in->c) ? 2.0 * logits : logits;
 }
 
 static int buf_index(const instance *in, const char *name)
@@ -156,7 +156,7 @@ static void time_head_gemms(const session *se, const instance *in, const device_
     snprintf(base->rerun, sizeof base->rerun, "%s", r->rerun);
 
     const bench_head_gemms g = {in->dtype, in->shape.rows, in->shape.d, in->shape.cols, r->chunk_rows,
-                                in->c->gemms_train};
+                                bench_case_gemms_train(in->c)};
     gemms_call gc = {se, &g, NULL, set, sets, buf_index(in, "x"), buf_index(in, "w"),
                      g.train ? buf_index(in, "dx") : -1, g.train ? buf_index(in, "dw") : -1};
     bool ok = (gc.x >= 0 && gc.w >= 0 && (!g.train || (gc.dx >= 0 && gc.dw >= 0))) ||
@@ -272,7 +272,7 @@ void bench_run_instance(const session *se, instance *in, result *r, result *base
     r->sets = sets;
 
     /* Heads: their workspace beside an unfused head's logits, and their products alone. */
-    if (v == VERDICT_OK && in->c->workspace) {
+    if (v == VERDICT_OK && sf_op_infos[in->c->op].workspace) {
         r->workspace_bytes = (double)ws_bytes;
         r->unfused_bytes = unfused_bytes(in);
         r->chunk_rows = head_chunk(se, in, &set[0], ws_bytes);
@@ -296,7 +296,7 @@ void bench_run_instance(const session *se, instance *in, result *r, result *base
     r->status = v == VERDICT_OK ? "ok" : v == VERDICT_FAILED ? "FAILED" : "unsupported";
     if (v == VERDICT_OK) {
         r->gbps = in->bytes / r->median * 1e-9;
-        if (se->copy_gbps > 0.0 && !in->c->gemm)
+        if (se->copy_gbps > 0.0 && !bench_case_gemm(in->c))
             r->pct_copy = 100.0 * r->gbps / se->copy_gbps;
         if (in->flops > 0.0)
             r->gflops = in->flops / r->median * 1e-9;

@@ -1,14 +1,50 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The table of benchmark cases: every op of the catalogue, each with its buffers (and
- * the range its inputs are drawn from), the fewest bytes it must move, and a small
- * function that calls it. s is the element size of the float dtype (4, 2 or 2 bytes).
+ * The benchmark's cases: every op of the catalogue (host/sf_catalog.h), some with more
+ * than one preset of buffers. What a case passes is a list of catalogue buffer names;
+ * its sizes, layout, fewest bytes and call follow from the catalogue, so that a new op
+ * is one more row here. s is the element size of the float dtype (4, 2 or 2 bytes).
  */
+#define _POSIX_C_SOURCE 200809L   /* strtok_r */
+
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "bench.h"
 
 #define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+const bench_case bench_cases[] = {
+    {"sigmoid_forward", SF_OP_sigmoid_forward, "x y", NULL},
+    {"sigmoid_backward", SF_OP_sigmoid_backward, "y dy dx", NULL},
+    {"log_sigmoid_forward", SF_OP_log_sigmoid_forward, "x y", NULL},
+    {"log_sigmoid_backward", SF_OP_log_sigmoid_backward, "x dy dx", NULL},
+    {"silu_forward", SF_OP_silu_forward, "x y", NULL},
+    {"silu_backward", SF_OP_silu_backward, "x dy dx", NULL},
+    {"glu_forward", SF_OP_glu_forward, "a b y", NULL},
+    {"glu_backward", SF_OP_glu_backward, "a b dy da db", NULL},
+    {"swiglu_forward", SF_OP_swiglu_forward, "a b y", NULL},
+    {"swiglu_backward", SF_OP_swiglu_backward, "a b dy da db", NULL},
+    /* Cells with both gate halves and the biases. */
+    {"lstm_cell_forward", SF_OP_lstm_cell_forward, "gates_x gates_h bias c_prev h c", NULL},
+    {"lstm_cell_backward", SF_OP_lstm_cell_backward, "gates_x gates_h bias c_prev dh dc dgates dc_prev dbias", NULL},
+    {"gru_cell_forward", SF_OP_gru_cell_forward, "gates_x gates_h bias_x bias_h h_prev h", NULL},
+    {"gru_cell_backward", SF_OP_gru_cell_backward,
+     "gates_x gates_h bias_x bias_h h_prev dh dgates_x dgates_h dh_prev dbias_x dbias_h", NULL},
+    /* Losses: MEAN over rows x cols; forward only, forward and backward fused, with u8
+     * targets, and with soft targets, an element weight and a per-column pos_weight. */
+    {"bce_with_logits/loss", SF_OP_bce_with_logits, "logits targets loss", NULL},
+    {"bce_with_logits", SF_OP_bce_with_logits, "logits targets loss dlogits", NULL},
+    {"bce_with_logits/u8", SF_OP_bce_with_logits, "logits targets:u8 loss dlogits", NULL},
+    {"bce_with_logits/weighted", SF_OP_bce_with_logits, "logits targets:soft weight pos_weight loss dlogits", NULL},
+    {"sigmoid_focal", SF_OP_sigmoid_focal, "logits targets loss dlogits", NULL},   /* alpha 0.25, gamma 2 */
+    /* Heads: rows = N, cols = L labels, d = D features. */
+    {"head_predict", SF_OP_head_predict, "x w bias probs", "head_predict_gemms"},
+    {"head_train_step", SF_OP_head_train_step, "x w bias targets loss dx dw dbias", "head_train_step_gemms"},
+};
+
+const int bench_case_count = COUNT_OF(bench_cases);
 
 void bench_mean(const bench_shape *s, sigfuse_reduction *reduction, float *grad_scale)
 {
@@ -21,493 +57,315 @@ void bench_mean(const bench_shape *s, sigfuse_reduction *reduction, float *grad_
     }
 }
 
-/* ---- Buffer descriptions ---------------------------------------------------------------- */
-
-static bench_buf in_rows(const char *name, int64_t per_row, double lo, double hi)
+bench_family bench_case_family(const bench_case *c)
 {
-    return (bench_buf){name, false, SPAN_ROWS, per_row, KIND_FLOAT, false, lo, hi};
+    switch (sf_op_infos[c->op].shape) {
+    case SF_SHAPE_EW: return FAMILY_ELEMENTWISE;
+    case SF_SHAPE_LSTM:
+    case SF_SHAPE_GRU: return FAMILY_CELL;
+    case SF_SHAPE_LOSS: return FAMILY_LOSS;
+    case SF_SHAPE_HEAD: return FAMILY_HEAD;
+    }
+    return FAMILY_ELEMENTWISE;
 }
 
-static bench_buf in_fixed(const char *name, int64_t count, double lo, double hi)
-{
-    return (bench_buf){name, false, SPAN_FIXED, count, KIND_FLOAT, false, lo, hi};
-}
+bool bench_case_gemm(const bench_case *c) { return bench_case_family(c) == FAMILY_HEAD; }
+bool bench_case_gemms_train(const bench_case *c) { return c->op == SF_OP_head_train_step; }
 
-/* Hard targets, 0 or 1, in the float dtype or in u8. */
-static bench_buf in_binary(const char *name, int64_t per_row, bench_kind kind)
-{
-    return (bench_buf){name, false, SPAN_ROWS, per_row, kind, true, 0.0, 1.0};
-}
+/* ---- Inputs ---------------------------------------------------------------------------- */
 
-static bench_buf out_rows(const char *name, int64_t per_row)
-{
-    return (bench_buf){name, true, SPAN_ROWS, per_row, KIND_FLOAT, false, 0.0, 0.0};
-}
+/* Logits as a classifier produces them; pre-activation gates somewhat narrower; upstream
+ * gradients of order one. */
+typedef struct input_range {
+    const char *name;
+    double lo, hi;
+} input_range;
 
-static bench_buf out_sum(const char *name, int64_t count)
-{
-    return (bench_buf){name, true, SPAN_SUM, count, KIND_FLOAT, false, 0.0, 0.0};
-}
-
-/* A loss reduced to one f32 (MEAN). */
-static bench_buf out_loss(void)
-{
-    return (bench_buf){"loss", true, SPAN_MEAN, 1, KIND_F32, false, 0.0, 0.0};
-}
-
-/* Input ranges: logits as a classifier produces them; pre-activation gates somewhat
- * narrower; upstream gradients of order one. */
-#define LOGIT -8.0, 8.0
-#define GATE -4.0, 4.0
-#define GRAD -1.0, 1.0
-
-/* ---- Activations: rows = n elements ------------------------------------------------------ */
-
-/* y = sigmoid(x): x + y = 2ns */
-static int sigmoid_fwd_layout(const bench_shape *s, bench_buf *b)
-{
-    (void)s;
-    b[0] = in_rows("x", 1, LOGIT);
-    b[1] = out_rows("y", 1);
-    return 2;
-}
-static sigfuse_status sigmoid_fwd_run(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                                      const sigfuse_buffer *ws, size_t ws_bytes)
-{
-    (void)ws, (void)ws_bytes;
-    return sigfuse_sigmoid_forward(ctx, s->rows, &b[0], &b[1]);
-}
-
-/* dx from the saved output y: y + dy + dx = 3ns */
-static int sigmoid_bwd_layout(const bench_shape *s, bench_buf *b)
-{
-    (void)s;
-    b[0] = in_rows("y", 1, 0.0003, 0.9997);   /* sigmoid of LOGIT */
-    b[1] = in_rows("dy", 1, GRAD);
-    b[2] = out_rows("dx", 1);
-    return 3;
-}
-static sigfuse_status sigmoid_bwd_run(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                                      const sigfuse_buffer *ws, size_t ws_bytes)
-{
-    (void)ws, (void)ws_bytes;
-    return sigfuse_sigmoid_backward(ctx, s->rows, &b[0], &b[1], &b[2]);
-}
-
-/* The activations whose forward is x -> y and backward x, dy -> dx: 2ns and 3ns. */
-static int unary_fwd_layout(const bench_shape *s, bench_buf *b)
-{
-    (void)s;
-    b[0] = in_rows("x", 1, LOGIT);
-    b[1] = out_rows("y", 1);
-    return 2;
-}
-static int unary_bwd_layout(const bench_shape *s, bench_buf *b)
-{
-    (void)s;
-    b[0] = in_rows("x", 1, LOGIT);
-    b[1] = in_rows("dy", 1, GRAD);
-    b[2] = out_rows("dx", 1);
-    return 3;
-}
-
-static sigfuse_status log_sigmoid_fwd_run(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                                          const sigfuse_buffer *ws, size_t ws_bytes)
-{
-    (void)ws, (void)ws_bytes;
-    return sigfuse_log_sigmoid_forward(ctx, s->rows, &b[0], &b[1]);
-}
-static sigfuse_status log_sigmoid_bwd_run(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                                          const sigfuse_buffer *ws, size_t ws_bytes)
-{
-    (void)ws, (void)ws_bytes;
-    return sigfuse_log_sigmoid_backward(ctx, s->rows, &b[0], &b[1], &b[2]);
-}
-static sigfuse_status silu_fwd_run(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                                   const sigfuse_buffer *ws, size_t ws_bytes)
-{
-    (void)ws, (void)ws_bytes;
-    return sigfuse_silu_forward(ctx, s->rows, 1.0f, &b[0], &b[1]);
-}
-static sigfuse_status silu_bwd_run(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                                   const sigfuse_buffer *ws, size_t ws_bytes)
-{
-    (void)ws, (void)ws_bytes;
-    return sigfuse_silu_backward(ctx, s->rows, 1.0f, &b[0], &b[1], &b[2]);
-}
-
-/* ---- Gated linear units: rows = n pairs ----------------------------------------------------- */
-
-/* a, b -> y: 3ns */
-static int gate_fwd_layout(const bench_shape *s, bench_buf *b)
-{
-    (void)s;
-    b[0] = in_rows("a", 1, GATE);
-    b[1] = in_rows("b", 1, LOGIT);
-    b[2] = out_rows("y", 1);
-    return 3;
-}
-/* a, b, dy -> da, db: 5ns */
-static int gate_bwd_layout(const bench_shape *s, bench_buf *b)
-{
-    (void)s;
-    b[0] = in_rows("a", 1, GATE);
-    b[1] = in_rows("b", 1, LOGIT);
-    b[2] = in_rows("dy", 1, GRAD);
-    b[3] = out_rows("da", 1);
-    b[4] = out_rows("db", 1);
-    return 5;
-}
-
-static sigfuse_status glu_fwd_run(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                                  const sigfuse_buffer *ws, size_t ws_bytes)
-{
-    (void)ws, (void)ws_bytes;
-    return sigfuse_glu_forward(ctx, s->rows, &b[0], &b[1], &b[2]);
-}
-static sigfuse_status glu_bwd_run(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                                  const sigfuse_buffer *ws, size_t ws_bytes)
-{
-    (void)ws, (void)ws_bytes;
-    return sigfuse_glu_backward(ctx, s->rows, &b[0], &b[1], &b[2], &b[3], &b[4]);
-}
-static sigfuse_status swiglu_fwd_run(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                                     const sigfuse_buffer *ws, size_t ws_bytes)
-{
-    (void)ws, (void)ws_bytes;
-    return sigfuse_swiglu_forward(ctx, s->rows, 1.0f, &b[0], &b[1], &b[2]);
-}
-static sigfuse_status swiglu_bwd_run(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                                     const sigfuse_buffer *ws, size_t ws_bytes)
-{
-    (void)ws, (void)ws_bytes;
-    return sigfuse_swiglu_backward(ctx, s->rows, 1.0f, &b[0], &b[1], &b[2], &b[3], &b[4]);
-}
-
-/* ---- Recurrent cells: rows = B, cols = H, with both gate halves and the biases ----------- */
-
-/* gates_x, gates_h [B,4H], bias [4H], c_prev [B,H] -> h, c [B,H]: (11BH + 4H)s */
-static int lstm_fwd_layout(const bench_shape *s, bench_buf *b)
-{
-    const int64_t h = s->cols;
-    b[0] = in_rows("gates_x", 4 * h, GATE);
-    b[1] = in_rows("gates_h", 4 * h, GATE);
-    b[2] = in_fixed("bias", 4 * h, -1.0, 1.0);
-    b[3] = in_rows("c_prev", h, -2.0, 2.0);
-    b[4] = out_rows("h", h);
-    b[5] = out_rows("c", h);
-    return 6;
-}
-static sigfuse_status lstm_fwd_run(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                                   const sigfuse_buffer *ws, size_t ws_bytes)
-{
-    (void)ws, (void)ws_bytes;
-    const sigfuse_lstm_forward_args a = {s->rows, s->cols, &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]};
-    return sigfuse_lstm_cell_forward(ctx, &a);
-}
-
-/* gates_x, gates_h [B,4H], bias [4H], c_prev, dh, dc [B,H] -> dgates [B,4H], dc_prev [B,H],
- * dbias [4H]: (16BH + 8H)s */
-static int lstm_bwd_layout(const bench_shape *s, bench_buf *b)
-{
-    const int64_t h = s->cols;
-    b[0] = in_rows("gates_x", 4 * h, GATE);
-    b[1] = in_rows("gates_h", 4 * h, GATE);
-    b[2] = in_fixed("bias", 4 * h, -1.0, 1.0);
-    b[3] = in_rows("c_prev", h, -2.0, 2.0);
-    b[4] = in_rows("dh", h, GRAD);
-    b[5] = in_rows("dc", h, GRAD);
-    b[6] = out_rows("dgates", 4 * h);
-    b[7] = out_rows("dc_prev", h);
-    b[8] = out_sum("dbias", 4 * h);
-    return 9;
-}
-static sigfuse_status lstm_bwd_run(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                                   const sigfuse_buffer *ws, size_t ws_bytes)
-{
-    (void)ws, (void)ws_bytes;
-    const sigfuse_lstm_backward_args a = {s->rows, s->cols, &b[0], &b[1], &b[2], &b[3],
-                                          &b[4],   &b[5],   &b[6], &b[7], &b[8]};
-    return sigfuse_lstm_cell_backward(ctx, &a);
-}
-
-/* gates_x, gates_h [B,3H], bias_x, bias_h [3H], h_prev [B,H] -> h [B,H]: (8BH + 6H)s */
-static int gru_fwd_layout(const bench_shape *s, bench_buf *b)
-{
-    const int64_t h = s->cols;
-    b[0] = in_rows("gates_x", 3 * h, GATE);
-    b[1] = in_rows("gates_h", 3 * h, GATE);
-    b[2] = in_fixed("bias_x", 3 * h, -1.0, 1.0);
-    b[3] = in_fixed("bias_h", 3 * h, -1.0, 1.0);
-    b[4] = in_rows("h_prev", h, -1.0, 1.0);
-    b[5] = out_rows("h", h);
-    return 6;
-}
-static sigfuse_status gru_fwd_run(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                                  const sigfuse_buffer *ws, size_t ws_bytes)
-{
-    (void)ws, (void)ws_bytes;
-    const sigfuse_gru_forward_args a = {s->rows, s->cols, &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]};
-    return sigfuse_gru_cell_forward(ctx, &a);
-}
-
-/* gates_x, gates_h [B,3H], bias_x, bias_h [3H], h_prev, dh [B,H] -> dgates_x, dgates_h
- * [B,3H], dh_prev [B,H], dbias_x, dbias_h [3H]: (15BH + 12H)s */
-static int gru_bwd_layout(const bench_shape *s, bench_buf *b)
-{
-    const int64_t h = s->cols;
-    b[0] = in_rows("gates_x", 3 * h, GATE);
-    b[1] = in_rows("gates_h", 3 * h, GATE);
-    b[2] = in_fixed("bias_x", 3 * h, -1.0, 1.0);
-    b[3] = in_fixed("bias_h", 3 * h, -1.0, 1.0);
-    b[4] = in_rows("h_prev", h, -1.0, 1.0);
-    b[5] = in_rows("dh", h, GRAD);
-    b[6] = out_rows("dgates_x", 3 * h);
-    b[7] = out_rows("dgates_h", 3 * h);
-    b[8] = out_rows("dh_prev", h);
-    b[9] = out_sum("dbias_x", 3 * h);
-    b[10] = out_sum("dbias_h", 3 * h);
-    return 11;
-}
-static sigfuse_status gru_bwd_run(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                                  const sigfuse_buffer *ws, size_t ws_bytes)
-{
-    (void)ws, (void)ws_bytes;
-    const sigfuse_gru_backward_args a = {s->rows, s->cols, &b[0], &b[1], &b[2], &b[3], &b[4],
-                                         &b[5],   &b[6],   &b[7], &b[8], &b[9], &b[10]};
-    return sigfuse_gru_cell_backward(ctx, &a);
-}
-
-/* ---- Losses: rows x cols = n logits, MEAN over all of them ------------------------------- */
-
-/* Forward only: logits, targets -> loss (one f32): 2ns + 4 */
-static int bce_loss_layout(const bench_shape *s, bench_buf *b)
-{
-    b[0] = in_rows("logits", s->cols, LOGIT);
-    b[1] = in_binary("targets", s->cols, KIND_FLOAT);
-    b[2] = out_loss();
-    return 3;
-}
-static sigfuse_status bce_loss_run(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                                   const sigfuse_buffer *ws, size_t ws_bytes)
-{
-    (void)ws, (void)ws_bytes;
-    sigfuse_bce_args a;
-    sigfuse_bce_args_init(&a);
-    a.rows = s->rows;
-    a.cols = s->cols;
-    bench_mean(s, &a.reduction, &a.grad_scale);
-    a.logits = &b[0];
-    a.targets = &b[1];
-    a.loss = &b[2];
-    return sigfuse_bce_with_logits(ctx, &a);
-}
-
-/* Forward and backward fused: logits, targets -> loss, dlogits: 3ns + 4.
- * With u8 targets: logits + targets + dlogits = (2s + 1)n + 4. */
-static int bce_fused_layout(const bench_shape *s, bench_buf *b)
-{
-    b[0] = in_rows("logits", s->cols, LOGIT);
-    b[1] = in_binary("targets", s->cols, KIND_FLOAT);
-    b[2] = out_loss();
-    b[3] = out_rows("dlogits", s->cols);
-    return 4;
-}
-static int bce_fused_u8_layout(const bench_shape *s, bench_buf *b)
-{
-    int n = bce_fused_layout(s, b);
-    b[1] = in_binary("targets", s->cols, KIND_U8);
-    return n;
-}
-static sigfuse_status bce_fused_run(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                                    const sigfuse_buffer *ws, size_t ws_bytes)
-{
-    (void)ws, (void)ws_bytes;
-    sigfuse_bce_args a;
-    sigfuse_bce_args_init(&a);
-    a.rows = s->rows;
-    a.cols = s->cols;
-    bench_mean(s, &a.reduction, &a.grad_scale);
-    a.logits = &b[0];
-    a.targets = &b[1];
-    a.loss = &b[2];
-    a.dlogits = &b[3];
-    return sigfuse_bce_with_logits(ctx, &a);
-}
-
-/* Soft targets, an element weight and a per-column pos_weight:
- * logits, targets, weight [n], pos_weight [cols] -> loss, dlogits: 4ns + cols*s + 4 */
-static int bce_weighted_layout(const bench_shape *s, bench_buf *b)
-{
-    b[0] = in_rows("logits", s->cols, LOGIT);
-    b[1] = in_rows("targets", s->cols, 0.0, 1.0);
-    b[2] = in_rows("weight", s->cols, 0.5, 2.0);
-    b[3] = in_fixed("pos_weight", s->cols, 0.5, 4.0);
-    b[4] = out_loss();
-    b[5] = out_rows("dlogits", s->cols);
-    return 6;
-}
-static sigfuse_status bce_weighted_run(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                                       const sigfuse_buffer *ws, size_t ws_bytes)
-{
-    (void)ws, (void)ws_bytes;
-    sigfuse_bce_args a;
-    sigfuse_bce_args_init(&a);
-    a.rows = s->rows;
-    a.cols = s->cols;
-    bench_mean(s, &a.reduction, &a.grad_scale);
-    a.logits = &b[0];
-    a.targets = &b[1];
-    a.weight = &b[2];
-    a.pos_weight = &b[3];
-    a.loss = &b[4];
-    a.dlogits = &b[5];
-    return sigfuse_bce_with_logits(ctx, &a);
-}
-
-/* Focal loss forward and backward fused (alpha 0.25, gamma 2): logits, targets -> loss,
- * dlogits: 3ns + 4 */
-static sigfuse_status focal_fused_run(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                                      const sigfuse_buffer *ws, size_t ws_bytes)
-{
-    (void)ws, (void)ws_bytes;
-    sigfuse_focal_args a;
-    sigfuse_focal_args_init(&a);
-    a.rows = s->rows;
-    a.cols = s->cols;
-    bench_mean(s, &a.reduction, &a.grad_scale);
-    a.logits = &b[0];
-    a.targets = &b[1];
-    a.loss = &b[2];
-    a.dlogits = &b[3];
-    return sigfuse_sigmoid_focal(ctx, &a);
-}
-
-/* ---- Multi-label heads: rows = N, cols = L, d = D ------------------------------------------ */
-
-/* W scaled as a Linear layer's initialisation is, so that logits stay of order one. */
-static double head_w_range(const bench_shape *s) { return 2.0 / sqrt((double)s->d); }
-
-/* x [N,D], w [L,D], bias [L] -> probs [N,L]: (ND + LD + L + NL)s; 2NDL flops */
-static int head_predict_layout(const bench_shape *s, bench_buf *b)
-{
-    const double w = head_w_range(s);
-    b[0] = in_rows("x", s->d, -1.0, 1.0);
-    b[1] = in_fixed("w", s->cols * s->d, -w, w);
-    b[2] = in_fixed("bias", s->cols, -1.0, 1.0);
-    b[3] = out_rows("probs", s->cols);
-    return 4;
-}
-static double head_predict_flops(const bench_shape *s)
-{
-    return 2.0 * (double)s->rows * (double)s->d * (double)s->cols;
-}
-static void head_predict_args(const bench_shape *s, const sigfuse_buffer *b, sigfuse_head_predict_args *a)
-{
-    sigfuse_head_predict_args_init(a);
-    a->n = s->rows;
-    a->d = s->d;
-    a->l = s->cols;
-    a->x = &b[0];
-    a->w = &b[1];
-    a->bias = &b[2];
-    a->probs = &b[3];
-}
-static sigfuse_status head_predict_workspace(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                                             int64_t chunk_rows, size_t *bytes)
-{
-    sigfuse_head_predict_args a;
-    head_predict_args(s, b, &a);
-    return sigfuse_head_predict_workspace_size(ctx, &a, chunk_rows, bytes);
-}
-static sigfuse_status head_predict_run(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                                       const sigfuse_buffer *ws, size_t ws_bytes)
-{
-    sigfuse_head_predict_args a;
-    head_predict_args(s, b, &a);
-    a.workspace = ws;
-    a.workspace_bytes = ws_bytes;
-    return sigfuse_head_predict(ctx, &a);
-}
-
-/* x [N,D], w [L,D], bias [L], targets [N,L] -> loss, dx [N,D], dw [L,D], dbias [L]:
- * (2ND + 2LD + 2L + NL)s + 4; 6NDL flops (Z = XW^T, dX = GW, dW = G^T X) */
-static int head_train_layout(const bench_shape *s, bench_buf *b)
-{
-    const double w = head_w_range(s);
-    b[0] = in_rows("x", s->d, -1.0, 1.0);
-    b[1] = in_fixed("w", s->cols * s->d, -w, w);
-    b[2] = in_fixed("bias", s->cols, -1.0, 1.0);
-    b[3] = in_binary("targets", s->cols, KIND_FLOAT);
-    b[4] = out_loss();
-    b[5] = out_rows("dx", s->d);
-    b[6] = out_sum("dw", s->cols * s->d);
-    b[7] = out_sum("dbias", s->cols);
-    return 8;
-}
-static double head_train_flops(const bench_shape *s) { return 3.0 * head_predict_flops(s); }
-static void head_train_args(const bench_shape *s, const sigfuse_buffer *b, sigfuse_head_train_args *a)
-{
-    sigfuse_head_train_args_init(a);
-    a->n = s->rows;
-    a->d = s->d;
-    a->l = s->cols;
-    bench_mean(s, &a->reduction, &a->grad_scale);
-    a->x = &b[0];
-    a->w = &b[1];
-    a->bias = &b[2];
-    a->targets = &b[3];
-    a->loss = &b[4];
-    a->dx = &b[5];
-    a->dw = &b[6];
-    a->dbias = &b[7];
-}
-static sigfuse_status head_train_workspace(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                                           int64_t chunk_rows, size_t *bytes)
-{
-    sigfuse_head_train_args a;
-    head_train_args(s, b, &a);
-    return sigfuse_head_train_workspace_size(ctx, &a, chunk_rows, bytes);
-}
-static sigfuse_status head_train_run(sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
-                                     const sigfuse_buffer *ws, size_t ws_bytes)
-{
-    sigfuse_head_train_args a;
-    head_train_args(s, b, &a);
-    a.workspace = ws;
-    a.workspace_bytes = ws_bytes;
-    return sigfuse_head_train_step(ctx, &a);
-}
-
-/* ---- The table ------------------------------------------------------------------------------ */
-
-const bench_case bench_cases[] = {
-    {"sigmoid_fwd", FAMILY_ELEMENTWISE, "2ns", false, sigmoid_fwd_layout, NULL, NULL, sigmoid_fwd_run, NULL, false},
-    {"sigmoid_bwd", FAMILY_ELEMENTWISE, "3ns", false, sigmoid_bwd_layout, NULL, NULL, sigmoid_bwd_run, NULL, false},
-    {"log_sigmoid_fwd", FAMILY_ELEMENTWISE, "2ns", false, unary_fwd_layout, NULL, NULL, log_sigmoid_fwd_run, NULL,
-     false},
-    {"log_sigmoid_bwd", FAMILY_ELEMENTWISE, "3ns", false, unary_bwd_layout, NULL, NULL, log_sigmoid_bwd_run, NULL,
-     false},
-    {"silu_fwd", FAMILY_ELEMENTWISE, "2ns", false, unary_fwd_layout, NULL, NULL, silu_fwd_run, NULL, false},
-    {"silu_bwd", FAMILY_ELEMENTWISE, "3ns", false, unary_bwd_layout, NULL, NULL, silu_bwd_run, NULL, false},
-    {"glu_fwd", FAMILY_ELEMENTWISE, "3ns", false, gate_fwd_layout, NULL, NULL, glu_fwd_run, NULL, false},
-    {"glu_bwd", FAMILY_ELEMENTWISE, "5ns", false, gate_bwd_layout, NULL, NULL, glu_bwd_run, NULL, false},
-    {"swiglu_fwd", FAMILY_ELEMENTWISE, "3ns", false, gate_fwd_layout, NULL, NULL, swiglu_fwd_run, NULL, false},
-    {"swiglu_bwd", FAMILY_ELEMENTWISE, "5ns", false, gate_bwd_layout, NULL, NULL, swiglu_bwd_run, NULL, false},
-    {"lstm_fwd", FAMILY_CELL, "(11BH + 4H)s", false, lstm_fwd_layout, NULL, NULL, lstm_fwd_run, NULL, false},
-    {"lstm_bwd", FAMILY_CELL, "(16BH + 8H)s", false, lstm_bwd_layout, NULL, NULL, lstm_bwd_run, NULL, false},
-    {"gru_fwd", FAMILY_CELL, "(8BH + 6H)s", false, gru_fwd_layout, NULL, NULL, gru_fwd_run, NULL, false},
-    {"gru_bwd", FAMILY_CELL, "(15BH + 12H)s", false, gru_bwd_layout, NULL, NULL, gru_bwd_run, NULL, false},
-    {"bce_loss", FAMILY_LOSS, "2ns + 4", false, bce_loss_layout, NULL, NULL, bce_loss_run, NULL, false},
-    {"bce_fused", FAMILY_LOSS, "3ns + 4", false, bce_fused_layout, NULL, NULL, bce_fused_run, NULL, false},
-    {"bce_fused_u8", FAMILY_LOSS, "(2s + 1)n + 4", false, bce_fused_u8_layout, NULL, NULL, bce_fused_run, NULL, false},
-    {"bce_fused_weighted", FAMILY_LOSS, "4ns + cols*s + 4", false, bce_weighted_layout, NULL, NULL,
-     bce_weighted_run, NULL, false},
-    {"focal_fused", FAMILY_LOSS, "3ns + 4", false, bce_fused_layout, NULL, NULL, focal_fused_run, NULL, false},
-    {"head_predict", FAMILY_HEAD, "(ND + LD + L + NL)s", true, head_predict_layout, head_predict_flops,
-     head_predict_workspace, head_predict_run, "head_predict_gemms", false},
-    {"head_train", FAMILY_HEAD, "(2ND + 2LD + 2L + NL)s + 4", true, head_train_layout, head_train_flops,
-     head_train_workspace, head_train_run, "head_train_gemms", true},
+static const input_range input_ranges[] = {
+    {"x", -8.0, 8.0},       {"logits", -8.0, 8.0},   {"b", -8.0, 8.0},      {"a", -4.0, 4.0},
+    {"gates_x", -4.0, 4.0}, {"gates_h", -4.0, 4.0},  {"dy", -1.0, 1.0},     {"dh", -1.0, 1.0},
+    {"dc", -1.0, 1.0},      {"bias", -1.0, 1.0},     {"bias_x", -1.0, 1.0}, {"bias_h", -1.0, 1.0},
+    {"h_prev", -1.0, 1.0},  {"c_prev", -2.0, 2.0},   {"weight", 0.5, 2.0},  {"pos_weight", 0.5, 4.0},
+    {"y", 0.0003, 0.9997},   /* sigmoid of a logit in [-8, 8] */
 };
 
-const int bench_case_count = COUNT_OF(bench_cases);
+static void input_of(const bench_case *c, const bench_shape *s, const char *name, const char *mod, bench_buf *b)
+{
+    if (strcmp(name, "targets") == 0) {
+        const bool soft = strcmp(mod, "soft") == 0;
+        b->kind = strcmp(mod, "u8") == 0 ? KIND_U8 : KIND_FLOAT;
+        b->binary = !soft;
+        b->lo = 0.0, b->hi = 1.0;
+        return;
+    }
+    if (bench_case_family(c) == FAMILY_HEAD) {
+        /* W scaled as a Linear layer's initialisation is, so that logits stay of order one. */
+        const double w = 2.0 / sqrt((double)(s->d > 0 ? s->d : 1));
+        if (strcmp(name, "x") == 0) {
+            b->lo = -1.0, b->hi = 1.0;
+            return;
+        }
+        if (strcmp(name, "w") == 0) {
+            b->lo = -w, b->hi = w;
+            return;
+        }
+    }
+    for (int i = 0; i < COUNT_OF(input_ranges); i++)
+        if (strcmp(input_ranges[i].name, name) == 0) {
+            b->lo = input_ranges[i].lo, b->hi = input_ranges[i].hi;
+            return;
+        }
+    b->lo = -1.0, b->hi = 1.0;
+}
+
+/* ---- Layout: the catalogue's counts as rows of the shape ---------------------------------- */
+
+/* The catalogue's sizes of a case at a shape: the driver's rows are n, batch, rows or N. */
+static void sizes_of(const bench_case *c, const bench_shape *s, sf_op_values *v)
+{
+    v->sizes[0] = s->rows;
+    if (bench_case_family(c) == FAMILY_HEAD) {
+        v->sizes[1] = s->d;
+        v->sizes[2] = s->cols;
+    } else {
+        v->sizes[1] = s->cols;
+    }
+}
+
+/* Where a count lies: per row (with that many elements a row), shared by all rows (a
+ * bias, W), or summed over the rows (their gradients). */
+static void span_of(sf_count count, bool output, int64_t gates, const bench_shape *s, bench_buf *b)
+{
+    const int64_t h = s->cols;
+    switch (count) {
+    case SF_COUNT_N: b->span = SPAN_ROWS, b->count = 1; return;
+    case SF_COUNT_BH: b->span = SPAN_ROWS, b->count = h; return;
+    case SF_COUNT_BGH: b->span = SPAN_ROWS, b->count = gates * h; return;
+    case SF_COUNT_TOTAL: b->span = SPAN_ROWS, b->count = s->cols; return;
+    case SF_COUNT_ND: b->span = SPAN_ROWS, b->count = s->d; return;
+    case SF_COUNT_NL: b->span = SPAN_ROWS, b->count = s->cols; return;
+    case SF_COUNT_GH: b->count = gates * h; break;
+    case SF_COUNT_COLS:
+    case SF_COUNT_L: b->count = s->cols; break;
+    case SF_COUNT_LD: b->count = s->cols * s->d; break;
+    case SF_COUNT_LOSS:   /* reduced: MEAN over the whole, one f32 */
+    case SF_COUNT_ONE: b->span = SPAN_MEAN, b->count = 1, b->kind = KIND_F32; return;
+    case SF_COUNT_KINDS: break;
+    }
+    b->span = output ? SPAN_SUM : SPAN_FIXED;
+}
+
+/* Calls f(index in the catalogue, name, modifier) for each buffer of the case's list. */
+static int for_each_buffer(const bench_case *c, void (*f)(int, const char *, const char *, void *), void *user)
+{
+    const sf_op_info *info = &sf_op_infos[c->op];
+    char list[256];
+    snprintf(list, sizeof list, "%s", c->buffers);
+    int n = 0;
+    for (char *save = NULL, *tok = strtok_r(list, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+        char *colon = strchr(tok, ':');
+        const char *mod = "";
+        if (colon) {
+            *colon = '\0';
+            mod = colon + 1;
+        }
+        for (int i = 0; i < info->n_bufs; i++)
+            if (strcmp(info->bufs[i].name, tok) == 0) {
+                f(i, tok, mod, user);
+                n++;
+            }
+    }
+    return n;
+}
+
+typedef struct layout_job {
+    const bench_case *c;
+    const bench_shape *s;
+    bench_buf *b;
+    int n;
+} layout_job;
+
+static void layout_one(int i, const char *name, const char *mod, void *user)
+{
+    layout_job *job = user;
+    const sf_buf_info *info = &sf_op_infos[job->c->op].bufs[i];
+    const int64_t gates = sf_op_infos[job->c->op].shape == SF_SHAPE_LSTM ? 4 : 3;
+    bench_buf *b = &job->b[job->n++];
+    *b = (bench_buf){info->name, !info->input, SPAN_ROWS, 0, KIND_FLOAT, false, 0.0, 0.0};
+    (void)name;
+    span_of(info->count, b->output, gates, job->s, b);
+    if (info->input)
+        input_of(job->c, job->s, info->name, mod, b);
+}
+
+int bench_case_layout(const bench_case *c, const bench_shape *s, bench_buf *b)
+{
+    layout_job job = {c, s, b, 0};
+    for_each_buffer(c, layout_one, &job);
+    return job.n;
+}
+
+double bench_case_flops(const bench_case *c, const bench_shape *s)
+{
+    if (!bench_case_gemm(c))
+        return 0.0;
+    const double one = 2.0 * (double)s->rows * (double)s->d * (double)s->cols;   /* Z = X W^T */
+    return bench_case_gemms_train(c) ? 3.0 * one : one;
+}
+
+/* ---- The fewest bytes as a formula ----------------------------------------------------------- */
+
+/* How a count reads in a formula, for a cell of `gates` blocks. */
+static const char *count_symbol(sf_count k, int64_t gates, char *buf, size_t size)
+{
+    switch (k) {
+    case SF_COUNT_N:
+    case SF_COUNT_TOTAL: return "n";
+    case SF_COUNT_BH: return "BH";
+    case SF_COUNT_BGH: snprintf(buf, size, "%lldBH", (long long)gates); return buf;
+    case SF_COUNT_GH: snprintf(buf, size, "%lldH", (long long)gates); return buf;
+    case SF_COUNT_COLS: return "cols";
+    case SF_COUNT_ND: return "ND";
+    case SF_COUNT_LD: return "LD";
+    case SF_COUNT_NL: return "NL";
+    case SF_COUNT_L: return "L";
+    default: return "1";
+    }
+}
+
+typedef struct formula_job {
+    const bench_case *c;
+    const char *symbol[BENCH_MAX_BUFS];   /* of the float-dtype terms, with their multiplicity */
+    int64_t times[BENCH_MAX_BUFS];
+    char store[BENCH_MAX_BUFS][16];
+    int terms;
+    int64_t u8_n, scalar_bytes;
+} formula_job;
+
+static void formula_one(int i, const char *name, const char *mod, void *user)
+{
+    formula_job *job = user;
+    const sf_buf_info *info = &sf_op_infos[job->c->op].bufs[i];
+    const int64_t gates = sf_op_infos[job->c->op].shape == SF_SHAPE_LSTM ? 4 : 3;
+    (void)name;
+    if (info->count == SF_COUNT_LOSS || info->count == SF_COUNT_ONE) {
+        job->scalar_bytes += 4;
+        return;
+    }
+    if (strcmp(mod, "u8") == 0) {
+        job->u8_n++;
+        return;
+    }
+    char buf[16];
+    const char *sym = count_symbol(info->count, gates, buf, sizeof buf);
+    int64_t mult = 1;
+    /* "4BH" is 4 x "BH": terms of one kind add up. */
+    if (info->count == SF_COUNT_BGH || info->count == SF_COUNT_GH) {
+        mult = gates;
+        sym = info->count == SF_COUNT_BGH ? "BH" : "H";
+    }
+    for (int t = 0; t < job->terms; t++)
+        if (strcmp(job->symbol[t], sym) == 0) {
+            job->times[t] += mult;
+            return;
+        }
+    snprintf(job->store[job->terms], sizeof job->store[0], "%s", sym);
+    job->symbol[job->terms] = job->store[job->terms];
+    job->times[job->terms++] = mult;
+}
+
+void bench_case_bytes_formula(const bench_case *c, char *out, size_t size)
+{
+    formula_job job = {.c = c};
+    for_each_buffer(c, formula_one, &job);
+    char terms[160] = "";
+    for (int t = 0; t < job.terms; t++) {
+        const size_t len = strlen(terms);
+        const char *sep = t ? " + " : "";
+        if (job.times[t] == 1)
+            snprintf(terms + len, sizeof terms - len, "%s%s", sep, job.symbol[t]);
+        else
+            snprintf(terms + len, sizeof terms - len, "%s%lld%s", sep, (long long)job.times[t], job.symbol[t]);
+    }
+    if (job.u8_n)   /* one u8 tensor of n next to the float terms: "(2s + 1)n" */
+        snprintf(out, size, "(%llds + %lld)n", (long long)job.times[0], (long long)job.u8_n);
+    else if (job.terms == 1 && strchr(terms, ' ') == NULL)
+        snprintf(out, size, "%ss", terms);
+    else
+        snprintf(out, size, "(%s)s", terms);
+    if (job.scalar_bytes) {
+        const size_t len = strlen(out);
+        snprintf(out + len, size - len, " + %lld", (long long)job.scalar_bytes);
+    }
+}
+
+/* ---- The call ------------------------------------------------------------------------------- */
+
+typedef struct args_job {
+    sf_op_values *v;
+    const sigfuse_buffer *b;
+    int next;
+} args_job;
+
+static void give_buffer(int i, const char *name, const char *mod, void *user)
+{
+    args_job *job = user;
+    (void)name, (void)mod;
+    job->v->bufs[i] = &job->b[job->next++];
+}
+
+/* The op's args struct (the catalogue's defaults, the shape's sizes, MEAN or its piece's
+ * SUM, the case's buffers) in `args`, which holds any op's. */
+typedef union any_args {
+    sf_ew_args ew;
+    sigfuse_lstm_forward_args lstm_forward;
+    sigfuse_lstm_backward_args lstm_backward;
+    sigfuse_gru_forward_args gru_forward;
+    sigfuse_gru_backward_args gru_backward;
+    sigfuse_bce_args bce;
+    sigfuse_focal_args focal;
+    sigfuse_head_predict_args head_predict;
+    sigfuse_head_train_args head_train;
+} any_args;
+
+static void args_of(const bench_case *c, const bench_shape *s, const sigfuse_buffer *b, const sigfuse_buffer *ws,
+                    size_t ws_bytes, any_args *args)
+{
+    const sf_op_info *info = &sf_op_infos[c->op];
+    sf_op_init(c->op, args);
+    sf_op_values v;
+    sf_op_get(c->op, args, &v);
+    sizes_of(c, s, &v);
+    for (int i = 0; i < info->n_opts; i++)
+        if (info->opts[i].reduction || strcmp(info->opts[i].name, "grad_scale") == 0) {
+            sigfuse_reduction reduction;
+            float grad_scale;
+            bench_mean(s, &reduction, &grad_scale);
+            v.opts[i] = info->opts[i].reduction ? (double)reduction : (double)grad_scale;
+        }
+    args_job job = {&v, b, 0};
+    for_each_buffer(c, give_buffer, &job);
+    v.workspace = ws;
+    v.workspace_bytes = ws_bytes;
+    sf_op_set(c->op, args, &v);
+}
+
+sigfuse_status bench_case_run(const bench_case *c, sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
+                              const sigfuse_buffer *workspace, size_t workspace_bytes)
+{
+    any_args args;
+    args_of(c, s, b, workspace, workspace_bytes, &args);
+    return sf_op_call(ctx, c->op, &args);
+}
+
+sigfuse_status bench_case_workspace(const bench_case *c, sigfuse_ctx *ctx, const bench_shape *s,
+                                    const sigfuse_buffer *b, int64_t chunk_rows, size_t *bytes)
+{
+    any_args args;
+    args_of(c, s, b, NULL, 0, &args);
+    switch (c->op) {
+    case SF_OP_head_predict: return sigfuse_head_predict_workspace_size(ctx, &args.head_predict, chunk_rows, bytes);
+    case SF_OP_head_train_step: return sigfuse_head_train_workspace_size(ctx, &args.head_train, chunk_rows, bytes);
+    default: *bytes = 0; return SIGFUSE_SUCCESS;
+    }
+}

@@ -30,24 +30,39 @@ END = "<!-- perf:end -->"
 
 # README rows: a label and the benchmark ops shown in it (fwd / bwd, or one op).
 ROWS = [
-    ("sigmoid fwd / bwd", ["sigmoid_fwd", "sigmoid_bwd"]),
-    ("log-sigmoid fwd / bwd", ["log_sigmoid_fwd", "log_sigmoid_bwd"]),
-    ("SiLU fwd / bwd", ["silu_fwd", "silu_bwd"]),
-    ("GLU fwd / bwd", ["glu_fwd", "glu_bwd"]),
-    ("SwiGLU fwd / bwd", ["swiglu_fwd", "swiglu_bwd"]),
-    ("LSTM cell fwd / bwd", ["lstm_fwd", "lstm_bwd"]),
-    ("GRU cell fwd / bwd", ["gru_fwd", "gru_bwd"]),
-    ("BCE loss only / loss + grad", ["bce_loss", "bce_fused"]),
-    ("BCE loss + grad, u8 targets", ["bce_fused_u8"]),
-    ("BCE + weight + pos_weight", ["bce_fused_weighted"]),
-    ("sigmoid focal loss + grad", ["focal_fused"]),
+    ("sigmoid fwd / bwd", ["sigmoid_forward", "sigmoid_backward"]),
+    ("log-sigmoid fwd / bwd", ["log_sigmoid_forward", "log_sigmoid_backward"]),
+    ("SiLU fwd / bwd", ["silu_forward", "silu_backward"]),
+    ("GLU fwd / bwd", ["glu_forward", "glu_backward"]),
+    ("SwiGLU fwd / bwd", ["swiglu_forward", "swiglu_backward"]),
+    ("LSTM cell fwd / bwd", ["lstm_cell_forward", "lstm_cell_backward"]),
+    ("GRU cell fwd / bwd", ["gru_cell_forward", "gru_cell_backward"]),
+    ("BCE loss only / loss + grad", ["bce_with_logits/loss", "bce_with_logits"]),
+    ("BCE loss + grad, u8 targets", ["bce_with_logits/u8"]),
+    ("BCE + weight + pos_weight", ["bce_with_logits/weighted"]),
+    ("sigmoid focal loss + grad", ["sigmoid_focal"]),
 ]
 DTYPES = ["f32", "f16", "bf16"]
+
+# What results written before the benchmark took the API's op names called each case.
+OLDER_NAMES = {
+    "sigmoid_fwd": "sigmoid_forward", "sigmoid_bwd": "sigmoid_backward",
+    "log_sigmoid_fwd": "log_sigmoid_forward", "log_sigmoid_bwd": "log_sigmoid_backward",
+    "silu_fwd": "silu_forward", "silu_bwd": "silu_backward", "glu_fwd": "glu_forward", "glu_bwd": "glu_backward",
+    "swiglu_fwd": "swiglu_forward", "swiglu_bwd": "swiglu_backward",
+    "lstm_fwd": "lstm_cell_forward", "lstm_bwd": "lstm_cell_backward",
+    "gru_fwd": "gru_cell_forward", "gru_bwd": "gru_cell_backward",
+    "bce_loss": "bce_with_logits/loss", "bce_fused": "bce_with_logits", "bce_fused_u8": "bce_with_logits/u8",
+    "bce_fused_weighted": "bce_with_logits/weighted", "focal_fused": "sigmoid_focal",
+    "head_train": "head_train_step", "head_train_gemms": "head_train_step_gemms",
+}
 
 
 def load(csv_path):
     with open(csv_path, newline="") as f:
         rows = [r for r in csv.DictReader(f) if r.get("status", "ok") == "ok"]
+    for r in rows:
+        r["op"] = OLDER_NAMES.get(r["op"], r["op"])
     meta = {}
     json_path = os.path.splitext(csv_path)[0] + ".json"
     if os.path.exists(json_path):
@@ -78,7 +93,7 @@ def section(csv_path):
     out.append(f"Measured with `sigfuse-bench --backend {backend}` on {device}{driver}, {when}, "
                f"commit {meta.get('commit', '?')}: `{stem}.{{txt,csv,json}}`.")
     sizes = []
-    for op, label in [("sigmoid_fwd", "elementwise"), ("lstm_fwd", "cells"), ("bce_fused", "losses")]:
+    for op, label in [("sigmoid_forward", "elementwise"), ("lstm_cell_forward", "cells"), ("bce_with_logits", "losses")]:
         r = largest(rows, op, "f32")
         if r:
             sizes.append(f"{r['size']} {label}")
@@ -98,7 +113,7 @@ def section(csv_path):
         cells = [" / ".join(pct(largest(rows, op, dt)) for op in ops) for dt in DTYPES]
         out.append(f"| {label} | " + " | ".join(cells) + " |")
     heads, size = [], None
-    for op, label in [("head_train", "train step"), ("head_predict", "predict")]:
+    for op, label in [("head_train_step", "train step"), ("head_predict", "predict")]:
         for dt in DTYPES:
             r = largest(rows, op, dt)
             if r and r.get("gflops"):

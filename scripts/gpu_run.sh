@@ -29,8 +29,8 @@
 #                                  large (default) sizes: 2.5 min for 3 dtypes in Nov.,
 #                                  mostly the CPU reference's checks of every row
 #   peers           95 s   ~80 s   scripts/peers.sh on that CSV: eager and torch.compile
-#                                  for bce_fused, bce_fused_weighted, focal_fused, silu_fwd,
-#                                  silu_bwd, lstm_fwd, lstm_bwd, head_train in f32 and bf16
+#                                  for bce_with_logits, bce_with_logits/weighted, sigmoid_focal, silu_forward,
+#                                  silu_backward, lstm_cell_forward, lstm_cell_backward, head_train_step in f32 and bf16
 #                                  (elementwise and losses at 2^26 only): 18 rows, ~20 s of
 #                                  start-up then 1.5-4 s each, mostly torch.compile
 #   total          475 s  ~355 s   under GPU_RUN_BUDGET (450 s) plus packing (~5 s): the
@@ -364,7 +364,7 @@ else
 fi
 
 # ---- 6. The peers: PyTorch eager and torch.compile on the same cases ---------------------------------
-ops=${PEERS_OPS:-bce_fused,bce_fused_weighted,focal_fused,silu_fwd,silu_bwd,lstm_fwd,lstm_bwd,head_train}
+ops=${PEERS_OPS:-bce_with_logits,bce_with_logits/weighted,sigmoid_focal,silu_forward,silu_backward,lstm_cell_forward,lstm_cell_backward,head_train_step}
 dtypes=${PEERS_DTYPES:-f32,bf16}
 peers=(--ops "$ops" --dtypes "$dtypes")
 if [[ $mode == gpu ]]; then

@@ -60,8 +60,8 @@ for r in rows:
 if {r["dtype"] for r in rows} != {"f32", "bf16"}:
     bad.append("dtypes %s, expected f32 and bf16" % sorted({r["dtype"] for r in rows}))
 # The peers' list: every op family must be there (the case list lives in peers.py).
-for want in ("sigmoid_fwd", "silu_bwd", "glu_fwd", "swiglu_bwd", "lstm_bwd", "gru_fwd",
-             "bce_fused", "bce_fused_weighted", "focal_fused", "head_train", "head_predict"):
+for want in ("sigmoid_forward", "silu_backward", "glu_forward", "swiglu_backward", "lstm_cell_backward", "gru_cell_forward",
+             "bce_with_logits", "bce_with_logits/weighted", "sigmoid_focal", "head_train_step", "head_predict"):
     if want not in ops:
         bad.append("no %s rows" % want)
 if not isinstance(meta, dict):
