@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The op catalogue's lists (sf_catalog.h) expanded into what code reads: a table of
- * facts per op, and per op the few functions that need its C argument type (reading and
- * writing its args, calling it). Everything else works from the table.
+ * facts per op, and per op the few functions that need its C argument type (reading,
+ * writing and defaulting its args). Everything else works from the table. Calling an op
+ * by its id is catalog_call.c's, above the public calls.
  */
 #include <math.h>
 #include <string.h>
@@ -70,18 +71,6 @@ sf_op sf_op_by_name(const char *name)
 #define SET_WS_(f, bytes) p->f = v->workspace, p->bytes = v->workspace_bytes;
 #define INIT_OPT_(f, type, fallback, rule) p->f = fallback;
 
-/* The C call: loose arguments for the elementwise ops, the struct for the others. */
-#define ARG_SIZE_(f) , p->f
-#define ARG_OPT_(f, type, fallback, rule) , p->f
-#define ARG_BUF_(f, role, dir, count, shape, presence) , p->f
-#define CALL_EW_(name, args) sigfuse_##name(ctx SF_FIELDS_##name(ARG_SIZE_, ARG_OPT_, ARG_BUF_, SKIP_WS_))
-#define CALL_STRUCT_(name, args) sigfuse_##name(ctx, p)
-#define CALL_EW CALL_EW_
-#define CALL_LSTM CALL_STRUCT_
-#define CALL_GRU CALL_STRUCT_
-#define CALL_LOSS CALL_STRUCT_
-#define CALL_HEAD CALL_STRUCT_
-
 #define OP_FUNCTIONS_(name, family, shape, args)                                                                       \
     static void get_##name(const void *a, sf_op_values *v)                                                             \
     {                                                                                                                  \
@@ -102,11 +91,6 @@ sf_op sf_op_by_name(const char *name)
         args *p = (args *)a;                                                                                           \
         memset(p, 0, sizeof *p);                                                                                       \
         SF_FIELDS_##name(SKIP_SIZE_, INIT_OPT_, SKIP_BUF_, SKIP_WS_);                                                  \
-    }                                                                                                                  \
-    static sigfuse_status call_##name(sigfuse_ctx *ctx, const void *a)                                                 \
-    {                                                                                                                  \
-        const args *p = (const args *)a;                                                                               \
-        return CALL_##shape(name, args);                                                                               \
     }
 
 SF_CATALOG(OP_FUNCTIONS_)
@@ -115,10 +99,9 @@ typedef struct op_functions {
     void (*get)(const void *args, sf_op_values *v);
     void (*set)(void *args, const sf_op_values *v);
     void (*init)(void *args);
-    sigfuse_status (*call)(sigfuse_ctx *ctx, const void *args);
 } op_functions;
 
-#define OP_FUNCTION_ROW_(name, family, shape, args) [SF_OP_##name] = {get_##name, set_##name, init_##name, call_##name},
+#define OP_FUNCTION_ROW_(name, family, shape, args) [SF_OP_##name] = {get_##name, set_##name, init_##name},
 static const op_functions functions[SF_OP_COUNT] = {SF_CATALOG(OP_FUNCTION_ROW_)};
 
 void sf_op_get(sf_op op, const void *args, sf_op_values *v)
@@ -129,7 +112,6 @@ void sf_op_get(sf_op op, const void *args, sf_op_values *v)
 
 void sf_op_set(sf_op op, void *args, const sf_op_values *v) { functions[op].set(args, v); }
 void sf_op_init(sf_op op, void *args) { functions[op].init(args); }
-sigfuse_status sf_op_call(sigfuse_ctx *ctx, sf_op op, const void *args) { return functions[op].call(ctx, args); }
 
 /* ---- Counts and bytes ------------------------------------------------------------------------ */
 

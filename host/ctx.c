@@ -110,6 +110,17 @@ sigfuse_status sigfuse_backend_available(sigfuse_backend backend)
     return SIGFUSE_ERR_INVALID_ARGUMENT;
 }
 
+/* The reference keeps no state of its own: its context is the table and a name. */
+static sigfuse_status ref_ctx_create(sigfuse_ctx **ctx)
+{
+    sigfuse_ctx *c = sf_ctx_alloc(SIGFUSE_BACKEND_CPU, SIGFUSE_MEMORY_HOST, &sf_ref_ops);
+    if (!c)
+        return sf_create_fail(SIGFUSE_ERR_OUT_OF_MEMORY, "cpu: out of memory allocating the context");
+    snprintf(c->device_name, sizeof c->device_name, "cpu reference (double)");
+    *ctx = c;
+    return SIGFUSE_SUCCESS;
+}
+
 sigfuse_status sigfuse_ctx_create(sigfuse_ctx **ctx, sigfuse_backend backend)
 {
     create_message[0] = '\0';
@@ -117,7 +128,7 @@ sigfuse_status sigfuse_ctx_create(sigfuse_ctx **ctx, sigfuse_backend backend)
         return sf_create_fail(SIGFUSE_ERR_NULL_ARGUMENT, "ctx: the output pointer is NULL");
     *ctx = NULL;
     switch (backend) {
-    case SIGFUSE_BACKEND_CPU: return sf_ref_ctx_create(ctx);
+    case SIGFUSE_BACKEND_CPU: return ref_ctx_create(ctx);
     case SIGFUSE_BACKEND_CUDA: return sf_cuda_ctx_create(ctx, 0, NULL);
     case SIGFUSE_BACKEND_OPENCL: return sf_opencl_ctx_create_default(ctx);
     }

@@ -96,8 +96,7 @@ double sf_round_to_dtype(double v, sigfuse_dtype dtype);
 
 /* ---- Backends. Each creator fills ctx->impl, ctx->device_name; the reference never
  * fails except for memory. */
-extern const sf_backend_ops sf_ref_ops;
-sigfuse_status sf_ref_ctx_create(sigfuse_ctx **ctx);
+extern const sf_backend_ops sf_ref_ops;   /* ref/backend.c; its contexts are made in ctx.c */
 
 /* Reference ops (ref/<family>.c). */
 sigfuse_status sf_ref_activation(sigfuse_ctx *ctx, const sf_ew_call *call); /* sigmoid, log_sigmoid, silu */

@@ -3,9 +3,6 @@
  * The CPU reference backend: the definition of every op, computing in double on host
  * memory, synchronously. The ops themselves live in ref/<family>.c.
  */
-#include <stdio.h>
-#include <string.h>
-
 #include "sf_internal.h"
 
 const sf_backend_ops sf_ref_ops = {
@@ -25,13 +22,3 @@ const sf_backend_ops sf_ref_ops = {
     .head_predict = sf_ref_head_predict,
     .head_train_step = sf_ref_head_train_step,
 };
-
-sigfuse_status sf_ref_ctx_create(sigfuse_ctx **ctx)
-{
-    sigfuse_ctx *c = sf_ctx_alloc(SIGFUSE_BACKEND_CPU, SIGFUSE_MEMORY_HOST, &sf_ref_ops);
-    if (!c)
-        return sf_create_fail(SIGFUSE_ERR_OUT_OF_MEMORY, "cpu: out of memory allocating the context");
-    snprintf(c->device_name, sizeof c->device_name, "cpu reference (double)");
-    *ctx = c;
-    return SIGFUSE_SUCCESS;
-}
