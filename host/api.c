@@ -228,107 +228,35 @@ static sigfuse_status run(sigfuse_ctx *ctx, sf_op op, const void *a)
     return dispatch(ctx, op, a, &c);
 }
 
-/* ---- The public calls ----------------------------------------------------------------------- */
+/* ---- The public calls, one per catalogue entry --------------------------------------------
+ * An elementwise call takes its arguments loose, in the catalogue's order, and gathers
+ * them into an sf_ew_args; the others hand their args struct on. The heads' calls, which
+ * also take a workspace, are below. */
 
-sigfuse_status sigfuse_sigmoid_forward(sigfuse_ctx *ctx, int64_t n, const sigfuse_buffer *x, const sigfuse_buffer *y)
-{
-    const sf_ew_args a = {.n = n, .x = x, .y = y};
-    return run(ctx, SF_OP_sigmoid_forward, &a);
-}
+#define SKIP_WS_(f, bytes)
+#define PARAM_SIZE_(f) , int64_t f
+#define PARAM_OPT_(f, type, fallback, rule) , type f
+#define PARAM_BUF_(f, role, dir, count, shape, presence) , const sigfuse_buffer *f
+#define GATHER_SIZE_(f) args_.f = f;
+#define GATHER_OPT_(f, type, fallback, rule) args_.f = f;
+#define GATHER_BUF_(f, role, dir, count, shape, presence) args_.f = f;
 
-sigfuse_status sigfuse_sigmoid_backward(sigfuse_ctx *ctx, int64_t n, const sigfuse_buffer *y,
-                                        const sigfuse_buffer *dy, const sigfuse_buffer *dx)
-{
-    const sf_ew_args a = {.n = n, .y = y, .dy = dy, .dx = dx};
-    return run(ctx, SF_OP_sigmoid_backward, &a);
-}
+#define PUBLIC_EW(name, args)                                                                                          \
+    sigfuse_status sigfuse_##name(sigfuse_ctx *ctx SF_FIELDS_##name(PARAM_SIZE_, PARAM_OPT_, PARAM_BUF_, SKIP_WS_))   \
+    {                                                                                                                  \
+        sf_ew_args args_ = {0};                                                                                        \
+        SF_FIELDS_##name(GATHER_SIZE_, GATHER_OPT_, GATHER_BUF_, SKIP_WS_);                                            \
+        return run(ctx, SF_OP_##name, &args_);                                                                         \
+    }
+#define PUBLIC_STRUCT(name, args)                                                                                      \
+    sigfuse_status sigfuse_##name(sigfuse_ctx *ctx, const args *a) { return run(ctx, SF_OP_##name, a); }
+#define PUBLIC_LSTM PUBLIC_STRUCT
+#define PUBLIC_GRU PUBLIC_STRUCT
+#define PUBLIC_LOSS PUBLIC_STRUCT
+#define PUBLIC_HEAD(name, args) /* below */
+#define PUBLIC_(name, family, shape, args) PUBLIC_##shape(name, args)
 
-sigfuse_status sigfuse_log_sigmoid_forward(sigfuse_ctx *ctx, int64_t n, const sigfuse_buffer *x,
-                                           const sigfuse_buffer *y)
-{
-    const sf_ew_args a = {.n = n, .x = x, .y = y};
-    return run(ctx, SF_OP_log_sigmoid_forward, &a);
-}
-
-sigfuse_status sigfuse_log_sigmoid_backward(sigfuse_ctx *ctx, int64_t n, const sigfuse_buffer *x,
-                                            const sigfuse_buffer *dy, const sigfuse_buffer *dx)
-{
-    const sf_ew_args a = {.n = n, .x = x, .dy = dy, .dx = dx};
-    return run(ctx, SF_OP_log_sigmoid_backward, &a);
-}
-
-sigfuse_status sigfuse_silu_forward(sigfuse_ctx *ctx, int64_t n, float beta, const sigfuse_buffer *x,
-                                    const sigfuse_buffer *y)
-{
-    const sf_ew_args a = {.n = n, .beta = beta, .x = x, .y = y};
-    return run(ctx, SF_OP_silu_forward, &a);
-}
-
-sigfuse_status sigfuse_silu_backward(sigfuse_ctx *ctx, int64_t n, float beta, const sigfuse_buffer *x,
-                                     const sigfuse_buffer *dy, const sigfuse_buffer *dx)
-{
-    const sf_ew_args a = {.n = n, .beta = beta, .x = x, .dy = dy, .dx = dx};
-    return run(ctx, SF_OP_silu_backward, &a);
-}
-
-sigfuse_status sigfuse_glu_forward(sigfuse_ctx *ctx, int64_t n, const sigfuse_buffer *a, const sigfuse_buffer *b,
-                                   const sigfuse_buffer *y)
-{
-    const sf_ew_args args = {.n = n, .a = a, .b = b, .y = y};
-    return run(ctx, SF_OP_glu_forward, &args);
-}
-
-sigfuse_status sigfuse_glu_backward(sigfuse_ctx *ctx, int64_t n, const sigfuse_buffer *a, const sigfuse_buffer *b,
-                                    const sigfuse_buffer *dy, const sigfuse_buffer *da, const sigfuse_buffer *db)
-{
-    const sf_ew_args args = {.n = n, .a = a, .b = b, .dy = dy, .da = da, .db = db};
-    return run(ctx, SF_OP_glu_backward, &args);
-}
-
-sigfuse_status sigfuse_swiglu_forward(sigfuse_ctx *ctx, int64_t n, float beta, const sigfuse_buffer *a,
-                                      const sigfuse_buffer *b, const sigfuse_buffer *y)
-{
-    const sf_ew_args args = {.n = n, .beta = beta, .a = a, .b = b, .y = y};
-    return run(ctx, SF_OP_swiglu_forward, &args);
-}
-
-sigfuse_status sigfuse_swiglu_backward(sigfuse_ctx *ctx, int64_t n, float beta, const sigfuse_buffer *a,
-                                       const sigfuse_buffer *b, const sigfuse_buffer *dy, const sigfuse_buffer *da,
-                                       const sigfuse_buffer *db)
-{
-    const sf_ew_args args = {.n = n, .beta = beta, .a = a, .b = b, .dy = dy, .da = da, .db = db};
-    return run(ctx, SF_OP_swiglu_backward, &args);
-}
-
-sigfuse_status sigfuse_lstm_cell_forward(sigfuse_ctx *ctx, const sigfuse_lstm_forward_args *a)
-{
-    return run(ctx, SF_OP_lstm_cell_forward, a);
-}
-
-sigfuse_status sigfuse_lstm_cell_backward(sigfuse_ctx *ctx, const sigfuse_lstm_backward_args *a)
-{
-    return run(ctx, SF_OP_lstm_cell_backward, a);
-}
-
-sigfuse_status sigfuse_gru_cell_forward(sigfuse_ctx *ctx, const sigfuse_gru_forward_args *a)
-{
-    return run(ctx, SF_OP_gru_cell_forward, a);
-}
-
-sigfuse_status sigfuse_gru_cell_backward(sigfuse_ctx *ctx, const sigfuse_gru_backward_args *a)
-{
-    return run(ctx, SF_OP_gru_cell_backward, a);
-}
-
-sigfuse_status sigfuse_bce_with_logits(sigfuse_ctx *ctx, const sigfuse_bce_args *a)
-{
-    return run(ctx, SF_OP_bce_with_logits, a);
-}
-
-sigfuse_status sigfuse_sigmoid_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a)
-{
-    return run(ctx, SF_OP_sigmoid_focal, a);
-}
+SF_CATALOG(PUBLIC_)
 
 void sigfuse_bce_args_init(sigfuse_bce_args *args)
 {
