@@ -11,8 +11,18 @@
 
 #include <criterion/criterion.h>
 
+#include "ref_check.h"
 #include "sf_internal.h"
 #include "testutil.h"
+
+/* The CPU context of the running test (Criterion runs each test in a process of its own). */
+static sigfuse_ctx *ctx;
+static void open_ctx(void) { ctx = tu_cpu_ctx(); }
+static void close_ctx(void) { sigfuse_ctx_destroy(ctx); }
+TestSuite(ref_sigmoid, .init = open_ctx, .fini = close_ctx);
+TestSuite(ref_log_sigmoid, .init = open_ctx, .fini = close_ctx);
+TestSuite(ref_silu, .init = open_ctx, .fini = close_ctx);
+TestSuite(ref_activation, .init = open_ctx, .fini = close_ctx);
 
 typedef enum act { ACT_SIGMOID, ACT_LOG_SIGMOID, ACT_SILU } act;
 
@@ -45,6 +55,30 @@ static sigfuse_status bwd(sigfuse_ctx *ctx, act op, float beta, int64_t n,
     return SIGFUSE_ERR_INVALID_ARGUMENT;
 }
 
+/* The op in one direction for the shared checks (ref_check.h): in = {x} or {x or y, dy}. */
+static sigfuse_status act_run(sigfuse_ctx *ctx, const rc_ew_call *call, int64_t n, const tu_buf *const *in,
+                              const tu_buf *const *out)
+{
+    if (call->backward)
+        return bwd(ctx, (act)call->op, call->beta, n, &in[0]->desc, &in[1]->desc, &out[0]->desc);
+    return fwd(ctx, (act)call->op, call->beta, n, &in[0]->desc, &out[0]->desc);
+}
+
+static rc_ew_call act_call(act op, bool backward, float beta)
+{
+    rc_ew_call c = {act_name(op), op, backward, beta, backward ? 2 : 1, 1, 1, act_run};
+    return c;
+}
+
+/* The saved input and dy of the aliasing and offset checks: sigmoid's backward takes its
+ * output y, in [0, 1]; the others take x. */
+static void random_in_dy(act op, sigfuse_dtype dt, int64_t n, uint64_t seed, tu_buf in_dy[2])
+{
+    tu_rng rng = tu_rng_seed(seed, act_name(op));
+    const double range[2][2] = {{op == ACT_SIGMOID ? 0.0 : -9.0, op == ACT_SIGMOID ? 1.0 : 9.0}, {-2.0, 2.0}};
+    rc_random_bufs(in_dy, 2, dt, n, &rng, range);
+}
+
 /* ---- Known values -------------------------------------------------------------------- */
 
 typedef struct known { double x, want; } known;
@@ -52,7 +86,6 @@ typedef struct known { double x, want; } known;
 static void check_known(act op, float beta, bool backward, const known *k, size_t count,
                         double rtol)
 {
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     int64_t n = (int64_t)count;
     tu_buf x = tu_alloc(SIGFUSE_F64, n), dy = tu_alloc(SIGFUSE_F64, n);
     tu_buf out = tu_alloc(SIGFUSE_F64, n);
@@ -68,10 +101,7 @@ static void check_known(act op, float beta, bool backward, const known *k, size_
         cr_expect(tu_close(tu_get(&out, i), k[i].want, rtol, 0.0),
                   "%s %s beta=%g x=%.17g: got %.17g want %.17g", act_name(op),
                   backward ? "backward" : "forward", beta, k[i].x, tu_get(&out, i), k[i].want);
-    tu_free(&x);
-    tu_free(&dy);
-    tu_free(&out);
-    sigfuse_ctx_destroy(ctx);
+    RC_FREE(&x, &dy, &out);
 }
 
 /* The wanted values come from 50-digit arithmetic (mpmath). */
@@ -118,14 +148,11 @@ Test(ref_log_sigmoid, backward_known_values_f64_n4)
 /* -1e4 must come out as exactly -1e4 in f32, too (log1p(e^-1e4) vanishes). */
 Test(ref_log_sigmoid, forward_minus_1e4_exact_f32_n1)
 {
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     double v = -1e4;
     tu_buf x = tu_from(SIGFUSE_F32, 1, &v), y = tu_alloc(SIGFUSE_F32, 1);
     TU_OK(ctx, sigfuse_log_sigmoid_forward(ctx, 1, &x.desc, &y.desc));
     cr_assert_eq(tu_get(&y, 0), -1e4);
-    tu_free(&x);
-    tu_free(&y);
-    sigfuse_ctx_destroy(ctx);
+    RC_FREE(&x, &y);
 }
 
 Test(ref_silu, forward_known_values_f64_beta1_n4)
@@ -171,7 +198,6 @@ Test(ref_silu, known_values_f64_beta2_betaneg1_beta1p5_beta0)
  * x, the plain log), on random f64 inputs. */
 Test(ref_activation, forward_closed_forms_f64_n1023)
 {
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     tu_rng rng = tu_rng_seed(1001, "ref_activation closed forms");
     const int64_t n = 1023;
     const float beta = 1.75f;
@@ -192,51 +218,46 @@ Test(ref_activation, forward_closed_forms_f64_n1023)
                       act_name((act)op), v, tu_get(&y, i), want);
         }
     }
-    tu_free(&x);
-    tu_free(&y);
-    sigfuse_ctx_destroy(ctx);
+    RC_FREE(&x, &y);
 }
 
 /* ---- Backward against central finite differences of the forward, in f64 --------------- */
 
+/* What the differences hold fixed: the op and beta. */
+typedef struct act_problem {
+    act op;
+    float beta;
+} act_problem;
+
+static void act_forward_at(sigfuse_ctx *ctx, const void *problem, const tu_buf *moved, tu_buf *out)
+{
+    const act_problem *p = problem;
+    TU_OK(ctx, fwd(ctx, p->op, p->beta, moved->n, &moved->desc, &out->desc));
+}
+
 static void check_fd(act op, float beta, uint64_t seed)
 {
-    sigfuse_ctx *ctx = tu_cpu_ctx();
+    char what[64];
+    snprintf(what, sizeof what, "%s beta=%g", act_name(op), beta);
     tu_rng rng = tu_rng_seed(seed, act_name(op));
     const int64_t n = 101;
-    tu_buf x = tu_alloc(SIGFUSE_F64, n), dy = tu_alloc(SIGFUSE_F64, n);
-    tu_buf xp = tu_alloc(SIGFUSE_F64, n), xm = tu_alloc(SIGFUSE_F64, n);
-    tu_buf yp = tu_alloc(SIGFUSE_F64, n), ym = tu_alloc(SIGFUSE_F64, n);
+    const double range[2][2] = {{-8.0, 8.0}, {-2.0, 2.0}};
+    tu_buf x_dy[2];
+    rc_random_bufs(x_dy, 2, SIGFUSE_F64, n, &rng, range);
+    tu_buf *x = &x_dy[0], *dy = &x_dy[1];
     tu_buf y = tu_alloc(SIGFUSE_F64, n), dx = tu_alloc(SIGFUSE_F64, n);
-    tu_fill_uniform(&x, &rng, -8.0, 8.0);
-    tu_fill_uniform(&dy, &rng, -2.0, 2.0);
     static const double fixed[] = {0.0, 0.5, -0.5, 3.0, -3.0, 1e-3, -20.0, 20.0};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-        tu_set(&x, (int64_t)i, fixed[i]);
-    for (int64_t i = 0; i < n; i++) {
-        double v = tu_get(&x, i), h = tu_fd_step(v);
-        tu_set(&xp, i, v + h);
-        tu_set(&xm, i, v - h);
-    }
-    TU_OK(ctx, fwd(ctx, op, beta, n, &xp.desc, &yp.desc));
-    TU_OK(ctx, fwd(ctx, op, beta, n, &xm.desc, &ym.desc));
+        tu_set(x, (int64_t)i, fixed[i]);
     if (op == ACT_SIGMOID) {   /* backward from the saved output */
-        TU_OK(ctx, fwd(ctx, op, beta, n, &x.desc, &y.desc));
-        TU_OK(ctx, bwd(ctx, op, beta, n, &y.desc, &dy.desc, &dx.desc));
+        TU_OK(ctx, fwd(ctx, op, beta, n, &x->desc, &y.desc));
+        TU_OK(ctx, bwd(ctx, op, beta, n, &y.desc, &dy->desc, &dx.desc));
     } else {
-        TU_OK(ctx, bwd(ctx, op, beta, n, &x.desc, &dy.desc, &dx.desc));
+        TU_OK(ctx, bwd(ctx, op, beta, n, &x->desc, &dy->desc, &dx.desc));
     }
-    for (int64_t i = 0; i < n; i++) {
-        double fd = tu_get(&dy, i) * (tu_get(&yp, i) - tu_get(&ym, i)) /
-                    (tu_get(&xp, i) - tu_get(&xm, i));
-        cr_assert(tu_close(tu_get(&dx, i), fd, 1e-6, 1e-9),
-                  "%s beta=%g x=%.17g: backward %.17g, finite difference %.17g", act_name(op),
-                  beta, tu_get(&x, i), tu_get(&dx, i), fd);
-    }
-    tu_buf *all[] = {&x, &dy, &xp, &xm, &yp, &ym, &y, &dx};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        tu_free(all[i]);
-    sigfuse_ctx_destroy(ctx);
+    const act_problem problem = {op, beta};
+    rc_assert_elementwise_fd(what, ctx, act_forward_at, &problem, "x", x, dy, &dx, NULL, NULL);
+    RC_FREE(x, dy, &y, &dx);
 }
 
 Test(ref_sigmoid, backward_finite_difference_f64_n101) { check_fd(ACT_SIGMOID, 1.0f, 11); }
@@ -264,7 +285,6 @@ static const extreme extremes[] = {
 
 Test(ref_activation, extremes_f64_n7)
 {
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     const int64_t n = sizeof extremes / sizeof extremes[0];
     tu_buf x = tu_alloc(SIGFUSE_F64, n), ones = tu_alloc(SIGFUSE_F64, n);
     tu_buf s = tu_alloc(SIGFUSE_F64, n), ls = tu_alloc(SIGFUSE_F64, n), si = tu_alloc(SIGFUSE_F64, n);
@@ -288,16 +308,12 @@ Test(ref_activation, extremes_f64_n7)
                       "%s(%g): got %.17g want %.17g", cols[c].name, e->x,
                       tu_get(cols[c].got, i), cols[c].want);
     }
-    tu_buf *all[] = {&x, &ones, &s, &ls, &si, &dls, &dsi};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        tu_free(all[i]);
-    sigfuse_ctx_destroy(ctx);
+    RC_FREE(&x, &ones, &s, &ls, &si, &dls, &dsi);
 }
 
 /* NaN in gives NaN out, for every op and direction (sigmoid backward: NaN y). */
 Test(ref_activation, nan_propagates_f32_n3)
 {
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     double xv[3] = {NAN, 1.0, NAN}, dyv[3] = {1.0, NAN, NAN};
     tu_buf x = tu_from(SIGFUSE_F32, 3, xv), dy = tu_from(SIGFUSE_F32, 3, dyv);
     tu_buf out = tu_alloc(SIGFUSE_F32, 3);
@@ -318,16 +334,12 @@ Test(ref_activation, nan_propagates_f32_n3)
                           act_name((act)op), beta, (long long)i);
         }
     }
-    tu_free(&x);
-    tu_free(&dy);
-    tu_free(&out);
-    sigfuse_ctx_destroy(ctx);
+    RC_FREE(&x, &dy, &out);
 }
 
 /* Limits at +-inf for beta = 2 and beta = -1 (beta < 0 mirrors the curve). */
 Test(ref_silu, infinite_limits_f32_beta2_betaneg1)
 {
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     double xv[2] = {INFINITY, -INFINITY}, ones[2] = {1.0, 1.0};
     tu_buf x = tu_from(SIGFUSE_F32, 2, xv), dy = tu_from(SIGFUSE_F32, 2, ones);
     tu_buf y = tu_alloc(SIGFUSE_F32, 2), dx = tu_alloc(SIGFUSE_F32, 2);
@@ -341,18 +353,13 @@ Test(ref_silu, infinite_limits_f32_beta2_betaneg1)
               tu_get(&y, 1));
     cr_expect(tu_get(&dx, 0) == 0.0 && tu_get(&dx, 1) == 1.0, "got %g %g", tu_get(&dx, 0),
               tu_get(&dx, 1));
-    tu_free(&x);
-    tu_free(&dy);
-    tu_free(&y);
-    tu_free(&dx);
-    sigfuse_ctx_destroy(ctx);
+    RC_FREE(&x, &dy, &y, &dx);
 }
 
 /* The extremes in f32, f16, bf16: finite wherever the true value is, and equal to the f64
  * result rounded once (which puts -88.7's tiny sigmoid into f32's subnormals). */
 static void check_extremes_dtype(sigfuse_dtype dt)
 {
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     static const double xs[] = {INFINITY, -INFINITY, NAN, 1e4, -1e4, 88.7, -88.7,
                                 1e-40, -1e-40, 1e-5, 0.0, -0.0, 65504.0, -65504.0};
     const int64_t n = sizeof xs / sizeof xs[0];
@@ -399,10 +406,7 @@ static void check_extremes_dtype(sigfuse_dtype dt)
     cr_expect(tu_get(&out, 0) == 0.0 && tu_get(&out, 1) == -INFINITY);
     TU_OK(ctx, sigfuse_silu_forward(ctx, 2, 1.0f, &x.desc, &out.desc));
     cr_expect(tu_get(&out, 0) == INFINITY && tu_get(&out, 1) == 0.0);
-    tu_buf *all[] = {&x, &dy, &x64, &dy64, &out, &out64, &y, &y64};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        tu_free(all[i]);
-    sigfuse_ctx_destroy(ctx);
+    RC_FREE(&x, &dy, &x64, &dy64, &out, &out64, &y, &y64);
 }
 
 Test(ref_activation, extremes_f32_n14) { check_extremes_dtype(SIGFUSE_F32); }
@@ -413,7 +417,6 @@ Test(ref_activation, extremes_bf16_n14) { check_extremes_dtype(SIGFUSE_BF16); }
  * both derivatives 1/2. */
 Test(ref_activation, subnormal_input_f32_n2)
 {
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     double xv[2] = {1e-40, -3e-42}, ones[2] = {1.0, 1.0};
     tu_buf x = tu_from(SIGFUSE_F32, 2, xv), dy = tu_from(SIGFUSE_F32, 2, ones);
     tu_buf y = tu_alloc(SIGFUSE_F32, 2);
@@ -436,63 +439,23 @@ Test(ref_activation, subnormal_input_f32_n2)
     TU_OK(ctx, sigfuse_silu_backward(ctx, 2, 1.0f, &x.desc, &dy.desc, &y.desc));
     for (int64_t i = 0; i < 2; i++)
         cr_expect_eq(tu_get(&y, i), 0.5);
-    tu_free(&x);
-    tu_free(&dy);
-    tu_free(&y);
-    sigfuse_ctx_destroy(ctx);
+    RC_FREE(&x, &dy, &y);
 }
 
 /* ---- Storage dtypes on odd sizes: the f64 result rounded once --------------------------- */
 
+/* The input is x, or the saved output y (in [0, 1]) for sigmoid's backward; dy in [-3, 3]. */
 static void check_dtype_case(act op, bool backward, sigfuse_dtype dt, int64_t n, float beta)
 {
-    sigfuse_ctx *ctx = tu_cpu_ctx();
-    char what[96];
-    snprintf(what, sizeof what, "%s %s %s n=%lld beta=%g", act_name(op),
-             backward ? "backward" : "forward", sigfuse_dtype_name(dt), (long long)n, beta);
-    tu_rng rng = tu_rng_seed(0x5eed0000u + (uint64_t)n * 31u + (uint64_t)dt * 7u + (uint64_t)op, what);
-    tu_buf in = tu_alloc(dt, n), dy = tu_alloc(dt, n), out = tu_alloc(dt, n);
-    if (backward && op == ACT_SIGMOID)
-        tu_fill_uniform(&in, &rng, 0.0, 1.0);      /* a saved output y */
-    else
-        tu_fill_uniform(&in, &rng, -12.0, 12.0);
-    tu_fill_uniform(&dy, &rng, -3.0, 3.0);
-    tu_buf in64 = tu_copy_as(&in, SIGFUSE_F64), dy64 = tu_copy_as(&dy, SIGFUSE_F64);
-    tu_buf out64 = tu_alloc(SIGFUSE_F64, n);
-    if (backward) {
-        TU_OK(ctx, bwd(ctx, op, beta, n, &in.desc, &dy.desc, &out.desc));
-        TU_OK(ctx, bwd(ctx, op, beta, n, &in64.desc, &dy64.desc, &out64.desc));
-    } else {
-        TU_OK(ctx, fwd(ctx, op, beta, n, &in.desc, &out.desc));
-        TU_OK(ctx, fwd(ctx, op, beta, n, &in64.desc, &out64.desc));
-    }
-    if (n == 0)
-        cr_assert(tu_untouched(&out), "%s: wrote something", what);
-    tu_assert_rounded(&out, &out64, what);
-    cr_assert(tu_guards_ok(&in) && tu_guards_ok(&dy), "%s: input guard overwritten", what);
-    tu_buf *all[] = {&in, &dy, &out, &in64, &dy64, &out64};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        tu_free(all[i]);
-    sigfuse_ctx_destroy(ctx);
+    const rc_ew_call call = act_call(op, backward, beta);
+    const bool saved_y = backward && op == ACT_SIGMOID;
+    const double range[2][2] = {{saved_y ? 0.0 : -12.0, saved_y ? 1.0 : 12.0}, {-3.0, 3.0}};
+    rc_check_ew_dtype(ctx, &call, dt, n, 0x5eed0000u + (uint64_t)n * 31u + (uint64_t)dt * 7u + (uint64_t)op, range);
 }
 
-#define DTYPE_SIZE_CASES(suite, op, dir, dtname, DT)                                      \
-    Test(suite, dir##_##dtname##_n0) { check_dtype_case(op, #dir[0] == 'b', DT, 0, 1.0f); } \
-    Test(suite, dir##_##dtname##_n1) { check_dtype_case(op, #dir[0] == 'b', DT, 1, 1.0f); } \
-    Test(suite, dir##_##dtname##_n7) { check_dtype_case(op, #dir[0] == 'b', DT, 7, 1.0f); } \
-    Test(suite, dir##_##dtname##_n1023) { check_dtype_case(op, #dir[0] == 'b', DT, 1023, 1.0f); } \
-    Test(suite, dir##_##dtname##_n4097) { check_dtype_case(op, #dir[0] == 'b', DT, 4097, 1.0f); }
-#define DTYPE_CASES(suite, op, dir)                       \
-    DTYPE_SIZE_CASES(suite, op, dir, f32, SIGFUSE_F32)    \
-    DTYPE_SIZE_CASES(suite, op, dir, f16, SIGFUSE_F16)    \
-    DTYPE_SIZE_CASES(suite, op, dir, bf16, SIGFUSE_BF16)
-
-DTYPE_CASES(ref_sigmoid, ACT_SIGMOID, forward)
-DTYPE_CASES(ref_sigmoid, ACT_SIGMOID, backward)
-DTYPE_CASES(ref_log_sigmoid, ACT_LOG_SIGMOID, forward)
-DTYPE_CASES(ref_log_sigmoid, ACT_LOG_SIGMOID, backward)
-DTYPE_CASES(ref_silu, ACT_SILU, forward)
-DTYPE_CASES(ref_silu, ACT_SILU, backward)
+RC_ELEMENTWISE_DTYPE_TESTS(ref_sigmoid, check_dtype_case, ACT_SIGMOID)
+RC_ELEMENTWISE_DTYPE_TESTS(ref_log_sigmoid, check_dtype_case, ACT_LOG_SIGMOID)
+RC_ELEMENTWISE_DTYPE_TESTS(ref_silu, check_dtype_case, ACT_SILU)
 
 Test(ref_silu, forward_bf16_beta1p702_n1023) { check_dtype_case(ACT_SILU, false, SIGFUSE_BF16, 1023, 1.702f); }
 Test(ref_silu, backward_f16_betaneg0p5_n1023) { check_dtype_case(ACT_SILU, true, SIGFUSE_F16, 1023, -0.5f); }
@@ -500,13 +463,11 @@ Test(ref_silu, backward_f16_betaneg0p5_n1023) { check_dtype_case(ACT_SILU, true,
 /* Zero elements: success with NULL pointers in the descriptors (sigfuse.h allows it). */
 Test(ref_activation, forward_backward_f32_n0_null_pointers)
 {
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     sigfuse_buffer none = sigfuse_host_buffer(NULL, SIGFUSE_F32);
     for (int op = ACT_SIGMOID; op <= ACT_SILU; op++) {
         TU_OK(ctx, fwd(ctx, (act)op, 1.0f, 0, &none, &none));
         TU_OK(ctx, bwd(ctx, (act)op, 1.0f, 0, &none, &none, &none));
     }
-    sigfuse_ctx_destroy(ctx);
 }
 
 /* ---- In place and at byte offsets ------------------------------------------------------ */
@@ -515,35 +476,27 @@ Test(ref_activation, forward_backward_f32_n0_null_pointers)
  * to the out-of-place result. */
 static void check_in_place(act op, sigfuse_dtype dt)
 {
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     const int64_t n = 1023;
     const float beta = 1.25f;
-    tu_rng rng = tu_rng_seed(2024 + (uint64_t)op, act_name(op));
-    tu_buf in = tu_alloc(dt, n), dy = tu_alloc(dt, n), want = tu_alloc(dt, n);
-    if (op == ACT_SIGMOID)
-        tu_fill_uniform(&in, &rng, 0.0, 1.0);
-    else
-        tu_fill_uniform(&in, &rng, -9.0, 9.0);
-    tu_fill_uniform(&dy, &rng, -2.0, 2.0);
+    tu_buf in_dy[2];
+    random_in_dy(op, dt, n, 2024 + (uint64_t)op, in_dy);
+    const tu_buf *in = &in_dy[0], *dy = &in_dy[1];
+    tu_buf want = tu_alloc(dt, n);
 
-    tu_buf work = tu_copy_as(&in, dt);
-    TU_OK(ctx, fwd(ctx, op, beta, n, &in.desc, &want.desc));
+    tu_buf work = tu_copy_as(in, dt);
+    TU_OK(ctx, fwd(ctx, op, beta, n, &in->desc, &want.desc));
     TU_OK(ctx, fwd(ctx, op, beta, n, &work.desc, &work.desc));
     tu_assert_bitwise(&work, &want, "forward y aliasing x");
 
-    TU_OK(ctx, bwd(ctx, op, beta, n, &in.desc, &dy.desc, &want.desc));
-    tu_buf dwork = tu_copy_as(&dy, dt);
-    TU_OK(ctx, bwd(ctx, op, beta, n, &in.desc, &dwork.desc, &dwork.desc));
+    TU_OK(ctx, bwd(ctx, op, beta, n, &in->desc, &dy->desc, &want.desc));
+    tu_buf dwork = tu_copy_as(dy, dt);
+    TU_OK(ctx, bwd(ctx, op, beta, n, &in->desc, &dwork.desc, &dwork.desc));
     tu_assert_bitwise(&dwork, &want, "backward dx aliasing dy");
     tu_free(&work);
-    work = tu_copy_as(&in, dt);
-    TU_OK(ctx, bwd(ctx, op, beta, n, &work.desc, &dy.desc, &work.desc));
+    work = tu_copy_as(in, dt);
+    TU_OK(ctx, bwd(ctx, op, beta, n, &work.desc, &dy->desc, &work.desc));
     tu_assert_bitwise(&work, &want, "backward dx aliasing the saved input");
-
-    tu_buf *all[] = {&in, &dy, &want, &work, &dwork};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        tu_free(all[i]);
-    sigfuse_ctx_destroy(ctx);
+    RC_FREE(&in_dy[0], &in_dy[1], &want, &work, &dwork);
 }
 
 Test(ref_sigmoid, in_place_f32_n1023) { check_in_place(ACT_SIGMOID, SIGFUSE_F32); }
@@ -554,31 +507,26 @@ Test(ref_silu, in_place_f16_n1023) { check_in_place(ACT_SILU, SIGFUSE_F16); }
  * same results as plain ones, and the guards around them survive. */
 static void check_offsets(act op, sigfuse_dtype dt, size_t elements_off)
 {
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     const int64_t n = 517;
     const size_t off = elements_off * sigfuse_dtype_size(dt);
-    tu_rng rng = tu_rng_seed(77 + (uint64_t)op, act_name(op));
-    tu_buf in = tu_alloc(dt, n), dy = tu_alloc(dt, n);
-    tu_fill_uniform(&in, &rng, op == ACT_SIGMOID ? 0.0 : -9.0, op == ACT_SIGMOID ? 1.0 : 9.0);
-    tu_fill_uniform(&dy, &rng, -2.0, 2.0);
+    tu_buf in_dy[2];
+    random_in_dy(op, dt, n, 77 + (uint64_t)op, in_dy);
+    const tu_buf *in = &in_dy[0], *dy = &in_dy[1];
     tu_buf in_o = tu_alloc_offset(dt, n, off), dy_o = tu_alloc_offset(dt, n, 2 * off);
     for (int64_t i = 0; i < n; i++) {
-        tu_set(&in_o, i, tu_get(&in, i));
-        tu_set(&dy_o, i, tu_get(&dy, i));
+        tu_set(&in_o, i, tu_get(in, i));
+        tu_set(&dy_o, i, tu_get(dy, i));
     }
     tu_buf want = tu_alloc(dt, n), got = tu_alloc_offset(dt, n, 3 * off);
-    TU_OK(ctx, fwd(ctx, op, 1.0f, n, &in.desc, &want.desc));
+    TU_OK(ctx, fwd(ctx, op, 1.0f, n, &in->desc, &want.desc));
     TU_OK(ctx, fwd(ctx, op, 1.0f, n, &in_o.desc, &got.desc));
     tu_assert_bitwise(&got, &want, "forward at offsets");
     tu_poison(&got);
-    TU_OK(ctx, bwd(ctx, op, 1.0f, n, &in.desc, &dy.desc, &want.desc));
+    TU_OK(ctx, bwd(ctx, op, 1.0f, n, &in->desc, &dy->desc, &want.desc));
     TU_OK(ctx, bwd(ctx, op, 1.0f, n, &in_o.desc, &dy_o.desc, &got.desc));
     tu_assert_bitwise(&got, &want, "backward at offsets");
     cr_assert(tu_guards_ok(&in_o) && tu_guards_ok(&dy_o));
-    tu_buf *all[] = {&in, &dy, &in_o, &dy_o, &want, &got};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        tu_free(all[i]);
-    sigfuse_ctx_destroy(ctx);
+    RC_FREE(&in_dy[0], &in_dy[1], &in_o, &dy_o, &want, &got);
 }
 
 Test(ref_sigmoid, offsets_f16_n517) { check_offsets(ACT_SIGMOID, SIGFUSE_F16, 3); }

@@ -11,8 +11,16 @@
 
 #include <criterion/criterion.h>
 
+#include "ref_check.h"
 #include "sf_internal.h"
 #include "testutil.h"
+
+/* The CPU context of the running test (Criterion runs each test in a process of its own). */
+static sigfuse_ctx *ctx;
+static void open_ctx(void) { ctx = tu_cpu_ctx(); }
+static void close_ctx(void) { sigfuse_ctx_destroy(ctx); }
+TestSuite(ref_glu, .init = open_ctx, .fini = close_ctx);
+TestSuite(ref_swiglu, .init = open_ctx, .fini = close_ctx);
 
 typedef enum gate { GATE_GLU, GATE_SWIGLU } gate;
 
@@ -37,6 +45,34 @@ static sigfuse_status bwd(sigfuse_ctx *ctx, gate op, float beta, int64_t n,
     return sigfuse_swiglu_backward(ctx, n, beta, a, b, dy, da, db);
 }
 
+/* The op in one direction for the shared checks (ref_check.h): a, b [, dy] -> y | da, db. */
+static sigfuse_status gate_run(sigfuse_ctx *ctx, const rc_ew_call *call, int64_t n, const tu_buf *const *in,
+                               const tu_buf *const *out)
+{
+    if (call->backward)
+        return bwd(ctx, (gate)call->op, call->beta, n, &in[0]->desc, &in[1]->desc, &in[2]->desc, &out[0]->desc,
+                   &out[1]->desc);
+    return fwd(ctx, (gate)call->op, call->beta, n, &in[0]->desc, &in[1]->desc, &out[0]->desc);
+}
+
+/* a in [-4, 4), b in [-b_width, b_width), dy in [-2, 2), drawn in that order from `seed`. */
+static void random_abdy(gate op, sigfuse_dtype dt, int64_t n, uint64_t seed, double b_width, tu_buf abdy[3])
+{
+    tu_rng rng = tu_rng_seed(seed, gate_name(op));
+    const double range[3][2] = {{-4.0, 4.0}, {-b_width, b_width}, {-2.0, 2.0}};
+    rc_random_bufs(abdy, 3, dt, n, &rng, range);
+}
+
+/* y, da and db of the op at beta on abdy (freshly allocated in its dtype). */
+static void solve(gate op, float beta, int64_t n, const tu_buf abdy[3], tu_buf y_da_db[3])
+{
+    for (int k = 0; k < 3; k++)
+        y_da_db[k] = tu_alloc(abdy[0].dtype, n);
+    TU_OK(ctx, fwd(ctx, op, beta, n, &abdy[0].desc, &abdy[1].desc, &y_da_db[0].desc));
+    TU_OK(ctx, bwd(ctx, op, beta, n, &abdy[0].desc, &abdy[1].desc, &abdy[2].desc, &y_da_db[1].desc,
+                   &y_da_db[2].desc));
+}
+
 /* ---- Known values ----------------------------------------------------------------------- */
 
 /* One (a, b, dy) triple and the wanted y, da, db (50-digit arithmetic). */
@@ -44,7 +80,6 @@ typedef struct known { double a, b, dy, y, da, db; } known;
 
 static void check_known(gate op, float beta, const known *k, size_t count, double rtol)
 {
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     const int64_t n = (int64_t)count;
     tu_buf a = tu_alloc(SIGFUSE_F64, n), b = tu_alloc(SIGFUSE_F64, n), dy = tu_alloc(SIGFUSE_F64, n);
     tu_buf y = tu_alloc(SIGFUSE_F64, n), da = tu_alloc(SIGFUSE_F64, n), db = tu_alloc(SIGFUSE_F64, n);
@@ -63,10 +98,7 @@ static void check_known(gate op, float beta, const known *k, size_t count, doubl
         cr_expect(tu_close(tu_get(&db, i), k[i].db, rtol, 0.0), "%s(%g, %g): db %.17g want %.17g",
                   gate_name(op), k[i].a, k[i].b, tu_get(&db, i), k[i].db);
     }
-    tu_buf *all[] = {&a, &b, &dy, &y, &da, &db};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        tu_free(all[i]);
-    sigfuse_ctx_destroy(ctx);
+    RC_FREE(&a, &b, &dy, &y, &da, &db);
 }
 
 Test(ref_glu, known_values_f64_n3)
@@ -101,52 +133,40 @@ Test(ref_swiglu, known_values_f64_beta0_n2)
 
 /* ---- Backward against central finite differences of the forward, in f64 ----------------- */
 
+/* What the differences hold fixed: the op, beta, the other input. */
+typedef struct gate_problem {
+    gate op;
+    float beta;
+    const tu_buf *a, *b;
+    bool wrt_b;   /* moving b (else a) */
+} gate_problem;
+
+static void gate_forward_at(sigfuse_ctx *ctx, const void *problem, const tu_buf *moved, tu_buf *out)
+{
+    const gate_problem *p = problem;
+    const tu_buf *a = p->wrt_b ? p->a : moved, *b = p->wrt_b ? moved : p->b;
+    TU_OK(ctx, fwd(ctx, p->op, p->beta, moved->n, &a->desc, &b->desc, &out->desc));
+}
+
 static void check_fd(gate op, float beta, uint64_t seed)
 {
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     char what[64];
     snprintf(what, sizeof what, "%s beta=%g", gate_name(op), beta);
     tu_rng rng = tu_rng_seed(seed, what);
     const int64_t n = 101;
-    tu_buf a = tu_alloc(SIGFUSE_F64, n), b = tu_alloc(SIGFUSE_F64, n), dy = tu_alloc(SIGFUSE_F64, n);
+    const double range[3][2] = {{-4.0, 4.0}, {-8.0, 8.0}, {-2.0, 2.0}};
+    tu_buf abdy[3];
+    rc_random_bufs(abdy, 3, SIGFUSE_F64, n, &rng, range);
+    const tu_buf *a = &abdy[0], *b = &abdy[1], *dy = &abdy[2];
     tu_buf da = tu_alloc(SIGFUSE_F64, n), db = tu_alloc(SIGFUSE_F64, n);
-    tu_buf p = tu_alloc(SIGFUSE_F64, n), m = tu_alloc(SIGFUSE_F64, n);
-    tu_buf yp = tu_alloc(SIGFUSE_F64, n), ym = tu_alloc(SIGFUSE_F64, n);
-    tu_fill_uniform(&a, &rng, -4.0, 4.0);
-    tu_fill_uniform(&b, &rng, -8.0, 8.0);
-    tu_fill_uniform(&dy, &rng, -2.0, 2.0);
     static const double fixed_b[] = {0.0, 0.5, -0.5, 3.0, -3.0, 20.0, -20.0};
     for (size_t i = 0; i < sizeof fixed_b / sizeof fixed_b[0]; i++)
-        tu_set(&b, (int64_t)i, fixed_b[i]);
-    TU_OK(ctx, bwd(ctx, op, beta, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
-
-    for (int wrt = 0; wrt < 2; wrt++) {   /* 0: d/da, 1: d/db */
-        const tu_buf *v = wrt == 0 ? &a : &b;
-        for (int64_t i = 0; i < n; i++) {
-            double x = tu_get(v, i), h = tu_fd_step(x);
-            tu_set(&p, i, x + h);
-            tu_set(&m, i, x - h);
-        }
-        if (wrt == 0) {
-            TU_OK(ctx, fwd(ctx, op, beta, n, &p.desc, &b.desc, &yp.desc));
-            TU_OK(ctx, fwd(ctx, op, beta, n, &m.desc, &b.desc, &ym.desc));
-        } else {
-            TU_OK(ctx, fwd(ctx, op, beta, n, &a.desc, &p.desc, &yp.desc));
-            TU_OK(ctx, fwd(ctx, op, beta, n, &a.desc, &m.desc, &ym.desc));
-        }
-        const tu_buf *got = wrt == 0 ? &da : &db;
-        for (int64_t i = 0; i < n; i++) {
-            double fd = tu_get(&dy, i) * (tu_get(&yp, i) - tu_get(&ym, i)) /
-                        (tu_get(&p, i) - tu_get(&m, i));
-            cr_assert(tu_close(tu_get(got, i), fd, 1e-6, 1e-9),
-                      "%s a=%.17g b=%.17g: d%c %.17g, finite difference %.17g", what,
-                      tu_get(&a, i), tu_get(&b, i), wrt == 0 ? 'a' : 'b', tu_get(got, i), fd);
-        }
-    }
-    tu_buf *all[] = {&a, &b, &dy, &da, &db, &p, &m, &yp, &ym};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        tu_free(all[i]);
-    sigfuse_ctx_destroy(ctx);
+        tu_set(&abdy[1], (int64_t)i, fixed_b[i]);
+    TU_OK(ctx, bwd(ctx, op, beta, n, &a->desc, &b->desc, &dy->desc, &da.desc, &db.desc));
+    const gate_problem wrt_a = {op, beta, a, b, false}, wrt_b = {op, beta, a, b, true};
+    rc_assert_elementwise_fd(what, ctx, gate_forward_at, &wrt_a, "a", a, dy, &da, "b", b);
+    rc_assert_elementwise_fd(what, ctx, gate_forward_at, &wrt_b, "b", b, dy, &db, "a", a);
+    RC_FREE(&abdy[0], &abdy[1], &abdy[2], &da, &db);
 }
 
 Test(ref_glu, backward_finite_difference_f64_n101) { check_fd(GATE_GLU, 1.0f, 21); }
@@ -173,7 +193,6 @@ static const extreme extremes[] = {
 
 Test(ref_glu, extremes_f64_n6)
 {
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     const int64_t n = sizeof extremes / sizeof extremes[0];
     tu_buf a = tu_alloc(SIGFUSE_F64, n), b = tu_alloc(SIGFUSE_F64, n), dy = tu_alloc(SIGFUSE_F64, n);
     tu_buf y = tu_alloc(SIGFUSE_F64, n), da = tu_alloc(SIGFUSE_F64, n), db = tu_alloc(SIGFUSE_F64, n);
@@ -198,10 +217,7 @@ Test(ref_glu, extremes_f64_n6)
                       gate_name((gate)op), e->b, tu_get(&db, i), wdb);
         }
     }
-    tu_buf *all[] = {&a, &b, &dy, &y, &da, &db};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        tu_free(all[i]);
-    sigfuse_ctx_destroy(ctx);
+    RC_FREE(&a, &b, &dy, &y, &da, &db);
 }
 
 /* Extremes in a and b together in a storage dtype: NaN in any input gives NaN in every
@@ -209,7 +225,6 @@ Test(ref_glu, extremes_f64_n6)
  * finite), and every result is the f64 result rounded once. */
 static void check_extremes_dtype(sigfuse_dtype dt)
 {
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     static const double bs[] = {INFINITY, -INFINITY, NAN, 1e4, -1e4, 88.7, -88.7, 1e-40, 0.0, 1.0};
     static const double as[] = {3.0, -2.0, 1e4, -1e4, 1e-40, NAN};
     const int64_t nb = sizeof bs / sizeof bs[0], na = sizeof as / sizeof as[0], n = na * nb;
@@ -251,10 +266,7 @@ static void check_extremes_dtype(sigfuse_dtype dt)
             }
         }
     }
-    tu_buf *all[] = {&a, &b, &dy, &a64, &b64, &dy64, &y, &da, &db, &y64, &da64, &db64};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        tu_free(all[i]);
-    sigfuse_ctx_destroy(ctx);
+    RC_FREE(&a, &b, &dy, &a64, &b64, &dy64, &y, &da, &db, &y64, &da64, &db64);
 }
 
 Test(ref_glu, extremes_f32_n60) { check_extremes_dtype(SIGFUSE_F32); }
@@ -263,54 +275,16 @@ Test(ref_glu, extremes_bf16_n60) { check_extremes_dtype(SIGFUSE_BF16); }
 
 /* ---- Storage dtypes on odd sizes ---------------------------------------------------------- */
 
+/* a in [-5, 5), b in [-12, 12), dy in [-3, 3). */
 static void check_dtype_case(gate op, bool backward, sigfuse_dtype dt, int64_t n, float beta)
 {
-    sigfuse_ctx *ctx = tu_cpu_ctx();
-    char what[96];
-    snprintf(what, sizeof what, "%s %s %s n=%lld beta=%g", gate_name(op),
-             backward ? "backward" : "forward", sigfuse_dtype_name(dt), (long long)n, beta);
-    tu_rng rng = tu_rng_seed(0x91u + (uint64_t)n * 131u + (uint64_t)dt * 17u + (uint64_t)op, what);
-    tu_buf a = tu_alloc(dt, n), b = tu_alloc(dt, n), dy = tu_alloc(dt, n);
-    tu_fill_uniform(&a, &rng, -5.0, 5.0);
-    tu_fill_uniform(&b, &rng, -12.0, 12.0);
-    tu_fill_uniform(&dy, &rng, -3.0, 3.0);
-    tu_buf a64 = tu_copy_as(&a, SIGFUSE_F64), b64 = tu_copy_as(&b, SIGFUSE_F64), dy64 = tu_copy_as(&dy, SIGFUSE_F64);
-    tu_buf o0 = tu_alloc(dt, n), o1 = tu_alloc(dt, n);
-    tu_buf o0_64 = tu_alloc(SIGFUSE_F64, n), o1_64 = tu_alloc(SIGFUSE_F64, n);
-    if (backward) {
-        TU_OK(ctx, bwd(ctx, op, beta, n, &a.desc, &b.desc, &dy.desc, &o0.desc, &o1.desc));
-        TU_OK(ctx, bwd(ctx, op, beta, n, &a64.desc, &b64.desc, &dy64.desc, &o0_64.desc, &o1_64.desc));
-        tu_assert_rounded(&o1, &o1_64, what);
-    } else {
-        TU_OK(ctx, fwd(ctx, op, beta, n, &a.desc, &b.desc, &o0.desc));
-        TU_OK(ctx, fwd(ctx, op, beta, n, &a64.desc, &b64.desc, &o0_64.desc));
-        cr_assert(tu_untouched(&o1));
-    }
-    tu_assert_rounded(&o0, &o0_64, what);
-    if (n == 0)
-        cr_assert(tu_untouched(&o0) && tu_untouched(&o1), "%s: wrote something", what);
-    cr_assert(tu_guards_ok(&a) && tu_guards_ok(&b) && tu_guards_ok(&dy), "%s: input guard", what);
-    tu_buf *all[] = {&a, &b, &dy, &a64, &b64, &dy64, &o0, &o1, &o0_64, &o1_64};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        tu_free(all[i]);
-    sigfuse_ctx_destroy(ctx);
+    const rc_ew_call call = {gate_name(op), op, backward, beta, backward ? 3 : 2, backward ? 2 : 1, 2, gate_run};
+    const double range[3][2] = {{-5.0, 5.0}, {-12.0, 12.0}, {-3.0, 3.0}};
+    rc_check_ew_dtype(ctx, &call, dt, n, 0x91u + (uint64_t)n * 131u + (uint64_t)dt * 17u + (uint64_t)op, range);
 }
 
-#define DTYPE_SIZE_CASES(suite, op, dir, dtname, DT)                                      \
-    Test(suite, dir##_##dtname##_n0) { check_dtype_case(op, #dir[0] == 'b', DT, 0, 1.0f); } \
-    Test(suite, dir##_##dtname##_n1) { check_dtype_case(op, #dir[0] == 'b', DT, 1, 1.0f); } \
-    Test(suite, dir##_##dtname##_n7) { check_dtype_case(op, #dir[0] == 'b', DT, 7, 1.0f); } \
-    Test(suite, dir##_##dtname##_n1023) { check_dtype_case(op, #dir[0] == 'b', DT, 1023, 1.0f); } \
-    Test(suite, dir##_##dtname##_n4097) { check_dtype_case(op, #dir[0] == 'b', DT, 4097, 1.0f); }
-#define DTYPE_CASES(suite, op, dir)                       \
-    DTYPE_SIZE_CASES(suite, op, dir, f32, SIGFUSE_F32)    \
-    DTYPE_SIZE_CASES(suite, op, dir, f16, SIGFUSE_F16)    \
-    DTYPE_SIZE_CASES(suite, op, dir, bf16, SIGFUSE_BF16)
-
-DTYPE_CASES(ref_glu, GATE_GLU, forward)
-DTYPE_CASES(ref_glu, GATE_GLU, backward)
-DTYPE_CASES(ref_swiglu, GATE_SWIGLU, forward)
-DTYPE_CASES(ref_swiglu, GATE_SWIGLU, backward)
+RC_ELEMENTWISE_DTYPE_TESTS(ref_glu, check_dtype_case, GATE_GLU)
+RC_ELEMENTWISE_DTYPE_TESTS(ref_swiglu, check_dtype_case, GATE_SWIGLU)
 
 Test(ref_swiglu, forward_bf16_beta1p702_n1023) { check_dtype_case(GATE_SWIGLU, false, SIGFUSE_BF16, 1023, 1.702f); }
 Test(ref_swiglu, backward_f16_betaneg0p5_n1023) { check_dtype_case(GATE_SWIGLU, true, SIGFUSE_F16, 1023, -0.5f); }
@@ -321,27 +295,21 @@ Test(ref_swiglu, backward_f16_betaneg0p5_n1023) { check_dtype_case(GATE_SWIGLU, 
  * inputs are left exactly as they were. */
 static void check_one_output(gate op, sigfuse_dtype dt)
 {
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     const int64_t n = 255;
-    tu_rng rng = tu_rng_seed(31 + (uint64_t)op, gate_name(op));
-    tu_buf a = tu_alloc(dt, n), b = tu_alloc(dt, n), dy = tu_alloc(dt, n);
-    tu_fill_uniform(&a, &rng, -4.0, 4.0);
-    tu_fill_uniform(&b, &rng, -6.0, 6.0);
-    tu_fill_uniform(&dy, &rng, -2.0, 2.0);
-    tu_buf a0 = tu_copy_as(&a, dt), b0 = tu_copy_as(&b, dt), dy0 = tu_copy_as(&dy, dt);
+    tu_buf abdy[3];
+    random_abdy(op, dt, n, 31 + (uint64_t)op, 6.0, abdy);
+    const tu_buf *a = &abdy[0], *b = &abdy[1], *dy = &abdy[2];
+    tu_buf a0 = tu_copy_as(a, dt), b0 = tu_copy_as(b, dt), dy0 = tu_copy_as(dy, dt);
     tu_buf da = tu_alloc(dt, n), db = tu_alloc(dt, n), da1 = tu_alloc(dt, n), db1 = tu_alloc(dt, n);
-    TU_OK(ctx, bwd(ctx, op, 1.0f, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
-    TU_OK(ctx, bwd(ctx, op, 1.0f, n, &a.desc, &b.desc, &dy.desc, NULL, &db1.desc));
+    TU_OK(ctx, bwd(ctx, op, 1.0f, n, &a->desc, &b->desc, &dy->desc, &da.desc, &db.desc));
+    TU_OK(ctx, bwd(ctx, op, 1.0f, n, &a->desc, &b->desc, &dy->desc, NULL, &db1.desc));
     tu_assert_bitwise(&db1, &db, "db alone");
-    TU_OK(ctx, bwd(ctx, op, 1.0f, n, &a.desc, &b.desc, &dy.desc, &da1.desc, NULL));
+    TU_OK(ctx, bwd(ctx, op, 1.0f, n, &a->desc, &b->desc, &dy->desc, &da1.desc, NULL));
     tu_assert_bitwise(&da1, &da, "da alone");
-    cr_assert(tu_bytes_equal(&a, &a0) && tu_bytes_equal(&b, &b0) && tu_bytes_equal(&dy, &dy0),
+    cr_assert(tu_bytes_equal(a, &a0) && tu_bytes_equal(b, &b0) && tu_bytes_equal(dy, &dy0),
               "an input changed");
-    cr_assert(tu_guards_ok(&a) && tu_guards_ok(&b) && tu_guards_ok(&dy));
-    tu_buf *all[] = {&a, &b, &dy, &a0, &b0, &dy0, &da, &db, &da1, &db1};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        tu_free(all[i]);
-    sigfuse_ctx_destroy(ctx);
+    cr_assert(tu_guards_ok(a) && tu_guards_ok(b) && tu_guards_ok(dy));
+    RC_FREE(&abdy[0], &abdy[1], &abdy[2], &a0, &b0, &dy0, &da, &db, &da1, &db1);
 }
 
 Test(ref_glu, backward_one_output_f32_n255) { check_one_output(GATE_GLU, SIGFUSE_F32); }
@@ -353,84 +321,61 @@ Test(ref_swiglu, backward_one_output_bf16_n255) { check_one_output(GATE_SWIGLU, 
  * (da, db) over (a, b), (db, da) over (a, b), and da over dy. */
 static void check_in_place(gate op, sigfuse_dtype dt)
 {
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     const int64_t n = 1023;
     const float beta = 0.875f;
-    tu_rng rng = tu_rng_seed(555 + (uint64_t)op, gate_name(op));
-    tu_buf a = tu_alloc(dt, n), b = tu_alloc(dt, n), dy = tu_alloc(dt, n);
-    tu_fill_uniform(&a, &rng, -4.0, 4.0);
-    tu_fill_uniform(&b, &rng, -9.0, 9.0);
-    tu_fill_uniform(&dy, &rng, -2.0, 2.0);
-    tu_buf y = tu_alloc(dt, n), da = tu_alloc(dt, n), db = tu_alloc(dt, n);
-    TU_OK(ctx, fwd(ctx, op, beta, n, &a.desc, &b.desc, &y.desc));
-    TU_OK(ctx, bwd(ctx, op, beta, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
+    tu_buf abdy[3], want[3];
+    random_abdy(op, dt, n, 555 + (uint64_t)op, 9.0, abdy);
+    solve(op, beta, n, abdy, want);
+    const tu_buf *a = &abdy[0], *b = &abdy[1], *dy = &abdy[2], *y = &want[0], *da = &want[1], *db = &want[2];
 
-    tu_buf wa = tu_copy_as(&a, dt), wb = tu_copy_as(&b, dt), wdy = tu_copy_as(&dy, dt);
-    TU_OK(ctx, fwd(ctx, op, beta, n, &wa.desc, &b.desc, &wa.desc));
-    tu_assert_bitwise(&wa, &y, "forward y aliasing a");
-    TU_OK(ctx, fwd(ctx, op, beta, n, &a.desc, &wb.desc, &wb.desc));
-    tu_assert_bitwise(&wb, &y, "forward y aliasing b");
+    tu_buf wa = tu_copy_as(a, dt), wb = tu_copy_as(b, dt), wdy = tu_copy_as(dy, dt);
+    TU_OK(ctx, fwd(ctx, op, beta, n, &wa.desc, &b->desc, &wa.desc));
+    tu_assert_bitwise(&wa, y, "forward y aliasing a");
+    TU_OK(ctx, fwd(ctx, op, beta, n, &a->desc, &wb.desc, &wb.desc));
+    tu_assert_bitwise(&wb, y, "forward y aliasing b");
+    RC_FREE(&wa, &wb);
 
-    tu_free(&wa);
-    tu_free(&wb);
-    wa = tu_copy_as(&a, dt);
-    wb = tu_copy_as(&b, dt);
-    TU_OK(ctx, bwd(ctx, op, beta, n, &wa.desc, &wb.desc, &dy.desc, &wa.desc, &wb.desc));
-    tu_assert_bitwise(&wa, &da, "backward da aliasing a");
-    tu_assert_bitwise(&wb, &db, "backward db aliasing b");
+    /* (da, db) over (a, b), then over (b, a). */
+    for (int swap = 0; swap < 2; swap++) {
+        wa = tu_copy_as(a, dt);
+        wb = tu_copy_as(b, dt);
+        tu_buf *da_over = swap ? &wb : &wa, *db_over = swap ? &wa : &wb;
+        TU_OK(ctx, bwd(ctx, op, beta, n, &wa.desc, &wb.desc, &dy->desc, &da_over->desc, &db_over->desc));
+        tu_assert_bitwise(da_over, da, swap ? "backward da aliasing b" : "backward da aliasing a");
+        tu_assert_bitwise(db_over, db, swap ? "backward db aliasing a" : "backward db aliasing b");
+        RC_FREE(&wa, &wb);
+    }
 
-    tu_free(&wa);
-    tu_free(&wb);
-    wa = tu_copy_as(&a, dt);
-    wb = tu_copy_as(&b, dt);
-    TU_OK(ctx, bwd(ctx, op, beta, n, &wa.desc, &wb.desc, &dy.desc, &wb.desc, &wa.desc));
-    tu_assert_bitwise(&wb, &da, "backward da aliasing b");
-    tu_assert_bitwise(&wa, &db, "backward db aliasing a");
-
-    TU_OK(ctx, bwd(ctx, op, beta, n, &a.desc, &b.desc, &wdy.desc, &wdy.desc, NULL));
-    tu_assert_bitwise(&wdy, &da, "backward da aliasing dy");
-
-    tu_buf *all[] = {&a, &b, &dy, &y, &da, &db, &wa, &wb, &wdy};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        tu_free(all[i]);
-    sigfuse_ctx_destroy(ctx);
+    TU_OK(ctx, bwd(ctx, op, beta, n, &a->desc, &b->desc, &wdy.desc, &wdy.desc, NULL));
+    tu_assert_bitwise(&wdy, da, "backward da aliasing dy");
+    RC_FREE(&abdy[0], &abdy[1], &abdy[2], &want[0], &want[1], &want[2], &wdy);
 }
 
 Test(ref_glu, in_place_f16_n1023) { check_in_place(GATE_GLU, SIGFUSE_F16); }
 Test(ref_swiglu, in_place_f32_n1023) { check_in_place(GATE_SWIGLU, SIGFUSE_F32); }
 
+/* Every buffer at its own odd element offset: the plain buffers' results bit for bit. */
 static void check_offsets(gate op, sigfuse_dtype dt)
 {
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     const int64_t n = 333;
     const size_t es = sigfuse_dtype_size(dt);
-    tu_rng rng = tu_rng_seed(808 + (uint64_t)op, gate_name(op));
-    tu_buf a = tu_alloc(dt, n), b = tu_alloc(dt, n), dy = tu_alloc(dt, n);
-    tu_fill_uniform(&a, &rng, -4.0, 4.0);
-    tu_fill_uniform(&b, &rng, -9.0, 9.0);
-    tu_fill_uniform(&dy, &rng, -2.0, 2.0);
-    tu_buf y = tu_alloc(dt, n), da = tu_alloc(dt, n), db = tu_alloc(dt, n);
-    TU_OK(ctx, fwd(ctx, op, 1.0f, n, &a.desc, &b.desc, &y.desc));
-    TU_OK(ctx, bwd(ctx, op, 1.0f, n, &a.desc, &b.desc, &dy.desc, &da.desc, &db.desc));
-
-    tu_buf ao = tu_alloc_offset(dt, n, 1 * es), bo = tu_alloc_offset(dt, n, 3 * es);
-    tu_buf dyo = tu_alloc_offset(dt, n, 5 * es), yo = tu_alloc_offset(dt, n, 7 * es);
-    tu_buf dao = tu_alloc_offset(dt, n, 9 * es), dbo = tu_alloc_offset(dt, n, 11 * es);
-    for (int64_t i = 0; i < n; i++) {
-        tu_set(&ao, i, tu_get(&a, i));
-        tu_set(&bo, i, tu_get(&b, i));
-        tu_set(&dyo, i, tu_get(&dy, i));
-    }
-    TU_OK(ctx, fwd(ctx, op, 1.0f, n, &ao.desc, &bo.desc, &yo.desc));
-    TU_OK(ctx, bwd(ctx, op, 1.0f, n, &ao.desc, &bo.desc, &dyo.desc, &dao.desc, &dbo.desc));
-    tu_assert_bitwise(&yo, &y, "y at an offset");
-    tu_assert_bitwise(&dao, &da, "da at an offset");
-    tu_assert_bitwise(&dbo, &db, "db at an offset");
-    cr_assert(tu_guards_ok(&ao) && tu_guards_ok(&bo) && tu_guards_ok(&dyo));
-    tu_buf *all[] = {&a, &b, &dy, &y, &da, &db, &ao, &bo, &dyo, &yo, &dao, &dbo};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        tu_free(all[i]);
-    sigfuse_ctx_destroy(ctx);
+    tu_buf abdy[3], want[3], at[6];
+    random_abdy(op, dt, n, 808 + (uint64_t)op, 9.0, abdy);
+    solve(op, 1.0f, n, abdy, want);
+    for (int k = 0; k < 6; k++)   /* a, b, dy, y, da, db at 1, 3, ... 11 elements */
+        at[k] = tu_alloc_offset(dt, n, (size_t)(2 * k + 1) * es);
+    for (int64_t i = 0; i < n; i++)
+        for (int k = 0; k < 3; k++)
+            tu_set(&at[k], i, tu_get(&abdy[k], i));
+    TU_OK(ctx, fwd(ctx, op, 1.0f, n, &at[0].desc, &at[1].desc, &at[3].desc));
+    TU_OK(ctx, bwd(ctx, op, 1.0f, n, &at[0].desc, &at[1].desc, &at[2].desc, &at[4].desc, &at[5].desc));
+    tu_assert_bitwise(&at[3], &want[0], "y at an offset");
+    tu_assert_bitwise(&at[4], &want[1], "da at an offset");
+    tu_assert_bitwise(&at[5], &want[2], "db at an offset");
+    cr_assert(tu_guards_ok(&at[0]) && tu_guards_ok(&at[1]) && tu_guards_ok(&at[2]));
+    for (int k = 0; k < 6; k++)
+        tu_free(&at[k]);
+    RC_FREE(&abdy[0], &abdy[1], &abdy[2], &want[0], &want[1], &want[2]);
 }
 
 Test(ref_glu, offsets_bf16_n333) { check_offsets(GATE_GLU, SIGFUSE_BF16); }
