@@ -59,38 +59,22 @@ using bce_kernels = sf_loss_specialised<bce_op, T, TY, train, train | SF_LF_POS_
 
 template <typename T, typename TY> sigfuse_status run(sigfuse_ctx *ctx, const sigfuse_bce_args *a)
 {
-    const bool reduced = a->reduction != SIGFUSE_REDUCTION_NONE;
-    sf_loss_params p = {};
-    p.n = a->rows * a->cols;
-    p.cols = a->cols;
-    p.logits = sf_dptr(a->logits);
-    p.targets = sf_dptr(a->targets);
+    sf_loss_params p = sf_loss_params_of(a);
     p.weight = sf_dptr(a->weight);
     p.pos_weight = sf_dptr(a->pos_weight);
-    p.dloss_elem = reduced ? nullptr : sf_dptr(a->dloss_in);
-    p.dloss_scalar = reduced ? (const float *)sf_dptr(a->dloss_in) : nullptr;
-    p.loss_elem = reduced ? nullptr : sf_dptr(a->loss);
-    p.dlogits = sf_dptr(a->dlogits);
     p.probs = sf_dptr(a->probs);
     p.labels = sf_dptr(a->labels);
     p.labels_u8 = a->labels && a->labels->dtype == SIGFUSE_U8;
     p.smooth = a->label_smoothing > 0.0f;
-    p.grad_scale = a->grad_scale;
-    p.mean_count = a->reduction == SIGFUSE_REDUCTION_MEAN ? (double)p.n : 1.0;
     p.threshold = a->threshold;
-    float *loss_scalar = reduced ? (float *)sf_dptr(a->loss) : nullptr;
     return sf_cuda_loss_launch<bce_op, T, TY, bce_kernels<T, TY>>(ctx, bce_op{a->label_smoothing}, p, a->reduction,
-                                                                 loss_scalar);
+                                                                 sf_loss_scalar_of(a));
 }
 
 } // namespace
 
 sigfuse_status sf_cuda_bce_with_logits(sigfuse_ctx *ctx, const sigfuse_bce_args *a)
 {
-    return sf_cuda_dispatch(ctx, "bce_with_logits", a->logits->dtype, [&](auto tag) {
-        using T = decltype(tag);
-        if (a->targets->dtype == SIGFUSE_U8)
-            return run<T, uint8_t>(ctx, a);
-        return run<T, T>(ctx, a);
-    });
+    return sf_cuda_dispatch_targets(ctx, "bce_with_logits", a->logits->dtype, a->targets->dtype,
+                                    [&](auto tag, auto ytag) { return run<decltype(tag), decltype(ytag)>(ctx, a); });
 }

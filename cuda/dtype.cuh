@@ -31,6 +31,19 @@ sigfuse_status sf_cuda_dispatch(sigfuse_ctx *ctx, const char *op, sigfuse_dtype 
                    op, sigfuse_dtype_name(dtype));
 }
 
+/* Call f(T{}, TY{}) with T the storage type of a float dtype and TY that of targets, which
+ * are u8 (hard labels) or of the logits' dtype. */
+template <typename F>
+sigfuse_status sf_cuda_dispatch_targets(sigfuse_ctx *ctx, const char *op, sigfuse_dtype dtype, sigfuse_dtype targets,
+                                        F &&f)
+{
+    return sf_cuda_dispatch(ctx, op, dtype, [&](auto tag) {
+        if (targets == SIGFUSE_U8)
+            return f(tag, uint8_t());
+        return f(tag, tag);
+    });
+}
+
 __device__ __forceinline__ float sf_to_float(float v) { return v; }
 __device__ __forceinline__ float sf_to_float(__half v) { return __half2float(v); }
 __device__ __forceinline__ float sf_to_float(__nv_bfloat16 v) { return __bfloat162float(v); }

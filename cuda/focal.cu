@@ -77,20 +77,8 @@ constexpr unsigned train = SF_LF_LOSS_SUM | SF_LF_GRAD;
 
 template <typename T, typename TY, bool Gamma2> sigfuse_status run(sigfuse_ctx *ctx, const sigfuse_focal_args *a)
 {
-    const bool reduced = a->reduction != SIGFUSE_REDUCTION_NONE;
-    sf_loss_params p = {};
-    p.n = a->rows * a->cols;
-    p.cols = a->cols;
-    p.logits = sf_dptr(a->logits);
-    p.targets = sf_dptr(a->targets);
-    p.dloss_elem = reduced ? nullptr : sf_dptr(a->dloss_in);
-    p.dloss_scalar = reduced ? (const float *)sf_dptr(a->dloss_in) : nullptr;
-    p.loss_elem = reduced ? nullptr : sf_dptr(a->loss);
-    p.dlogits = sf_dptr(a->dlogits);
-    p.grad_scale = a->grad_scale;
-    p.mean_count = a->reduction == SIGFUSE_REDUCTION_MEAN ? (double)p.n : 1.0;
+    sf_loss_params p = sf_loss_params_of(a);
     p.threshold = 0.5f;
-    float *loss_scalar = reduced ? (float *)sf_dptr(a->loss) : nullptr;
     /* Grad16: the gradient is stored in 16 bits (f16, bf16), where sf_focal2_hard_grad16
      * is within the dtype's accuracy. */
     using op = focal_op<Gamma2, std::is_same_v<TY, uint8_t>, Gamma2 && sizeof(T) == 2>;
@@ -99,18 +87,15 @@ template <typename T, typename TY, bool Gamma2> sigfuse_status run(sigfuse_ctx *
     using kernels = std::conditional_t<Gamma2, sf_loss_specialised<op, T, TY, train, SF_LF_GRAD>,
                                        sf_loss_specialised<op, T, TY>>;
     return sf_cuda_loss_launch<op, T, TY, kernels>(ctx, op{a->alpha, a->gamma, 0.0f, 0.0f, 0.0f}, p, a->reduction,
-                                                  loss_scalar);
+                                                  sf_loss_scalar_of(a));
 }
 
 } // namespace
 
 sigfuse_status sf_cuda_sigmoid_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a)
 {
-    return sf_cuda_dispatch(ctx, "sigmoid_focal", a->logits->dtype, [&](auto tag) {
-        using T = decltype(tag);
-        const bool g2 = a->gamma == 2.0f;
-        if (a->targets->dtype == SIGFUSE_U8)
-            return g2 ? run<T, uint8_t, true>(ctx, a) : run<T, uint8_t, false>(ctx, a);
-        return g2 ? run<T, T, true>(ctx, a) : run<T, T, false>(ctx, a);
+    const bool g2 = a->gamma == 2.0f;
+    return sf_cuda_dispatch_targets(ctx, "sigmoid_focal", a->logits->dtype, a->targets->dtype, [&](auto t, auto ty) {
+        return g2 ? run<decltype(t), decltype(ty), true>(ctx, a) : run<decltype(t), decltype(ty), false>(ctx, a);
     });
 }

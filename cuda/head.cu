@@ -23,6 +23,7 @@
 #include "launch.cuh"
 #include "reduce.cuh"
 #include "sf_cuda.h"
+#include "tile.cuh"
 
 namespace {
 
@@ -160,31 +161,16 @@ static head_geom geom_for(const sf_cuda_state *s, int blocks_per_sm, int64_t row
 {
     head_geom g;
     const int64_t units = l / v;   /* label vectors */
-    unsigned bx = 1;
-    while (bx < 32 && (int64_t)bx < units)
-        bx <<= 1;
-    unsigned by = SF_BLOCK / bx;
+    const unsigned bx = sf_tile_block_x(units), by = SF_BLOCK / bx;
     int64_t gx = (units + bx - 1) / bx;
     const int64_t half = (int64_t)(s->scratch_doubles / 2);
     if (gx > half)
         gx = half;   /* the kernel loops over further label tiles */
     if (gx < 1)
         gx = 1;
-    int64_t gy = (rows + by - 1) / by;
-    int64_t cap = (int64_t)s->sm_count * blocks_per_sm / gx;
-    if (gy > cap)
-        gy = cap;
-    if (gy > 65535)
-        gy = 65535;
-    if (sums) {
-        int64_t fit = (int64_t)(s->scratch_doubles / (size_t)(l + gx));
-        if (gy > fit)
-            gy = fit;
-    }
-    if (gy < 1)
-        gy = 1;
+    const unsigned gy = sf_tile_grid_rows(s, blocks_per_sm, rows, by, gx, sums ? l + gx : 0);
     g.block = dim3(bx, by, 1);
-    g.grid = dim3((unsigned)gx, (unsigned)gy, 1);
+    g.grid = dim3((unsigned)gx, gy, 1);
     g.col_partials = sums && gy > 1;
     return g;
 }
@@ -711,10 +697,6 @@ sigfuse_status sf_cuda_head_predict(sigfuse_ctx *ctx, const sigfuse_head_predict
 
 sigfuse_status sf_cuda_head_train_step(sigfuse_ctx *ctx, const sigfuse_head_train_args *a)
 {
-    return sf_cuda_dispatch(ctx, "head_train_step", a->x->dtype, [&](auto tag) {
-        using T = decltype(tag);
-        if (a->targets->dtype == SIGFUSE_U8)
-            return train<T, uint8_t>(ctx, a);
-        return train<T, T>(ctx, a);
-    });
+    return sf_cuda_dispatch_targets(ctx, "head_train_step", a->x->dtype, a->targets->dtype,
+                                    [&](auto tag, auto ytag) { return train<decltype(tag), decltype(ytag)>(ctx, a); });
 }

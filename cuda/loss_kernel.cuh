@@ -113,6 +113,18 @@ __device__ __forceinline__ void sf_loss_load(const T *p, int64_t i, float (&out)
     }
 }
 
+/* V values of an optional per-element input from element i, 1 where it is absent (has). */
+template <typename T, int V>
+__device__ __forceinline__ void sf_loss_load_or_one(bool has, const T *p, int64_t i, float (&out)[V])
+{
+    if (has)
+        sf_loss_load<T, V>(p, i, out);
+    else
+#pragma unroll
+        for (int k = 0; k < V; k++)
+            out[k] = 1.0f;
+}
+
 /* V targets from element i as floats. u8 targets (hard labels: 0, or 1 for any other
  * byte) are read as 32-bit words and each byte is tested in its place, one instruction
  * that leaves the predicate y != 0 the ops select with, instead of extracting each byte
@@ -222,18 +234,8 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
         float x[V], y[V], w[V], pw[V], up[V];
         sf_loss_load<T, V>(x_ptr, i0, x);
         sf_loss_load_targets<TY, V>(y_ptr, i0, y);
-        if (has_w)
-            sf_loss_load<T, V>(w_ptr, i0, w);
-        else
-#pragma unroll
-            for (int k = 0; k < V; k++)
-                w[k] = 1.0f;
-        if (has_up)
-            sf_loss_load<T, V>(up_ptr, i0, up);
-        else
-#pragma unroll
-            for (int k = 0; k < V; k++)
-                up[k] = 1.0f;
+        sf_loss_load_or_one<T, V>(has_w, w_ptr, i0, w);
+        sf_loss_load_or_one<T, V>(has_up, up_ptr, i0, up);
         if (has_pw) {
             if (generic) {   /* any cols: element by element, wrapping at the row's end */
                 int64_t c = col;

@@ -103,6 +103,33 @@ template <typename T, int V> bool sf_loss_pos_weight_vectors(const sf_loss_param
     return p.cols % V == 0 && p.col0 % V == 0 && p.cols <= INT32_MAX && sf_aligned(p.pos_weight, 16);
 }
 
+/* The fields of a call's sf_loss_params that every logistic loss's args (sigfuse_bce_args,
+ * sigfuse_focal_args) give the same way: the [rows, cols] logits and targets, dloss_in and
+ * the loss per element (NONE) or as scalars (SUM, MEAN), dlogits, grad_scale and the
+ * mean's count; the loss's own options are the caller's to set, the rest stay 0. */
+template <typename Args> sf_loss_params sf_loss_params_of(const Args *a)
+{
+    const bool reduced = a->reduction != SIGFUSE_REDUCTION_NONE;
+    sf_loss_params p = {};
+    p.n = a->rows * a->cols;
+    p.cols = a->cols;
+    p.logits = sf_dptr(a->logits);
+    p.targets = sf_dptr(a->targets);
+    p.dloss_elem = reduced ? nullptr : sf_dptr(a->dloss_in);
+    p.dloss_scalar = reduced ? (const float *)sf_dptr(a->dloss_in) : nullptr;
+    p.loss_elem = reduced ? nullptr : sf_dptr(a->loss);
+    p.dlogits = sf_dptr(a->dlogits);
+    p.grad_scale = a->grad_scale;
+    p.mean_count = a->reduction == SIGFUSE_REDUCTION_MEAN ? (double)p.n : 1.0;
+    return p;
+}
+
+/* The f32 scalar a reduced loss (SUM, MEAN) is written to; NULL for NONE (per element). */
+template <typename Args> float *sf_loss_scalar_of(const Args *a)
+{
+    return a->reduction != SIGFUSE_REDUCTION_NONE ? (float *)sf_dptr(a->loss) : nullptr;
+}
+
 /* The fused pass for a [rows, cols] loss: a view at an element offset runs its first few
  * elements (fewer than a vector) through the scalar kernel and the rest through a vector
  * kernel (Specialised's, or the generic one); pointers at different offsets take the

@@ -62,28 +62,21 @@ static inline sf_cuda_state *sf_cuda_of(sigfuse_ctx *ctx) { return (sf_cuda_stat
 sigfuse_status sf_cuda_fail(sigfuse_ctx *ctx, cudaError_t err, const char *what);
 sigfuse_status sf_cublas_fail(sigfuse_ctx *ctx, cublasStatus_t st, const char *what);
 
-#define SF_CUDA_TRY(ctx, expr)                                                                 \
+/* Return from the calling op with the failure recorded (fail(ctx, error, what)) when expr,
+ * a CUDA or cuBLAS call, gives other than ok. */
+#define SF_API_TRY_(type, ok, fail, ctx, expr, what)                                           \
     do {                                                                                       \
-        cudaError_t sf_err_ = (expr);                                                          \
-        if (sf_err_ != cudaSuccess)                                                            \
-            return sf_cuda_fail((ctx), sf_err_, #expr);                                        \
+        type sf_err_ = (expr);                                                                 \
+        if (sf_err_ != (ok))                                                                   \
+            return fail((ctx), sf_err_, (what));                                               \
     } while (0)
 
-#define SF_CUBLAS_TRY(ctx, expr)                                                               \
-    do {                                                                                       \
-        cublasStatus_t sf_st_ = (expr);                                                        \
-        if (sf_st_ != CUBLAS_STATUS_SUCCESS)                                                   \
-            return sf_cublas_fail((ctx), sf_st_, #expr);                                       \
-    } while (0)
+#define SF_CUDA_TRY(ctx, expr) SF_API_TRY_(cudaError_t, cudaSuccess, sf_cuda_fail, ctx, expr, #expr)
+#define SF_CUBLAS_TRY(ctx, expr) SF_API_TRY_(cublasStatus_t, CUBLAS_STATUS_SUCCESS, sf_cublas_fail, ctx, expr, #expr)
 
 /* After a <<<>>> launch: launch errors (bad configuration, no kernel image for this
  * device) surface here; faults inside a kernel surface at the next synchronisation. */
-#define SF_LAUNCH_CHECK(ctx, what)                                                             \
-    do {                                                                                       \
-        cudaError_t sf_err_ = cudaGetLastError();                                              \
-        if (sf_err_ != cudaSuccess)                                                            \
-            return sf_cuda_fail((ctx), sf_err_, (what));                                       \
-    } while (0)
+#define SF_LAUNCH_CHECK(ctx, what) SF_API_TRY_(cudaError_t, cudaSuccess, sf_cuda_fail, ctx, cudaGetLastError(), what)
 
 /* Propagate a sigfuse_status. */
 #define SF_TRY(expr)                                                                           \

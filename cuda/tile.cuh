@@ -2,7 +2,9 @@
 /*
  * Row x column tiling of the cell kernels (lstm.cu, gru.cu) over [B, k*H] gate tensors:
  * the block and grid of a tile, a pure function of (kernel, B, H, device) so that the
- * bias gradients' column sums are deterministic, and the loop over a thread's rows.
+ * bias gradients' column sums are deterministic, and the loop over a thread's rows. The
+ * head's epilogues (head.cu) size their tiles of [rows, L] with the same block and grid
+ * rules.
  */
 #ifndef SF_CUDA_TILE_CUH
 #define SF_CUDA_TILE_CUH
@@ -60,19 +62,22 @@ __device__ __forceinline__ void sf_tile_rows(int64_t B, Load &&load, Body &&body
     }
 }
 
-static inline sf_tile_geom sf_tile_for(const sf_cuda_state *s, int blocks_per_sm, int64_t rows, int64_t cols,
-                                       int64_t partial_cols /* 0: no partials */)
+/* Threads of a tile's block along its columns: the power of 2 up to 32 that covers cols
+ * (the rest of the SF_BLOCK threads go along rows). */
+static inline unsigned sf_tile_block_x(int64_t cols)
 {
-    sf_tile_geom g;
     unsigned bx = 1;
     while (bx < 32 && (int64_t)bx < cols)
         bx <<= 1;
-    unsigned by = SF_BLOCK / bx;
-    int64_t gx = (cols + bx - 1) / bx;
-    if (gx > 0x7fffffff)
-        gx = 0x7fffffff;
-    if (gx < 1)
-        gx = 1;
+    return bx;
+}
+
+/* The grid's rows of blocks over gx columns of blocks of by rows each: enough for the rows,
+ * at most one wave of the kernel's occupancy and 65535, and at most the rows of
+ * partial_cols doubles (0: no partials) that the scratch holds; at least 1. */
+static inline unsigned sf_tile_grid_rows(const sf_cuda_state *s, int blocks_per_sm, int64_t rows, unsigned by,
+                                         int64_t gx, int64_t partial_cols)
+{
     int64_t gy = (rows + by - 1) / by;
     int64_t target = (int64_t)s->sm_count * blocks_per_sm;   /* blocks that fill the device once */
     int64_t gy_cap = target / gx;
@@ -89,8 +94,21 @@ static inline sf_tile_geom sf_tile_for(const sf_cuda_state *s, int blocks_per_sm
     }
     if (gy < 1)
         gy = 1;
+    return (unsigned)gy;
+}
+
+static inline sf_tile_geom sf_tile_for(const sf_cuda_state *s, int blocks_per_sm, int64_t rows, int64_t cols,
+                                       int64_t partial_cols /* 0: no partials */)
+{
+    sf_tile_geom g;
+    const unsigned bx = sf_tile_block_x(cols), by = SF_BLOCK / bx;
+    int64_t gx = (cols + bx - 1) / bx;
+    if (gx > 0x7fffffff)
+        gx = 0x7fffffff;
+    if (gx < 1)
+        gx = 1;
     g.block = dim3(bx, by, 1);
-    g.grid = dim3((unsigned)gx, (unsigned)gy, 1);
+    g.grid = dim3((unsigned)gx, sf_tile_grid_rows(s, blocks_per_sm, rows, by, gx, partial_cols), 1);
     return g;
 }
 
