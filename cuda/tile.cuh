@@ -39,10 +39,10 @@ struct sf_tile_geom {
 #define SF_CELL_ROWS 2
 #endif
 
-/* The loop over a thread's rows in a row x column tiled kernel (the cells, the head's
- * epilogues): rows threadIdx.y + blockIdx.y * blockDim.y in steps of the grid's rows. Per
- * pass, load(r, in) for R rows below B into In-typed slots, then body(r, in) for each of
- * them in increasing order (so sums over a thread's rows keep their order). */
+/* The loop over a thread's rows in the cells' row x column tiled kernels: rows
+ * threadIdx.y + blockIdx.y * blockDim.y in steps of the grid's rows. Per pass, load(r, in)
+ * for R rows below B into In-typed slots, then body(r, in) for each of them in increasing
+ * order (so sums over a thread's rows keep their order). */
 template <int R, typename In, typename Load, typename Body>
 __device__ __forceinline__ void sf_tile_rows(int64_t B, Load &&load, Body &&body)
 {
