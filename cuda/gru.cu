@@ -61,13 +61,6 @@ __device__ __forceinline__ void gru_preact(const gru_row_in<T> &in, const float 
     *az = gi_z + gh_z;
 }
 
-template <typename T>
-__device__ __forceinline__ void gru_biases(const T *bias, int64_t H, int64_t j, float (&out)[3])
-{
-    for (int g = 0; g < 3; g++)
-        out[g] = bias ? sf_to_float(bias[g * H + j]) : 0.0f;
-}
-
 /* At least 6 blocks an SM (40 registers, no spills): f32 would take 48 and fit 5. */
 template <typename T>
 __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(6)) gru_fwd_kernel(gru_fwd_params p)
@@ -80,8 +73,8 @@ __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(6)) gru_fwd_kernel(gru
         if (j >= H)
             continue;
         float bx[3], bh[3];
-        gru_biases((const T *)p.bx, H, j, bx);
-        gru_biases((const T *)p.bh, H, j, bh);
+        sf_cell_biases<3>((const T *)p.bx, H, j, bx);
+        sf_cell_biases<3>((const T *)p.bh, H, j, bh);
         sf_tile_rows<SF_CELL_ROWS, gru_row_in<T>>(
             p.B, [&](int64_t r, gru_row_in<T> &in) { gru_load<T>(gx, gh, hprev, nullptr, r, H, j, in); },
             [&](int64_t r, const gru_row_in<T> &in) {
@@ -115,8 +108,8 @@ template <typename T> __global__ void __launch_bounds__(SF_BLOCK) gru_bwd_kernel
         double acc[6] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
         if (j < H) {
             float bx[3], bh[3];
-            gru_biases((const T *)p.bx, H, j, bx);
-            gru_biases((const T *)p.bh, H, j, bh);
+            sf_cell_biases<3>((const T *)p.bx, H, j, bx);
+            sf_cell_biases<3>((const T *)p.bh, H, j, bh);
             /* Rows in increasing order, so the sums' order is that of one row at a time. */
             sf_tile_rows<SF_CELL_ROWS, gru_row_in<T>>(
                 p.B, [&](int64_t r, gru_row_in<T> &in) { gru_load<T>(gx, gh, hprev, dh_in, r, H, j, in); },

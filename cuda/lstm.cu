@@ -63,16 +63,6 @@ __device__ __forceinline__ void lstm_preact(const lstm_row_in<T> &in, bool has_g
     }
 }
 
-/* The four gate biases at unit j (0 without a bias). */
-template <typename T> __device__ __forceinline__ void lstm_biases(const T *bias, int64_t H, int64_t j, float (&b4)[4])
-{
-    for (int g = 0; g < 4; g++)
-        b4[g] = 0.0f;
-    if (bias)
-        for (int g = 0; g < 4; g++)
-            b4[g] = sf_to_float(bias[g * H + j]);
-}
-
 /* At least 5 blocks an SM (48 registers, no spills): holding SF_CELL_ROWS = 2 rows, nvcc
  * would take 55-56 registers and fit 4 (nvcc -Xptxas -v, sm_90). */
 template <typename T>
@@ -87,7 +77,7 @@ __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(5)) lstm_fwd_kernel(ls
         if (j >= H)
             continue;
         float b4[4];
-        lstm_biases(bias, H, j, b4);
+        sf_cell_biases<4>(bias, H, j, b4);
         sf_tile_rows<SF_CELL_ROWS, lstm_row_in<T>>(
             p.B,
             [&](int64_t r, lstm_row_in<T> &in) { lstm_load<T, int64_t>(gx, gh, cprev, nullptr, nullptr, r, H, j, in); },
@@ -135,7 +125,7 @@ __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(3)) lstm_bwd_kernel(ls
         double acc[4] = {0.0, 0.0, 0.0, 0.0};
         if (j < H) {
             float b4[4];
-            lstm_biases(bias, H, j, b4);
+            sf_cell_biases<4>(bias, H, j, b4);
             /* Rows in increasing order, so the sums' order is that of one row at a time. */
             sf_tile_rows<SF_CELL_ROWS, lstm_row_in<T>>(
                 p.B,

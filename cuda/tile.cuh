@@ -11,6 +11,8 @@
 
 #include <stdint.h>
 
+#include "dtype.cuh"
+
 #include "sf_cuda.h"
 
 /* Threads along hidden units (x, coalesced) and rows (y); grid.y row chunks. The same
@@ -38,6 +40,18 @@ struct sf_tile_geom {
 #ifndef SF_CELL_ROWS
 #define SF_CELL_ROWS 2
 #endif
+
+/* The G gate biases of unit j (zeros without a bias). One test of the pointer, then plain
+ * loads: a select per load (bias ? load : 0) keeps more registers live. */
+template <int G, typename T>
+__device__ __forceinline__ void sf_cell_biases(const T *bias, int64_t H, int64_t j, float (&out)[G])
+{
+    for (int g = 0; g < G; g++)
+        out[g] = 0.0f;
+    if (bias)
+        for (int g = 0; g < G; g++)
+            out[g] = sf_to_float(bias[g * H + j]);
+}
 
 /* The loop over a thread's rows in the cells' row x column tiled kernels: rows
  * threadIdx.y + blockIdx.y * blockDim.y in steps of the grid's rows. Per pass, load(r, in)
