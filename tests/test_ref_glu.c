@@ -15,10 +15,7 @@
 #include "sf_internal.h"
 #include "testutil.h"
 
-/* The CPU context of the running test (Criterion runs each test in a process of its own). */
-static sigfuse_ctx *ctx;
-static void open_ctx(void) { ctx = tu_cpu_ctx(); }
-static void close_ctx(void) { sigfuse_ctx_destroy(ctx); }
+RC_CPU_CTX_FIXTURE
 TestSuite(ref_glu, .init = open_ctx, .fini = close_ctx);
 TestSuite(ref_swiglu, .init = open_ctx, .fini = close_ctx);
 
