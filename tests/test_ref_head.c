@@ -13,8 +13,12 @@
 
 #include <criterion/criterion.h>
 
+#include "ref_check.h"
 #include "sf_internal.h"
 #include "testutil.h"
+
+RC_CPU_CTX_FIXTURE
+TestSuite(ref_head, .init = open_ctx, .fini = close_ctx);
 
 /* ---- shared helpers ------------------------------------------------------------- */
 
@@ -96,7 +100,6 @@ static void predict_tiny(bool with_bias, sigfuse_dtype label_dtype, float thresh
         want_lab[e] = want_p[e] > threshold ? 1.0 : 0.0;
     }
 
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     tu_buf x = tu_from(SIGFUSE_F32, 6, PX), w = tu_from(SIGFUSE_F32, 6, PW);
     tu_buf b = tu_from(SIGFUSE_F32, 2, PB);
     tu_buf logits = tu_alloc(SIGFUSE_F32, 4), probs = tu_alloc(SIGFUSE_F32, 4);
@@ -136,7 +139,6 @@ static void predict_tiny(bool with_bias, sigfuse_dtype label_dtype, float thresh
     cr_assert(tu_guards_ok(&x) && tu_guards_ok(&w) && tu_guards_ok(&b));
 
     tu_free(&x), tu_free(&w), tu_free(&b), tu_free(&logits), tu_free(&probs), tu_free(&labels);
-    sigfuse_ctx_destroy(ctx);
 }
 
 Test(ref_head, predict_f32_n2_d3_l2_each_output_alone_and_together)
@@ -162,7 +164,6 @@ Test(ref_head, predict_f32_n2_d3_l2_hand_labels)
 {
     /* Spelled out once so the threshold rule is not only checked against itself:
      * sigmoid of {-0.75, 0, -0.5, -2.5} is {0.321, 0.5, 0.378, 0.076}. */
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     tu_buf x = tu_from(SIGFUSE_F32, 6, PX), w = tu_from(SIGFUSE_F32, 6, PW);
     tu_buf labels = tu_alloc(SIGFUSE_U8, 4);
     sigfuse_head_predict_args a;
@@ -181,7 +182,6 @@ Test(ref_head, predict_f32_n2_d3_l2_hand_labels)
         expect_buf("predict hand labels", "labels", &labels, cases[c].want, 4, 0.0, 0.0);
     }
     tu_free(&x), tu_free(&w), tu_free(&labels);
-    sigfuse_ctx_destroy(ctx);
 }
 
 /* Random predict against a naive loop, over dtypes and odd / zero shapes. */
@@ -193,7 +193,6 @@ static void predict_random(sigfuse_dtype dtype, int64_t n, int64_t d, int64_t l,
              sigfuse_dtype_name(dtype), (long long)n, (long long)d, (long long)l, with_bias,
              sigfuse_dtype_name(label_dtype));
     tu_rng rng = tu_rng_seed(seed, name);
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     tu_buf x = tu_alloc_offset(dtype, n * d, 8), w = tu_alloc(dtype, l * d);
     tu_buf b = tu_alloc(dtype, l);
     tu_fill_uniform(&x, &rng, -2.0, 2.0);
@@ -232,7 +231,6 @@ static void predict_random(sigfuse_dtype dtype, int64_t n, int64_t d, int64_t l,
 
     free(z), free(p), free(lab);
     tu_free(&x), tu_free(&w), tu_free(&b), tu_free(&logits), tu_free(&probs), tu_free(&labels);
-    sigfuse_ctx_destroy(ctx);
 }
 
 static const int64_t SHAPES[] = {0, 1, 7, 33};
@@ -377,6 +375,16 @@ static sigfuse_status run_train(sigfuse_ctx *ctx, sigfuse_head_train_args *a, si
     return st;
 }
 
+/* A case's name (case_name with `tag`), its buffers and its train args over `outputs`;
+ * the args point into *b, which must stay where it is. */
+static sigfuse_head_train_args open_case(const head_case *c, const char *tag, char name[192], head_bufs *b,
+                                         unsigned outputs)
+{
+    case_name(c, tag, name, 192);
+    make_bufs(c, b, name);
+    return make_args(c, b, outputs);
+}
+
 typedef struct naive_out {
     double loss;
     double *dx, *dw, *dbias;
@@ -449,12 +457,9 @@ static void check_train(const head_case *c, const char *tag, int64_t chunk_rows,
                         unsigned outputs)
 {
     char name[192];
-    case_name(c, tag, name, sizeof name);
     head_bufs b;
-    make_bufs(c, &b, name);
+    sigfuse_head_train_args a = open_case(c, tag, name, &b, outputs);
     naive_out want = naive_train(c, &b);
-    sigfuse_ctx *ctx = tu_cpu_ctx();
-    sigfuse_head_train_args a = make_args(c, &b, outputs);
     if (outputs & O_LOSS)
         tu_set(&b.loss, 0, 12345.0);
     sigfuse_status st = run_train(ctx, &a, ws_size(ctx, &a, chunk_rows));
@@ -485,7 +490,6 @@ static void check_train(const head_case *c, const char *tag, int64_t chunk_rows,
 
     free_naive(&want);
     free_bufs(&b);
-    sigfuse_ctx_destroy(ctx);
 }
 
 /* The logits of a 16-bit head: its dot product rounded to the dtype, the bias added after
@@ -505,7 +509,6 @@ static void rounded_logit_case(sigfuse_dtype dtype, bool with_bias)
     if (with_bias)
         z += h;
     const double want = naive_softplus(z);
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     tu_buf x = tu_from(dtype, 2, xs), w = tu_from(dtype, 2, ws), b = tu_from(dtype, 1, bs);
     tu_buf y = tu_from(dtype, 1, ys), loss = tu_alloc(SIGFUSE_F32, 1);
     sigfuse_head_train_args a;
@@ -523,7 +526,6 @@ static void rounded_logit_case(sigfuse_dtype dtype, bool with_bias)
     if (dtype != SIGFUSE_F32)
         cr_assert(fabs(want - unrounded) > 0x1p-20, "%s: the case does not tell the definitions apart", name);
     tu_free(&x), tu_free(&w), tu_free(&b), tu_free(&y), tu_free(&loss);
-    sigfuse_ctx_destroy(ctx);
 }
 
 Test(ref_head, train_bf16_f16_n1_d2_l1_dot_product_rounded_to_dtype_then_bias)
@@ -582,14 +584,11 @@ Test(ref_head, train_f32_n5_d4_l3_u8_targets_any_nonzero_byte_is_one)
     head_case c = default_case(SIGFUSE_F32, 5, 4, 3);
     c.target_dtype = SIGFUSE_U8;
     char name[192];
-    case_name(&c, "bytes", name, sizeof name);
     head_bufs b;
-    make_bufs(&c, &b, name);
-    sigfuse_ctx *ctx = tu_cpu_ctx();
+    sigfuse_head_train_args a = open_case(&c, "bytes", name, &b, O_ALL);
     unsigned char *t = data_of(&b.targets);
     for (int64_t e = 0; e < c.n * c.l; e++)
         t[e] = (unsigned char)((e % 3 == 0) ? 0 : (e % 3 == 1 ? 1 : 0x80 + e));
-    sigfuse_head_train_args a = make_args(&c, &b, O_ALL);
     cr_assert_eq(run_train(ctx, &a, ws_size(ctx, &a, 2)), SIGFUSE_SUCCESS);
     float got[4 + 20 + 12 + 3];
     memcpy(got, data_of(&b.loss), 4);
@@ -605,7 +604,6 @@ Test(ref_head, train_f32_n5_d4_l3_u8_targets_any_nonzero_byte_is_one)
                   memcmp(got + 33, data_of(&b.dbias), 12) == 0,
               "%s: a target byte > 1 did not read as 1", name);
     free_bufs(&b);
-    sigfuse_ctx_destroy(ctx);
 }
 
 /* ---- gradients against central finite differences, in f64 ------------------------- */
@@ -638,14 +636,13 @@ static void fd_check(const char *name, sigfuse_ctx *ctx, const head_case *c, hea
     }
 }
 
-static void fd_case(head_case c)
+/* dx, dw (and dbias) of the case with `seed` against central differences of its loss. */
+static void fd_case(head_case c, uint64_t seed)
 {
+    c.seed = seed;
     char name[192];
-    case_name(&c, "finite-differences", name, sizeof name);
     head_bufs b;
-    make_bufs(&c, &b, name);
-    sigfuse_ctx *ctx = tu_cpu_ctx();
-    sigfuse_head_train_args a = make_args(&c, &b, O_ALL);
+    sigfuse_head_train_args a = open_case(&c, "finite-differences", name, &b, O_ALL);
     cr_assert_eq(run_train(ctx, &a, ws_size(ctx, &a, 2)), SIGFUSE_SUCCESS, "%s: %s", name,
                  sigfuse_ctx_last_error(ctx));
     fd_check(name, ctx, &c, &b, &b.x, &b.dx, c.n * c.d, "dx");
@@ -653,35 +650,23 @@ static void fd_case(head_case c)
     if (c.bias)
         fd_check(name, ctx, &c, &b, &b.bias, &b.dbias, c.l, "dbias");
     free_bufs(&b);
-    sigfuse_ctx_destroy(ctx);
 }
 
-Test(ref_head, train_f64_n4_d3_l5_finite_differences_mean_soft_targets)
-{
-    head_case c = default_case(SIGFUSE_F64, 4, 3, 5);
-    c.seed = 400;
-    fd_case(c);
-}
+Test(ref_head, train_f64_n4_d3_l5_finite_differences_mean_soft_targets) { fd_case(default_case(SIGFUSE_F64, 4, 3, 5), 400); }
 
 Test(ref_head, train_f64_n5_d4_l3_finite_differences_sum_u8_scale)
 {
     head_case c = default_case(SIGFUSE_F64, 5, 4, 3);
-    c.reduction = SIGFUSE_REDUCTION_SUM;
-    c.target_dtype = SIGFUSE_U8;
-    c.grad_scale = 0.75f;
-    c.x_range = 2.0;
-    c.w_range = 2.0;
-    c.seed = 401;
-    fd_case(c);
+    c.reduction = SIGFUSE_REDUCTION_SUM, c.target_dtype = SIGFUSE_U8, c.grad_scale = 0.75f;
+    c.x_range = c.w_range = 2.0;
+    fd_case(c, 401);
 }
 
 Test(ref_head, train_f64_n3_d2_l4_finite_differences_no_posweight)
 {
     head_case c = default_case(SIGFUSE_F64, 3, 2, 4);
-    c.pos_weight = false;
-    c.reduction = SIGFUSE_REDUCTION_SUM;
-    c.seed = 402;
-    fd_case(c);
+    c.pos_weight = false, c.reduction = SIGFUSE_REDUCTION_SUM;
+    fd_case(c, 402);
 }
 
 /* ---- chunking ----------------------------------------------------------------------- */
@@ -715,11 +700,8 @@ static void chunk_case(sigfuse_dtype dtype, int64_t n, int64_t d, int64_t l)
     head_case c = default_case(dtype, n, d, l);
     c.seed = 500u + (uint64_t)dtype;
     char name[192];
-    case_name(&c, "chunks", name, sizeof name);
     head_bufs b;
-    make_bufs(&c, &b, name);
-    sigfuse_ctx *ctx = tu_cpu_ctx();
-    sigfuse_head_train_args a = make_args(&c, &b, O_ALL);
+    sigfuse_head_train_args a = open_case(&c, "chunks", name, &b, O_ALL);
 
     /* The documented size: one chunk of G plus the dW, dbias and loss accumulators. */
     const size_t fixed = (size_t)(l * d + l + 1) * sizeof(double);
@@ -782,7 +764,6 @@ static void chunk_case(sigfuse_dtype dtype, int64_t n, int64_t d, int64_t l)
     expect_buf(name, "dbias", &b.dbias, want.dbias, l, rtol, atol);
     free_naive(&want);
     free_bufs(&b);
-    sigfuse_ctx_destroy(ctx);
 }
 
 Test(ref_head, train_f32_n37_d13_l5_chunks_1_3_between_n_bitwise)
@@ -800,64 +781,74 @@ Test(ref_head, train_bf16_n20_d33_l7_chunks_1_3_between_n_bitwise)
     chunk_case(SIGFUSE_BF16, 20, 33, 7);
 }
 
-/* A failing call writes nothing: every output, and the workspace guards, intact. */
-static void expect_failure_untouched(const char *name, sigfuse_ctx *ctx, head_bufs *b,
-                                     sigfuse_head_train_args *a, tu_buf *ws, size_t bytes,
-                                     sigfuse_status want)
+/* The default f32 case n x d x l with a workspace of chunk_rows's size, at byte offset
+ * ws_offset (0: the plain form), for the checks that the step refuses a workspace. */
+typedef struct ws_case {
+    const char *name;
+    head_bufs b;
+    sigfuse_head_train_args a;   /* every output; points into b */
+    tu_buf ws;
+} ws_case;
+
+static void open_ws_case(ws_case *w, const char *name, int64_t n, int64_t d, int64_t l, int64_t chunk_rows,
+                         size_t ws_offset)
 {
-    a->workspace = &ws->desc;
-    a->workspace_bytes = bytes;
-    sigfuse_status st = sigfuse_head_train_step(ctx, a);
-    cr_assert_eq(st, want, "%s: got %s, want %s", name, sigfuse_status_string(st),
+    const head_case c = default_case(SIGFUSE_F32, n, d, l);
+    w->name = name;
+    make_bufs(&c, &w->b, name);
+    w->a = make_args(&c, &w->b, O_ALL);
+    const int64_t bytes = (int64_t)ws_size(ctx, &w->a, chunk_rows);
+    w->ws = ws_offset ? tu_alloc_offset(SIGFUSE_U8, bytes, ws_offset) : tu_alloc(SIGFUSE_U8, bytes);
+}
+
+static void close_ws_case(ws_case *w)
+{
+    tu_free(&w->ws);
+    free_bufs(&w->b);
+}
+
+/* The step given `bytes` of the workspace fails with `want` and writes nothing: every
+ * output, and the workspace and its guards, intact. */
+static void expect_refused(ws_case *w, size_t bytes, sigfuse_status want)
+{
+    w->a.workspace = &w->ws.desc;
+    w->a.workspace_bytes = bytes;
+    sigfuse_status st = sigfuse_head_train_step(ctx, &w->a);
+    cr_assert_eq(st, want, "%s: got %s, want %s", w->name, sigfuse_status_string(st),
                  sigfuse_status_string(want));
-    cr_assert(strlen(sigfuse_ctx_last_error(ctx)) > 0, "%s: no message", name);
-    cr_assert(tu_untouched(&b->loss) && tu_untouched(&b->dx) && tu_untouched(&b->dw) &&
-                  tu_untouched(&b->dbias),
-              "%s: a failed call wrote an output", name);
-    cr_assert(tu_untouched(ws), "%s: a failed call wrote its workspace", name);
-    expect_inputs_intact(name, b);
+    cr_assert(strlen(sigfuse_ctx_last_error(ctx)) > 0, "%s: no message", w->name);
+    cr_assert(tu_untouched(&w->b.loss) && tu_untouched(&w->b.dx) && tu_untouched(&w->b.dw) &&
+                  tu_untouched(&w->b.dbias),
+              "%s: a failed call wrote an output", w->name);
+    cr_assert(tu_untouched(&w->ws), "%s: a failed call wrote its workspace", w->name);
+    expect_inputs_intact(w->name, &w->b);
 }
 
 Test(ref_head, train_f32_n37_d13_l5_insufficient_workspace_writes_nothing)
 {
-    head_case c = default_case(SIGFUSE_F32, 37, 13, 5);
-    const char *name = "train_f32_n37_d13_l5 insufficient workspace";
-    head_bufs b;
-    make_bufs(&c, &b, name);
-    sigfuse_ctx *ctx = tu_cpu_ctx();
-    sigfuse_head_train_args a = make_args(&c, &b, O_ALL);
-    const size_t one = ws_size(ctx, &a, 1);
-    tu_buf ws = tu_alloc(SIGFUSE_U8, (int64_t)one);
-    expect_failure_untouched(name, ctx, &b, &a, &ws, one - 1, SIGFUSE_ERR_INSUFFICIENT_WORKSPACE);
-    expect_failure_untouched(name, ctx, &b, &a, &ws, one / 2, SIGFUSE_ERR_INSUFFICIENT_WORKSPACE);
+    ws_case w;
+    open_ws_case(&w, "train_f32_n37_d13_l5 insufficient workspace", 37, 13, 5, 1, 0);
+    const size_t one = w.ws.bytes;   /* chunk_rows = 1's size, the smallest */
+    expect_refused(&w, one - 1, SIGFUSE_ERR_INSUFFICIENT_WORKSPACE);
+    expect_refused(&w, one / 2, SIGFUSE_ERR_INSUFFICIENT_WORKSPACE);
     /* And exactly the chunk_rows = 1 size is enough. */
-    a.workspace_bytes = one;
-    cr_assert_eq(sigfuse_head_train_step(ctx, &a), SIGFUSE_SUCCESS, "%s: %s", name,
+    w.a.workspace_bytes = one;
+    cr_assert_eq(sigfuse_head_train_step(ctx, &w.a), SIGFUSE_SUCCESS, "%s: %s", w.name,
                  sigfuse_ctx_last_error(ctx));
-    cr_assert(tu_guards_ok(&ws));
-    tu_free(&ws);
-    free_bufs(&b);
-    sigfuse_ctx_destroy(ctx);
+    cr_assert(tu_guards_ok(&w.ws));
+    close_ws_case(&w);
 }
 
 Test(ref_head, train_f32_n7_d5_l3_misaligned_workspace_is_refused)
 {
     /* The reference keeps doubles in the workspace; it documents (by failing) that the
      * workspace address must be 8-byte aligned rather than read doubles unaligned. */
-    head_case c = default_case(SIGFUSE_F32, 7, 5, 3);
-    const char *name = "train_f32_n7_d5_l3 misaligned workspace";
-    head_bufs b;
-    make_bufs(&c, &b, name);
-    sigfuse_ctx *ctx = tu_cpu_ctx();
-    sigfuse_head_train_args a = make_args(&c, &b, O_ALL);
-    const size_t bytes = ws_size(ctx, &a, 0);
-    tu_buf ws = tu_alloc_offset(SIGFUSE_U8, (int64_t)bytes, 1);
-    expect_failure_untouched(name, ctx, &b, &a, &ws, bytes, SIGFUSE_ERR_INVALID_ARGUMENT);
-    cr_assert(strstr(sigfuse_ctx_last_error(ctx), "aligned") != NULL, "%s: message \"%s\"", name,
+    ws_case w;
+    open_ws_case(&w, "train_f32_n7_d5_l3 misaligned workspace", 7, 5, 3, 0, 1);
+    expect_refused(&w, w.ws.bytes, SIGFUSE_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(sigfuse_ctx_last_error(ctx), "aligned") != NULL, "%s: message \"%s\"", w.name,
               sigfuse_ctx_last_error(ctx));
-    tu_free(&ws);
-    free_bufs(&b);
-    sigfuse_ctx_destroy(ctx);
+    close_ws_case(&w);
 }
 
 /* ---- dtypes and shapes -------------------------------------------------------------- */
@@ -893,7 +884,6 @@ Test(ref_head, train_f32_n0_d4_l3_zero_rows)
         c.reduction = red ? SIGFUSE_REDUCTION_SUM : SIGFUSE_REDUCTION_MEAN;
         head_bufs b;
         make_bufs(&c, &b, "train_f32_n0_d4_l3");
-        sigfuse_ctx *ctx = tu_cpu_ctx();
         sigfuse_head_train_args a = make_args(&c, &b, O_ALL);
         tu_set(&b.loss, 0, 7.0);
         cr_assert_eq(run_train(ctx, &a, ws_size(ctx, &a, 1)), SIGFUSE_SUCCESS, "%s",
@@ -904,7 +894,6 @@ Test(ref_head, train_f32_n0_d4_l3_zero_rows)
         const double want_loss = red ? 0.0 : NAN;
         expect_buf("train_f32_n0_d4_l3", "loss", &b.loss, &want_loss, 1, 0.0, 0.0);
         free_bufs(&b);
-        sigfuse_ctx_destroy(ctx);
     }
 }
 
@@ -938,7 +927,6 @@ static void extreme_case(sigfuse_dtype dtype, sigfuse_reduction reduction)
     for (int64_t j = 0; j < c.l; j++)
         for (int64_t k = 0; k < c.d; k++)
             tu_set(&b.w, j * c.d + k, 2500.0 * col_sign[j]);
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     sigfuse_head_train_args a = make_args(&c, &b, O_ALL);
     cr_assert_eq(run_train(ctx, &a, ws_size(ctx, &a, 4)), SIGFUSE_SUCCESS, "%s: %s", name,
                  sigfuse_ctx_last_error(ctx));
@@ -980,7 +968,6 @@ static void extreme_case(sigfuse_dtype dtype, sigfuse_reduction reduction)
     free(db);
     free(g);
     free_bufs(&b);
-    sigfuse_ctx_destroy(ctx);
 }
 
 Test(ref_head, train_f32_n6_d4_l3_logits_pm1e4)
@@ -1017,7 +1004,6 @@ Test(ref_head, train_f32_n2_d1_l2_infinite_logits_take_limits)
      * (the zero coefficient cancels the infinite softplus), with disagreeing targets it
      * is +inf, and the gradients (sigmoids) stay finite. pos_weight 0 cancels too. */
     const char *name = "train_f32_n2_d1_l2 infinite logits";
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     const double xv[2] = {1.0, -1.0}, wv[2] = {0.5, 0.5};
     const double bv[2] = {INFINITY, -INFINITY};
     tu_buf x = tu_from(SIGFUSE_F32, 2, xv), w = tu_from(SIGFUSE_F32, 2, wv);
@@ -1065,14 +1051,12 @@ Test(ref_head, train_f32_n2_d1_l2_infinite_logits_take_limits)
 
     tu_free(&x), tu_free(&w), tu_free(&bias), tu_free(&loss), tu_free(&dx), tu_free(&dw);
     tu_free(&dbias), tu_free(&t), tu_free(&pw);
-    sigfuse_ctx_destroy(ctx);
 }
 
 /* No labels and no features: nothing to walk, however many rows. A huge n used to walk
  * every row doing nothing (the fuzzer found it: minutes for n = 2^40). */
 Test(ref_head, train_without_labels_or_features_is_immediate_for_any_n)
 {
-    sigfuse_ctx *ctx = tu_cpu_ctx();
     float xs[1] = {0}, ts[1] = {0}, loss = -1.0f;
     _Alignas(16) double ws[4];
     sigfuse_buffer x = sigfuse_host_buffer(xs, SIGFUSE_F32), w = sigfuse_host_buffer(xs, SIGFUSE_F32);
@@ -1089,5 +1073,4 @@ Test(ref_head, train_without_labels_or_features_is_immediate_for_any_n)
     a.reduction = SIGFUSE_REDUCTION_MEAN;
     cr_assert_eq(sigfuse_head_train_step(ctx, &a), SIGFUSE_SUCCESS, "%s", sigfuse_ctx_last_error(ctx));
     cr_expect(isnan(loss), "MEAN over no labels is NaN");
-    sigfuse_ctx_destroy(ctx);
 }
