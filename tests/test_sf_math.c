@@ -66,6 +66,32 @@ static double ulps(float got, double want)
     return fabs((double)got - want) / u;
 }
 
+/* The largest error seen so far and where: keep_worst takes each point's. */
+typedef struct worst {
+    double d;
+    float at;
+} worst;
+
+static void keep_worst(worst *w, double d, float x)
+{
+    if (d > w->d) {
+        w->d = d;
+        w->at = x;
+    }
+}
+
+/* The worst of err(x) over every 97th float of either sign, zero to the largest finite. */
+static worst worst_over_every_97th_float(double (*err)(float x))
+{
+    worst w = {0.0, 0.0f};
+    for (uint64_t b = 0; b < 0x7f800000u; b += 97)
+        for (int sign = 0; sign < 2; sign++) {
+            const float x = f_of_bits((uint32_t)b | (sign ? 0x80000000u : 0u));
+            keep_worst(&w, err(x), x);
+        }
+    return w;
+}
+
 /* Every 17th float of [0, 1] (63 million), plus the worst point of an exhaustive run
  * (0x1.f2ccf2p-1: 1.43 ulp) and the ends. SF_MATH_STRIDE=1 in the environment makes it
  * that exhaustive run (about 30 s); 1.5 ulp is its bound rounded up. */
@@ -74,25 +100,15 @@ Test(sf_math, log1p_unit_within_1_5_ulp_on_the_unit_interval)
     const uint32_t one = bits_of(1.0f);
     const char *env_stride = getenv("SF_MATH_STRIDE");
     const uint32_t stride = env_stride && atoi(env_stride) > 0 ? (uint32_t)atoi(env_stride) : 17;
-    double worst = 0.0;
-    float worst_at = 0.0f;
+    worst w = {0.0, 0.0f};
     for (uint32_t b = 0; b <= one; b += stride) {
         float e = f_of_bits(b);
-        double d = ulps(sf_log1p_unit(e), log1p((double)e));
-        if (d > worst) {
-            worst = d;
-            worst_at = e;
-        }
+        keep_worst(&w, ulps(sf_log1p_unit(e), log1p((double)e)), e);
     }
     const float points[] = {0x1.f2ccf2p-1f, 1.0f, 0x1p-149f, 0x1p-126f, 0x1p-24f, 0.5f};
-    for (size_t i = 0; i < sizeof points / sizeof points[0]; i++) {
-        double d = ulps(sf_log1p_unit(points[i]), log1p((double)points[i]));
-        if (d > worst) {
-            worst = d;
-            worst_at = points[i];
-        }
-    }
-    cr_expect(worst <= 1.5, "sf_log1p_unit: %.3f ulp at e = %a", worst, (double)worst_at);
+    for (size_t i = 0; i < sizeof points / sizeof points[0]; i++)
+        keep_worst(&w, ulps(sf_log1p_unit(points[i]), log1p((double)points[i])), points[i]);
+    cr_expect(w.d <= 1.5, "sf_log1p_unit: %.3f ulp at e = %a", w.d, (double)w.at);
     cr_expect(bits_of(sf_log1p_unit(0.0f)) == 0u, "log1p(+0) must be +0");
     cr_expect(isnan(sf_log1p_unit(NAN)), "NaN must propagate");
 }
@@ -123,26 +139,18 @@ Test(sf_math, mul_limit_takes_zero_times_infinity_as_zero_and_keeps_nan)
 /* softplus(x) = max(x, 0) + log1p(e^-|x|) and log sigma(x) = -softplus(-x) over every
  * 97th float of either sign, against double. The f32 exp and the tail add up to a few
  * ulp; 4 is the bound. Infinities give the exact limits. */
+static double softplus_error(float x)
+{
+    double xd = x;
+    double want = (xd > 0 ? xd : 0.0) + log1p(exp(-fabs(xd)));
+    double d = ulps(sf_softplus(x), want), dl = ulps(sf_log_sigmoid(-x), -want);
+    return dl > d ? dl : d;
+}
+
 Test(sf_math, softplus_and_log_sigmoid_within_4_ulp_everywhere)
 {
-    double worst = 0.0;
-    float worst_at = 0.0f;
-    for (uint64_t b = 0; b < 0x7f800000u; b += 97) {
-        for (int sign = 0; sign < 2; sign++) {
-            float x = f_of_bits((uint32_t)b | (sign ? 0x80000000u : 0u));
-            double xd = x;
-            double want = (xd > 0 ? xd : 0.0) + log1p(exp(-fabs(xd)));
-            double d = ulps(sf_softplus(x), want);
-            double dl = ulps(sf_log_sigmoid(-x), -want);
-            if (dl > d)
-                d = dl;
-            if (d > worst) {
-                worst = d;
-                worst_at = x;
-            }
-        }
-    }
-    cr_expect(worst <= 4.0, "softplus: %.3f ulp at x = %a", worst, (double)worst_at);
+    const worst w = worst_over_every_97th_float(softplus_error);
+    cr_expect(w.d <= 4.0, "softplus: %.3f ulp at x = %a", w.d, (double)w.at);
     cr_expect(sf_softplus(INFINITY) == INFINITY);
     cr_expect(sf_softplus(-INFINITY) == 0.0f);
     cr_expect(sf_log_sigmoid(INFINITY) == 0.0f);
@@ -154,24 +162,17 @@ Test(sf_math, softplus_and_log_sigmoid_within_4_ulp_everywhere)
  * double: the f32 exp, the reciprocal and three roundings stay under 5 ulp (4.5 seen on
  * a sample of [2^-12, 40]); the limits at +-inf and 0 are exact. Subnormal results (|x|
  * past 44) are held to the same count of 2^-149 (ulps()). */
+static double tanh_grad_error(float x)
+{
+    double c = cosh((double)x);
+    return ulps(sf_tanh_grad(x), 1.0 / (c * c));
+}
+
 Test(sf_math, tanh_grad_within_5_ulp_everywhere)
 {
-    double worst = 0.0;
-    float worst_at = 0.0f;
-    for (uint64_t b = 0; b < 0x7f800000u; b += 97) {
-        for (int sign = 0; sign < 2; sign++) {
-            float x = f_of_bits((uint32_t)b | (sign ? 0x80000000u : 0u));
-            double c = cosh((double)x);
-            double want = 1.0 / (c * c);
-            double d = ulps(sf_tanh_grad(x), want);
-            if (d > worst) {
-                worst = d;
-                worst_at = x;
-            }
-        }
-    }
-    cr_log_info("sf_tanh_grad: worst %.3f ulp at x = %a", worst, (double)worst_at);
-    cr_expect(worst <= 5.0, "sf_tanh_grad: %.3f ulp at x = %a", worst, (double)worst_at);
+    const worst w = worst_over_every_97th_float(tanh_grad_error);
+    cr_log_info("sf_tanh_grad: worst %.3f ulp at x = %a", w.d, (double)w.at);
+    cr_expect(w.d <= 5.0, "sf_tanh_grad: %.3f ulp at x = %a", w.d, (double)w.at);
     cr_expect(sf_tanh_grad(0.0f) == 1.0f);
     cr_expect(sf_tanh_grad(INFINITY) == 0.0f && sf_tanh_grad(-INFINITY) == 0.0f);
     cr_expect(isnan(sf_tanh_grad(NAN)));
