@@ -32,6 +32,13 @@ static void teardown(void) { sigfuse_ctx_destroy(ctx); }
 
 TestSuite(api_errors, .init = setup, .fini = teardown);
 
+/* Element i of b set to step * i: distinct ordinary values over the whole buffer. */
+static void set_ramp(tu_buf *b, double step)
+{
+    for (int64_t i = 0; i < b->n; i++)
+        tu_set(b, i, step * (double)i);
+}
+
 enum { N = 8 };
 
 Test(api_errors, null_context_every_entry)
@@ -153,8 +160,7 @@ Test(api_errors, f64_only_on_reference)
 {
     /* The reference takes f64; the status for other backends is checked where they exist. */
     tu_buf x = tu_alloc(SIGFUSE_F64, N), y = tu_alloc(SIGFUSE_F64, N);
-    for (int i = 0; i < N; i++)
-        tu_set(&x, i, i);
+    set_ramp(&x, 1.0);
     cr_expect_eq(sigfuse_sigmoid_forward(ctx, N, &x.desc, &y.desc), SIGFUSE_SUCCESS);
     tu_free(&x), tu_free(&y);
 }
@@ -169,8 +175,7 @@ Test(api_errors, lstm_and_gru)
     tu_buf gx = tu_alloc(SIGFUSE_F32, B * 4 * H), c_prev = tu_alloc(SIGFUSE_F32, B * H);
     tu_buf h = tu_alloc(SIGFUSE_F32, B * H), c = tu_alloc(SIGFUSE_F32, B * H), dh = tu_alloc(SIGFUSE_F32, B * H);
     tu_buf dgates = tu_alloc(SIGFUSE_F32, B * 4 * H), bias16 = tu_alloc(SIGFUSE_F16, 4 * H);
-    for (int i = 0; i < B * 4 * H; i++)
-        tu_set(&gx, i, 0.1 * i);
+    set_ramp(&gx, 0.1);
     for (int i = 0; i < B * H; i++)
         tu_set(&c_prev, i, 0.2), tu_set(&dh, i, 1.0);
 
@@ -301,10 +306,8 @@ Test(api_errors, head_sizes_options_and_workspace)
     const int Nr = 5, D = 4, L = 3;
     tu_buf x = tu_alloc(SIGFUSE_F32, Nr * D), w = tu_alloc(SIGFUSE_F32, L * D), t = tu_alloc(SIGFUSE_U8, Nr * L);
     tu_buf loss = tu_alloc(SIGFUSE_F32, 1), dw = tu_alloc(SIGFUSE_F32, L * D), probs = tu_alloc(SIGFUSE_F32, Nr * L);
-    for (int i = 0; i < Nr * D; i++)
-        tu_set(&x, i, 0.1 * i);
-    for (int i = 0; i < L * D; i++)
-        tu_set(&w, i, 0.05 * i);
+    set_ramp(&x, 0.1);
+    set_ramp(&w, 0.05);
     for (int i = 0; i < Nr * L; i++)
         tu_set(&t, i, i % 2);
 
@@ -371,8 +374,7 @@ Test(api_errors, overlapping_buffers)
 {
     const int B = 2, H = 3;
     tu_buf x = tu_alloc(SIGFUSE_F32, N + 1), dy = tu_alloc(SIGFUSE_F32, N), da = tu_alloc(SIGFUSE_F32, N);
-    for (int i = 0; i <= N; i++)
-        tu_set(&x, i, 0.25 * i);
+    set_ramp(&x, 0.25);   /* all N + 1 */
     for (int i = 0; i < N; i++)
         tu_set(&dy, i, 1.0);
     float before[N + 1];
@@ -421,8 +423,7 @@ Test(api_errors, overlapping_buffers)
     /* Cells: h and c in one buffer; h inside the gates. c = c_prev is allowed. */
     tu_buf gx = tu_alloc(SIGFUSE_F32, B * 4 * H), c_prev = tu_alloc(SIGFUSE_F32, B * H);
     tu_buf h = tu_alloc(SIGFUSE_F32, B * H);
-    for (int i = 0; i < B * 4 * H; i++)
-        tu_set(&gx, i, 0.1 * i);
+    set_ramp(&gx, 0.1);
     for (int i = 0; i < B * H; i++)
         tu_set(&c_prev, i, 0.2);
     sigfuse_lstm_forward_args f = {B, H, &gx.desc, NULL, NULL, &c_prev.desc, &h.desc, &h.desc};
@@ -436,10 +437,8 @@ Test(api_errors, overlapping_buffers)
     const int Nr = 5, D = 4, L = 3;
     tu_buf hx = tu_alloc(SIGFUSE_F32, Nr * D), hw = tu_alloc(SIGFUSE_F32, L * D), ht = tu_alloc(SIGFUSE_U8, Nr * L);
     tu_buf dw = tu_alloc(SIGFUSE_F32, L * D), probs = tu_alloc(SIGFUSE_F32, Nr * L);
-    for (int i = 0; i < Nr * D; i++)
-        tu_set(&hx, i, 0.1 * i);
-    for (int i = 0; i < L * D; i++)
-        tu_set(&hw, i, 0.05 * i);
+    set_ramp(&hx, 0.1);
+    set_ramp(&hw, 0.05);
     sigfuse_head_train_args a;
     sigfuse_head_train_args_init(&a);
     a.n = Nr, a.d = D, a.l = L, a.x = &hx.desc, a.w = &hw.desc, a.targets = &ht.desc, a.dw = &dw.desc;
@@ -603,10 +602,8 @@ Test(api_errors, head_predict_checks_a_workspace_it_does_not_need)
 {
     const int Nr = 3, D = 2, L = 2;
     tu_buf x = tu_alloc(SIGFUSE_F32, Nr * D), w = tu_alloc(SIGFUSE_F32, L * D), probs = tu_alloc(SIGFUSE_F32, Nr * L);
-    for (int i = 0; i < Nr * D; i++)
-        tu_set(&x, i, 0.1 * i);
-    for (int i = 0; i < L * D; i++)
-        tu_set(&w, i, 0.2 * i);
+    set_ramp(&x, 0.1);
+    set_ramp(&w, 0.2);
     sigfuse_head_predict_args p;
     sigfuse_head_predict_args_init(&p);
     p.n = Nr, p.d = D, p.l = L, p.x = &x.desc, p.w = &w.desc, p.probs = &probs.desc;
