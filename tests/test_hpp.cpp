@@ -36,6 +36,19 @@ double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
 bool near(double got, double want, double tol) { return std::fabs(got - want) <= tol * (1.0 + std::fabs(want)); }
 
+// A head's sizes and parameters: the fields its predict and train arguments share.
+template <class HeadArgs>
+void set_head(HeadArgs &a, std::int64_t n, std::int64_t d, std::int64_t l, sigfuse::view x, sigfuse::view w,
+              sigfuse::view bias)
+{
+    a.n = n;
+    a.d = d;
+    a.l = l;
+    a.x = x;
+    a.w = w;
+    a.bias = bias;
+}
+
 } // namespace
 
 Test(hpp, context_raii_and_accessors)
@@ -209,10 +222,8 @@ Test(hpp, bce_expected_style)
 
     // A result with a value: the workspace size query.
     sigfuse::head_train_args h;
-    h.n = 1;
-    h.d = 1;
-    h.l = 1;
-    h.x = h.w = h.targets = sigfuse::host_view(logits);
+    set_head(h, 1, 1, 1, sigfuse::host_view(logits), sigfuse::host_view(logits), sigfuse::absent);
+    h.targets = sigfuse::host_view(logits);
     h.loss = sigfuse::host_view(loss);
     sigfuse::result<std::size_t> size = ctx.head_train_workspace_size(h, 0, sigfuse::nothrow);
     cr_expect(size.ok(), "%s", size.message().c_str());
@@ -255,28 +266,19 @@ Test(hpp, gru_cell_forward_backward)
     // B = 1, H = 1: r, z, n by hand.
     auto ctx = sigfuse::context::cpu();
     std::vector<float> gx{0.3f, -0.2f, 0.5f}, gh{-0.1f, 0.4f, 0.7f}, h_prev{0.25f}, h(1);
-    sigfuse::gru_forward_args f;
-    f.batch = 1;
-    f.hidden = 1;
-    f.gates_x = sigfuse::host_view(gx);
-    f.gates_h = sigfuse::host_view(gh);
-    f.h_prev = sigfuse::host_view(h_prev);
-    f.h = sigfuse::host_view(h);
+    // The cells' argument structs are aggregates: batch, hidden, then the views in the C
+    // struct's order (here gates_x, gates_h, bias_x, bias_h absent, h_prev, h).
+    sigfuse::gru_forward_args f{1, 1, sigfuse::host_view(gx), sigfuse::host_view(gh), {}, {},
+                                sigfuse::host_view(h_prev), sigfuse::host_view(h)};
     ctx.gru_cell_forward(f);
     double r = sigmoid(0.3 - 0.1), z = sigmoid(-0.2 + 0.4), nn = std::tanh(0.5 + r * 0.7);
     cr_expect(near(h[0], (1 - z) * nn + z * 0.25, 1e-6), "h %g", h[0]);
 
     std::vector<float> dh{1.0f}, dgx(3), dgh(3), dh_prev(1);
-    sigfuse::gru_backward_args b;
-    b.batch = 1;
-    b.hidden = 1;
-    b.gates_x = f.gates_x;
-    b.gates_h = f.gates_h;
-    b.h_prev = f.h_prev;
-    b.dh = sigfuse::host_view(dh);
-    b.dgates_x = sigfuse::host_view(dgx);
-    b.dgates_h = sigfuse::host_view(dgh);
-    b.dh_prev = sigfuse::host_view(dh_prev);
+    // The forward's inputs, dh; dgates_x, dgates_h, dh_prev (the bias gradients absent).
+    sigfuse::gru_backward_args b{f.batch, f.hidden, f.gates_x, f.gates_h, f.bias_x, f.bias_h, f.h_prev,
+                                 sigfuse::host_view(dh), sigfuse::host_view(dgx), sigfuse::host_view(dgh),
+                                 sigfuse::host_view(dh_prev), {}, {}};
     ctx.gru_cell_backward(b);
     cr_expect(near(dh_prev[0], z, 1e-6), "dh_prev %g want z = %g", dh_prev[0], z);
     cr_expect(near(dgh[2], dgx[2] * r, 1e-6), "the n block of dgates_h is r times dgates_x's");
@@ -298,12 +300,7 @@ Test(hpp, head_train_with_workspace)
     std::vector<float> x{1, 0, 0, 1, 1, 1, -1, 2}, w{0.5f, -0.25f}, bias{0.1f}, y{1, 0, 1, 0};
     std::vector<float> loss(1), dw(2), db(1);
     sigfuse::head_train_args a;
-    a.n = n;
-    a.d = d;
-    a.l = 1;
-    a.x = sigfuse::host_view(x);
-    a.w = sigfuse::host_view(w);
-    a.bias = sigfuse::host_view(bias);
+    set_head(a, n, d, 1, sigfuse::host_view(x), sigfuse::host_view(w), sigfuse::host_view(bias));
     a.targets = sigfuse::host_view(y);
     a.loss = sigfuse::host_view(loss);
     a.dw = sigfuse::host_view(dw);
@@ -389,11 +386,7 @@ Test(hpp, opencl_context_views_and_workspace)
     cl_mem bl = clCreateBuffer(clctx, CL_MEM_READ_WRITE, sizeof(float), nullptr, &err);
     cr_assert_eq(err, CL_SUCCESS);
     sigfuse::head_train_args a;
-    a.n = 2;
-    a.d = 2;
-    a.l = 1;
-    a.x = sigfuse::opencl_view<float>(bx);
-    a.w = sigfuse::opencl_view<float>(bw);
+    set_head(a, 2, 2, 1, sigfuse::opencl_view<float>(bx), sigfuse::opencl_view<float>(bw), sigfuse::absent);
     a.targets = sigfuse::opencl_view<float>(by);
     a.loss = sigfuse::opencl_view<float>(bl);
     {
@@ -435,29 +428,18 @@ Test(hpp, remaining_ops_on_cpu)
 
     // LSTM, B = 1, H = 1, gates i, f, g, o, with a bias on the forget gate.
     std::vector<float> gates{0.2f, -0.3f, 0.4f, 0.1f}, bias{0.0f, 1.0f, 0.0f, 0.0f}, c_prev{0.5f}, h(1), c(1);
-    sigfuse::lstm_forward_args lf;
-    lf.batch = 1;
-    lf.hidden = 1;
-    lf.gates_x = sigfuse::host_view(gates);
-    lf.bias = sigfuse::host_view(bias);
-    lf.c_prev = sigfuse::host_view(c_prev);
-    lf.h = sigfuse::host_view(h);
-    lf.c = sigfuse::host_view(c);
+    // gates_x, gates_h absent, bias, c_prev, h, c (see gru_cell_forward_backward).
+    sigfuse::lstm_forward_args lf{1, 1, sigfuse::host_view(gates), {}, sigfuse::host_view(bias),
+                                  sigfuse::host_view(c_prev), sigfuse::host_view(h), sigfuse::host_view(c)};
     ctx.lstm_cell_forward(lf);
     const double want_c = sigmoid(0.7) * 0.5 + sigmoid(0.2) * std::tanh(0.4);
     cr_expect(near(c[0], want_c, 1e-6), "c %g want %g", c[0], want_c);
     cr_expect(near(h[0], sigmoid(0.1) * std::tanh(want_c), 1e-6));
     std::vector<float> dh{1.0f}, dgates(4), dc_prev(1), dbias(4);
-    sigfuse::lstm_backward_args lb;
-    lb.batch = 1;
-    lb.hidden = 1;
-    lb.gates_x = lf.gates_x;
-    lb.bias = lf.bias;
-    lb.c_prev = lf.c_prev;
-    lb.dh = sigfuse::host_view(dh);
-    lb.dgates = sigfuse::host_view(dgates);
-    lb.dc_prev = sigfuse::host_view(dc_prev);
-    lb.dbias = sigfuse::host_view(dbias);
+    // The forward's inputs, dh (dc absent); dgates, dc_prev, dbias.
+    sigfuse::lstm_backward_args lb{lf.batch, lf.hidden, lf.gates_x, lf.gates_h, lf.bias, lf.c_prev,
+                                   sigfuse::host_view(dh), {}, sigfuse::host_view(dgates),
+                                   sigfuse::host_view(dc_prev), sigfuse::host_view(dbias)};
     ctx.lstm_cell_backward(lb);
     const double dc = sigmoid(0.1) * (1.0 - std::tanh(want_c) * std::tanh(want_c));
     cr_expect(near(dc_prev[0], dc * sigmoid(0.7), 1e-5), "dc_prev %g", dc_prev[0]);
@@ -485,12 +467,7 @@ Test(hpp, remaining_ops_on_cpu)
     std::vector<float> hx{1.0f, 2.0f}, hw{0.5f, -1.0f, 1.0f, 1.0f}, hb{0.0f, -2.0f}, probs(2);
     std::vector<std::uint8_t> labels(2, 9);
     sigfuse::head_predict_args p;
-    p.n = 1;
-    p.d = 2;
-    p.l = 2;
-    p.x = sigfuse::host_view(hx);
-    p.w = sigfuse::host_view(hw);
-    p.bias = sigfuse::host_view(hb);
+    set_head(p, 1, 2, 2, sigfuse::host_view(hx), sigfuse::host_view(hw), sigfuse::host_view(hb));
     p.probs = sigfuse::host_view(probs);
     p.labels = sigfuse::host_view(labels);
     sigfuse::workspace ws = sigfuse::workspace::allocate(ctx, ctx.head_predict_workspace_size(p));
