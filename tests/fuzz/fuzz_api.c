@@ -82,36 +82,52 @@ typedef struct op_def {
 #define IN(n, r, s, q) {n, K_IN, r, s, q}
 #define OUT(n, r, s, q) {n, K_OUT, r, s, q}
 
+/* The slot lists several ops share: the activations' (the backward's first input is the
+ * saved y for sigmoid, x for the others), the gated units', the cells' inputs (the
+ * backward takes the forward's first), the heads' parameters. */
+#define ACT_FORWARD {2, {IN("x", R_FLOAT, S_N, 1), OUT("y", R_FLOAT, S_N, 1)}}
+#define ACT_BACKWARD(saved) {3, {IN(saved, R_FLOAT, S_N, 1), IN("dy", R_FLOAT, S_N, 1), OUT("dx", R_FLOAT, S_N, 1)}}
+#define GATED_FORWARD {3, {IN("a", R_FLOAT, S_N, 1), IN("b", R_FLOAT, S_N, 1), OUT("y", R_FLOAT, S_N, 1)}}
+#define GATED_BACKWARD                                                                                  \
+    {5, {IN("a", R_FLOAT, S_N, 1), IN("b", R_FLOAT, S_N, 1), IN("dy", R_FLOAT, S_N, 1),                \
+         OUT("da", R_FLOAT, S_N, 0), OUT("db", R_FLOAT, S_N, 0)}}
+#define LSTM_INPUTS                                                                     \
+    IN("gates_x", R_FLOAT, S_BGH, 1), IN("gates_h", R_FLOAT, S_BGH, 0),                 \
+        IN("bias", R_FLOAT, S_GH, 0), IN("c_prev", R_FLOAT, S_BH, 1)
+#define GRU_INPUTS                                                                      \
+    IN("gates_x", R_FLOAT, S_BGH, 1), IN("gates_h", R_FLOAT, S_BGH, 1),                 \
+        IN("bias_x", R_FLOAT, S_GH, 0), IN("bias_h", R_FLOAT, S_GH, 0), IN("h_prev", R_FLOAT, S_BH, 1)
+#define HEAD_PARAMS IN("x", R_FLOAT, S_ND, 1), IN("w", R_FLOAT, S_LD, 1), IN("bias", R_FLOAT, S_L, 0)
+/* A head's slots after its parameters: O is OUT for the op, IN for its size query (which
+ * only reads them); WS the workspace slot. */
+#define HEAD_PREDICT_SLOTS(O, WS) \
+    HEAD_PARAMS, O("logits", R_FLOAT, S_NL, 0), O("probs", R_FLOAT, S_NL, 0), O("labels", R_LABEL, S_NL, 0), WS
+#define HEAD_TRAIN_SLOTS(O, WS)                                                                          \
+    HEAD_PARAMS, IN("targets", R_TARGET, S_NL, 1), IN("pos_weight", R_FLOAT, S_L, 0),                   \
+        O("loss", R_SCALAR, S_ONE, 0), O("dx", R_FLOAT, S_ND, 0), O("dw", R_FLOAT, S_LD, 0),             \
+        O("dbias", R_FLOAT, S_L, 0), WS
+#define WS_QUERIED IN("workspace", R_BYTES, S_WS, 0)
+#define WS_USED {"workspace", K_WS, R_BYTES, S_WS, 0}
+
 static const op_def defs[OP_COUNT] = {
-    [OP_SIGMOID_F] = {2, {IN("x", R_FLOAT, S_N, 1), OUT("y", R_FLOAT, S_N, 1)}},
-    [OP_SIGMOID_B] = {3, {IN("y", R_FLOAT, S_N, 1), IN("dy", R_FLOAT, S_N, 1), OUT("dx", R_FLOAT, S_N, 1)}},
-    [OP_LOGSIG_F] = {2, {IN("x", R_FLOAT, S_N, 1), OUT("y", R_FLOAT, S_N, 1)}},
-    [OP_LOGSIG_B] = {3, {IN("x", R_FLOAT, S_N, 1), IN("dy", R_FLOAT, S_N, 1), OUT("dx", R_FLOAT, S_N, 1)}},
-    [OP_SILU_F] = {2, {IN("x", R_FLOAT, S_N, 1), OUT("y", R_FLOAT, S_N, 1)}},
-    [OP_SILU_B] = {3, {IN("x", R_FLOAT, S_N, 1), IN("dy", R_FLOAT, S_N, 1), OUT("dx", R_FLOAT, S_N, 1)}},
-    [OP_GLU_F] = {3, {IN("a", R_FLOAT, S_N, 1), IN("b", R_FLOAT, S_N, 1), OUT("y", R_FLOAT, S_N, 1)}},
-    [OP_GLU_B] = {5, {IN("a", R_FLOAT, S_N, 1), IN("b", R_FLOAT, S_N, 1), IN("dy", R_FLOAT, S_N, 1),
-                      OUT("da", R_FLOAT, S_N, 0), OUT("db", R_FLOAT, S_N, 0)}},
-    [OP_SWIGLU_F] = {3, {IN("a", R_FLOAT, S_N, 1), IN("b", R_FLOAT, S_N, 1), OUT("y", R_FLOAT, S_N, 1)}},
-    [OP_SWIGLU_B] = {5, {IN("a", R_FLOAT, S_N, 1), IN("b", R_FLOAT, S_N, 1), IN("dy", R_FLOAT, S_N, 1),
-                         OUT("da", R_FLOAT, S_N, 0), OUT("db", R_FLOAT, S_N, 0)}},
-    [OP_LSTM_F] = {6, {IN("gates_x", R_FLOAT, S_BGH, 1), IN("gates_h", R_FLOAT, S_BGH, 0),
-                       IN("bias", R_FLOAT, S_GH, 0), IN("c_prev", R_FLOAT, S_BH, 1),
-                       OUT("h", R_FLOAT, S_BH, 0), OUT("c", R_FLOAT, S_BH, 0)}},
-    [OP_LSTM_B] = {9, {IN("gates_x", R_FLOAT, S_BGH, 1), IN("gates_h", R_FLOAT, S_BGH, 0),
-                       IN("bias", R_FLOAT, S_GH, 0), IN("c_prev", R_FLOAT, S_BH, 1),
-                       IN("dh", R_FLOAT, S_BH, 0), IN("dc", R_FLOAT, S_BH, 0),
+    [OP_SIGMOID_F] = ACT_FORWARD,
+    [OP_SIGMOID_B] = ACT_BACKWARD("y"),
+    [OP_LOGSIG_F] = ACT_FORWARD,
+    [OP_LOGSIG_B] = ACT_BACKWARD("x"),
+    [OP_SILU_F] = ACT_FORWARD,
+    [OP_SILU_B] = ACT_BACKWARD("x"),
+    [OP_GLU_F] = GATED_FORWARD,
+    [OP_GLU_B] = GATED_BACKWARD,
+    [OP_SWIGLU_F] = GATED_FORWARD,
+    [OP_SWIGLU_B] = GATED_BACKWARD,
+    [OP_LSTM_F] = {6, {LSTM_INPUTS, OUT("h", R_FLOAT, S_BH, 0), OUT("c", R_FLOAT, S_BH, 0)}},
+    [OP_LSTM_B] = {9, {LSTM_INPUTS, IN("dh", R_FLOAT, S_BH, 0), IN("dc", R_FLOAT, S_BH, 0),
                        OUT("dgates", R_FLOAT, S_BGH, 0), OUT("dc_prev", R_FLOAT, S_BH, 0),
                        OUT("dbias", R_FLOAT, S_GH, 0)}},
-    [OP_GRU_F] = {6, {IN("gates_x", R_FLOAT, S_BGH, 1), IN("gates_h", R_FLOAT, S_BGH, 1),
-                      IN("bias_x", R_FLOAT, S_GH, 0), IN("bias_h", R_FLOAT, S_GH, 0),
-                      IN("h_prev", R_FLOAT, S_BH, 1), OUT("h", R_FLOAT, S_BH, 1)}},
-    [OP_GRU_B] = {11, {IN("gates_x", R_FLOAT, S_BGH, 1), IN("gates_h", R_FLOAT, S_BGH, 1),
-                       IN("bias_x", R_FLOAT, S_GH, 0), IN("bias_h", R_FLOAT, S_GH, 0),
-                       IN("h_prev", R_FLOAT, S_BH, 1), IN("dh", R_FLOAT, S_BH, 1),
-                       OUT("dgates_x", R_FLOAT, S_BGH, 0), OUT("dgates_h", R_FLOAT, S_BGH, 0),
-                       OUT("dh_prev", R_FLOAT, S_BH, 0), OUT("dbias_x", R_FLOAT, S_GH, 0),
-                       OUT("dbias_h", R_FLOAT, S_GH, 0)}},
+    [OP_GRU_F] = {6, {GRU_INPUTS, OUT("h", R_FLOAT, S_BH, 1)}},
+    [OP_GRU_B] = {11, {GRU_INPUTS, IN("dh", R_FLOAT, S_BH, 1), OUT("dgates_x", R_FLOAT, S_BGH, 0),
+                       OUT("dgates_h", R_FLOAT, S_BGH, 0), OUT("dh_prev", R_FLOAT, S_BH, 0),
+                       OUT("dbias_x", R_FLOAT, S_GH, 0), OUT("dbias_h", R_FLOAT, S_GH, 0)}},
     [OP_BCE] = {9, {IN("logits", R_FLOAT, S_RC, 1), IN("targets", R_TARGET, S_RC, 1),
                     IN("weight", R_FLOAT, S_RC, 0), IN("pos_weight", R_FLOAT, S_C, 0),
                     IN("dloss_in", R_LOSS, S_LOSS, 0), OUT("loss", R_LOSS, S_LOSS, 0),
@@ -122,22 +138,10 @@ static const op_def defs[OP_COUNT] = {
                       OUT("dlogits", R_FLOAT, S_RC, 0)}},
     /* The queries take the ops' argument structs: every buffer is only read (or not at
      * all), so all are inputs there. */
-    [OP_HP_WS] = {7, {IN("x", R_FLOAT, S_ND, 1), IN("w", R_FLOAT, S_LD, 1), IN("bias", R_FLOAT, S_L, 0),
-                      IN("logits", R_FLOAT, S_NL, 0), IN("probs", R_FLOAT, S_NL, 0),
-                      IN("labels", R_LABEL, S_NL, 0), IN("workspace", R_BYTES, S_WS, 0)}},
-    [OP_HT_WS] = {10, {IN("x", R_FLOAT, S_ND, 1), IN("w", R_FLOAT, S_LD, 1), IN("bias", R_FLOAT, S_L, 0),
-                       IN("targets", R_TARGET, S_NL, 1), IN("pos_weight", R_FLOAT, S_L, 0),
-                       IN("loss", R_SCALAR, S_ONE, 0), IN("dx", R_FLOAT, S_ND, 0),
-                       IN("dw", R_FLOAT, S_LD, 0), IN("dbias", R_FLOAT, S_L, 0),
-                       IN("workspace", R_BYTES, S_WS, 0)}},
-    [OP_HP] = {7, {IN("x", R_FLOAT, S_ND, 1), IN("w", R_FLOAT, S_LD, 1), IN("bias", R_FLOAT, S_L, 0),
-                   OUT("logits", R_FLOAT, S_NL, 0), OUT("probs", R_FLOAT, S_NL, 0),
-                   OUT("labels", R_LABEL, S_NL, 0), {"workspace", K_WS, R_BYTES, S_WS, 0}}},
-    [OP_HT] = {10, {IN("x", R_FLOAT, S_ND, 1), IN("w", R_FLOAT, S_LD, 1), IN("bias", R_FLOAT, S_L, 0),
-                    IN("targets", R_TARGET, S_NL, 1), IN("pos_weight", R_FLOAT, S_L, 0),
-                    OUT("loss", R_SCALAR, S_ONE, 0), OUT("dx", R_FLOAT, S_ND, 0),
-                    OUT("dw", R_FLOAT, S_LD, 0), OUT("dbias", R_FLOAT, S_L, 0),
-                    {"workspace", K_WS, R_BYTES, S_WS, 0}}},
+    [OP_HP_WS] = {7, {HEAD_PREDICT_SLOTS(IN, WS_QUERIED)}},
+    [OP_HT_WS] = {10, {HEAD_TRAIN_SLOTS(IN, WS_QUERIED)}},
+    [OP_HP] = {7, {HEAD_PREDICT_SLOTS(OUT, WS_USED)}},
+    [OP_HT] = {10, {HEAD_TRAIN_SLOTS(OUT, WS_USED)}},
 };
 
 static bool is_head(int op) { return op == OP_HP || op == OP_HT; }
@@ -596,82 +600,31 @@ static sigfuse_status call(sigfuse_ctx *ctx, const cfg *c, const layout *L, size
                                        B(L, 6), B(L, 7), B(L, 8), B(L, 9), B(L, 10)};
         return sigfuse_gru_cell_backward(ctx, na ? NULL : &a);
     }
+    /* The struct ops as the cells above: every field in the header's order, the buffers
+     * being the slots in defs[]'s order (-Wextra names a field the header adds). */
     case OP_BCE: {
-        sigfuse_bce_args a;
-        sigfuse_bce_args_init(&a);
-        a.rows = s[0];
-        a.cols = s[1];
-        a.reduction = (sigfuse_reduction)c->reduction;
-        a.label_smoothing = c->smooth;
-        a.grad_scale = c->scale;
-        a.threshold = c->thresh;
-        a.logits = B(L, 0);
-        a.targets = B(L, 1);
-        a.weight = B(L, 2);
-        a.pos_weight = B(L, 3);
-        a.dloss_in = B(L, 4);
-        a.loss = B(L, 5);
-        a.dlogits = B(L, 6);
-        a.probs = B(L, 7);
-        a.labels = B(L, 8);
+        sigfuse_bce_args a = {s[0], s[1], (sigfuse_reduction)c->reduction, c->smooth, c->scale, c->thresh,
+                              B(L, 0), B(L, 1), B(L, 2), B(L, 3), B(L, 4), B(L, 5), B(L, 6), B(L, 7), B(L, 8)};
         return sigfuse_bce_with_logits(ctx, na ? NULL : &a);
     }
     case OP_FOCAL: {
-        sigfuse_focal_args a;
-        sigfuse_focal_args_init(&a);
-        a.rows = s[0];
-        a.cols = s[1];
-        a.reduction = (sigfuse_reduction)c->reduction;
-        a.alpha = c->alpha;
-        a.gamma = c->gamma;
-        a.grad_scale = c->scale;
-        a.logits = B(L, 0);
-        a.targets = B(L, 1);
-        a.dloss_in = B(L, 2);
-        a.loss = B(L, 3);
-        a.dlogits = B(L, 4);
+        sigfuse_focal_args a = {s[0], s[1], (sigfuse_reduction)c->reduction, c->alpha, c->gamma, c->scale,
+                                B(L, 0), B(L, 1), B(L, 2), B(L, 3), B(L, 4)};
         return sigfuse_sigmoid_focal(ctx, na ? NULL : &a);
     }
     case OP_HP_WS:
     case OP_HP: {
-        sigfuse_head_predict_args a;
-        sigfuse_head_predict_args_init(&a);
-        a.n = s[0];
-        a.d = s[1];
-        a.l = s[2];
-        a.threshold = c->thresh;
-        a.x = B(L, 0);
-        a.w = B(L, 1);
-        a.bias = B(L, 2);
-        a.logits = B(L, 3);
-        a.probs = B(L, 4);
-        a.labels = B(L, 5);
-        a.workspace = B(L, 6);
-        a.workspace_bytes = L->ws_bytes;
+        sigfuse_head_predict_args a = {s[0], s[1], s[2], c->thresh, B(L, 0), B(L, 1), B(L, 2), B(L, 3),
+                                       B(L, 4), B(L, 5), B(L, 6), L->ws_bytes};
         if (c->op == OP_HP)
             return sigfuse_head_predict(ctx, na ? NULL : &a);
         return sigfuse_head_predict_workspace_size(ctx, na ? NULL : &a, L->chunk, c->null_bytes ? NULL : bytes);
     }
     case OP_HT_WS:
     case OP_HT: {
-        sigfuse_head_train_args a;
-        sigfuse_head_train_args_init(&a);
-        a.n = s[0];
-        a.d = s[1];
-        a.l = s[2];
-        a.reduction = (sigfuse_reduction)c->reduction;
-        a.grad_scale = c->scale;
-        a.x = B(L, 0);
-        a.w = B(L, 1);
-        a.bias = B(L, 2);
-        a.targets = B(L, 3);
-        a.pos_weight = B(L, 4);
-        a.loss = B(L, 5);
-        a.dx = B(L, 6);
-        a.dw = B(L, 7);
-        a.dbias = B(L, 8);
-        a.workspace = B(L, 9);
-        a.workspace_bytes = L->ws_bytes;
+        sigfuse_head_train_args a = {s[0], s[1], s[2], (sigfuse_reduction)c->reduction, c->scale, B(L, 0), B(L, 1),
+                                     B(L, 2), B(L, 3), B(L, 4), B(L, 5), B(L, 6), B(L, 7), B(L, 8), B(L, 9),
+                                     L->ws_bytes};
         if (c->op == OP_HT)
             return sigfuse_head_train_step(ctx, na ? NULL : &a);
         return sigfuse_head_train_workspace_size(ctx, na ? NULL : &a, L->chunk, c->null_bytes ? NULL : bytes);
