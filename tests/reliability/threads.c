@@ -169,6 +169,12 @@ static void teardown(env *e)
             return fail(what, st_, e);                   \
     } while (0)
 
+/* The head's shape and parameters (bias NULL or not), the fields its train step and its
+ * predict both take. */
+#define SET_HEAD(args, bufs, with_bias)                                                           \
+    ((args).n = HN, (args).d = HD, (args).l = HL, (args).x = &(bufs)[HX], (args).w = &(bufs)[HW], \
+     (args).bias = (with_bias) ? &(bufs)[HB] : NULL)
+
 static int one_round(env *e, round_out *out)
 {
     const sigfuse_buffer *d = e->desc;
@@ -195,12 +201,7 @@ static int one_round(env *e, round_out *out)
 
     sigfuse_head_train_args ht;
     sigfuse_head_train_args_init(&ht);
-    ht.n = HN;
-    ht.d = HD;
-    ht.l = HL;
-    ht.x = &d[HX];
-    ht.w = &d[HW];
-    ht.bias = &d[HB];
+    SET_HEAD(ht, d, true);
     ht.targets = &d[HT];
     ht.loss = &d[HLOSS];
     ht.dx = &d[HDX];
@@ -210,11 +211,7 @@ static int one_round(env *e, round_out *out)
         size_t pneed = 0;
         sigfuse_head_predict_args q;
         sigfuse_head_predict_args_init(&q);
-        q.n = HN;
-        q.d = HD;
-        q.l = HL;
-        q.x = &d[HX];
-        q.w = &d[HW];
+        SET_HEAD(q, d, false);
         q.probs = &d[HPROBS];
         TRY("head_train_workspace_size", sigfuse_head_train_workspace_size(e->ctx, &ht, 4, &e->ws_bytes));
         TRY("head_predict_workspace_size", sigfuse_head_predict_workspace_size(e->ctx, &q, 4, &pneed));
@@ -239,12 +236,7 @@ static int one_round(env *e, round_out *out)
 
     sigfuse_head_predict_args hp;
     sigfuse_head_predict_args_init(&hp);
-    hp.n = HN;
-    hp.d = HD;
-    hp.l = HL;
-    hp.x = &d[HX];
-    hp.w = &d[HW];
-    hp.bias = &d[HB];
+    SET_HEAD(hp, d, true);
     hp.probs = &d[HPROBS];
     size_t pws = 0;
     TRY("head_predict_workspace_size", sigfuse_head_predict_workspace_size(e->ctx, &hp, 4, &pws));
