@@ -8,82 +8,84 @@
  * 8 x dtype (every input and output). Bandwidth-bound; math from sf_math.h in f32.
  */
 
-/* loss (per element, NONE) and part (per-group partials, SUM / MEAN) are never both
- * set; ups is the scalar upstream gradient of a reduced loss, up the per-element one of
- * NONE. The column of element i (for pos_weight) advances by col_step = global size %
- * cols per pass of the grid-stride loop, which spares a 64-bit modulo per element. */
-kernel void bce_fused(global const SF_T *x, ulong x_off,
-                      global const uchar *y, ulong y_off, int y_u8,
-                      global const SF_T *w, ulong w_off,
-                      global const SF_T *pw, ulong pw_off,
-                      global const SF_T *up, ulong up_off,
-                      global const float *ups, ulong ups_off,
-                      global SF_T *loss, ulong loss_off,
-                      global float *part,
-                      global SF_T *dl, ulong dl_off,
-                      global SF_T *pr, ulong pr_off,
-                      global uchar *lab, ulong lab_off, int lab_u8,
-                      ulong n, ulong cols, ulong col_step, float eps, float grad_scale, float denom,
-                      float threshold, local float *tmp)
+/* The kernel's buffers (common.cl's SF_LOSS_PARAMS plus its own) and options. */
+typedef struct bce_bufs {
+    global const SF_T *x, *w, *pw, *up;
+    global const uchar *y;
+    global SF_T *loss, *dl, *pr;
+    global uchar *lab;
+    int y_u8, lab_u8, want_loss;
+    ulong cols;
+    float eps, scale, threshold;
+} bce_bufs;
+
+/* Elements i .. i + span - 1 (span 4 or 1): col is the column of element i (for
+ * pos_weight), stepped along the span and wrapped at the row's end; the losses go into
+ * *acc in order. */
+SF_FN void bce_span(const bce_bufs *b, ulong i, int span, ulong col, sf_acc *acc)
 {
-    x += x_off;
-    y = sf_target_at(y, y_u8, y_off);
-    w = SF_AT(w, w_off);
-    pw = SF_AT(pw, pw_off);
-    up = SF_AT(up, up_off);
-    loss = SF_AT(loss, loss_off);
-    dl = SF_AT(dl, dl_off);
-    pr = SF_AT(pr, pr_off);
-    lab = sf_label_at(lab, lab_u8, lab_off);
-    const int want_loss = loss || part;
-
-    /* grad_scale x dloss_in / (rows * cols for MEAN); read before any store, so that an
-     * output may share memory with an input. */
-    float scale = grad_scale;
-    if (ups)
-        scale *= ups[ups_off];
-    scale /= denom;
-
-    float acc = 0.0f;
-    ulong col = pw ? get_global_id(0) % cols : 0;
-    SF_FOR_EACH(i, n) {
-        const float xv = sf_ld(x, i);
-        const float yv = sf_ld_target(y, y_u8, i);
-        const float ys = sf_smooth_target(yv, eps);
-        const float wv = w ? sf_ld(w, i) : 1.0f;
-        const float pv = pw ? sf_ld(pw, col) : 1.0f;
-        const float uv = up ? sf_ld(up, i) : 1.0f;
-        float le, g, s;   /* s = sigma(x), from the same exponential as the loss and gradient */
-        if (want_loss) {   /* one exp, one log1p for all */
-            if (y_u8)      /* hard targets (never smoothed): selections */
-                sf_bce_hard_loss_grad(xv, yv != 0.0f, wv, pv, &le, &g, &s);
-            else if (pw)
-                sf_bce_pw_loss_grad(xv, ys, wv, pv, &le, &g, &s);
-            else           /* p = 1: the shorter form of the loss */
-                sf_bce_unit_loss_grad(xv, ys, wv, &le, &g, &s);
-            if (loss)
-                sf_st(loss, i, le);
-            acc += le;
+    float xv[4], yv[4], wv[4], uv[4], le[4], g[4], s[4], lab[4];
+    sf_ldw(b->x, i, span, xv);
+    sf_ldw_target(b->y, b->y_u8, i, span, yv);
+    if (b->w)
+        sf_ldw(b->w, i, span, wv);
+    if (b->up)
+        sf_ldw(b->up, i, span, uv);
+    for (int k = 0; k < span; k++) {
+        const float ys = sf_smooth_target(yv[k], b->eps);
+        const float wk = b->w ? wv[k] : 1.0f;
+        const float pk = b->pw ? sf_ld(b->pw, col) : 1.0f;
+        /* s = sigma(x), from the same exponential as the loss and gradient */
+        if (b->want_loss) {   /* one exp, one log1p for all */
+            if (b->y_u8)      /* hard targets (never smoothed): selections */
+                sf_bce_hard_loss_grad(xv[k], yv[k] != 0.0f, wk, pk, &le[k], &g[k], &s[k]);
+            else if (b->pw)
+                sf_bce_pw_loss_grad(xv[k], ys, wk, pk, &le[k], &g[k], &s[k]);
+            else              /* p = 1: the shorter form of the loss */
+                sf_bce_unit_loss_grad(xv[k], ys, wk, &le[k], &g[k], &s[k]);
+            *acc = sf_acc_add(*acc, le[k]);
         } else {
-            g = sf_bce_grad(xv, ys, wv, pv, &s);
+            g[k] = sf_bce_grad(xv[k], ys, wk, pk, &s[k]);
         }
-        if (dl)
-            sf_st(dl, i, g * (scale * uv));
-        if (pr || lab) {
-            if (pr)
-                sf_st(pr, i, s);
-            if (lab)
-                sf_st_label(lab, lab_u8, i, s > threshold ? 1.0f : 0.0f);
-        }
-        if (pw) {
-            col += col_step;
-            if (col >= cols)
-                col -= cols;
-        }
+        g[k] *= b->scale * (b->up ? uv[k] : 1.0f);
+        lab[k] = s[k] > b->threshold ? 1.0f : 0.0f;
+        if (++col == b->cols)
+            col = 0;
     }
-    if (part) {
-        const float s = sf_group_sum(acc, tmp);
-        if (get_local_id(0) == 0)
-            part[get_group_id(0)] = s;
-    }
+    if (b->loss)
+        sf_stw(b->loss, i, span, le);
+    if (b->dl)
+        sf_stw(b->dl, i, span, g);
+    if (b->pr)
+        sf_stw(b->pr, i, span, s);
+    if (b->lab)
+        sf_stw_label(b->lab, b->lab_u8, i, span, lab);
+}
+
+/* The column of each span's first element steps by G span % cols from one span of this
+ * work-item to its next (G work-items, spans of `span` elements): one 64-bit modulo per
+ * work-item and walk, not per element. */
+kernel void bce_with_logits(SF_LOSS_PARAMS, SF_IN(w), SF_IN(pw), SF_OUT(pr), SF_OUT_U8(lab), ulong cols,
+                            float eps, float threshold)
+{
+    SF_LOSS_OPEN
+    SF_OPEN(w, pw, pr)
+    SF_OPEN_U8(lab)
+    const bce_bufs b = {x, w, pw, up, y, loss, dl, pr, lab, y_u8, lab_u8, loss || part, cols, eps,
+                        sf_loss_scale(grad_scale, ups, ups_off, denom), threshold};
+    sf_acc acc = sf_acc_zero();
+    ulong col = 0, step = 0;
+    int col_w = 0;   /* the span width col and step are for */
+    SF_FOR_SPANS(n, vec, i, span, {
+        if (pw && col_w != span) {
+            col = i % cols;
+            step = get_global_size(0) * span % cols;
+            col_w = span;
+        }
+        bce_span(&b, i, span, col, &acc);
+        col += step;
+        if (col >= cols)
+            col -= cols;
+    });
+    sf_put_partial(acc, part, tmp);
 }

@@ -7,57 +7,56 @@
  * to 5 x dtype. Two exp, two log1p and a pow per element: still bandwidth-bound on GPUs.
  */
 
-/* As bce_fused: loss (NONE) or part (SUM / MEAN partials), ups the scalar upstream
- * gradient of a reduced loss, up the per-element one of NONE. */
-kernel void focal_fused(global const SF_T *x, ulong x_off,
-                        global const uchar *y, ulong y_off, int y_u8,
-                        global const SF_T *up, ulong up_off,
-                        global const float *ups, ulong ups_off,
-                        global SF_T *loss, ulong loss_off,
-                        global float *part,
-                        global SF_T *dl, ulong dl_off,
-                        ulong n, float alpha, float gamma, float grad_scale, float denom,
-                        local float *tmp)
+/* The kernel's buffers (common.cl's SF_LOSS_PARAMS) and options. */
+typedef struct focal_bufs {
+    global const SF_T *x, *up;
+    global const uchar *y;
+    global SF_T *loss, *dl;
+    int y_u8, want_loss;
+    float alpha, gamma, scale;
+} focal_bufs;
+
+/* Elements i .. i + span - 1 (span 4 or 1); the losses go into *acc in order. */
+SF_FN void focal_span(const focal_bufs *b, ulong i, int span, sf_acc *acc)
 {
-    x += x_off;
-    y = sf_target_at(y, y_u8, y_off);
-    up = SF_AT(up, up_off);
-    loss = SF_AT(loss, loss_off);
-    dl = SF_AT(dl, dl_off);
-    const int want_loss = loss || part;
-
-    float scale = grad_scale;
-    if (ups)
-        scale *= ups[ups_off];
-    scale /= denom;
-
-    float acc = 0.0f;
-    SF_FOR_EACH(i, n) {
-        const float xv = sf_ld(x, i);
-        const float yv = sf_ld_target(y, y_u8, i);
-        const float uv = up ? sf_ld(up, i) : 1.0f;
-        float le, g;
-        if (y_u8 && !want_loss && gamma == 2.0f && sizeof(SF_T) == 2)   /* stored in 16 bits */
-            g = sf_focal2_hard_grad16(xv, yv != 0.0f, sf_focal_signed_alpha(alpha, yv != 0.0f));
-        else if (y_u8 && !want_loss)   /* hard targets: selections, no division */
-            g = sf_focal_hard_grad(xv, yv != 0.0f, sf_focal_signed_alpha(alpha, yv != 0.0f), gamma);
-        else if (y_u8)
-            sf_focal_hard_loss_grad(xv, yv != 0.0f, alpha, gamma, &le, &g);
-        else if (gamma == 2.0f)   /* RetinaNet's: no pow, no division */
-            sf_focal2_loss_grad(xv, yv, alpha, &le, &g);
+    float xv[4], yv[4], uv[4], le[4], g[4];
+    sf_ldw(b->x, i, span, xv);
+    sf_ldw_target(b->y, b->y_u8, i, span, yv);
+    if (b->up)
+        sf_ldw(b->up, i, span, uv);
+    const float alpha = b->alpha, gamma = b->gamma;
+    for (int k = 0; k < span; k++) {
+        const float xk = xv[k], yk = yv[k];
+        const int t = yk != 0.0f;
+#if SF_DTYPE != 1
+        if (b->y_u8 && !b->want_loss && gamma == 2.0f)   /* stored in 16 bits */
+            g[k] = sf_focal2_hard_grad16(xk, t, sf_focal_signed_alpha(alpha, t));
         else
-            sf_focal_loss_grad(xv, yv, alpha, gamma, &le, &g);   /* shares exp, log1p, pow */
-        if (want_loss) {
-            if (loss)
-                sf_st(loss, i, le);
-            acc += le;
-        }
-        if (dl)
-            sf_st(dl, i, g * (scale * uv));
+#endif
+        if (b->y_u8 && !b->want_loss)   /* hard targets: selections, no division */
+            g[k] = sf_focal_hard_grad(xk, t, sf_focal_signed_alpha(alpha, t), gamma);
+        else if (b->y_u8)
+            sf_focal_hard_loss_grad(xk, t, alpha, gamma, &le[k], &g[k]);
+        else if (gamma == 2.0f)   /* RetinaNet's: no pow, no division */
+            sf_focal2_loss_grad(xk, yk, alpha, &le[k], &g[k]);
+        else
+            sf_focal_loss_grad(xk, yk, alpha, gamma, &le[k], &g[k]);   /* shares exp, log1p, pow */
+        if (b->want_loss)
+            *acc = sf_acc_add(*acc, le[k]);
+        g[k] *= b->scale * (b->up ? uv[k] : 1.0f);
     }
-    if (part) {
-        const float s = sf_group_sum(acc, tmp);
-        if (get_local_id(0) == 0)
-            part[get_group_id(0)] = s;
-    }
+    if (b->loss)
+        sf_stw(b->loss, i, span, le);
+    if (b->dl)
+        sf_stw(b->dl, i, span, g);
+}
+
+kernel void sigmoid_focal(SF_LOSS_PARAMS, float alpha, float gamma)
+{
+    SF_LOSS_OPEN
+    const focal_bufs b = {x, up, y, loss, dl, y_u8, loss || part, alpha, gamma,
+                          sf_loss_scale(grad_scale, ups, ups_off, denom)};
+    sf_acc acc = sf_acc_zero();
+    SF_FOR_SPANS(n, vec, i, span, focal_span(&b, i, span, &acc));
+    sf_put_partial(acc, part, tmp);
 }

@@ -7,9 +7,11 @@
  *
  * The train step walks row chunks as large as the workspace allows: Z = Xc W^T (CLBlast),
  * Z + b becomes G in place with the chunk's loss partials (head.cl), then db += colsum(G),
- * dW += G^T Xc and dXc = G W. dW, db and the loss accumulate in f32 in a fixed order,
- * chunk after chunk on one queue: bitwise the same on every run for a given workspace
- * size (a different chunk size changes the rounding, within the stated tolerance).
+ * dW += G^T Xc and dXc = G W. The loss and db accumulate in double (float pairs without
+ * cl_khr_fp64: common.cl's sf_acc) in the workspace, dW in f32 (CLBlast's beta = 1), in a
+ * fixed order, chunk after chunk on one queue: bitwise the same on every run for a given
+ * workspace size (a different chunk size changes dW's rounding, within the stated
+ * tolerance).
  */
 #include <clblast_c.h>
 
@@ -25,13 +27,13 @@ static size_t sat_mul(size_t a, size_t b) { return a != 0 && b > SIZE_MAX / a ? 
 /* What the workspace of one call holds, as float offsets from its start (16-byte aligned
  * regions: multiples of 4 floats), plus CLBlast's temporary region in bytes. */
 typedef struct head_layout {
-    size_t acc;         /* the loss accumulator (train) */
+    size_t acc;         /* the loss accumulator, one sf_acc (train with loss) */
+    size_t db;          /* [L] sf_acc: the dbias accumulator (train with dbias) */
     size_t z;           /* [c, L]: Z, then G in place */
     size_t w32;         /* [L, D] W in f32 (f16 / bf16 only) */
     size_t x32;         /* [c, D] the chunk's X in f32 (f16 / bf16) */
     size_t dx32;        /* [c, D] the chunk's dX in f32 (f16 / bf16, train with dx) */
     size_t dw32;        /* [L, D] dW accumulator (f16 / bf16, train with dw) */
-    size_t db32;        /* [L] dbias accumulator (f16 / bf16, train with dbias) */
     size_t temp;        /* byte offset of CLBlast's temporary buffer region */
     size_t temp_bytes;  /* its size (0: CLBlast needs none for these shapes) */
     size_t bytes;       /* all of it; SIZE_MAX when the count overflows */
@@ -79,7 +81,7 @@ static size_t gemm_temp_bytes(sigfuse_ctx *ctx, const head_shape *h, uint64_t c)
 static head_layout layout(sigfuse_ctx *ctx, const head_shape *h, uint64_t c, bool with_temp)
 {
     head_layout o;
-    o.acc = o.z = o.w32 = o.x32 = o.dx32 = o.dw32 = o.db32 = NONE;
+    o.acc = o.db = o.z = o.w32 = o.x32 = o.dx32 = o.dw32 = NONE;
     o.temp = 0;
     o.temp_bytes = 0;
     o.bytes = 0;
@@ -87,6 +89,7 @@ static head_layout layout(sigfuse_ctx *ctx, const head_shape *h, uint64_t c, boo
         return o;
     const size_t D = (size_t)h->d, L = (size_t)h->l, C = (size_t)c;
     const bool wide = h->dtype != SIGFUSE_F32;
+    const size_t acc_floats = SF_CL_ACC_BYTES / sizeof(float);
     size_t f = 0;
 #define REGION(field, count)                                                                     \
     do {                                                                                         \
@@ -94,7 +97,9 @@ static head_layout layout(sigfuse_ctx *ctx, const head_shape *h, uint64_t c, boo
         f = sat_add(f, sat_mul(sat_add((count), 3) / 4, 4));                                     \
     } while (0)
     if (h->train)
-        REGION(acc, 1);
+        REGION(acc, acc_floats);
+    if (h->train && h->db)
+        REGION(db, sat_mul(L, acc_floats));
     REGION(z, sat_mul(C, L));
     if (wide) {
         REGION(w32, sat_mul(L, D));
@@ -103,8 +108,6 @@ static head_layout layout(sigfuse_ctx *ctx, const head_shape *h, uint64_t c, boo
             REGION(dx32, sat_mul(C, D));
         if (h->train && h->dw)
             REGION(dw32, sat_mul(L, D));
-        if (h->train && h->db)
-            REGION(db32, L);
     }
 #undef REGION
     o.bytes = sat_mul(f, sizeof(float));
@@ -268,13 +271,15 @@ static sigfuse_status fill_zero_buf(sigfuse_ctx *ctx, const sigfuse_buffer *b, u
     return fill_zero(ctx, (cl_mem)b->ptr, b->offset, (size_t)count * sigfuse_dtype_size(b->dtype));
 }
 
-/* dst (f32, workspace) = src (storage dtype) over n elements. */
-static sigfuse_status to_f32(sigfuse_ctx *ctx, sigfuse_dtype dtype, operand src, uint64_t n, operand dst)
+/* dst = src over n elements, one of them f32 in the workspace and the other the storage
+ * dtype: head_to_f32 or head_from_f32. */
+static sigfuse_status convert(sigfuse_ctx *ctx, sf_cl_kernel kernel, sigfuse_dtype dtype, operand src, uint64_t n,
+                              operand dst)
 {
     if (n == 0)
         return SIGFUSE_SUCCESS;
     sf_cl_launch l;
-    SF_TRY(sf_cl_begin(ctx, SF_CL_HEAD, dtype, "head_to_f32", &l));
+    SF_TRY(sf_cl_begin(ctx, SF_CL_FAMILY_head, dtype, kernel, &l));
     sf_cl_arg_mem(&l, src.mem);
     sf_cl_arg_u64(&l, src.off);
     sf_cl_arg_u64(&l, n);
@@ -283,18 +288,14 @@ static sigfuse_status to_f32(sigfuse_ctx *ctx, sigfuse_dtype dtype, operand src,
     return sf_cl_enqueue_1d(&l, sf_cl_groups(sf_cl_of(ctx), n, l.local));
 }
 
+static sigfuse_status to_f32(sigfuse_ctx *ctx, sigfuse_dtype dtype, operand src, uint64_t n, operand dst)
+{
+    return convert(ctx, SF_CL_KERNEL_head_to_f32, dtype, src, n, dst);
+}
+
 static sigfuse_status from_f32(sigfuse_ctx *ctx, sigfuse_dtype dtype, operand src, uint64_t n, operand dst)
 {
-    if (n == 0)
-        return SIGFUSE_SUCCESS;
-    sf_cl_launch l;
-    SF_TRY(sf_cl_begin(ctx, SF_CL_HEAD, dtype, "head_from_f32", &l));
-    sf_cl_arg_mem(&l, src.mem);
-    sf_cl_arg_u64(&l, src.off);
-    sf_cl_arg_u64(&l, n);
-    sf_cl_arg_mem(&l, dst.mem);
-    sf_cl_arg_u64(&l, dst.off);
-    return sf_cl_enqueue_1d(&l, sf_cl_groups(sf_cl_of(ctx), n, l.local));
+    return convert(ctx, SF_CL_KERNEL_head_from_f32, dtype, src, n, dst);
 }
 
 /* The call's view of its workspace: the cl_mem, the float offset of the layout's start,
@@ -344,29 +345,49 @@ static operand ws_at(const ws_view *v, size_t region, size_t plus)
 
 /* ---- Predict ------------------------------------------------------------------------------------- */
 
+/* W in f32 for the products: the caller's f32 W, or a 16-bit one converted into the
+ * workspace once per call. */
+static sigfuse_status weights_f32(sigfuse_ctx *ctx, const sigfuse_buffer *wb, uint64_t count, const head_layout *lay,
+                                  const ws_view *ws, operand *w)
+{
+    if (wb->dtype == SIGFUSE_F32) {
+        *w = buf_operand(wb, 0);
+        return SIGFUSE_SUCCESS;
+    }
+    *w = ws_at(ws, lay->w32, 0);
+    return to_f32(ctx, wb->dtype, buf_operand(wb, 0), count, *w);
+}
+
+/* Rows r0 .. r0 + rows - 1 of X in f32 (*x: the caller's, or converted into the
+ * workspace) and their logits without bias, Z = X W^T (zeros when D = 0), in the
+ * workspace (*z). */
+static sigfuse_status chunk_logits(sigfuse_ctx *ctx, const sigfuse_buffer *xb, uint64_t r0, uint64_t rows, uint64_t D,
+                                   uint64_t L, operand w, const head_layout *lay, const ws_view *ws, operand *x,
+                                   operand *z)
+{
+    *x = xb->dtype == SIGFUSE_F32 ? buf_operand(xb, r0 * D) : ws_at(ws, lay->x32, 0);
+    if (xb->dtype != SIGFUSE_F32)
+        SF_TRY(to_f32(ctx, xb->dtype, buf_operand(xb, r0 * D), rows * D, *x));
+    *z = ws_at(ws, lay->z, 0);
+    if (D > 0)
+        return gemm(ctx, "Z = X W^T", false, true, rows, L, D, *x, D, w, D, 0.0f, *z, L, ws->temp);
+    return fill_zero(ctx, z->mem, z->off * sizeof(float), rows * L * sizeof(float));
+}
+
 static sigfuse_status predict_chunks(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a, const head_layout *lay,
                                      uint64_t chunk, const ws_view *ws)
 {
     sf_cl_state *s = sf_cl_of(ctx);
     const sigfuse_dtype dtype = a->x->dtype;
-    const bool wide = dtype != SIGFUSE_F32;
     const uint64_t N = (uint64_t)a->n, D = (uint64_t)a->d, L = (uint64_t)a->l;
-    operand w = wide ? ws_at(ws, lay->w32, 0) : buf_operand(a->w, 0);
-    if (wide)
-        SF_TRY(to_f32(ctx, dtype, buf_operand(a->w, 0), L * D, w));
+    operand w, x, z;
+    SF_TRY(weights_f32(ctx, a->w, L * D, lay, ws, &w));
     for (uint64_t r0 = 0; r0 < N; r0 += chunk) {
         const uint64_t rows = N - r0 < chunk ? N - r0 : chunk;
-        operand x = wide ? ws_at(ws, lay->x32, 0) : buf_operand(a->x, r0 * D);
-        if (wide)
-            SF_TRY(to_f32(ctx, dtype, buf_operand(a->x, r0 * D), rows * D, x));
-        operand z = ws_at(ws, lay->z, 0);
-        if (D > 0)
-            SF_TRY(gemm(ctx, "Z = X W^T", false, true, rows, L, D, x, D, w, D, 0.0f, z, L, ws->temp));
-        else
-            SF_TRY(fill_zero(ctx, z.mem, z.off * sizeof(float), rows * L * sizeof(float)));
-
+        SF_TRY(chunk_logits(ctx, a->x, r0, rows, D, L, w, lay, ws, &x, &z));
+        /* The outputs from Z + b: a [rows, L] walk, a work-item per label column. */
         sf_cl_launch l;
-        SF_TRY(sf_cl_begin(ctx, SF_CL_HEAD, dtype, "head_predict_epilogue", &l));
+        SF_TRY(sf_cl_begin(ctx, SF_CL_FAMILY_head, dtype, SF_CL_KERNEL_head_predict, &l));
         sf_cl_arg_mem(&l, z.mem);
         sf_cl_arg_u64(&l, z.off);
         sf_cl_arg_u64(&l, rows);
@@ -374,17 +395,11 @@ static sigfuse_status predict_chunks(sigfuse_ctx *ctx, const sigfuse_head_predic
         sf_cl_arg_buf(&l, a->bias);
         sf_cl_arg_buf(&l, a->logits);
         sf_cl_arg_buf(&l, a->probs);
-        sf_cl_arg_buf(&l, a->labels);
-        sf_cl_arg_int(&l, a->labels && a->labels->dtype == SIGFUSE_U8);
+        sf_cl_arg_u8_or_float(&l, a->labels);
         sf_cl_arg_u64(&l, r0);
         sf_cl_arg_f32(&l, a->threshold);
-        size_t lx, ly;
-        sf_cl_local_2d(s, l.local, L, &lx, &ly);
-        uint64_t cap = (uint64_t)s->compute_units * SF_CL_GROUPS_PER_CU;
-        uint64_t gx = (L + lx - 1) / lx, gy = (rows + ly - 1) / ly;
-        gx = gx > cap ? cap : gx;
-        gy = gy > cap / gx ? cap / gx : gy;
-        SF_TRY(sf_cl_enqueue_2d(&l, (size_t)gx, gy < 1 ? 1 : (size_t)gy, lx, ly));
+        const sf_cl_grid2 g = sf_cl_grid_2d(s, l.local, L, rows);
+        SF_TRY(sf_cl_enqueue_2d(&l, &g));
         SF_TRY(sf_cl_barrier(ctx));
     }
     return SIGFUSE_SUCCESS;
@@ -407,10 +422,10 @@ sigfuse_status sf_cl_head_predict(sigfuse_ctx *ctx, const sigfuse_head_predict_a
 /* The loss partials of this chunk's gradient kernel (count of them; 0 with no chunk)
  * into the accumulator, and on the last chunk the loss itself. */
 static sigfuse_status loss_step(sigfuse_ctx *ctx, sigfuse_dtype dtype, size_t count, operand acc, bool first,
-                                bool last, const sigfuse_head_train_args *a, double n_l)
+                                bool last, const sigfuse_head_train_args *a)
 {
     sf_cl_launch l;
-    SF_TRY(sf_cl_begin(ctx, SF_CL_HEAD, dtype, "head_loss_acc", &l));
+    SF_TRY(sf_cl_begin(ctx, SF_CL_FAMILY_head, dtype, SF_CL_KERNEL_head_train_step_loss, &l));
     SF_TRY(sf_cl_barrier(ctx));
     sf_cl_arg_mem(&l, sf_cl_of(ctx)->scratch);
     sf_cl_arg_u32(&l, (uint32_t)count);
@@ -418,17 +433,61 @@ static sigfuse_status loss_step(sigfuse_ctx *ctx, sigfuse_dtype dtype, size_t co
     sf_cl_arg_u64(&l, acc.off);
     sf_cl_arg_int(&l, first);
     sf_cl_arg_int(&l, last);
-    sf_cl_arg_int(&l, a->reduction == SIGFUSE_REDUCTION_MEAN);
-    sf_cl_arg_f32(&l, (float)n_l);
+    sf_cl_arg_u64(&l, a->reduction == SIGFUSE_REDUCTION_MEAN ? (uint64_t)a->n * (uint64_t)a->l : 1);
     sf_cl_arg_buf(&l, a->loss);
-    sf_cl_arg_local_floats(&l, l.local);
-    return sf_cl_enqueue_1d(&l, 1);
+    sf_cl_arg_local_accs(&l, l.local);
+    return sf_cl_enqueue_1d(&l, 1);   /* one work-group */
+}
+
+/* The chunk's G (in place of Z) and, with a->loss, its loss partials in the scratch
+ * (*groups of them). */
+static sigfuse_status grad_step(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, operand z, uint64_t r0,
+                                uint64_t rows, float scale, size_t *groups)
+{
+    sf_cl_state *s = sf_cl_of(ctx);
+    const uint64_t L = (uint64_t)a->l, elems = rows * L;
+    sf_cl_launch l;
+    SF_TRY(sf_cl_begin(ctx, SF_CL_FAMILY_head, a->x->dtype, SF_CL_KERNEL_head_train_step, &l));
+    *groups = sf_cl_groups(s, elems, l.local);
+    SF_TRY(sf_cl_barrier(ctx));
+    sf_cl_arg_mem(&l, z.mem);
+    sf_cl_arg_u64(&l, z.off);
+    sf_cl_arg_u64(&l, elems);
+    sf_cl_arg_u64(&l, L);
+    sf_cl_arg_buf(&l, a->bias);
+    sf_cl_arg_u8_or_float(&l, a->targets);
+    sf_cl_arg_buf(&l, a->pos_weight);
+    sf_cl_arg_u64(&l, r0);
+    sf_cl_arg_f32(&l, scale);
+    sf_cl_arg_mem(&l, a->loss ? s->scratch : NULL);
+    sf_cl_arg_local_accs(&l, l.local);
+    SF_TRY(sf_cl_enqueue_1d(&l, *groups));
+    return sf_cl_barrier(ctx);
+}
+
+/* db += the column sums of the chunk's G, into the accumulator; on the last chunk into
+ * dbias. */
+static sigfuse_status dbias_step(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, operand z, uint64_t rows,
+                                 operand acc, bool first, bool last)
+{
+    const uint64_t L = (uint64_t)a->l;
+    sf_cl_launch l;
+    SF_TRY(sf_cl_begin(ctx, SF_CL_FAMILY_head, a->x->dtype, SF_CL_KERNEL_head_train_step_dbias, &l));
+    sf_cl_arg_mem(&l, z.mem);
+    sf_cl_arg_u64(&l, z.off);
+    sf_cl_arg_u64(&l, rows);
+    sf_cl_arg_u64(&l, L);
+    sf_cl_arg_mem(&l, acc.mem);
+    sf_cl_arg_u64(&l, acc.off);
+    sf_cl_arg_int(&l, first);
+    sf_cl_arg_int(&l, last);
+    sf_cl_arg_buf(&l, a->dbias);
+    return sf_cl_enqueue_1d(&l, sf_cl_groups(sf_cl_of(ctx), L, l.local));   /* a work-item a column */
 }
 
 static sigfuse_status train_chunks(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, const head_layout *lay,
                                    uint64_t chunk, const ws_view *ws)
 {
-    sf_cl_state *s = sf_cl_of(ctx);
     const sigfuse_dtype dtype = a->x->dtype;
     const bool wide = dtype != SIGFUSE_F32;
     const uint64_t N = (uint64_t)a->n, D = (uint64_t)a->d, L = (uint64_t)a->l;
@@ -438,59 +497,20 @@ static sigfuse_status train_chunks(sigfuse_ctx *ctx, const sigfuse_head_train_ar
     if (a->reduction == SIGFUSE_REDUCTION_MEAN && n_l > 0)
         scale = (float)((double)a->grad_scale / n_l);
 
-    operand w = wide ? ws_at(ws, lay->w32, 0) : buf_operand(a->w, 0);
-    if (wide)
-        SF_TRY(to_f32(ctx, dtype, buf_operand(a->w, 0), L * D, w));
+    operand w, x, z;
+    SF_TRY(weights_f32(ctx, a->w, L * D, lay, ws, &w));
     operand dw_acc = a->dw ? (wide ? ws_at(ws, lay->dw32, 0) : buf_operand(a->dw, 0)) : (operand){NULL, 0};
-    operand db_acc = a->dbias ? (wide ? ws_at(ws, lay->db32, 0) : buf_operand(a->dbias, 0)) : (operand){NULL, 0};
 
     for (uint64_t r0 = 0; r0 < N; r0 += chunk) {
         const uint64_t rows = N - r0 < chunk ? N - r0 : chunk;
         const bool first = r0 == 0, last = r0 + rows == N;
-        operand x = wide ? ws_at(ws, lay->x32, 0) : buf_operand(a->x, r0 * D);
-        if (wide)
-            SF_TRY(to_f32(ctx, dtype, buf_operand(a->x, r0 * D), rows * D, x));
-        operand z = ws_at(ws, lay->z, 0);
-        if (D > 0)
-            SF_TRY(gemm(ctx, "Z = X W^T", false, true, rows, L, D, x, D, w, D, 0.0f, z, L, ws->temp));
-        else
-            SF_TRY(fill_zero(ctx, z.mem, z.off * sizeof(float), rows * L * sizeof(float)));
-
-        /* Z + b -> G in place, with this chunk's loss partials in the scratch. */
-        sf_cl_launch l;
-        SF_TRY(sf_cl_begin(ctx, SF_CL_HEAD, dtype, "head_train_grad", &l));
-        const uint64_t elems = rows * L;
-        const size_t groups = sf_cl_groups(s, elems, l.local);
-        SF_TRY(sf_cl_barrier(ctx));
-        sf_cl_arg_mem(&l, z.mem);
-        sf_cl_arg_u64(&l, z.off);
-        sf_cl_arg_u64(&l, elems);
-        sf_cl_arg_u64(&l, L);
-        sf_cl_arg_u64(&l, (uint64_t)(groups * l.local) % L);
-        sf_cl_arg_buf(&l, a->bias);
-        sf_cl_arg_buf(&l, a->targets);
-        sf_cl_arg_int(&l, a->targets->dtype == SIGFUSE_U8);
-        sf_cl_arg_buf(&l, a->pos_weight);
-        sf_cl_arg_u64(&l, r0);
-        sf_cl_arg_f32(&l, scale);
-        sf_cl_arg_mem(&l, a->loss ? s->scratch : NULL);
-        sf_cl_arg_local_floats(&l, l.local);
-        SF_TRY(sf_cl_enqueue_1d(&l, groups));
-        SF_TRY(sf_cl_barrier(ctx));
-
+        SF_TRY(chunk_logits(ctx, a->x, r0, rows, D, L, w, lay, ws, &x, &z));
+        size_t groups;
+        SF_TRY(grad_step(ctx, a, z, r0, rows, scale, &groups));
         if (a->loss)
-            SF_TRY(loss_step(ctx, dtype, groups, ws_at(ws, lay->acc, 0), first, last, a, n_l));
-        if (a->dbias) {
-            SF_TRY(sf_cl_begin(ctx, SF_CL_HEAD, dtype, "head_colsum", &l));
-            sf_cl_arg_mem(&l, z.mem);
-            sf_cl_arg_u64(&l, z.off);
-            sf_cl_arg_u64(&l, rows);
-            sf_cl_arg_u64(&l, L);
-            sf_cl_arg_mem(&l, db_acc.mem);
-            sf_cl_arg_u64(&l, db_acc.off);
-            sf_cl_arg_int(&l, first);
-            SF_TRY(sf_cl_enqueue_1d(&l, sf_cl_groups(s, L, l.local)));
-        }
+            SF_TRY(loss_step(ctx, dtype, groups, ws_at(ws, lay->acc, 0), first, last, a));
+        if (a->dbias)
+            SF_TRY(dbias_step(ctx, a, z, rows, ws_at(ws, lay->db, 0), first, last));
         /* dW before dX: the chunk's X rows are all read before any dX row is written. */
         if (a->dw && D > 0)
             SF_TRY(gemm(ctx, "dW += G^T X", true, false, L, D, rows, z, L, x, D, first ? 0.0f : 1.0f, dw_acc, D,
@@ -505,8 +525,6 @@ static sigfuse_status train_chunks(sigfuse_ctx *ctx, const sigfuse_head_train_ar
     }
     if (wide && a->dw)
         SF_TRY(from_f32(ctx, dtype, dw_acc, L * D, buf_operand(a->dw, 0)));
-    if (wide && a->dbias)
-        SF_TRY(from_f32(ctx, dtype, db_acc, L, buf_operand(a->dbias, 0)));
     return SIGFUSE_SUCCESS;
 }
 
@@ -515,7 +533,7 @@ static sigfuse_status train_empty(sigfuse_ctx *ctx, const sigfuse_head_train_arg
 {
     const uint64_t N = (uint64_t)a->n, D = (uint64_t)a->d, L = (uint64_t)a->l;
     if (a->loss)
-        SF_TRY(loss_step(ctx, a->x->dtype, 0, (operand){NULL, 0}, true, true, a, (double)N * (double)L));
+        SF_TRY(loss_step(ctx, a->x->dtype, 0, (operand){NULL, 0}, true, true, a));
     if (a->dx)
         SF_TRY(fill_zero_buf(ctx, a->dx, N * D));
     if (a->dw)

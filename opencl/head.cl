@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The multi-label head's elementwise parts around CLBlast's f32 products: storage <-> f32
- * conversion of chunks (8 or 6 bytes per element for f16/bf16), the predict epilogue
- * (bias, sigma, labels: reads 4 bytes of Z, writes up to 2 x dtype + 1 per logit), the
- * train step's in-place gradient of a logits chunk (reads Z and the target, writes G and a
- * per-group loss partial: 8 + target bytes per logit), and fixed-order column and loss sums.
+ * conversion of chunks (8 or 6 bytes per element for f16/bf16), head_predict's epilogue
+ * (bias, sigma, labels: reads 4 bytes of Z, writes up to 2 x dtype + 1 per logit),
+ * head_train_step's in-place gradient of a logits chunk (reads Z and the target, writes G
+ * and a per-group loss partial: 8 + target bytes per logit), and the fixed-order loss and
+ * column sums (in sf_acc, accumulated across chunks in the workspace).
  * Both epilogues first round a 16-bit head's dot products to its dtype (sf_round_storage,
  * common.cl): CLBlast's SGEMM gives them in f32; the CUDA backend's GEMM rounds them on output.
  */
@@ -25,19 +26,14 @@ kernel void head_from_f32(global const float *src, ulong src_off, ulong n, globa
         sf_st(dst, i, src[i]);
 }
 
-/* Rows row0 .. row0 + rows - 1 of the outputs from the chunk's Z = X W^T (without bias),
- * on a 2-D grid: dimension 0 the L labels, dimension 1 the rows. */
-kernel void head_predict_epilogue(global const float *z, ulong z_off, ulong rows, ulong L,
-                                  global const SF_T *bias, ulong bias_off,
-                                  global SF_T *logits, ulong logits_off, global SF_T *probs, ulong probs_off,
-                                  global uchar *labels, ulong labels_off, int labels_u8,
-                                  ulong row0, float threshold)
+/* head_predict's outputs for rows row0 .. row0 + rows - 1 from the chunk's Z = X W^T
+ * (without bias), on a 2-D grid: dimension 0 the L labels, dimension 1 the rows. */
+kernel void head_predict(global const float *z, ulong z_off, ulong rows, ulong L, SF_IN(bias), SF_OUT(logits),
+                         SF_OUT(probs), SF_OUT_U8(labels), ulong row0, float threshold)
 {
     z += z_off;
-    bias = SF_AT(bias, bias_off);
-    logits = SF_AT(logits, logits_off);
-    probs = SF_AT(probs, probs_off);
-    labels = sf_label_at(labels, labels_u8, labels_off);
+    SF_OPEN(bias, logits, probs)
+    SF_OPEN_U8(labels)
     for (ulong j = get_global_id(0); j < L; j += get_global_size(0)) {
         const float b = bias ? sf_ld(bias, j) : 0.0f;
         for (ulong i = get_global_id(1); i < rows; i += get_global_size(1)) {
@@ -56,23 +52,22 @@ kernel void head_predict_epilogue(global const float *z, ulong z_off, ulong rows
     }
 }
 
-/* The chunk's logits (Z + b) become G = grad x scale in place, with
- * loss_e = (1 - y) softplus(z) + p y softplus(-z) and grad = (1 - y) sigma(z) - p y sigma(-z),
- * which are BCE's with y' = y and w = 1 (sf_math.h). Element e of the chunk is label
- * e % L; the column advances by col_step = global size % L per pass (no 64-bit modulo per
- * element). part (when set) receives one partial loss sum per work-group. */
-kernel void head_train_grad(global float *z, ulong z_off, ulong n, ulong L, ulong col_step,
-                            global const SF_T *bias, ulong bias_off,
-                            global const uchar *targets, ulong targets_off, int targets_u8,
-                            global const SF_T *pw, ulong pw_off, ulong row0, float scale,
-                            global float *part, local float *tmp)
+/* head_train_step's elementwise step: the chunk's logits (Z + b) become G = grad x scale
+ * in place, with loss_e = (1 - y) softplus(z) + p y softplus(-z) and
+ * grad = (1 - y) sigma(z) - p y sigma(-z), which are BCE's with y' = y and w = 1
+ * (sf_math.h). Element e of the chunk is label e % L; the column advances by G % L per
+ * pass of the grid (G work-items: no 64-bit modulo per element). part (when set) receives
+ * one partial loss sum per work-group. */
+kernel void head_train_step(global float *z, ulong z_off, ulong n, ulong L, SF_IN(bias), SF_IN_U8(targets),
+                            SF_IN(pw), ulong row0, float scale, global sf_acc *part, local sf_acc *tmp)
 {
     z += z_off;
-    bias = SF_AT(bias, bias_off);
-    targets = sf_target_at(targets, targets_u8, targets_off + row0 * L);
-    pw = SF_AT(pw, pw_off);
-    float acc = 0.0f;
+    SF_OPEN(bias, pw)
+    SF_OPEN_U8(targets)
+    targets = SF_AT_U8(targets, row0 * L, targets_u8);
+    sf_acc acc = sf_acc_zero();
     ulong col = get_global_id(0) % L;
+    const ulong step = get_global_size(0) % L;
     SF_FOR_EACH(i, n) {
         const float v = sf_round_storage(z[i]) + (bias ? sf_ld(bias, col) : 0.0f);
         const float y = sf_ld_target(targets, targets_u8, i);
@@ -81,52 +76,52 @@ kernel void head_train_grad(global float *z, ulong z_off, ulong n, ulong L, ulon
         if (part) {
             float le;
             sf_bce_loss_grad(v, y, 1.0f, p, &le, &g, &sig);
-            acc += le;
+            acc = sf_acc_add(acc, le);
         } else {
             g = sf_bce_grad(v, y, 1.0f, p, &sig);
         }
         z[i] = g * scale;
-        col += col_step;
+        col += step;
         if (col >= L)
             col -= L;
     }
-    if (part) {
-        const float s = sf_group_sum(acc, tmp);
-        if (get_local_id(0) == 0)
-            part[get_group_id(0)] = s;
-    }
+    sf_put_partial(acc, part, tmp);
 }
 
 /* One work-group: acc = (first ? 0 : acc) + the fixed-order sum of count partials; on the
- * last chunk also out = acc (SUM) or acc / denom (MEAN; 0 / 0 = NaN when N L = 0). acc may
- * be absent when first and last are both set (no chunk at all). */
-kernel void head_loss_acc(global const float *part, uint count, global float *acc, ulong acc_off, int first,
-                          int last, int mean, float denom, global float *out, ulong out_off, local float *tmp)
+ * last chunk also out = acc / denom (denom 1 for SUM, N L for MEAN: 0 / 0 = NaN when
+ * N L = 0). The accumulator is one sf_acc at float offset acc_off of the workspace ws; ws
+ * may be absent when first and last are both set (no chunk at all). */
+kernel void head_train_step_loss(global const sf_acc *part, uint count, global float *ws, ulong acc_off, int first,
+                                 int last, ulong denom, global float *out, ulong out_off, local sf_acc *tmp)
 {
-    float s = 0.0f;
-    for (uint i = get_local_id(0); i < count; i += get_local_size(0))
-        s += part[i];
-    s = sf_group_sum(s, tmp);
+    const sf_acc s = sf_sum_partials(part, count, tmp);
     if (get_local_id(0) == 0) {
-        float total = (first || !acc) ? s : acc[acc_off] + s;
+        global sf_acc *acc = ws ? (global sf_acc *)(ws + acc_off) : 0;
+        const sf_acc total = (first || !acc) ? s : sf_acc_merge(acc[0], s);
         if (acc)
-            acc[acc_off] = total;
+            acc[0] = total;
         if (last)
-            out[out_off] = mean ? total / denom : total;
+            out[out_off] = sf_acc_div(total, denom);
     }
 }
 
-/* acc[j] = (first ? 0 : acc[j]) + sum over the chunk's rows, in order, of g[i * L + j]:
- * the bias gradient, one chunk at a time. */
-kernel void head_colsum(global const float *g, ulong g_off, ulong rows, ulong L, global float *acc, ulong acc_off,
-                        int first)
+/* The bias gradient, one chunk at a time: acc[j] = (first ? 0 : acc[j]) + the sum over
+ * the chunk's rows, in order, of g[i * L + j], in L sf_acc at float offset acc_off of the
+ * workspace ws; on the last chunk the total goes to dbias (in the dtype) instead. */
+kernel void head_train_step_dbias(global const float *g, ulong g_off, ulong rows, ulong L, global float *ws,
+                                  ulong acc_off, int first, int last, SF_OUT(dbias))
 {
     g += g_off;
-    acc += acc_off;
+    SF_OPEN(dbias)
+    global sf_acc *acc = (global sf_acc *)(ws + acc_off);
     SF_FOR_EACH(j, L) {
-        float s = first ? 0.0f : acc[j];
+        sf_acc s = first ? sf_acc_zero() : acc[j];
         for (ulong i = 0; i < rows; i++)
-            s += g[i * L + j];
-        acc[j] = s;
+            s = sf_acc_add(s, g[i * L + j]);
+        if (last)
+            sf_st(dbias, j, sf_acc_float(s));
+        else
+            acc[j] = s;
     }
 }

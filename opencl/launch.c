@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Kernel arguments and launches: arguments appended in order with the first failure kept,
- * grid and work-group sizes, the enqueue, and barriers on out-of-order queues.
+ * the choice of an elementwise pass's 4-wide path, grid and work-group sizes, the
+ * enqueue, and barriers on out-of-order queues.
  */
 #include <stdio.h>
 
@@ -32,6 +33,12 @@ void sf_cl_arg_buf(sf_cl_launch *l, const sigfuse_buffer *b)
     sf_cl_arg_u64(l, sf_cl_elem_offset(b));
 }
 
+void sf_cl_arg_u8_or_float(sf_cl_launch *l, const sigfuse_buffer *b)
+{
+    sf_cl_arg_buf(l, b);
+    sf_cl_arg_int(l, b && b->dtype == SIGFUSE_U8);
+}
+
 void sf_cl_arg_mem(sf_cl_launch *l, cl_mem mem) { set_arg(l, sizeof(cl_mem), mem ? (const void *)&mem : NULL); }
 
 void sf_cl_arg_u64(sf_cl_launch *l, uint64_t v)
@@ -58,7 +65,11 @@ void sf_cl_arg_f32(sf_cl_launch *l, float v)
     set_arg(l, sizeof f, &f);
 }
 
-void sf_cl_arg_local_floats(sf_cl_launch *l, size_t count) { set_arg(l, count * sizeof(cl_float), NULL); }
+void sf_cl_arg_local_accs(sf_cl_launch *l, size_t count) { set_arg(l, count * SF_CL_ACC_BYTES, NULL); }
+
+bool sf_cl_vec4(const sigfuse_buffer *b) { return sf_cl_elem_offset(b) % 4 == 0; }
+
+uint64_t sf_cl_span_items(uint64_t n, bool vec) { return vec ? (n + 3) / 4 : n; }
 
 size_t sf_cl_groups(const sf_cl_state *s, uint64_t items, size_t local)
 {
@@ -71,16 +82,24 @@ size_t sf_cl_groups(const sf_cl_state *s, uint64_t items, size_t local)
     return want < 1 ? 1 : (size_t)want;
 }
 
-void sf_cl_local_2d(const sf_cl_state *s, size_t local, uint64_t cols, size_t *lx, size_t *ly)
+sf_cl_grid2 sf_cl_grid_2d(const sf_cl_state *s, size_t local, uint64_t cols, uint64_t rows)
 {
+    sf_cl_grid2 g;
     size_t x = 1;
     while (x * 2 <= local && x < 64 && x < cols && x * 2 <= s->max_items[0])
         x *= 2;
     size_t y = local / x;
     if (y > s->max_items[1])
         y = sf_cl_pow2_floor(s->max_items[1]);
-    *lx = x;
-    *ly = y;
+    g.lx = x;
+    g.ly = y;
+    const uint64_t cap = (uint64_t)s->compute_units * SF_CL_GROUPS_PER_CU;
+    uint64_t gx = (cols + x - 1) / x, gy = (rows + y - 1) / y;
+    gx = gx > cap ? cap : gx < 1 ? 1 : gx;
+    gy = gy > cap / gx ? cap / gx : gy;
+    g.gx = (size_t)gx;
+    g.gy = gy < 1 ? 1 : (size_t)gy;
+    return g;
 }
 
 static sigfuse_status check_args(sf_cl_launch *l)
@@ -112,10 +131,10 @@ sigfuse_status sf_cl_enqueue_1d(sf_cl_launch *l, size_t groups)
     return enqueue(l, 1, &global, &l->local);
 }
 
-sigfuse_status sf_cl_enqueue_2d(sf_cl_launch *l, size_t groups_x, size_t groups_y, size_t local_x, size_t local_y)
+sigfuse_status sf_cl_enqueue_2d(sf_cl_launch *l, const sf_cl_grid2 *g)
 {
-    size_t global[2] = {groups_x * local_x, groups_y * local_y};
-    size_t local[2] = {local_x, local_y};
+    size_t global[2] = {g->gx * g->lx, g->gy * g->ly};
+    size_t local[2] = {g->lx, g->ly};
     return enqueue(l, 2, global, local);
 }
 

@@ -1,104 +1,62 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Launchers of the fused losses: bce_with_logits (bce.cl) and sigmoid_focal (focal.cl).
- * One pass over the elements; a reduced loss adds one single-group kernel that sums the
- * per-group partials in a fixed order (no atomics: bitwise repeatable).
+ * What the launchers of the fused losses (bce.c, focal.c) share: one pass over the
+ * elements whose kernel starts with the same arguments (common.cl's SF_LOSS_PARAMS), on
+ * the 4-wide path when every per-element buffer's offset is a multiple of 4; a reduced
+ * loss adds one single-group kernel that sums the per-group partials in a fixed order
+ * (no atomics: bitwise repeatable).
  */
+#include <string.h>
+
 #include "sf_opencl.h"
 
-/* What both losses share: sizes, reduction, and where the loss goes. */
-typedef struct loss_plan {
-    uint64_t n;
-    bool reduced;
-    size_t groups;      /* of the element kernel; 0 when there are no elements */
-    float denom;        /* rows * cols for MEAN, else 1 */
-} loss_plan;
-
-static loss_plan plan_loss(sigfuse_ctx *ctx, int64_t rows, int64_t cols, sigfuse_reduction red, size_t local)
-{
-    loss_plan p;
-    p.n = (uint64_t)rows * (uint64_t)cols;
-    p.reduced = red != SIGFUSE_REDUCTION_NONE;
-    p.groups = p.n > 0 ? sf_cl_groups(sf_cl_of(ctx), p.n, local) : 0;
-    p.denom = red == SIGFUSE_REDUCTION_MEAN ? (float)p.n : 1.0f;
-    return p;
-}
-
-/* The target and label buffers go to the kernel as bytes plus an "is u8" flag. */
-static void arg_u8_or_float(sf_cl_launch *l, const sigfuse_buffer *b)
-{
-    sf_cl_arg_buf(l, b);
-    sf_cl_arg_int(l, b && b->dtype == SIGFUSE_U8);
-}
-
-sigfuse_status sf_cl_bce_with_logits(sigfuse_ctx *ctx, const sigfuse_bce_args *a)
+sigfuse_status sf_cl_loss_begin(sigfuse_ctx *ctx, sf_cl_family family, sf_cl_kernel kernel, const sf_cl_loss_io *io,
+                                const sigfuse_buffer *const *more, int n_more, sf_cl_loss *p)
 {
     sf_cl_state *s = sf_cl_of(ctx);
-    const sigfuse_dtype dtype = a->logits->dtype;
-    sf_cl_launch l;
-    SF_TRY(sf_cl_begin(ctx, SF_CL_BCE, dtype, "bce_fused", &l));
-    const loss_plan p = plan_loss(ctx, a->rows, a->cols, a->reduction, l.local);
-    const bool partials = p.reduced && a->loss;
+    memset(p, 0, sizeof *p);
+    p->family = family;
+    p->dtype = io->logits->dtype;
+    p->n = (uint64_t)io->rows * (uint64_t)io->cols;
+    p->reduction = io->reduction;
+    p->loss = io->loss;
+    SF_TRY(sf_cl_begin(ctx, family, p->dtype, kernel, &p->l));
+    const bool reduced = io->reduction != SIGFUSE_REDUCTION_NONE;
+    p->partials = reduced && io->loss;
+    /* dloss_in and loss are per element for NONE, scalars otherwise. */
+    const sigfuse_buffer *up = reduced ? NULL : io->dloss_in, *ups = reduced ? io->dloss_in : NULL;
+    const sigfuse_buffer *loss = reduced ? NULL : io->loss;
+    bool vec = sf_cl_vec4(io->logits) && sf_cl_vec4(io->targets) && sf_cl_vec4(up) && sf_cl_vec4(loss) &&
+               sf_cl_vec4(io->dlogits);
+    for (int i = 0; i < n_more; i++)
+        vec = vec && sf_cl_vec4(more[i]);
+    p->groups = p->n > 0 ? sf_cl_groups(s, sf_cl_span_items(p->n, vec), p->l.local) : 0;
 
-    if (p.n > 0) {
-        /* The scratch may still be read by the previous op's finishing kernel. */
-        if (partials)
-            SF_TRY(sf_cl_barrier(ctx));
-        sf_cl_arg_buf(&l, a->logits);
-        arg_u8_or_float(&l, a->targets);
-        sf_cl_arg_buf(&l, a->weight);
-        sf_cl_arg_buf(&l, a->pos_weight);
-        sf_cl_arg_buf(&l, p.reduced ? NULL : a->dloss_in);
-        sf_cl_arg_buf(&l, p.reduced ? a->dloss_in : NULL);
-        sf_cl_arg_buf(&l, p.reduced ? NULL : a->loss);
-        sf_cl_arg_mem(&l, partials ? s->scratch : NULL);
-        sf_cl_arg_buf(&l, a->dlogits);
-        sf_cl_arg_buf(&l, a->probs);
-        arg_u8_or_float(&l, a->labels);
-        const uint64_t cols = (uint64_t)a->cols;
-        sf_cl_arg_u64(&l, p.n);
-        sf_cl_arg_u64(&l, cols);
-        sf_cl_arg_u64(&l, (uint64_t)(p.groups * l.local) % cols);
-        sf_cl_arg_f32(&l, a->label_smoothing);
-        sf_cl_arg_f32(&l, a->grad_scale);
-        sf_cl_arg_f32(&l, p.denom);
-        sf_cl_arg_f32(&l, a->threshold);
-        sf_cl_arg_local_floats(&l, l.local);
-        SF_TRY(sf_cl_enqueue_1d(&l, p.groups));
-    }
-    if (partials)
-        return sf_cl_finish_loss(ctx, SF_CL_BCE, dtype, p.groups, a->reduction, (double)p.n, a->loss);
+    sf_cl_launch *l = &p->l;
+    sf_cl_arg_buf(l, io->logits);
+    sf_cl_arg_u8_or_float(l, io->targets);
+    sf_cl_arg_buf(l, up);
+    sf_cl_arg_buf(l, ups);
+    sf_cl_arg_buf(l, loss);
+    sf_cl_arg_mem(l, p->partials ? s->scratch : NULL);
+    sf_cl_arg_buf(l, io->dlogits);
+    sf_cl_arg_u64(l, p->n);
+    sf_cl_arg_int(l, vec);
+    sf_cl_arg_f32(l, io->grad_scale);
+    sf_cl_arg_u64(l, io->reduction == SIGFUSE_REDUCTION_MEAN ? p->n : 1);
+    sf_cl_arg_local_accs(l, l->local);
     return SIGFUSE_SUCCESS;
 }
 
-sigfuse_status sf_cl_sigmoid_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a)
+sigfuse_status sf_cl_loss_run(sigfuse_ctx *ctx, sf_cl_loss *p)
 {
-    sf_cl_state *s = sf_cl_of(ctx);
-    const sigfuse_dtype dtype = a->logits->dtype;
-    sf_cl_launch l;
-    SF_TRY(sf_cl_begin(ctx, SF_CL_FOCAL, dtype, "focal_fused", &l));
-    const loss_plan p = plan_loss(ctx, a->rows, a->cols, a->reduction, l.local);
-    const bool partials = p.reduced && a->loss;
-
-    if (p.n > 0) {
-        if (partials)
+    if (p->n > 0) {
+        /* The scratch may still be read by the previous op's finishing kernel. */
+        if (p->partials)
             SF_TRY(sf_cl_barrier(ctx));
-        sf_cl_arg_buf(&l, a->logits);
-        arg_u8_or_float(&l, a->targets);
-        sf_cl_arg_buf(&l, p.reduced ? NULL : a->dloss_in);
-        sf_cl_arg_buf(&l, p.reduced ? a->dloss_in : NULL);
-        sf_cl_arg_buf(&l, p.reduced ? NULL : a->loss);
-        sf_cl_arg_mem(&l, partials ? s->scratch : NULL);
-        sf_cl_arg_buf(&l, a->dlogits);
-        sf_cl_arg_u64(&l, p.n);
-        sf_cl_arg_f32(&l, a->alpha);
-        sf_cl_arg_f32(&l, a->gamma);
-        sf_cl_arg_f32(&l, a->grad_scale);
-        sf_cl_arg_f32(&l, p.denom);
-        sf_cl_arg_local_floats(&l, l.local);
-        SF_TRY(sf_cl_enqueue_1d(&l, p.groups));
+        SF_TRY(sf_cl_enqueue_1d(&p->l, p->groups));
     }
-    if (partials)
-        return sf_cl_finish_loss(ctx, SF_CL_FOCAL, dtype, p.groups, a->reduction, (double)p.n, a->loss);
+    if (p->partials)
+        return sf_cl_finish_loss(ctx, p->family, p->dtype, p->groups, p->reduction, p->n, p->loss);
     return SIGFUSE_SUCCESS;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The kernel sources and the program cache: each program is its family's .cl file after
- * sf_math.h and common.cl, and kernels are found in it by name.
+ * sf_math.h and common.cl; a kernel is created from it by name the first time it is
+ * launched, and found by its id (sf_cl_kernel) from then on.
  *
  * Programs are built lazily, one per (op family, storage dtype), the first time an op of
  * the family runs on the context, and kept until the context is destroyed. Building all
@@ -16,9 +17,20 @@
 #include "sf_opencl.h"
 #include "sf_opencl_embed.h"
 
-static const char *const family_files[SF_CL_FAMILY_COUNT] = {
-    "activation.cl", "glu.cl", "lstm.cl", "gru.cl", "bce.cl", "focal.cl", "head.cl",
-};
+#define SF_CL_FAMILY_FILE_(f) #f ".cl",
+static const char *const family_files[SF_CL_FAMILY_COUNT] = {SF_CL_FAMILIES(SF_CL_FAMILY_FILE_)};
+#undef SF_CL_FAMILY_FILE_
+
+#define SF_CL_HELPER_NAME_(name) #name,
+static const char *const helper_names[] = {SF_CL_HELPER_KERNELS(SF_CL_HELPER_NAME_)};
+#undef SF_CL_HELPER_NAME_
+
+const char *sf_cl_kernel_name(sf_cl_kernel k)
+{
+    if ((unsigned)k < SF_OP_COUNT)
+        return sf_op_infos[k].name;   /* an op's kernel is spelt as the op */
+    return (unsigned)k < SF_CL_KERNEL_COUNT ? helper_names[k - SF_OP_COUNT] : "unknown";
+}
 
 static int dtype_slot(sigfuse_dtype dtype)
 {
@@ -91,7 +103,7 @@ static sigfuse_status load_source(sigfuse_ctx *ctx, const char *name, cl_source 
 
 void sf_cl_release_program(sf_cl_program *p)
 {
-    for (cl_uint k = 0; k < p->count; k++)
+    for (int k = 0; k < SF_CL_KERNEL_COUNT; k++)
         if (p->kernels[k])
             clReleaseKernel(p->kernels[k]);
     if (p->program)
@@ -155,9 +167,13 @@ static sigfuse_status build_program(sigfuse_ctx *ctx, sf_cl_family family, sigfu
         return st;
 
     /* No -cl-fast-relaxed-math or -cl-mad-enable: the limits at +-inf, NaN propagation
-     * and the stable forms of sf_math.h are part of the contract. */
+     * and the stable forms of sf_math.h are part of the contract. The reductions sum in
+     * double where the device has cl_khr_fp64 (common.cl); SIGFUSE_OPENCL_FP64=0, a
+     * development switch, gives them the float pairs of a device without it. */
+    const char *fp64 = getenv("SIGFUSE_OPENCL_FP64");
     char options[128];
-    snprintf(options, sizeof options, "-cl-std=CL1.2 -DSF_DTYPE=%d", dtype_slot(dtype) + 1);
+    snprintf(options, sizeof options, "-cl-std=CL1.2 -DSF_DTYPE=%d%s", dtype_slot(dtype) + 1,
+             fp64 && strcmp(fp64, "0") == 0 ? " -DSF_NO_FP64" : "");
     cl_int err = clBuildProgram(program, 1, &s->device, options, NULL, NULL);
     if (err != CL_SUCCESS) {
         st = build_failure(ctx, program, err, family_files[family], dtype);
@@ -167,34 +183,41 @@ static sigfuse_status build_program(sigfuse_ctx *ctx, sf_cl_family family, sigfu
 
     memset(p, 0, sizeof *p);
     p->program = program;
-    err = clCreateKernelsInProgram(program, SF_CL_MAX_KERNELS, p->kernels, &p->count);
-    if (err != CL_SUCCESS) {
-        sf_cl_release_program(p);
-        return sf_cl_fail(ctx, err, "clCreateKernelsInProgram");
-    }
-    for (cl_uint k = 0; k < p->count; k++) {
-        err = clGetKernelInfo(p->kernels[k], CL_KERNEL_FUNCTION_NAME, sizeof p->names[k], p->names[k], NULL);
-        size_t kernel_max = 0;
-        if (err == CL_SUCCESS)
-            err = clGetKernelWorkGroupInfo(p->kernels[k], s->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kernel_max,
-                                           &kernel_max, NULL);
-        if (err != CL_SUCCESS) {
-            sf_cl_release_program(p);
-            return sf_cl_fail(ctx, err, "clGetKernelInfo");
-        }
-        size_t local = SF_CL_MAX_LOCAL;
-        if (kernel_max < local)
-            local = kernel_max;
-        if (s->max_local < local)
-            local = s->max_local;
-        if (s->max_items[0] < local)
-            local = s->max_items[0];
-        p->local[k] = sf_cl_pow2_floor(local > 0 ? local : 1);
-    }
     return SIGFUSE_SUCCESS;
 }
 
-sigfuse_status sf_cl_begin(sigfuse_ctx *ctx, sf_cl_family family, sigfuse_dtype dtype, const char *name,
+/* Kernel k from a built program, with the work-group size it is launched with: the
+ * largest power of two within SF_CL_MAX_LOCAL, the kernel's and the device's limits. */
+static sigfuse_status create_kernel(sigfuse_ctx *ctx, sf_cl_family family, sf_cl_program *p, sf_cl_kernel k)
+{
+    sf_cl_state *s = sf_cl_of(ctx);
+    cl_int err;
+    cl_kernel kernel = clCreateKernel(p->program, sf_cl_kernel_name(k), &err);
+    if (err == CL_INVALID_KERNEL_NAME)
+        return sf_fail(ctx, SIGFUSE_ERR_BACKEND, "opencl: kernel %s is missing from %s", sf_cl_kernel_name(k),
+                       family_files[family]);
+    if (err != CL_SUCCESS)
+        return sf_cl_fail(ctx, err, "clCreateKernel");
+    size_t kernel_max = 0;
+    err = clGetKernelWorkGroupInfo(kernel, s->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kernel_max, &kernel_max,
+                                   NULL);
+    if (err != CL_SUCCESS) {
+        clReleaseKernel(kernel);
+        return sf_cl_fail(ctx, err, "clGetKernelWorkGroupInfo");
+    }
+    size_t local = SF_CL_MAX_LOCAL;
+    if (kernel_max < local)
+        local = kernel_max;
+    if (s->max_local < local)
+        local = s->max_local;
+    if (s->max_items[0] < local)
+        local = s->max_items[0];
+    p->kernels[k] = kernel;
+    p->local[k] = sf_cl_pow2_floor(local > 0 ? local : 1);
+    return SIGFUSE_SUCCESS;
+}
+
+sigfuse_status sf_cl_begin(sigfuse_ctx *ctx, sf_cl_family family, sigfuse_dtype dtype, sf_cl_kernel kernel,
                            sf_cl_launch *launch)
 {
     sf_cl_state *s = sf_cl_of(ctx);
@@ -205,15 +228,12 @@ sigfuse_status sf_cl_begin(sigfuse_ctx *ctx, sf_cl_family family, sigfuse_dtype 
     sf_cl_program *p = &s->programs[family][slot];
     if (!p->program)
         SF_TRY(build_program(ctx, family, dtype, p));
-    for (cl_uint k = 0; k < p->count; k++) {
-        if (strcmp(p->names[k], name) == 0) {
-            memset(launch, 0, sizeof *launch);
-            launch->ctx = ctx;
-            launch->kernel = p->kernels[k];
-            launch->name = p->names[k];
-            launch->local = p->local[k];
-            return SIGFUSE_SUCCESS;
-        }
-    }
-    return sf_fail(ctx, SIGFUSE_ERR_BACKEND, "opencl: kernel %s is missing from %s", name, family_files[family]);
+    if (!p->kernels[kernel])
+        SF_TRY(create_kernel(ctx, family, p, kernel));
+    memset(launch, 0, sizeof *launch);
+    launch->ctx = ctx;
+    launch->kernel = p->kernels[kernel];
+    launch->name = sf_cl_kernel_name(kernel);
+    launch->local = p->local[kernel];
+    return SIGFUSE_SUCCESS;
 }

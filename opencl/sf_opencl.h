@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Internal to the OpenCL backend: the context's state (context.c), error reporting
- * (errors.c), the program cache (program.c), kernel-argument and launch helpers
+ * Internal to the OpenCL backend: the context's state (backend.c), error reporting
+ * (errors.c), the program cache (program.c), kernel-argument, grid and launch helpers
  * (launch.c), and the deterministic reductions' finishing steps (reduce.c), shared by the
- * launchers of each op family (elementwise.c, loss.c, cell.c, head.c).
+ * launchers of each op family: activation.c, glu.c (through elementwise.c), lstm.c, gru.c,
+ * bce.c, focal.c (through loss.c) and head.c, the files of the same names as in cuda/ and
+ * ref/, each with its kernels in <family>.cl.
  *
  * Rules every op follows: all work goes to the context's queue and nothing waits for it
  * (only synchronize calls clFinish); nothing is allocated per call; a buffer is passed to
- * a kernel as its cl_mem plus an element offset; floating-point sums run in a fixed tree
+ * a kernel as its cl_mem plus an element offset; floating-point sums accumulate in double
+ * (a compensated float pair where the device has no cl_khr_fp64) and run in a fixed tree
  * into the scratch reserved at creation (no atomics), so a result is bitwise the same on
  * every run on the same device.
  */
@@ -20,41 +23,62 @@
 #include "sigfuse_opencl.h"
 #include "sf_internal.h"
 
-/* One program per op family (one .cl file each) and storage dtype, built on first use. */
+/* The op families of the catalogue (sf_op_info.family): one program each, from its .cl
+ * file, per storage dtype, built on first use. */
+#define SF_CL_FAMILIES(F) F(activation) F(glu) F(lstm) F(gru) F(bce) F(focal) F(head)
+
 typedef enum sf_cl_family {
-    SF_CL_ACTIVATION,
-    SF_CL_GLU,
-    SF_CL_LSTM,
-    SF_CL_GRU,
-    SF_CL_BCE,
-    SF_CL_FOCAL,
-    SF_CL_HEAD,
+#define SF_CL_FAMILY_ENUM_(f) SF_CL_FAMILY_##f,
+    SF_CL_FAMILIES(SF_CL_FAMILY_ENUM_)
+#undef SF_CL_FAMILY_ENUM_
     SF_CL_FAMILY_COUNT
 } sf_cl_family;
 
-#define SF_CL_DTYPE_COUNT 3    /* f32, f16, bf16 */
-#define SF_CL_MAX_KERNELS 16   /* per program; the largest (head.cl + common.cl) has 8 */
+/* The kernels that are no op's own: the finishing steps of the reductions, which every
+ * program has (common.cl), and the head's steps around CLBlast's products (head.cl). */
+#define SF_CL_HELPER_KERNELS(K)                                                                                        \
+    K(sf_finish_loss) K(sf_finish_cols) K(head_to_f32) K(head_from_f32) K(head_train_step_loss) K(head_train_step_dbias)
 
+/* Every kernel by id: first one per op, named as the op (sf_op_infos[op].name; the
+ * heads' is their elementwise step), with the op's value (SF_CL_KERNEL_x == SF_OP_x),
+ * then the helpers. */
+typedef enum sf_cl_kernel {
+#define SF_CL_OP_KERNEL_(name, family, shape, args) SF_CL_KERNEL_##name,
+#define SF_CL_HELPER_KERNEL_(name) SF_CL_KERNEL_##name,
+    SF_CATALOG(SF_CL_OP_KERNEL_) SF_CL_HELPER_KERNELS(SF_CL_HELPER_KERNEL_)
+#undef SF_CL_OP_KERNEL_
+#undef SF_CL_HELPER_KERNEL_
+    SF_CL_KERNEL_COUNT
+} sf_cl_kernel;
+
+/* The kernel's name in the .cl sources. */
+const char *sf_cl_kernel_name(sf_cl_kernel k);
+
+#define SF_CL_DTYPE_COUNT 3    /* f32, f16, bf16 */
+
+/* A program and the kernels taken from it, each created the first time it is launched
+ * and kept: a launch finds its kernel by id, never by name. */
 typedef struct sf_cl_program {
-    cl_program program;        /* NULL until built */
-    cl_uint count;
-    cl_kernel kernels[SF_CL_MAX_KERNELS];
-    char names[SF_CL_MAX_KERNELS][48];
-    size_t local[SF_CL_MAX_KERNELS];   /* work-group size each kernel is launched with */
+    cl_program program;                   /* NULL until built */
+    cl_kernel kernels[SF_CL_KERNEL_COUNT];  /* NULL until first used (or not in this program) */
+    size_t local[SF_CL_KERNEL_COUNT];       /* the work-group size each is launched with */
 } sf_cl_program;
 
 /* Work-groups per compute unit for the grid-stride kernels: 8 x 256 work-items fill an
  * NVIDIA SM's 2048 resident threads; on a CPU device (PoCL) it is 8 tasks per core. */
 #define SF_CL_GROUPS_PER_CU 8
 /* Upper bound on work-groups of any reducing kernel: the loss partials region of the
- * scratch holds this many floats. */
+ * scratch holds this many accumulators. */
 #define SF_CL_MAX_GROUPS 1024
 /* Largest work-group used: a power of two every OpenCL device accepts for these kernels
  * (1.2 guarantees 1; real devices give 256 or more; the kernel's own limit also caps it). */
 #define SF_CL_MAX_LOCAL 256
-/* The scratch reserved at creation, in floats (1 MiB): loss partials plus row-chunk
+/* An accumulator of the reductions (common.cl's sf_acc): a double, or a float pair
+ * (hi, lo) where the device has no cl_khr_fp64; 8 bytes either way. */
+#define SF_CL_ACC_BYTES 8
+/* The scratch reserved at creation, in accumulators (2 MiB): loss partials plus row-chunk
  * partials of the bias gradients (chunks x columns). */
-#define SF_CL_SCRATCH_FLOATS (256u * 1024u)
+#define SF_CL_SCRATCH_ACCS (256u * 1024u)
 
 typedef struct sf_cl_state {
     cl_context context;        /* retained */
@@ -66,7 +90,7 @@ typedef struct sf_cl_state {
     size_t max_items[2];       /* CL_DEVICE_MAX_WORK_ITEM_SIZES of dimensions 0 and 1 */
     size_t base_align;         /* CL_DEVICE_MEM_BASE_ADDR_ALIGN, in bytes */
     cl_mem scratch;
-    size_t scratch_floats;
+    size_t scratch_accs;
     sf_cl_program programs[SF_CL_FAMILY_COUNT][SF_CL_DTYPE_COUNT];
 } sf_cl_state;
 
@@ -111,9 +135,10 @@ typedef struct sf_cl_launch {
 
 /* ---- Programs (program.c) ---------------------------------------------------------------- */
 
-/* The kernel `name` of `family` for `dtype` (f32, f16 or bf16), building the program on
- * first use: SIGFUSE_ERR_PROGRAM_BUILD with the compiler's log if that fails. */
-sigfuse_status sf_cl_begin(sigfuse_ctx *ctx, sf_cl_family family, sigfuse_dtype dtype, const char *name,
+/* Kernel `kernel` of `family`'s program for `dtype` (f32, f16 or bf16), building the
+ * program on first use (SIGFUSE_ERR_PROGRAM_BUILD with the compiler's log if that fails)
+ * and creating the kernel on its first launch. */
+sigfuse_status sf_cl_begin(sigfuse_ctx *ctx, sf_cl_family family, sigfuse_dtype dtype, sf_cl_kernel kernel,
                            sf_cl_launch *launch);
 /* Release a program's kernels and program and zero it (the context's destroy). */
 void sf_cl_release_program(sf_cl_program *p);
@@ -122,6 +147,8 @@ void sf_cl_release_program(sf_cl_program *p);
 
 /* A buffer: its cl_mem (NULL when absent) and its offset in elements of its dtype. */
 void sf_cl_arg_buf(sf_cl_launch *l, const sigfuse_buffer *b);
+/* A target or label buffer: as sf_cl_arg_buf, then whether it is u8 (else the float dtype). */
+void sf_cl_arg_u8_or_float(sf_cl_launch *l, const sigfuse_buffer *b);
 /* A cl_mem of the library's own (the scratch) or the workspace, alone: the kernels that
  * take one get their offsets as separate arguments. */
 void sf_cl_arg_mem(sf_cl_launch *l, cl_mem mem);
@@ -129,52 +156,109 @@ void sf_cl_arg_u64(sf_cl_launch *l, uint64_t v);
 void sf_cl_arg_u32(sf_cl_launch *l, uint32_t v);
 void sf_cl_arg_int(sf_cl_launch *l, int v);
 void sf_cl_arg_f32(sf_cl_launch *l, float v);
-/* A local-memory float array of one element per work-item. */
-void sf_cl_arg_local_floats(sf_cl_launch *l, size_t count);
+/* A local-memory array of one accumulator (SF_CL_ACC_BYTES) per work-item. */
+void sf_cl_arg_local_accs(sf_cl_launch *l, size_t count);
 
-/* Work-groups for a grid-stride kernel over `items` work: enough to cover it, at most
- * SF_CL_GROUPS_PER_CU per compute unit and SF_CL_MAX_GROUPS, at least 1. A pure function
- * of (items, local, device), which is what makes the reductions deterministic. */
+/* Element offset of a buffer (its byte offset over its element size). */
+uint64_t sf_cl_elem_offset(const sigfuse_buffer *b);
+/* Whether a buffer of an elementwise pass allows its 4-wide path: absent, or its element
+ * offset a multiple of 4. A pass takes the path when all of its buffers allow it. */
+bool sf_cl_vec4(const sigfuse_buffer *b);
+/* The work-items a pass over n elements keeps busy (common.cl's SF_FOR_SPANS): one per
+ * 4-element vector on the 4-wide path (the n % 4 tail goes to the first ones), one per
+ * element otherwise. */
+uint64_t sf_cl_span_items(uint64_t n, bool vec);
+
+/* Work-groups for a grid-stride kernel over `items` work-items of work: enough to cover
+ * it, at most SF_CL_GROUPS_PER_CU per compute unit and SF_CL_MAX_GROUPS, at least 1. A
+ * pure function of (items, local, device), which is what makes the reductions
+ * deterministic. */
 size_t sf_cl_groups(const sf_cl_state *s, uint64_t items, size_t local);
 
-/* A 2-D work-group of at most `local` work-items for a [rows, cols] walk: up to 64
- * columns side by side (whole 128-byte lines of 16-bit data on a GPU), rows across the
- * rest, within the device's per-dimension limits. Both are powers of two. */
-void sf_cl_local_2d(const sf_cl_state *s, size_t local, uint64_t cols, size_t *lx, size_t *ly);
+/* The 2-D grid of a [rows, cols] walk (dimension 0 the columns, 1 the rows): a work-group
+ * of at most `local` work-items, up to 64 columns side by side (whole 128-byte lines of
+ * 16-bit data on a GPU) and rows across the rest, within the device's per-dimension
+ * limits (both powers of two); then enough work-groups to cover the columns and as many
+ * rows as fit, at most SF_CL_GROUPS_PER_CU per compute unit in all, at least 1 each way. */
+typedef struct sf_cl_grid2 {
+    size_t lx, ly;   /* work-group: columns x rows */
+    size_t gx, gy;   /* work-groups along each */
+} sf_cl_grid2;
+sf_cl_grid2 sf_cl_grid_2d(const sf_cl_state *s, size_t local, uint64_t cols, uint64_t rows);
 
 sigfuse_status sf_cl_enqueue_1d(sf_cl_launch *l, size_t groups);
-sigfuse_status sf_cl_enqueue_2d(sf_cl_launch *l, size_t groups_x, size_t groups_y, size_t local_x,
-                                size_t local_y);
+sigfuse_status sf_cl_enqueue_2d(sf_cl_launch *l, const sf_cl_grid2 *g);
 
 /* Order two dependent commands on an out-of-order queue (a no-op on an in-order one). */
 sigfuse_status sf_cl_barrier(sigfuse_ctx *ctx);
 
-/* Element offset of a buffer (its byte offset over its element size). */
-uint64_t sf_cl_elem_offset(const sigfuse_buffer *b);
-
 /* ---- Deterministic reductions (reduce.c) ------------------------------------------------- */
+
+/* The grid of a [rows, cols] walk that also sums its columns over rows (sf_cl_grid_2d),
+ * with its row chunks (get_global_size(1) = gy * ly: one partial sum per chunk and column)
+ * capped so that accs_per_chunk accumulators per chunk fit in the scratch (0: no sums).
+ * A pure function of (rows, cols, local, device): the chunking of the sums, and with it
+ * their rounding, is the same on every run. */
+sf_cl_grid2 sf_cl_colsum_grid(const sf_cl_state *s, size_t local, uint64_t rows, uint64_t cols,
+                              uint64_t accs_per_chunk);
 
 /* Write the reduced loss from `groups` partials at the start of the scratch: their
  * fixed-order sum (SUM) or that sum / count (MEAN), as one f32 into `out`. */
 sigfuse_status sf_cl_finish_loss(sigfuse_ctx *ctx, sf_cl_family family, sigfuse_dtype dtype, size_t groups,
-                                 sigfuse_reduction reduction, double count, const sigfuse_buffer *out);
-/* out[c] = sum over k < chunks, in order, of scratch[part_off + k * pitch + c], c < cols. */
+                                 sigfuse_reduction reduction, uint64_t count, const sigfuse_buffer *out);
+/* out[c] = sum over k < chunks, in order, of scratch[part_off + k * pitch + c], c < cols
+ * (offsets in accumulators). */
 sigfuse_status sf_cl_finish_cols(sigfuse_ctx *ctx, sf_cl_family family, sigfuse_dtype dtype, uint64_t part_off,
                                  size_t chunks, uint64_t pitch, uint64_t cols, const sigfuse_buffer *out);
 
-/* ---- The op families --------------------------------------------------------------------- */
+/* ---- What the families' launchers share --------------------------------------------------- */
 
-sigfuse_status sf_cl_activation(sigfuse_ctx *ctx, const sf_ew_call *call);                    /* elementwise.c */
-sigfuse_status sf_cl_glu(sigfuse_ctx *ctx, const sf_ew_call *call);
-sigfuse_status sf_cl_lstm_cell_forward(sigfuse_ctx *ctx, const sigfuse_lstm_forward_args *a);      /* cell.c */
+/* An elementwise op (activation.c, glu.c): its kernel, named as the op, over call->n
+ * elements (elementwise.c). */
+sigfuse_status sf_cl_elementwise(sigfuse_ctx *ctx, const sf_ew_call *call);
+
+/* A fused loss pass (bce.c, focal.c; loss.c): what both losses pass alike. */
+typedef struct sf_cl_loss_io {
+    int64_t rows, cols;
+    sigfuse_reduction reduction;
+    float grad_scale;
+    const sigfuse_buffer *logits, *targets, *dloss_in, *loss, *dlogits;
+} sf_cl_loss_io;
+
+typedef struct sf_cl_loss {
+    sf_cl_launch l;            /* the op's kernel, with the shared arguments set */
+    sf_cl_family family;
+    sigfuse_dtype dtype;
+    uint64_t n;                /* rows * cols */
+    sigfuse_reduction reduction;
+    bool partials;             /* a reduced loss is wanted: per-group partials, then their sum */
+    size_t groups;             /* of the element kernel; 0 when there are no elements */
+    const sigfuse_buffer *loss;
+} sf_cl_loss;
+
+/* Begins a loss pass: the kernel, its grid, and the arguments every loss kernel starts
+ * with (common.cl's SF_LOSS_PARAMS). `more` lists the op's other per-element buffers
+ * (NULL when absent): with io's, they decide the 4-wide path. The op then appends its
+ * own arguments and calls sf_cl_loss_run. */
+sigfuse_status sf_cl_loss_begin(sigfuse_ctx *ctx, sf_cl_family family, sf_cl_kernel kernel, const sf_cl_loss_io *io,
+                                const sigfuse_buffer *const *more, int n_more, sf_cl_loss *p);
+/* Enqueues the pass (when there are elements) and, for a reduced loss, the sum of its
+ * partials into the loss. */
+sigfuse_status sf_cl_loss_run(sigfuse_ctx *ctx, sf_cl_loss *p);
+
+/* ---- The op families: one file each, named as the family ------------------------------------ */
+
+sigfuse_status sf_cl_activation(sigfuse_ctx *ctx, const sf_ew_call *call);                      /* activation.c */
+sigfuse_status sf_cl_glu(sigfuse_ctx *ctx, const sf_ew_call *call);                             /* glu.c */
+sigfuse_status sf_cl_lstm_cell_forward(sigfuse_ctx *ctx, const sigfuse_lstm_forward_args *a);   /* lstm.c */
 sigfuse_status sf_cl_lstm_cell_backward(sigfuse_ctx *ctx, const sigfuse_lstm_backward_args *a);
-sigfuse_status sf_cl_gru_cell_forward(sigfuse_ctx *ctx, const sigfuse_gru_forward_args *a);
+sigfuse_status sf_cl_gru_cell_forward(sigfuse_ctx *ctx, const sigfuse_gru_forward_args *a);     /* gru.c */
 sigfuse_status sf_cl_gru_cell_backward(sigfuse_ctx *ctx, const sigfuse_gru_backward_args *a);
-sigfuse_status sf_cl_bce_with_logits(sigfuse_ctx *ctx, const sigfuse_bce_args *a);                        /* loss.c */
-sigfuse_status sf_cl_sigmoid_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a);
+sigfuse_status sf_cl_bce_with_logits(sigfuse_ctx *ctx, const sigfuse_bce_args *a);              /* bce.c */
+sigfuse_status sf_cl_sigmoid_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a);              /* focal.c */
 size_t sf_cl_head_predict_workspace(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a, int64_t chunk_rows);
 size_t sf_cl_head_train_step_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, int64_t chunk_rows);
-sigfuse_status sf_cl_head_predict(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a);      /* head.c */
+sigfuse_status sf_cl_head_predict(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a);        /* head.c */
 sigfuse_status sf_cl_head_train_step(sigfuse_ctx *ctx, const sigfuse_head_train_args *a);
 
 #endif /* SF_OPENCL_H */

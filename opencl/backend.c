@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The OpenCL backend's contexts: the caller's queue, the scratch reserved once per
- * context, buffer checks (a cl_mem's size against offset + bytes), the backend's table of
- * functions, and the default device chosen from the environment.
+ * The OpenCL backend's contexts: the caller's queue, the device's facts, the scratch
+ * reserved once per context, buffer checks (a cl_mem's size against offset + bytes), the
+ * backend's table of functions (one per family or op, in the files named as the
+ * families), and the default device chosen from the environment.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -164,15 +165,15 @@ static sigfuse_status make_ctx(sigfuse_ctx **out, cl_context context, cl_device_
     s->max_items[0] = items[0] > 0 ? items[0] : 1;
     s->max_items[1] = items[1] > 0 ? items[1] : 1;
 
-    s->scratch_floats = SF_CL_SCRATCH_FLOATS;
-    s->scratch = clCreateBuffer(context, CL_MEM_READ_WRITE, s->scratch_floats * sizeof(cl_float), NULL, &err);
+    s->scratch_accs = SF_CL_SCRATCH_ACCS;
+    s->scratch = clCreateBuffer(context, CL_MEM_READ_WRITE, s->scratch_accs * SF_CL_ACC_BYTES, NULL, &err);
     if (err != CL_SUCCESS) {
         s->scratch = NULL;
         char name[256];
         snprintf(name, sizeof name, "%s", ctx->device_name);
         sigfuse_ctx_destroy(ctx);
         return sf_create_fail(SIGFUSE_ERR_BACKEND, "opencl: reserving %zu bytes of scratch on %s: %s (%d)",
-                              (size_t)SF_CL_SCRATCH_FLOATS * sizeof(cl_float), name, sf_cl_error_name(err),
+                              (size_t)SF_CL_SCRATCH_ACCS * SF_CL_ACC_BYTES, name, sf_cl_error_name(err),
                               (int)err);
     }
     *out = ctx;

@@ -1,0 +1,8 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Launcher of the gated linear units (glu.cl): glu and swiglu, forward and backward, each
+ * one elementwise kernel named after its op (elementwise.c).
+ */
+#include "sf_opencl.h"
+
+sigfuse_status sf_cl_glu(sigfuse_ctx *ctx, const sf_ew_call *call) { return sf_cl_elementwise(ctx, call); }
