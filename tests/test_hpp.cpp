@@ -41,12 +41,8 @@ template <class HeadArgs>
 void set_head(HeadArgs &a, std::int64_t n, std::int64_t d, std::int64_t l, sigfuse::view x, sigfuse::view w,
               sigfuse::view bias)
 {
-    a.n = n;
-    a.d = d;
-    a.l = l;
-    a.x = x;
-    a.w = w;
-    a.bias = bias;
+    a.n = n, a.d = d, a.l = l;
+    a.x = x, a.w = w, a.bias = bias;
 }
 
 } // namespace
