@@ -374,9 +374,27 @@ static sigfuse_status chunk_logits(sigfuse_ctx *ctx, const sigfuse_buffer *xb, u
     return fill_zero(ctx, z->mem, z->off * sizeof(float), rows * L * sizeof(float));
 }
 
-static sigfuse_status predict_chunks(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a, const head_layout *lay,
-                                     uint64_t chunk, const ws_view *ws)
+/* An op's walk over its row chunks, given the layout, the chunk size and the workspace. */
+typedef sigfuse_status (*chunks_fn)(sigfuse_ctx *ctx, const void *args, const head_layout *lay, uint64_t chunk,
+                                    const ws_view *ws);
+
+/* Runs an op's chunks in the largest chunk the caller's workspace holds. */
+static sigfuse_status run_chunks(sigfuse_ctx *ctx, const head_shape *h, int64_t n, const sigfuse_buffer *workspace,
+                                 size_t workspace_bytes, chunks_fn chunks, const void *args)
 {
+    head_layout lay;
+    uint64_t chunk = 0;
+    SF_TRY(pick_chunk(ctx, h, (uint64_t)n, workspace ? workspace_bytes : 0, &chunk, &lay));
+    ws_view ws = open_workspace(ctx, workspace, &lay);
+    sigfuse_status st = chunks(ctx, args, &lay, chunk, &ws);
+    close_workspace(&ws);
+    return st;
+}
+
+static sigfuse_status predict_chunks(sigfuse_ctx *ctx, const void *args, const head_layout *lay, uint64_t chunk,
+                                     const ws_view *ws)
+{
+    const sigfuse_head_predict_args *a = (const sigfuse_head_predict_args *)args;
     sf_cl_state *s = sf_cl_of(ctx);
     const sigfuse_dtype dtype = a->x->dtype;
     const uint64_t N = (uint64_t)a->n, D = (uint64_t)a->d, L = (uint64_t)a->l;
@@ -408,13 +426,7 @@ static sigfuse_status predict_chunks(sigfuse_ctx *ctx, const sigfuse_head_predic
 sigfuse_status sf_cl_head_predict(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a)
 {
     const head_shape h = predict_shape(a);
-    head_layout lay;
-    uint64_t chunk;
-    SF_TRY(pick_chunk(ctx, &h, (uint64_t)a->n, a->workspace ? a->workspace_bytes : 0, &chunk, &lay));
-    ws_view ws = open_workspace(ctx, a->workspace, &lay);
-    sigfuse_status st = predict_chunks(ctx, a, &lay, chunk, &ws);
-    close_workspace(&ws);
-    return st;
+    return run_chunks(ctx, &h, a->n, a->workspace, a->workspace_bytes, predict_chunks, a);
 }
 
 /* ---- Train step ------------------------------------------------------------------------------------ */
@@ -485,9 +497,10 @@ static sigfuse_status dbias_step(sigfuse_ctx *ctx, const sigfuse_head_train_args
     return sf_cl_enqueue_1d(&l, sf_cl_groups(sf_cl_of(ctx), L, l.local));   /* a work-item a column */
 }
 
-static sigfuse_status train_chunks(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, const head_layout *lay,
-                                   uint64_t chunk, const ws_view *ws)
+static sigfuse_status train_chunks(sigfuse_ctx *ctx, const void *args, const head_layout *lay, uint64_t chunk,
+                                   const ws_view *ws)
 {
+    const sigfuse_head_train_args *a = (const sigfuse_head_train_args *)args;
     const sigfuse_dtype dtype = a->x->dtype;
     const bool wide = dtype != SIGFUSE_F32;
     const uint64_t N = (uint64_t)a->n, D = (uint64_t)a->d, L = (uint64_t)a->l;
@@ -548,11 +561,5 @@ sigfuse_status sf_cl_head_train_step(sigfuse_ctx *ctx, const sigfuse_head_train_
     if (a->n == 0 || a->l == 0)
         return train_empty(ctx, a);
     const head_shape h = train_shape(a);
-    head_layout lay;
-    uint64_t chunk;
-    SF_TRY(pick_chunk(ctx, &h, (uint64_t)a->n, a->workspace ? a->workspace_bytes : 0, &chunk, &lay));
-    ws_view ws = open_workspace(ctx, a->workspace, &lay);
-    sigfuse_status st = train_chunks(ctx, a, &lay, chunk, &ws);
-    close_workspace(&ws);
-    return st;
+    return run_chunks(ctx, &h, a->n, a->workspace, a->workspace_bytes, train_chunks, a);
 }

@@ -41,29 +41,18 @@ void sf_cl_arg_u8_or_float(sf_cl_launch *l, const sigfuse_buffer *b)
 
 void sf_cl_arg_mem(sf_cl_launch *l, cl_mem mem) { set_arg(l, sizeof(cl_mem), mem ? (const void *)&mem : NULL); }
 
-void sf_cl_arg_u64(sf_cl_launch *l, uint64_t v)
-{
-    cl_ulong u = (cl_ulong)v;
-    set_arg(l, sizeof u, &u);
-}
-
-void sf_cl_arg_u32(sf_cl_launch *l, uint32_t v)
-{
-    cl_uint u = (cl_uint)v;
-    set_arg(l, sizeof u, &u);
-}
-
-void sf_cl_arg_int(sf_cl_launch *l, int v)
-{
-    cl_int i = (cl_int)v;
-    set_arg(l, sizeof i, &i);
-}
-
-void sf_cl_arg_f32(sf_cl_launch *l, float v)
-{
-    cl_float f = (cl_float)v;
-    set_arg(l, sizeof f, &f);
-}
+/* A scalar argument in the kernel's OpenCL type. */
+#define SF_CL_ARG_SCALAR_(name, c_type, cl_type)                                                                       \
+    void sf_cl_arg_##name(sf_cl_launch *l, c_type v)                                                                   \
+    {                                                                                                                  \
+        cl_type u = (cl_type)v;                                                                                        \
+        set_arg(l, sizeof u, &u);                                                                                      \
+    }
+SF_CL_ARG_SCALAR_(u64, uint64_t, cl_ulong)
+SF_CL_ARG_SCALAR_(u32, uint32_t, cl_uint)
+SF_CL_ARG_SCALAR_(int, int, cl_int)
+SF_CL_ARG_SCALAR_(f32, float, cl_float)
+#undef SF_CL_ARG_SCALAR_
 
 void sf_cl_arg_local_accs(sf_cl_launch *l, size_t count) { set_arg(l, count * SF_CL_ACC_BYTES, NULL); }
 

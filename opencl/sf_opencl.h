@@ -217,6 +217,17 @@ sigfuse_status sf_cl_finish_cols(sigfuse_ctx *ctx, sf_cl_family family, sigfuse_
  * elements (elementwise.c). */
 sigfuse_status sf_cl_elementwise(sigfuse_ctx *ctx, const sf_ew_call *call);
 
+/* A recurrent cell's kernel (lstm.c, gru.c; cell.c), op `kernel` of `family` with
+ * gates (4 LSTM, 3 GRU) x hidden columns per row: its n_bufs buffers in order (bufs[0]
+ * gates_x, whose dtype is the op's), then (backward: n_dbias > 0) the scratch for the bias
+ * partials, then B and H, on the [B, H] walk of sf_cl_colsum_grid. dbias lists the op's
+ * bias gradients (absent ones NULL), each of gates x H columns; their per-chunk sums lie
+ * side by side in the scratch, chunk after chunk, and with several chunks sf_finish_cols
+ * adds them up. */
+sigfuse_status sf_cl_cell_run(sigfuse_ctx *ctx, sf_cl_family family, sf_cl_kernel kernel, int gates, int64_t batch,
+                              int64_t hidden, const sigfuse_buffer *const *bufs, int n_bufs,
+                              const sigfuse_buffer *const *dbias, int n_dbias);
+
 /* A fused loss pass (bce.c, focal.c; loss.c): what both losses pass alike. */
 typedef struct sf_cl_loss_io {
     int64_t rows, cols;
