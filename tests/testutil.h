@@ -76,6 +76,8 @@ const sigfuse_buffer *tu_opt_desc(const tu_buf *b);
 /* The k-th buffer of a call: at a byte offset of (1 + 3k) elements when `offsets` (each
  * aligned to its element, and different per buffer), else a plain tu_alloc. */
 tu_buf tu_alloc_kth(sigfuse_dtype dtype, int64_t n, bool offsets, int k);
+/* A buffer's elements as a malloc'd array of doubles (the caller frees it). */
+double *tu_values(const tu_buf *b);
 /* True when both hold the same bytes. */
 bool tu_bytes_equal(const tu_buf *x, const tu_buf *y);
 
