@@ -288,30 +288,24 @@ extern "C" sigfuse_status sf_cuda_get_stream(const sigfuse_ctx *ctx, void **stre
 
 SF_CUDA_OP(activation, sf_ew_call)
 SF_CUDA_OP(glu, sf_ew_call)
-SF_CUDA_OP(lstm_cell_forward, sigfuse_lstm_forward_args)
-SF_CUDA_OP(lstm_cell_backward, sigfuse_lstm_backward_args)
-SF_CUDA_OP(gru_cell_forward, sigfuse_gru_forward_args)
-SF_CUDA_OP(gru_cell_backward, sigfuse_gru_backward_args)
-SF_CUDA_OP(bce_with_logits, sigfuse_bce_args)
-SF_CUDA_OP(sigmoid_focal, sigfuse_focal_args)
-SF_CUDA_OP(head_predict, sigfuse_head_predict_args)
-SF_CUDA_OP(head_train_step, sigfuse_head_train_args)
+#define CUDA_WRAPPER_(name, family, shape, args) CUDA_WRAPPER_##shape(name, args)
+#define CUDA_WRAPPER_EW(name, args)
+#define CUDA_WRAPPER_LSTM SF_CUDA_OP
+#define CUDA_WRAPPER_GRU SF_CUDA_OP
+#define CUDA_WRAPPER_LOSS SF_CUDA_OP
+#define CUDA_WRAPPER_HEAD SF_CUDA_OP
+SF_CATALOG(CUDA_WRAPPER_)
+
+#define CUDA_ENTRY_(name, family, shape, args) SF_OP_ENTRY_##shape(name, cuda_##name)
 
 /* Named as in every backend (nvcc takes C designators in declaration order). */
 const sf_backend_ops sf_cuda_ops = {
     .destroy = cuda_destroy,
-    .synchronize = cuda_synchronize,
+    .wait = cuda_synchronize,
     .check_buffer = nullptr,   /* a device pointer's extent cannot be checked cheaply */
     .activation = cuda_activation,
     .glu = cuda_glu,
-    .lstm_cell_forward = cuda_lstm_cell_forward,
-    .lstm_cell_backward = cuda_lstm_cell_backward,
-    .gru_cell_forward = cuda_gru_cell_forward,
-    .gru_cell_backward = cuda_gru_cell_backward,
-    .bce_with_logits = cuda_bce_with_logits,
-    .sigmoid_focal = cuda_sigmoid_focal,
+    SF_CATALOG(CUDA_ENTRY_)
     .head_predict_workspace = sf_cuda_head_predict_workspace,
     .head_train_step_workspace = sf_cuda_head_train_step_workspace,
-    .head_predict = cuda_head_predict,
-    .head_train_step = cuda_head_train_step,
 };

@@ -35,11 +35,13 @@ static sigfuse_status unsupported(sigfuse_ctx *ctx, const char *op)
                    sigfuse_backend_name(ctx->backend));
 }
 
-static sigfuse_status check_reduction(sigfuse_ctx *ctx, const char *op, sigfuse_reduction r, bool allow_none)
+/* The value as read from the args (any int the caller's enum held), compared before any
+ * conversion back to the enum. */
+static sigfuse_status check_reduction(sigfuse_ctx *ctx, const char *op, double r, bool allow_none)
 {
     if (r == SIGFUSE_REDUCTION_SUM || r == SIGFUSE_REDUCTION_MEAN || (allow_none && r == SIGFUSE_REDUCTION_NONE))
         return SIGFUSE_SUCCESS;
-    return sf_fail(ctx, SIGFUSE_ERR_INVALID_OPTION, "%s: reduction has the unknown or unaccepted value %d", op, (int)r);
+    return sf_fail(ctx, SIGFUSE_ERR_INVALID_OPTION, "%s: reduction has the unknown or unaccepted value %.0f", op, r);
 }
 
 static sigfuse_status check_finite(sigfuse_ctx *ctx, const char *op, const char *name, float v)
@@ -75,7 +77,7 @@ static sigfuse_status check_option(sigfuse_ctx *ctx, const char *op, const sf_op
                            (double)v);
         return SIGFUSE_SUCCESS;
     case SF_RULE_REDUCTION:
-    case SF_RULE_REDUCED: return check_reduction(ctx, op, (sigfuse_reduction)(int)value, o->rule == SF_RULE_REDUCTION);
+    case SF_RULE_REDUCED: return check_reduction(ctx, op, value, o->rule == SF_RULE_REDUCTION);
     }
     return SIGFUSE_SUCCESS;
 }

@@ -115,13 +115,15 @@ void sf_op_init(sf_op op, void *args) { functions[op].init(args); }
 
 /* ---- Counts and bytes ------------------------------------------------------------------------ */
 
-/* The op's reduction, or SUM for an op without one (its loss, if any, is one scalar). */
+/* The op's reduction, or SUM for an op without one (its loss, if any, is one scalar).
+ * Only NONE matters to the counts, so a value outside the enum (which the API refuses)
+ * reads as reduced, with no conversion of an out-of-range double. */
 static sigfuse_reduction reduction_of(sf_op op, const sf_op_values *v)
 {
     const sf_op_info *info = &sf_op_infos[op];
     for (int i = 0; i < info->n_opts; i++)
         if (info->opts[i].reduction)
-            return (sigfuse_reduction)(int)v->opts[i];
+            return v->opts[i] == SIGFUSE_REDUCTION_NONE ? SIGFUSE_REDUCTION_NONE : SIGFUSE_REDUCTION_SUM;
     return SIGFUSE_REDUCTION_SUM;
 }
 

@@ -160,7 +160,7 @@ sigfuse_status sigfuse_ctx_synchronize(sigfuse_ctx *ctx)
     if (!ctx)
         return SIGFUSE_ERR_NULL_ARGUMENT;
     ctx->message[0] = '\0';
-    return ctx->ops->synchronize ? ctx->ops->synchronize(ctx) : SIGFUSE_SUCCESS;
+    return ctx->ops->wait ? ctx->ops->wait(ctx) : SIGFUSE_SUCCESS;
 }
 
 /* ---- Backend-specific creators, exported whatever was built. Their stream and queue

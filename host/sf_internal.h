@@ -27,24 +27,39 @@ typedef struct sf_ew_call {
     const sigfuse_buffer *out[2];
 } sf_ew_call;
 
+/* A backend's entry for each op that is not elementwise is a field of sf_backend_ops named
+ * as the op, taking the op's args struct. A backend's table fills them all with
+ * SF_CATALOG(ENTRY), where its ENTRY(name, family, shape, args) is
+ * SF_OP_ENTRY_##shape(name, <its function for the op>) (the backends call theirs
+ * sf_<backend>_<op>), so that a new op in the catalogue needs no line in any table. */
+#define SF_OP_ENTRY_FIELD_(name, family, shape, args) SF_OP_ENTRY_FIELD_##shape(name, args)
+#define SF_OP_ENTRY_FIELD_EW(name, args)
+#define SF_OP_ENTRY_FIELD_STRUCT_(name, args) sigfuse_status (*name)(sigfuse_ctx *ctx, const args *a);
+#define SF_OP_ENTRY_FIELD_LSTM SF_OP_ENTRY_FIELD_STRUCT_
+#define SF_OP_ENTRY_FIELD_GRU SF_OP_ENTRY_FIELD_STRUCT_
+#define SF_OP_ENTRY_FIELD_LOSS SF_OP_ENTRY_FIELD_STRUCT_
+#define SF_OP_ENTRY_FIELD_HEAD SF_OP_ENTRY_FIELD_STRUCT_
+#define SF_OP_ENTRY_EW(name, fn)
+#define SF_OP_ENTRY_STRUCT_(name, fn) .name = fn,
+#define SF_OP_ENTRY_LSTM SF_OP_ENTRY_STRUCT_
+#define SF_OP_ENTRY_GRU SF_OP_ENTRY_STRUCT_
+#define SF_OP_ENTRY_LOSS SF_OP_ENTRY_STRUCT_
+#define SF_OP_ENTRY_HEAD SF_OP_ENTRY_STRUCT_
+
 typedef struct sf_backend_ops {
     void (*destroy)(sigfuse_ctx *ctx);
-    sigfuse_status (*synchronize)(sigfuse_ctx *ctx);
+    /* Wait for everything enqueued on the context's stream or queue; NULL: nothing to wait for. */
+    sigfuse_status (*wait)(sigfuse_ctx *ctx);
     /* Extra per-buffer check (e.g. a cl_mem's size against offset + bytes); may be NULL.
      * Its messages start with the op's and the buffer's names. */
     sigfuse_status (*check_buffer)(sigfuse_ctx *ctx, const char *op, const char *name,
                                    const sigfuse_buffer *buf, size_t bytes);
 
-    /* One entry per elementwise family (the catalogue's family of each op), one per other
-     * op, named as the op is. */
+    /* One entry per elementwise family (the catalogue's family of each elementwise op),
+     * then one per other op of the catalogue, named as the op is. */
     sigfuse_status (*activation)(sigfuse_ctx *ctx, const sf_ew_call *call);
     sigfuse_status (*glu)(sigfuse_ctx *ctx, const sf_ew_call *call);
-    sigfuse_status (*lstm_cell_forward)(sigfuse_ctx *ctx, const sigfuse_lstm_forward_args *a);
-    sigfuse_status (*lstm_cell_backward)(sigfuse_ctx *ctx, const sigfuse_lstm_backward_args *a);
-    sigfuse_status (*gru_cell_forward)(sigfuse_ctx *ctx, const sigfuse_gru_forward_args *a);
-    sigfuse_status (*gru_cell_backward)(sigfuse_ctx *ctx, const sigfuse_gru_backward_args *a);
-    sigfuse_status (*bce_with_logits)(sigfuse_ctx *ctx, const sigfuse_bce_args *a);
-    sigfuse_status (*sigmoid_focal)(sigfuse_ctx *ctx, const sigfuse_focal_args *a);
+    SF_CATALOG(SF_OP_ENTRY_FIELD_)
 
     /* Workspace bytes for chunks of chunk_rows rows: 1 <= chunk_rows <= n, or chunk_rows
      * == 0 when n == 0. SIZE_MAX when the count overflows size_t. */
@@ -52,8 +67,6 @@ typedef struct sf_backend_ops {
                                      int64_t chunk_rows);
     size_t (*head_train_step_workspace)(sigfuse_ctx *ctx, const sigfuse_head_train_args *a,
                                         int64_t chunk_rows);
-    sigfuse_status (*head_predict)(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a);
-    sigfuse_status (*head_train_step)(sigfuse_ctx *ctx, const sigfuse_head_train_args *a);
 } sf_backend_ops;
 
 #define SF_MESSAGE_SIZE 2048

@@ -74,22 +74,17 @@ static sigfuse_status check_buffer(sigfuse_ctx *ctx, const char *op, const char 
     return SIGFUSE_SUCCESS;
 }
 
+#define OPENCL_ENTRY_(name, family, shape, args) SF_OP_ENTRY_##shape(name, sf_cl_##name)
+
 static const sf_backend_ops opencl_ops = {
     .destroy = destroy,
-    .synchronize = synchronize,
+    .wait = synchronize,
     .check_buffer = check_buffer,
     .activation = sf_cl_activation,
     .glu = sf_cl_glu,
-    .lstm_cell_forward = sf_cl_lstm_cell_forward,
-    .lstm_cell_backward = sf_cl_lstm_cell_backward,
-    .gru_cell_forward = sf_cl_gru_cell_forward,
-    .gru_cell_backward = sf_cl_gru_cell_backward,
-    .bce_with_logits = sf_cl_bce_with_logits,
-    .sigmoid_focal = sf_cl_sigmoid_focal,
+    SF_CATALOG(OPENCL_ENTRY_)
     .head_predict_workspace = sf_cl_head_predict_workspace,
     .head_train_step_workspace = sf_cl_head_train_step_workspace,
-    .head_predict = sf_cl_head_predict,
-    .head_train_step = sf_cl_head_train_step,
 };
 
 /* A queue's context and device, and whether it runs commands out of order (then

@@ -5,20 +5,15 @@
  */
 #include "sf_internal.h"
 
+#define REF_ENTRY_(name, family, shape, args) SF_OP_ENTRY_##shape(name, sf_ref_##name)
+
 const sf_backend_ops sf_ref_ops = {
     .destroy = NULL,
-    .synchronize = NULL,   /* every op has finished when it returns */
+    .wait = NULL,   /* every op has finished when it returns */
     .check_buffer = NULL,
     .activation = sf_ref_activation,
     .glu = sf_ref_glu,
-    .lstm_cell_forward = sf_ref_lstm_cell_forward,
-    .lstm_cell_backward = sf_ref_lstm_cell_backward,
-    .gru_cell_forward = sf_ref_gru_cell_forward,
-    .gru_cell_backward = sf_ref_gru_cell_backward,
-    .bce_with_logits = sf_ref_bce_with_logits,
-    .sigmoid_focal = sf_ref_sigmoid_focal,
+    SF_CATALOG(REF_ENTRY_)
     .head_predict_workspace = sf_ref_head_predict_workspace,
     .head_train_step_workspace = sf_ref_head_train_step_workspace,
-    .head_predict = sf_ref_head_predict,
-    .head_train_step = sf_ref_head_train_step,
 };
