@@ -314,22 +314,10 @@ static void give_buffer(int i, const char *name, const char *mod, void *user)
     job->v->bufs[i] = &job->b[job->next++];
 }
 
-/* The op's args struct (the catalogue's defaults, the shape's sizes, MEAN or its piece's
- * SUM, the case's buffers) in `args`, which holds any op's. */
-typedef union any_args {
-    sf_ew_args ew;
-    sigfuse_lstm_forward_args lstm_forward;
-    sigfuse_lstm_backward_args lstm_backward;
-    sigfuse_gru_forward_args gru_forward;
-    sigfuse_gru_backward_args gru_backward;
-    sigfuse_bce_args bce;
-    sigfuse_focal_args focal;
-    sigfuse_head_predict_args head_predict;
-    sigfuse_head_train_args head_train;
-} any_args;
-
+/* The op's args struct: the catalogue's defaults, the shape's sizes, MEAN or its piece's
+ * SUM, the case's buffers. */
 static void args_of(const bench_case *c, const bench_shape *s, const sigfuse_buffer *b, const sigfuse_buffer *ws,
-                    size_t ws_bytes, any_args *args)
+                    size_t ws_bytes, sf_any_args *args)
 {
     const sf_op_info *info = &sf_op_infos[c->op];
     sf_op_init(c->op, args);
@@ -353,7 +341,7 @@ static void args_of(const bench_case *c, const bench_shape *s, const sigfuse_buf
 sigfuse_status bench_case_run(const bench_case *c, sigfuse_ctx *ctx, const bench_shape *s, const sigfuse_buffer *b,
                               const sigfuse_buffer *workspace, size_t workspace_bytes)
 {
-    any_args args;
+    sf_any_args args;
     args_of(c, s, b, workspace, workspace_bytes, &args);
     return sf_op_call(ctx, c->op, &args);
 }
@@ -361,7 +349,7 @@ sigfuse_status bench_case_run(const bench_case *c, sigfuse_ctx *ctx, const bench
 sigfuse_status bench_case_workspace(const bench_case *c, sigfuse_ctx *ctx, const bench_shape *s,
                                     const sigfuse_buffer *b, int64_t chunk_rows, size_t *bytes)
 {
-    any_args args;
+    sf_any_args args;
     args_of(c, s, b, NULL, 0, &args);
     switch (c->op) {
     case SF_OP_head_predict: return sigfuse_head_predict_workspace_size(ctx, &args.head_predict, chunk_rows, bytes);

@@ -248,6 +248,19 @@ typedef struct sf_ew_args {
     const sigfuse_buffer *x, *y, *dy, *dx, *a, *b, *da, *db;
 } sf_ew_args;
 
+/* Room for any op's args struct, for code that handles every op alike. */
+typedef union sf_any_args {
+    sf_ew_args ew;
+    sigfuse_lstm_forward_args lstm_forward;
+    sigfuse_lstm_backward_args lstm_backward;
+    sigfuse_gru_forward_args gru_forward;
+    sigfuse_gru_backward_args gru_backward;
+    sigfuse_bce_args bce;
+    sigfuse_focal_args focal;
+    sigfuse_head_predict_args head_predict;
+    sigfuse_head_train_args head_train;
+} sf_any_args;
+
 /* What dtypes a buffer may have, relative to the op's float dtype (the dtype of its
  * first float buffer). */
 typedef enum sf_role {

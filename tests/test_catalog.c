@@ -18,19 +18,6 @@
 #include "sf_internal.h"
 #include "testutil.h"
 
-/* Any op's args struct. */
-typedef union any_args {
-    sf_ew_args ew;
-    sigfuse_lstm_forward_args lstm_forward;
-    sigfuse_lstm_backward_args lstm_backward;
-    sigfuse_gru_forward_args gru_forward;
-    sigfuse_gru_backward_args gru_backward;
-    sigfuse_bce_args bce;
-    sigfuse_focal_args focal;
-    sigfuse_head_predict_args head_predict;
-    sigfuse_head_train_args head_train;
-} any_args;
-
 /* One call of an op with every buffer allocated, in f32 on the host. */
 typedef struct call {
     sf_op op;
@@ -64,7 +51,7 @@ static void call_make(call *c, sf_op op, sigfuse_ctx *ctx)
     memset(c, 0, sizeof *c);
     c->op = op;
     c->info = &sf_op_infos[op];
-    any_args defaults;
+    sf_any_args defaults;
     sf_op_init(op, &defaults);
     sf_op_get(op, &defaults, &c->v);
     sizes_for(c->info->shape, c->v.sizes);
@@ -85,7 +72,7 @@ static void call_make(call *c, sf_op op, sigfuse_ctx *ctx)
     for (int i = c->info->n_inputs; i < c->info->n_bufs; i++)
         c->v.bufs[i] = &c->bufs[i].desc;
     if (c->info->workspace) {
-        any_args a;
+        sf_any_args a;
         sf_op_set(op, &a, &c->v);
         size_t bytes = 0;
         sigfuse_status st = op == SF_OP_head_predict
@@ -109,7 +96,7 @@ static void call_free(call *c)
 
 static sigfuse_status call_run(sigfuse_ctx *ctx, const call *c, const sf_op_values *v)
 {
-    any_args a;
+    sf_any_args a;
     sf_op_init(c->op, &a);
     sf_op_set(c->op, &a, v);
     return sf_op_call(ctx, c->op, &a);
@@ -179,107 +166,91 @@ Test(catalog, args_init_gives_the_catalogue_defaults)
     cr_expect_eq(train.reduction, SIGFUSE_REDUCTION_MEAN);
 }
 
-Test(catalog, every_op_runs_with_every_buffer_and_writes_every_output)
+/* Runs check(ctx, c) on a fresh call of every op of the catalogue. */
+static void for_each_op(void (*check)(sigfuse_ctx *ctx, call *c))
 {
     sigfuse_ctx *ctx = cpu();
     for (int op = 0; op < SF_OP_COUNT; op++) {
         call c;
         call_make(&c, (sf_op)op, ctx);
-        poison_outputs(&c);
-        const sigfuse_status st = call_run(ctx, &c, &c.v);
-        cr_expect_eq(st, SIGFUSE_SUCCESS, "%s: %s", c.info->name, sigfuse_ctx_last_error(ctx));
-        for (int i = c.info->n_inputs; i < c.info->n_bufs; i++) {
-            const tu_buf *b = &c.bufs[i];
-            for (int64_t e = 0; e < b->n; e++)
-                cr_expect(!isnan(tu_get(b, e)), "%s: %s[%lld] was not written", c.info->name, c.info->bufs[i].name,
-                          (long long)e);
-            cr_expect(tu_guards_ok(b), "%s: %s's guards", c.info->name, c.info->bufs[i].name);
-        }
-        const double bytes = sf_op_min_bytes((sf_op)op, &c.v);
-        cr_expect(bytes > 0.0 && isfinite(bytes), "%s: fewest bytes %g", c.info->name, bytes);
+        check(ctx, &c);
         call_free(&c);
     }
     sigfuse_ctx_destroy(ctx);
 }
 
-Test(catalog, every_required_buffer_absent_is_refused)
+static void runs_whole(sigfuse_ctx *ctx, call *c)
 {
-    sigfuse_ctx *ctx = cpu();
-    for (int op = 0; op < SF_OP_COUNT; op++) {
-        call c;
-        call_make(&c, (sf_op)op, ctx);
-        for (int i = 0; i < c.info->n_bufs; i++) {
-            if (c.info->bufs[i].presence != SF_REQUIRED)
-                continue;
-            sf_op_values v = c.v;
-            v.bufs[i] = NULL;
-            expect_refused(ctx, &c, &v, SIGFUSE_ERR_NULL_ARGUMENT, c.info->bufs[i].name);
-        }
-        call_free(&c);
+    poison_outputs(c);
+    const sigfuse_status st = call_run(ctx, c, &c->v);
+    cr_expect_eq(st, SIGFUSE_SUCCESS, "%s: %s", c->info->name, sigfuse_ctx_last_error(ctx));
+    for (int i = c->info->n_inputs; i < c->info->n_bufs; i++) {
+        const tu_buf *b = &c->bufs[i];
+        for (int64_t e = 0; e < b->n; e++)
+            cr_expect(!isnan(tu_get(b, e)), "%s: %s[%lld] was not written", c->info->name, c->info->bufs[i].name,
+                      (long long)e);
+        cr_expect(tu_guards_ok(b), "%s: %s's guards", c->info->name, c->info->bufs[i].name);
     }
-    sigfuse_ctx_destroy(ctx);
+    const double bytes = sf_op_min_bytes(c->op, &c->v);
+    cr_expect(bytes > 0.0 && isfinite(bytes), "%s: fewest bytes %g", c->info->name, bytes);
 }
 
-Test(catalog, every_group_of_which_one_is_needed_empty_is_refused)
+static void refuses_absent_required(sigfuse_ctx *ctx, call *c)
 {
-    sigfuse_ctx *ctx = cpu();
-    for (int op = 0; op < SF_OP_COUNT; op++) {
-        call c;
-        call_make(&c, (sf_op)op, ctx);
-        for (int input = 0; input < 2; input++) {
-            sf_op_values v = c.v;
-            const char *first = NULL;
-            for (int i = 0; i < c.info->n_bufs; i++)
-                if (c.info->bufs[i].presence == SF_ANY && c.info->bufs[i].input == (bool)input) {
-                    v.bufs[i] = NULL;
-                    first = first ? first : c.info->bufs[i].name;
-                }
-            if (first)
-                expect_refused(ctx, &c, &v, input ? SIGFUSE_ERR_NULL_ARGUMENT : SIGFUSE_ERR_INVALID_ARGUMENT, first);
-        }
-        call_free(&c);
+    for (int i = 0; i < c->info->n_bufs; i++) {
+        if (c->info->bufs[i].presence != SF_REQUIRED)
+            continue;
+        sf_op_values v = c->v;
+        v.bufs[i] = NULL;
+        expect_refused(ctx, c, &v, SIGFUSE_ERR_NULL_ARGUMENT, c->info->bufs[i].name);
     }
-    sigfuse_ctx_destroy(ctx);
 }
 
-Test(catalog, every_size_negative_and_every_float_option_nan_is_refused)
+static void refuses_empty_groups(sigfuse_ctx *ctx, call *c)
 {
-    sigfuse_ctx *ctx = cpu();
-    for (int op = 0; op < SF_OP_COUNT; op++) {
-        call c;
-        call_make(&c, (sf_op)op, ctx);
-        for (int i = 0; i < c.info->n_sizes; i++) {
-            sf_op_values v = c.v;
-            v.sizes[i] = -1;
-            expect_refused(ctx, &c, &v, SIGFUSE_ERR_INVALID_SIZE, c.info->sizes[i]);
-        }
-        for (int i = 0; i < c.info->n_opts; i++) {
-            sf_op_values v = c.v;
-            v.opts[i] = c.info->opts[i].reduction ? 7.0 : NAN;
-            expect_refused(ctx, &c, &v, SIGFUSE_ERR_INVALID_OPTION, c.info->opts[i].name);
-        }
-        call_free(&c);
+    for (int input = 0; input < 2; input++) {
+        sf_op_values v = c->v;
+        const char *first = NULL;
+        for (int i = 0; i < c->info->n_bufs; i++)
+            if (c->info->bufs[i].presence == SF_ANY && c->info->bufs[i].input == (bool)input) {
+                v.bufs[i] = NULL;
+                first = first ? first : c->info->bufs[i].name;
+            }
+        if (first)
+            expect_refused(ctx, c, &v, input ? SIGFUSE_ERR_NULL_ARGUMENT : SIGFUSE_ERR_INVALID_ARGUMENT, first);
     }
-    sigfuse_ctx_destroy(ctx);
 }
 
-/* A float tensor of another dtype than the op's (f16 among f32) is refused by name. */
-Test(catalog, a_float_buffer_of_another_dtype_is_refused)
+static void refuses_bad_sizes_and_options(sigfuse_ctx *ctx, call *c)
 {
-    sigfuse_ctx *ctx = cpu();
-    for (int op = 0; op < SF_OP_COUNT; op++) {
-        call c;
-        call_make(&c, (sf_op)op, ctx);
-        for (int i = 1; i < c.info->n_bufs; i++) {
-            if (sf_op_buf_role((sf_op)op, &c.v, i) != SF_ROLE_FLOAT)
-                continue;
-            sigfuse_buffer wrong = c.bufs[i].desc;
-            wrong.dtype = SIGFUSE_F16;
-            sf_op_values v = c.v;
-            v.bufs[i] = &wrong;
-            expect_refused(ctx, &c, &v, SIGFUSE_ERR_INVALID_DTYPE, c.info->bufs[i].name);
-        }
-        call_free(&c);
+    for (int i = 0; i < c->info->n_sizes; i++) {
+        sf_op_values v = c->v;
+        v.sizes[i] = -1;
+        expect_refused(ctx, c, &v, SIGFUSE_ERR_INVALID_SIZE, c->info->sizes[i]);
     }
-    sigfuse_ctx_destroy(ctx);
+    for (int i = 0; i < c->info->n_opts; i++) {
+        sf_op_values v = c->v;
+        v.opts[i] = c->info->opts[i].reduction ? 7.0 : NAN;
+        expect_refused(ctx, c, &v, SIGFUSE_ERR_INVALID_OPTION, c->info->opts[i].name);
+    }
 }
+
+/* A float tensor of another dtype than the op's (f16 among f32). */
+static void refuses_other_dtype(sigfuse_ctx *ctx, call *c)
+{
+    for (int i = 1; i < c->info->n_bufs; i++) {
+        if (sf_op_buf_role(c->op, &c->v, i) != SF_ROLE_FLOAT)
+            continue;
+        sigfuse_buffer wrong = c->bufs[i].desc;
+        wrong.dtype = SIGFUSE_F16;
+        sf_op_values v = c->v;
+        v.bufs[i] = &wrong;
+        expect_refused(ctx, c, &v, SIGFUSE_ERR_INVALID_DTYPE, c->info->bufs[i].name);
+    }
+}
+
+Test(catalog, every_op_runs_with_every_buffer_and_writes_every_output) { for_each_op(runs_whole); }
+Test(catalog, every_required_buffer_absent_is_refused) { for_each_op(refuses_absent_required); }
+Test(catalog, every_group_of_which_one_is_needed_empty_is_refused) { for_each_op(refuses_empty_groups); }
+Test(catalog, every_size_negative_and_every_float_option_nan_is_refused) { for_each_op(refuses_bad_sizes_and_options); }
+Test(catalog, a_float_buffer_of_another_dtype_is_refused) { for_each_op(refuses_other_dtype); }
