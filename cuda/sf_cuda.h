@@ -78,14 +78,6 @@ sigfuse_status sf_cublas_fail(sigfuse_ctx *ctx, cublasStatus_t st, const char *w
  * device) surface here; faults inside a kernel surface at the next synchronisation. */
 #define SF_LAUNCH_CHECK(ctx, what) SF_API_TRY_(cudaError_t, cudaSuccess, sf_cuda_fail, ctx, cudaGetLastError(), what)
 
-/* Propagate a sigfuse_status. */
-#define SF_TRY(expr)                                                                           \
-    do {                                                                                       \
-        sigfuse_status sf_s_ = (expr);                                                         \
-        if (sf_s_ != SIGFUSE_SUCCESS)                                                          \
-            return sf_s_;                                                                      \
-    } while (0)
-
 /* Makes the context's device current for the duration of an op and restores the
  * caller's afterwards (a library must not move the calling thread's device). */
 class sf_device_scope {

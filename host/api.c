@@ -11,13 +11,6 @@
 
 #include "check.h"
 
-#define TRY(expr)                                                                                                      \
-    do {                                                                                                               \
-        sigfuse_status try_status_ = (expr);                                                                           \
-        if (try_status_ != SIGFUSE_SUCCESS)                                                                            \
-            return try_status_;                                                                                        \
-    } while (0)
-
 #define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 /* Every entry point starts here: a NULL context has nowhere to put a message. */
@@ -135,10 +128,10 @@ static sigfuse_status check_args(sigfuse_ctx *ctx, sf_op op, const char *name, c
     const sf_op_info *info = &sf_op_infos[op];
     c->v = *v;
     for (int i = 0; i < info->n_sizes; i++)
-        TRY(sf_check_size(ctx, name, info->sizes[i], v->sizes[i]));
+        SF_TRY(sf_check_size(ctx, name, info->sizes[i], v->sizes[i]));
     for (int i = 0; i < info->n_opts; i++)   /* the reduction first: counts depend on it */
         if (info->opts[i].reduction)
-            TRY(check_option(ctx, name, &info->opts[i], v->opts[i]));
+            SF_TRY(check_option(ctx, name, &info->opts[i], v->opts[i]));
     sf_overflow of;
     if (!sf_op_counts(op, v, c->counts, &of))
         return sf_fail(ctx, SIGFUSE_ERR_INVALID_SIZE, "%s: %s = %lld x %lld overflows", name, of.what,
@@ -149,19 +142,19 @@ static sigfuse_status check_args(sigfuse_ctx *ctx, sf_op op, const char *name, c
                               b->presence == SF_REQUIRED, sf_op_buf_shape(op, v, i)};
     }
     c->n_args = info->n_bufs;
-    TRY(sf_check_buffers(ctx, name, c->args, c->n_args, &c->dtype));
+    SF_TRY(sf_check_buffers(ctx, name, c->args, c->n_args, &c->dtype));
     /* Heads check overlaps after their workspace, which takes part in them. */
     if (!info->workspace)
-        TRY(sf_check_overlaps(ctx, name, c->args, c->n_args, info->n_inputs, true));
+        SF_TRY(sf_check_overlaps(ctx, name, c->args, c->n_args, info->n_inputs, true));
     char names[256];
     if (any_names(info, true, " and ", names, sizeof names) && !any_present(info, v, true))
         return sf_fail(ctx, SIGFUSE_ERR_NULL_ARGUMENT, "%s: %s are both absent (give at least one)", name, names);
     for (int i = 0; i < info->n_opts; i++)
         if (!info->opts[i].reduction)
-            TRY(check_option(ctx, name, &info->opts[i], v->opts[i]));
-    TRY(check_pairs(ctx, op, v));
+            SF_TRY(check_option(ctx, name, &info->opts[i], v->opts[i]));
+    SF_TRY(check_pairs(ctx, op, v));
     if (any_names(info, false, ", ", names, sizeof names))
-        TRY(need_output(ctx, name, any_present(info, v, false), names));
+        SF_TRY(need_output(ctx, name, any_present(info, v, false), names));
     return SIGFUSE_SUCCESS;
 }
 
@@ -217,14 +210,14 @@ static sigfuse_status dispatch(sigfuse_ctx *ctx, sf_op op, const void *a, const 
 /* Every op but the heads: check, skip when there is nothing to do, dispatch. */
 static sigfuse_status run(sigfuse_ctx *ctx, sf_op op, const void *a)
 {
-    TRY(begin(ctx));
+    SF_TRY(begin(ctx));
     const char *name = sf_op_name(op);
     if (!a)
         return sf_fail(ctx, SIGFUSE_ERR_NULL_ARGUMENT, "%s: args is NULL", name);
     sf_op_values v;
     sf_op_get(op, a, &v);
     checked c;
-    TRY(check_args(ctx, op, name, &v, &c));
+    SF_TRY(check_args(ctx, op, name, &v, &c));
     if (!has_work(op, &c))
         return SIGFUSE_SUCCESS;
     return dispatch(ctx, op, a, &c);
@@ -360,7 +353,7 @@ static sigfuse_status check_workspace(sigfuse_ctx *ctx, const char *op, const si
                        min_bytes);
     const sf_arg arg = {"workspace", ws, workspace_count(ws_bytes), SF_ROLE_BYTES, true, NULL};
     sigfuse_dtype unused;
-    TRY(sf_check_buffers(ctx, op, &arg, 1, &unused));
+    SF_TRY(sf_check_buffers(ctx, op, &arg, 1, &unused));
     uintptr_t address = ws->memory == SIGFUSE_MEMORY_OPENCL ? (uintptr_t)ws->offset
                                                            : (uintptr_t)ws->ptr + ws->offset;
     if (address % SIGFUSE_WORKSPACE_ALIGNMENT != 0)
@@ -372,11 +365,11 @@ static sigfuse_status check_workspace(sigfuse_ctx *ctx, const char *op, const si
 static sigfuse_status workspace_size(sigfuse_ctx *ctx, sf_op op, const char *name, const void *a,
                                      int64_t chunk_rows, size_t *bytes)
 {
-    TRY(begin(ctx));
+    SF_TRY(begin(ctx));
     if (!bytes)
         return sf_fail(ctx, SIGFUSE_ERR_NULL_ARGUMENT, "%s: bytes is NULL", name);
     checked c;
-    TRY(check_head(ctx, op, name, a, &c));
+    SF_TRY(check_head(ctx, op, name, a, &c));
     if (!has_workspace_query(ctx, op))
         return unsupported(ctx, name);
     size_t need = workspace_of(ctx, op, a, query_chunk(ctx, op, a, chunk_rows, &c));
@@ -402,18 +395,18 @@ sigfuse_status sigfuse_head_train_workspace_size(sigfuse_ctx *ctx, const sigfuse
  * output (nor the workspace) may overlap an input or another output, not even exactly. */
 static sigfuse_status run_head(sigfuse_ctx *ctx, sf_op op, const void *a)
 {
-    TRY(begin(ctx));
+    SF_TRY(begin(ctx));
     const char *name = sf_op_name(op);
     checked c;
-    TRY(check_head(ctx, op, name, a, &c));
+    SF_TRY(check_head(ctx, op, name, a, &c));
     const bool entry = op == SF_OP_head_predict ? ctx->ops->head_predict != NULL : ctx->ops->head_train_step != NULL;
     if (!entry || !has_workspace_query(ctx, op))
         return unsupported(ctx, name);
     const size_t min_bytes = workspace_of(ctx, op, a, clamp_chunk(1, c.v.sizes[0]));
-    TRY(check_workspace(ctx, name, c.v.workspace, c.v.workspace_bytes, min_bytes));
+    SF_TRY(check_workspace(ctx, name, c.v.workspace, c.v.workspace_bytes, min_bytes));
     c.args[c.n_args++] = (sf_arg){"workspace", c.v.workspace, workspace_count(c.v.workspace_bytes), SF_ROLE_BYTES,
                                   false, NULL};
-    TRY(sf_check_overlaps(ctx, name, c.args, c.n_args, sf_op_infos[op].n_inputs, false));
+    SF_TRY(sf_check_overlaps(ctx, name, c.args, c.n_args, sf_op_infos[op].n_inputs, false));
     /* The train step runs even without outputs of any size: its loss is always one scalar. */
     if (op == SF_OP_head_predict && !has_work(op, &c))
         return SIGFUSE_SUCCESS;

@@ -80,6 +80,14 @@ struct sigfuse_ctx {
     char message[SF_MESSAGE_SIZE];      /* last failure, "" after a successful call */
 };
 
+/* Return the status of expr unless it is SIGFUSE_SUCCESS. */
+#define SF_TRY(expr)                                                                                                   \
+    do {                                                                                                               \
+        sigfuse_status sf_try_status_ = (expr);                                                                        \
+        if (sf_try_status_ != SIGFUSE_SUCCESS)                                                                         \
+            return sf_try_status_;                                                                                     \
+    } while (0)
+
 /* Record a failure on ctx (printf-style message) and return status. */
 sigfuse_status sf_fail(sigfuse_ctx *ctx, sigfuse_status status, const char *fmt, ...)
 #if defined(__GNUC__)

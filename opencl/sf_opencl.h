@@ -112,13 +112,6 @@ const char *sf_cl_error_name(cl_int err);
 /* Record an OpenCL failure as SIGFUSE_ERR_BACKEND: "opencl: <what>: CL_... (code)". */
 sigfuse_status sf_cl_fail(sigfuse_ctx *ctx, cl_int err, const char *what);
 
-#define SF_TRY(expr)                                                                            \
-    do {                                                                                        \
-        sigfuse_status sf_s_ = (expr);                                                          \
-        if (sf_s_ != SIGFUSE_SUCCESS)                                                           \
-            return sf_s_;                                                                       \
-    } while (0)
-
 /* ---- Kernels and launches ---------------------------------------------------------------- */
 
 /* A kernel being prepared for one launch: arguments are appended in order; the first
