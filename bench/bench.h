@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sigfuse-bench: what the driver (bench_main.c and the files bench_internal.h names), the
- * table of cases (cases.c) and the per-backend memory functions (bench_cpu.c,
- * bench_cuda.c, bench_opencl.c) share.
+ * table of cases (cases.c) and the backends' tables (bench_device.c: their memory and
+ * clock, the kit's, and the cpu table; bench_cuda.c, bench_opencl.c) share.
  */
 #ifndef SIGFUSE_BENCH_H
 #define SIGFUSE_BENCH_H
@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "sf_catalog.h"
+#include "kit.h"
 #include "sigfuse.h"
 
 /* ---- Cases ----------------------------------------------------------------------------
@@ -101,8 +102,9 @@ sigfuse_status bench_case_run(const bench_case *c, sigfuse_ctx *ctx, const bench
 
 /* ---- Backends ---------------------------------------------------------------------------
  * Everything the driver does with a backend's memory and clock, as a table of functions,
- * so that another backend is one more table. `state` is the table's own (a stream and its
- * events for CUDA). Functions returning bool report failures through bench_fail. */
+ * so that another backend is one more table. `state` is the table's own: a bench_device,
+ * the kit's device on a stream or queue of its own (KIT_TIMED). Functions returning bool
+ * report failures through bench_fail. */
 
 typedef struct bench_sizes {
     int64_t elementwise[4];   /* n of the elementwise and loss cases; 0 ends the list */
@@ -128,7 +130,8 @@ typedef struct bench_backend {
     size_t copy_bytes;            /* size of the copy in its memory to compare with; 0: none */
     bench_sizes sizes;            /* default sizes */
 
-    /* Create the state and a sigfuse context that enqueues on it. */
+    /* Create the state and a sigfuse context that enqueues on it (the driver destroys the
+     * context, then calls close). */
     bool (*open)(void **state, sigfuse_ctx **ctx);
     void (*close)(void *state);
     /* Last-level cache that timed reps must not hit in (0: no rotation of buffers). */
@@ -156,6 +159,35 @@ typedef struct bench_backend {
     bool (*head_gemms)(void *state, const bench_head_gemms *g, void *scratch, const void *x, const void *w, void *dx,
                        void *dw);
 } bench_backend;
+
+/* A table's state: the kit's device, and what its head products alone keep (released
+ * with gemms_release at close, then freed). */
+typedef struct bench_device {
+    kit_dev dev;
+    void *gemms;
+    void (*gemms_release)(void *gemms);
+} bench_device;
+
+/* The entries every table shares (bench_device.c): the kit's calls on the state's device.
+ * open makes gemms_bytes of zeros for the head's products alone (0: none). */
+bool bench_device_open(sigfuse_backend backend, size_t gemms_bytes, void (*gemms_release)(void *gemms), void **state,
+                       sigfuse_ctx **ctx);
+void bench_device_close(void *state);
+size_t bench_device_cache_bytes(void *state);
+void *bench_device_alloc(void *state, size_t bytes);
+void bench_device_free(void *state, void *ptr);
+bool bench_device_upload(void *state, void *dst, const void *host_src, size_t bytes);
+bool bench_device_download(void *state, void *host_dst, const void *src, size_t bytes);
+bool bench_device_fill(void *state, void *dst, int byte, size_t bytes);
+bool bench_device_copy(void *state, void *dst, const void *src, size_t bytes);
+bool bench_device_sync(void *state);
+bool bench_device_timer_start(void *state);
+bool bench_device_timer_stop(void *state, double *seconds);
+#define BENCH_DEVICE_ENTRIES                                                                                          \
+    .close = bench_device_close, .cache_bytes = bench_device_cache_bytes, .alloc = bench_device_alloc,                \
+    .free = bench_device_free, .upload = bench_device_upload, .download = bench_device_download,                       \
+    .fill = bench_device_fill, .copy = bench_device_copy, .sync = bench_device_sync,                                   \
+    .timer_start = bench_device_timer_start, .timer_stop = bench_device_timer_stop
 
 extern const bench_backend bench_cpu_backend;
 #ifdef SIGFUSE_WITH_CUDA

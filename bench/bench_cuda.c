@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The CUDA backend's memory and clock for sigfuse-bench: device 0, one non-blocking
- * stream that the sigfuse context enqueues on, and a pair of events around each rep;
- * and the head's cuBLAS products alone, on a handle of our own set up as the library's.
- * C code on the CUDA runtime's and cuBLAS's C APIs.
+ * The CUDA backend's table for sigfuse-bench: device 0, memory and events the kit's on a
+ * non-blocking stream that the sigfuse context enqueues on (bench_device.c); and the
+ * head's cuBLAS products alone, on a handle of our own set up as the library's. C code on
+ * the CUDA runtime's and cuBLAS's C APIs.
  */
 #include <stdint.h>
-#include <stdlib.h>
 
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
@@ -18,14 +17,11 @@
  * cuda/backend.cu): cuBLAS's algorithm choice depends on it, so the baseline has the same. */
 #define CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20)
 
-typedef struct cuda_state {
-    int device;
-    cudaStream_t stream;
-    cudaEvent_t start, stop;
-    size_t l2_bytes;
-    cublasHandle_t cublas;   /* for the head's products alone */
+/* For the head's products alone. */
+typedef struct cuda_gemms {
+    cublasHandle_t cublas;
     void *cublas_workspace;
-} cuda_state;
+} cuda_gemms;
 
 static bool check(cudaError_t err, const char *what)
 {
@@ -41,117 +37,29 @@ static bool check_cublas(cublasStatus_t st, const char *what)
     return bench_fail("%s: %s", what, cublasGetStatusString(st));
 }
 
-static void cuda_close(void *state)
+static void gemms_release(void *p)
 {
-    cuda_state *s = state;
-    if (!s)
-        return;
-    if (s->cublas)
-        cublasDestroy(s->cublas);
-    if (s->cublas_workspace)
-        cudaFree(s->cublas_workspace);
-    if (s->start)
-        cudaEventDestroy(s->start);
-    if (s->stop)
-        cudaEventDestroy(s->stop);
-    if (s->stream)
-        cudaStreamDestroy(s->stream);
-    free(s);
+    cuda_gemms *g = p;
+    if (g->cublas)
+        cublasDestroy(g->cublas);
+    if (g->cublas_workspace)
+        cudaFree(g->cublas_workspace);
 }
 
 static bool cuda_open(void **state, sigfuse_ctx **ctx)
 {
-    cuda_state *s = calloc(1, sizeof *s);
-    *state = s;
-    *ctx = NULL;
-    if (!s)
-        return bench_fail("out of host memory");
-    int l2 = 0;
-    if (!check(cudaSetDevice(s->device), "cudaSetDevice") ||
-        !check(cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking), "cudaStreamCreate") ||
-        !check(cudaEventCreate(&s->start), "cudaEventCreate") || !check(cudaEventCreate(&s->stop), "cudaEventCreate") ||
-        !check(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, s->device), "cudaDeviceGetAttribute")) {
+    if (!bench_device_open(SIGFUSE_BACKEND_CUDA, sizeof(cuda_gemms), gemms_release, state, ctx))
         return false;
-    }
-    s->l2_bytes = l2 > 0 ? (size_t)l2 : 0;
+    bench_device *s = *state;
+    cuda_gemms *g = s->gemms;
     /* As cuda/backend.cu sets up the library's handle: default math mode (IEEE f32, no
      * TF32), the stream, and a fixed workspace of the same size. */
-    if (!check(cudaMalloc(&s->cublas_workspace, CUBLAS_WORKSPACE_BYTES), "cudaMalloc of the cuBLAS workspace") ||
-        !check_cublas(cublasCreate(&s->cublas), "cublasCreate") ||
-        !check_cublas(cublasSetMathMode(s->cublas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode") ||
-        !check_cublas(cublasSetStream(s->cublas, s->stream), "cublasSetStream") ||
-        !check_cublas(cublasSetWorkspace(s->cublas, s->cublas_workspace, CUBLAS_WORKSPACE_BYTES),
-                      "cublasSetWorkspace"))
-        return false;
-    sigfuse_status st = sigfuse_ctx_create_cuda(ctx, s->device, s->stream);
-    if (st != SIGFUSE_SUCCESS)
-        return bench_fail("%s", sigfuse_last_create_error());
-    return true;
-}
-
-static size_t cuda_cache_bytes(void *state) { return ((cuda_state *)state)->l2_bytes; }
-
-static void *cuda_alloc(void *state, size_t bytes)
-{
-    (void)state;
-    void *p = NULL;
-    if (!check(cudaMalloc(&p, bytes ? bytes : 1), "cudaMalloc"))
-        return NULL;
-    return p;
-}
-
-static void cuda_free(void *state, void *ptr)
-{
-    (void)state;
-    cudaFree(ptr);
-}
-
-static bool cuda_upload(void *state, void *dst, const void *host_src, size_t bytes)
-{
-    cuda_state *s = state;
-    return check(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, s->stream), "upload") &&
-           check(cudaStreamSynchronize(s->stream), "upload");
-}
-
-static bool cuda_download(void *state, void *host_dst, const void *src, size_t bytes)
-{
-    cuda_state *s = state;
-    return check(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, s->stream), "download") &&
-           check(cudaStreamSynchronize(s->stream), "download");
-}
-
-static bool cuda_fill(void *state, void *dst, int byte, size_t bytes)
-{
-    return check(cudaMemsetAsync(dst, byte, bytes, ((cuda_state *)state)->stream), "cudaMemsetAsync");
-}
-
-static bool cuda_copy(void *state, void *dst, const void *src, size_t bytes)
-{
-    return check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ((cuda_state *)state)->stream),
-                 "cudaMemcpyAsync");
-}
-
-static bool cuda_sync(void *state)
-{
-    return check(cudaStreamSynchronize(((cuda_state *)state)->stream), "cudaStreamSynchronize");
-}
-
-static bool cuda_timer_start(void *state)
-{
-    cuda_state *s = state;
-    return check(cudaEventRecord(s->start, s->stream), "cudaEventRecord");
-}
-
-static bool cuda_timer_stop(void *state, double *seconds)
-{
-    cuda_state *s = state;
-    float ms = 0.0f;
-    if (!check(cudaEventRecord(s->stop, s->stream), "cudaEventRecord") ||
-        !check(cudaEventSynchronize(s->stop), "cudaEventSynchronize") ||
-        !check(cudaEventElapsedTime(&ms, s->start, s->stop), "cudaEventElapsedTime"))
-        return false;
-    *seconds = 1e-3 * (double)ms;
-    return true;
+    return check(cudaMalloc(&g->cublas_workspace, CUBLAS_WORKSPACE_BYTES), "cudaMalloc of the cuBLAS workspace") &&
+           check_cublas(cublasCreate(&g->cublas), "cublasCreate") &&
+           check_cublas(cublasSetMathMode(g->cublas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode") &&
+           check_cublas(cublasSetStream(g->cublas, kit_cuda_stream(&s->dev)), "cublasSetStream") &&
+           check_cublas(cublasSetWorkspace(g->cublas, g->cublas_workspace, CUBLAS_WORKSPACE_BYTES),
+                        "cublasSetWorkspace");
 }
 
 /* ---- The head's products alone ---------------------------------------------------------------
@@ -194,7 +102,7 @@ static cudaDataType_t cuda_type(sigfuse_dtype dtype)
 }
 
 /* Column-major C[m, n] = alpha op(A) op(B) + beta C, f32 accumulation (head.cu's gemm()). */
-static bool gemm(cuda_state *s, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k,
+static bool gemm(cuda_gemms *s, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k,
                  float alpha, const void *A, cudaDataType_t at, int64_t lda, const void *B, cudaDataType_t bt,
                  int64_t ldb, float beta, void *C, cudaDataType_t ct, int64_t ldc)
 {
@@ -206,7 +114,7 @@ static bool gemm(cuda_state *s, cublasOperation_t ta, cublasOperation_t tb, int6
 static bool cuda_head_gemms(void *state, const bench_head_gemms *g, void *scratch, const void *x, const void *w,
                             void *dx, void *dw)
 {
-    cuda_state *s = state;
+    cuda_gemms *s = ((bench_device *)state)->gemms;
     const gemm_scratch lay = scratch_layout(g);
     const bool narrow = g->dtype != SIGFUSE_F32;
     const size_t elem = sigfuse_dtype_size(g->dtype);
@@ -240,29 +148,14 @@ static bool cuda_head_gemms(void *state, const bench_head_gemms *g, void *scratc
 }
 
 const bench_backend bench_cuda_backend = {
-    .name = "cuda",
-    .backend = SIGFUSE_BACKEND_CUDA,
-    .reps = 20,
-    .warmup = 3,
+    .name = "cuda", .backend = SIGFUSE_BACKEND_CUDA, .reps = 20, .warmup = 3,
     .copy_bytes = (size_t)1 << 30,
     /* 2^20 elements is launch-bound; 2^26 (256 MiB in f32) is many times the 50 MB L2 of
      * an H100. The head's large shape is an extreme-classification layer. */
     .sizes = {.elementwise = {1 << 20, 1 << 26},
               .cell = {{4096, 4096}},
               .head = {{8192, 2048, 4096}, {2048, 1024, 1024}}},
-    .open = cuda_open,
-    .close = cuda_close,
-    .cache_bytes = cuda_cache_bytes,
-    .alloc = cuda_alloc,
-    .free = cuda_free,
-    .buffer = sigfuse_cuda_buffer,
-    .upload = cuda_upload,
-    .download = cuda_download,
-    .fill = cuda_fill,
-    .copy = cuda_copy,
-    .sync = cuda_sync,
-    .timer_start = cuda_timer_start,
-    .timer_stop = cuda_timer_stop,
+    .open = cuda_open, .buffer = sigfuse_cuda_buffer, BENCH_DEVICE_ENTRIES,
     .gemm_library = "cuBLAS",
     .head_gemms_prepare = cuda_head_gemms_prepare,
     .head_gemms = cuda_head_gemms,

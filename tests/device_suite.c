@@ -24,6 +24,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,7 @@ uint64_t ds_hash(const char *s)
 void ds_open(ds_env *e, sigfuse_backend b, const char *test)
 {
     memset(e, 0, sizeof *e);
+    snprintf(e->test, sizeof e->test, "%s", test);
     if (!kit_present(b)) {
         char why[128];
         snprintf(why, sizeof why, "skipped: no %s device%s", b == SIGFUSE_BACKEND_CUDA ? "CUDA" : "OpenCL",
@@ -71,6 +73,36 @@ void ds_open(ds_env *e, sigfuse_backend b, const char *test)
     cr_assert(st == SIGFUSE_SUCCESS, "%s: %s", test, kit_error());
     e->cpu = tu_cpu_ctx();
     cr_log_info("%s: %s device: %s", test, e->dev.name, sigfuse_ctx_device_name(e->dev.ctx));
+}
+
+const char *ds_open_test(ds_env *e, sigfuse_backend b, const char *what, sigfuse_dtype dtype)
+{
+    char test[128];
+    snprintf(test, sizeof test, "%s_%s_%s", what, kit_backend_name(b), sigfuse_dtype_name(dtype));
+    ds_open(e, b, test);
+    return e->test;
+}
+
+void ds_args(sf_op op, void *args, const int64_t *sizes, ...)
+{
+    const sf_op_info *info = &sf_op_infos[op];
+    sf_op_values v;
+    sf_op_init(op, args);
+    sf_op_get(op, args, &v);
+    for (int k = 0; k < info->n_sizes; k++)
+        v.sizes[k] = sizes[k];
+    va_list ap;
+    va_start(ap, sizes);
+    for (const char *name = va_arg(ap, const char *); name; name = va_arg(ap, const char *)) {
+        const sigfuse_buffer *b = va_arg(ap, const sigfuse_buffer *);
+        int i = 0;
+        while (i < info->n_bufs && strcmp(info->bufs[i].name, name) != 0)
+            i++;
+        cr_assert(i < info->n_bufs, "%s has no buffer %s", info->name, name);
+        v.bufs[i] = b;
+    }
+    va_end(ap);
+    sf_op_set(op, args, &v);
 }
 
 void ds_close(ds_env *e)
@@ -203,46 +235,45 @@ static double *out_scale(dcase *tc, const char *name)
     return s && s->output ? s->scale : NULL;
 }
 
-/* Whether an optional input is in the case. */
+/* The spec's field for an optional input (a bool: bias also for GRU's bias_x) or an
+ * option (a float: label_smoothing is eps); NULL for any other name. */
+static const void *spec_field(const ds_spec *c, const char *name)
+{
+    static const struct {
+        const char *name;
+        size_t field;
+    } fields[] = {
+        {"gates_h", offsetof(ds_spec, gates_h)},       {"bias", offsetof(ds_spec, bias)},
+        {"bias_x", offsetof(ds_spec, bias)},           {"bias_h", offsetof(ds_spec, bias_h)},
+        {"weight", offsetof(ds_spec, weight)},         {"pos_weight", offsetof(ds_spec, pos_weight)},
+        {"dloss_in", offsetof(ds_spec, dloss)},        {"beta", offsetof(ds_spec, beta)},
+        {"label_smoothing", offsetof(ds_spec, eps)},   {"grad_scale", offsetof(ds_spec, grad_scale)},
+        {"threshold", offsetof(ds_spec, threshold)},   {"alpha", offsetof(ds_spec, alpha)},
+        {"gamma", offsetof(ds_spec, gamma)},
+    };
+    for (int k = 0; k < COUNT_OF(fields); k++)
+        if (!strcmp(name, fields[k].name))
+            return (const char *)c + fields[k].field;
+    return NULL;
+}
+
+/* Whether an optional input is in the case (LSTM backward's dh and dc by `grads`). */
 static bool input_present(const ds_spec *c, sf_op op, const char *name)
 {
-    if (!strcmp(name, "gates_h"))
-        return c->gates_h;
-    if (!strcmp(name, "bias") || !strcmp(name, "bias_x"))
-        return c->bias;
-    if (!strcmp(name, "bias_h"))
-        return c->bias_h;
-    if (!strcmp(name, "weight"))
-        return c->weight;
-    if (!strcmp(name, "pos_weight"))
-        return c->pos_weight;
-    if (!strcmp(name, "dloss_in"))
-        return c->dloss;
-    if (op == SF_OP_lstm_cell_backward && !strcmp(name, "dh"))
-        return c->grads != 2;
-    if (op == SF_OP_lstm_cell_backward && !strcmp(name, "dc"))
-        return c->grads != 1;
+    const void *f = spec_field(c, name);
+    if (f)
+        return *(const bool *)f;
+    if (op == SF_OP_lstm_cell_backward && (!strcmp(name, "dh") || !strcmp(name, "dc")))
+        return c->grads != (!strcmp(name, "dh") ? 2u : 1u);
     return false;
 }
 
+/* An option's value (the reduction as a number). */
 static double opt_value(const ds_spec *c, const char *name)
 {
-    if (!strcmp(name, "beta"))
-        return c->beta;
-    if (!strcmp(name, "reduction"))
-        return (double)c->red;
-    if (!strcmp(name, "label_smoothing"))
-        return c->eps;
-    if (!strcmp(name, "grad_scale"))
-        return c->grad_scale;
-    if (!strcmp(name, "threshold"))
-        return c->threshold;
-    if (!strcmp(name, "alpha"))
-        return c->alpha;
-    if (!strcmp(name, "gamma"))
-        return c->gamma;
-    cr_assert_fail("no option %s in the case", name);
-    return 0.0;
+    const void *f = spec_field(c, name);
+    cr_assert(f || !strcmp(name, "reduction"), "no option %s in the case", name);
+    return f ? (double)*(const float *)f : (double)c->red;
 }
 
 static const char *red_name(sigfuse_reduction r)
@@ -617,9 +648,9 @@ static void case_rerun_bitwise(dcase *tc)
 
 /* DS_SPREAD's extremes, scattered: infinities, NaN, saturating and overflowing logits
  * (e^88.7 is near FLT_MAX), zeros of both signs, an f32 subnormal. */
-static const double spread_extremes[] = {INFINITY, -INFINITY, NAN,   1e4,    -1e4,  88.7,   -88.7, 0.0,    -0.0,  1e-40,
-                                         20.0,     -20.0,     17.3,  -103.5, 15.0,  -15.0,  17.0,  -17.0,  30.0,  -30.0,
-                                         87.0,     -87.0,     90.0,  -90.0,  100.0, -100.0, 104.0, -104.0, 110.0, -110.0};
+static const double spread_extremes[] = {
+    INFINITY, -INFINITY, NAN,  1e4,    -1e4, 88.7,  -88.7, 0.0,   -0.0,  1e-40,  20.0,  -20.0,  17.3,  -103.5, 15.0,
+    -15.0,    17.0,      -17.0, 30.0, -30.0, 87.0,  -87.0, 90.0,  -90.0, 100.0, -100.0, 104.0, -104.0, 110.0,  -110.0};
 
 /* DS_LEADING's, from element 0: infinities, NaN, zeros, subnormals, the logits where sigma
  * rounds to 1 in f32 (|x| >= 17) and where e^-|x| leaves the normal range (87.3), the f32
@@ -751,7 +782,7 @@ static void loss_fill(dcase *tc)
     tu_buf *w = draw(tc, "weight", 0.0, 2.0);
     for (int64_t i = 0; w && !leading && i < n; i += 5)
         tu_set(w, i, 0.0);   /* w = 0 meets infinite logits: the loss is 0, not NaN */
-    draw(tc, "pos_weight", 0.5, 3.0);
+    const tu_buf *pw = draw(tc, "pos_weight", 0.5, 3.0);
     tu_buf *dl = draw(tc, "dloss_in", leading ? -2.0 : -1.0, leading ? 2.0 : 1.0);
     if (dl && red != SIGFUSE_REDUCTION_NONE && !leading)
         tu_set(dl, 0, 0.75);
@@ -763,7 +794,7 @@ static void loss_fill(dcase *tc)
     for (int64_t i = 0; i < n; i++) {
         double lm, gm;
         if (bce)
-            tu_scale_bce(tu_get(x, i), tu_get(y, i), in_at(tc, "weight", i, 1.0), in_at(tc, "pos_weight", i % cols, 1.0),
+            tu_scale_bce(tu_get(x, i), tu_get(y, i), w ? tu_get(w, i) : 1.0, pw ? tu_get(pw, i % cols) : 1.0,
                          (double)c->eps, &lm, &gm);
         else
             tu_scale_focal(tu_get(x, i), tu_get(y, i), (double)c->alpha, (double)c->gamma, &lm, &gm);
@@ -791,104 +822,96 @@ static void loss_fill(dcase *tc)
  * Recurrent cells
  * ==================================================================================== */
 
-/* Gates in [-4, 4] (gates_x with the extremes), gates_h narrower when leading. */
-static void cell_gates(dcase *tc)
+/* Magnitude arrays the case may not have (NULL). */
+static void put(double *m, int64_t i, double v)
+{
+    if (m)
+        m[i] = v;
+}
+
+static void add_to(double *m, int64_t i, double v)
+{
+    if (m)
+        m[i] += v;
+}
+
+static double value(const tu_buf *b, int64_t i) { return b ? tu_get(b, i) : 0.0; }
+
+/* A cell's inputs by role (NULL where absent): the gates; bias (LSTM) or bias_x, and
+ * bias_h; c_prev or h_prev; the upstream gradients. m: the outputs' magnitudes, by name. */
+typedef struct cell_io {
+    const tu_buf *gx, *gh, *bx, *bh, *prev, *dh, *dc;
+    double *h, *c, *dgates, *dc_prev, *dbias, *dgx, *dgh, *dh_prev, *dbx, *dbh;
+    int64_t H;
+} cell_io;
+
+/* One (row b, unit j) of an LSTM: tu_scale_lstm; dbias sums its column's dgates. */
+static void lstm_unit(const cell_io *io, int64_t b, int64_t j)
+{
+    const int64_t H = io->H, o = b * H + j;
+    tu_lstm_in in = {.has_h = io->gh != NULL, .has_b = io->bx != NULL};
+    for (int k = 0; k < 4; k++) {
+        in.gx[k] = value(io->gx, b * 4 * H + k * H + j);
+        in.gh[k] = value(io->gh, b * 4 * H + k * H + j);
+        in.b[k] = value(io->bx, k * H + j);
+    }
+    in.cp = value(io->prev, o), in.dh = value(io->dh, o), in.dc = value(io->dc, o);
+    double c, h, dg[4], dcp;
+    tu_scale_lstm(&in, &c, &h, dg, &dcp);
+    put(io->h, o, h), put(io->c, o, c), put(io->dc_prev, o, dcp);
+    for (int k = 0; k < 4; k++)
+        put(io->dgates, b * 4 * H + k * H + j, dg[k]), add_to(io->dbias, k * H + j, dg[k]);
+}
+
+/* One (row b, unit j) of a GRU: tu_scale_gru; the bias gradients sum their column's. */
+static void gru_unit(const cell_io *io, int64_t b, int64_t j)
+{
+    const int64_t H = io->H, o = b * H + j;
+    tu_gru_in in = {.has_bx = io->bx != NULL, .has_bh = io->bh != NULL, .hp = value(io->prev, o),
+                    .dh = value(io->dh, o)};
+    for (int k = 0; k < 3; k++) {
+        const int64_t g = b * 3 * H + k * H + j;
+        in.gi[k] = value(io->gx, g), in.gh[k] = value(io->gh, g);
+        in.bx[k] = value(io->bx, k * H + j), in.bh[k] = value(io->bh, k * H + j);
+    }
+    double h, dgx[3], dgh[3], dhp;
+    tu_scale_gru(&in, &h, dgx, dgh, &dhp);
+    put(io->h, o, h), put(io->dh_prev, o, dhp);
+    for (int k = 0; k < 3; k++) {
+        put(io->dgx, b * 3 * H + k * H + j, dgx[k]), put(io->dgh, b * 3 * H + k * H + j, dgh[k]);
+        add_to(io->dbx, k * H + j, dgx[k]), add_to(io->dbh, k * H + j, dgh[k]);
+    }
+}
+
+/* Cell inputs: the gates in [-4, 4] (gates_x with the extremes; gates_h in [-2, 2] when
+ * leading), biases in [-1, 1], c_prev in [-2, 2], h_prev and the upstream gradients in
+ * [-1, 1], in this order; then the magnitudes per row and unit. */
+static void cell_fill(dcase *tc)
 {
     const ds_spec *c = tc->c;
+    const bool lead = c->draw == DS_LEADING;
     tu_buf *gx = draw(tc, "gates_x", -4.0, 4.0);
     if (c->extremes)
         ds_put_extremes(gx, c->draw);
-    draw(tc, "gates_h", c->draw == DS_LEADING ? -2.0 : -4.0, c->draw == DS_LEADING ? 2.0 : 4.0);
-}
-
-/* The LSTM outputs' magnitudes (tu_scale_lstm per row and unit; dbias sums its column's
- * dgates magnitudes). */
-static void lstm_fill(dcase *tc)
-{
-    cell_gates(tc);
-    draw(tc, "bias", -1.0, 1.0);
-    draw(tc, "c_prev", -2.0, 2.0);
-    draw(tc, "dh", -1.0, 1.0);
-    draw(tc, "dc", -1.0, 1.0);
-    const int64_t B = tc->v.sizes[0], H = tc->v.sizes[1];
-    double *mh = out_scale(tc, "h"), *mc = out_scale(tc, "c"), *mdg = out_scale(tc, "dgates");
-    double *mdcp = out_scale(tc, "dc_prev"), *mdb = out_scale(tc, "dbias");
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t j = 0; j < H; j++) {
-            tu_lstm_in in;
-            memset(&in, 0, sizeof in);
-            for (int k = 0; k < 4; k++) {
-                int64_t g = b * 4 * H + k * H + j;
-                in.gx[k] = in_at(tc, "gates_x", g, 0.0);
-                in.gh[k] = in_at(tc, "gates_h", g, 0.0);
-                in.b[k] = in_at(tc, "bias", k * H + j, 0.0);
-            }
-            in.has_h = in_buf(tc, "gates_h") != NULL;
-            in.has_b = in_buf(tc, "bias") != NULL;
-            in.cp = in_at(tc, "c_prev", b * H + j, 0.0);
-            in.dh = in_at(tc, "dh", b * H + j, 0.0);
-            in.dc = in_at(tc, "dc", b * H + j, 0.0);
-            double c, h, dg[4], dcp;
-            tu_scale_lstm(&in, &c, &h, dg, &dcp);
-            if (mh)
-                mh[b * H + j] = h;
-            if (mc)
-                mc[b * H + j] = c;
-            if (mdcp)
-                mdcp[b * H + j] = dcp;
-            for (int k = 0; k < 4; k++) {
-                if (mdg)
-                    mdg[b * 4 * H + k * H + j] = dg[k];
-                if (mdb)
-                    mdb[k * H + j] += dg[k];
-            }
-        }
-}
-
-/* The GRU outputs' magnitudes (tu_scale_gru per row and unit; the bias gradients sum
- * their column's). */
-static void gru_fill(dcase *tc)
-{
-    cell_gates(tc);
-    draw(tc, "bias_x", -1.0, 1.0);
-    draw(tc, "bias_h", -1.0, 1.0);
-    draw(tc, "h_prev", -1.0, 1.0);
-    draw(tc, "dh", -1.0, 1.0);
-    const int64_t B = tc->v.sizes[0], H = tc->v.sizes[1];
-    double *mh = out_scale(tc, "h"), *mdgx = out_scale(tc, "dgates_x"), *mdgh = out_scale(tc, "dgates_h");
-    double *mdhp = out_scale(tc, "dh_prev"), *mdbx = out_scale(tc, "dbias_x"), *mdbh = out_scale(tc, "dbias_h");
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t j = 0; j < H; j++) {
-            tu_gru_in in;
-            memset(&in, 0, sizeof in);
-            for (int k = 0; k < 3; k++) {
-                int64_t g = b * 3 * H + k * H + j;
-                in.gi[k] = in_at(tc, "gates_x", g, 0.0);
-                in.gh[k] = in_at(tc, "gates_h", g, 0.0);
-                in.bx[k] = in_at(tc, "bias_x", k * H + j, 0.0);
-                in.bh[k] = in_at(tc, "bias_h", k * H + j, 0.0);
-            }
-            in.has_bx = in_buf(tc, "bias_x") != NULL;
-            in.has_bh = in_buf(tc, "bias_h") != NULL;
-            in.hp = in_at(tc, "h_prev", b * H + j, 0.0);
-            in.dh = in_at(tc, "dh", b * H + j, 0.0);
-            double h, dgx[3], dgh[3], dhp;
-            tu_scale_gru(&in, &h, dgx, dgh, &dhp);
-            if (mh)
-                mh[b * H + j] = h;
-            if (mdhp)
-                mdhp[b * H + j] = dhp;
-            for (int k = 0; k < 3; k++) {
-                if (mdgx)
-                    mdgx[b * 3 * H + k * H + j] = dgx[k];
-                if (mdgh)
-                    mdgh[b * 3 * H + k * H + j] = dgh[k];
-                if (mdbx)
-                    mdbx[k * H + j] += dgx[k];
-                if (mdbh)
-                    mdbh[k * H + j] += dgh[k];
-            }
-        }
+    static const struct {
+        const char *name;
+        double hi;
+    } rest[] = {{"bias", 1.0},   {"bias_x", 1.0}, {"bias_h", 1.0}, {"c_prev", 2.0},
+                {"h_prev", 1.0}, {"dh", 1.0},     {"dc", 1.0}};
+    draw(tc, "gates_h", lead ? -2.0 : -4.0, lead ? 2.0 : 4.0);
+    for (int k = 0; k < COUNT_OF(rest); k++)
+        draw(tc, rest[k].name, -rest[k].hi, rest[k].hi);
+    const bool lstm = tc->info->shape == SF_SHAPE_LSTM;
+    const cell_io io = {
+        gx, in_buf(tc, "gates_h"), in_buf(tc, lstm ? "bias" : "bias_x"), in_buf(tc, "bias_h"),
+        in_buf(tc, lstm ? "c_prev" : "h_prev"), in_buf(tc, "dh"), in_buf(tc, "dc"),
+        out_scale(tc, "h"), out_scale(tc, "c"), out_scale(tc, "dgates"), out_scale(tc, "dc_prev"),
+        out_scale(tc, "dbias"), out_scale(tc, "dgates_x"), out_scale(tc, "dgates_h"), out_scale(tc, "dh_prev"),
+        out_scale(tc, "dbias_x"), out_scale(tc, "dbias_h"), tc->v.sizes[1],
+    };
+    for (int64_t b = 0; b < tc->v.sizes[0]; b++)
+        for (int64_t j = 0; j < io.H; j++)
+            lstm ? lstm_unit(&io, b, j) : gru_unit(&io, b, j);
 }
 
 /* ====================================================================================
@@ -1003,8 +1026,8 @@ void ds_case(ds_env *e, const ds_spec *c)
     switch (tc.info->shape) {
     case SF_SHAPE_EW: ew_fill(&tc); break;
     case SF_SHAPE_LOSS: loss_fill(&tc); break;
-    case SF_SHAPE_LSTM: lstm_fill(&tc); break;
-    case SF_SHAPE_GRU: gru_fill(&tc); break;
+    case SF_SHAPE_LSTM:
+    case SF_SHAPE_GRU: cell_fill(&tc); break;
     case SF_SHAPE_HEAD: head_fill(&tc); break;
     }
     if (c->in_place)
@@ -1082,199 +1105,180 @@ static const shape2 ocl_loss_shapes[] = {{0, 5}, {1, 1}, {1, 7}, {3, 341}, {17, 
 /* Loss outputs, bits in catalogue order. */
 enum { O_LOSS = 1, O_DX = 2, O_PROBS = 4, O_LABELS = 8, O_ALL = 15 };
 
-typedef struct bce_set {
+/* A loss case's options (BCE's and focal's: each op reads its own). */
+typedef struct loss_set {
     ds_targets targets;
     bool weight, pos_weight, dloss;
     float eps, grad_scale, threshold;
     unsigned outs;
     bool labels_u8, extremes;
-} bce_set;
+    float alpha, gamma;
+} loss_set;
+/* A BCE set and a focal set, in the order of their tables' columns. */
+#define BCE(targets, w, pw, dl, eps, gs, thr, outs, u8lab, ext)                                                        \
+    {targets, w, pw, dl, eps, gs, thr, outs, u8lab, ext, 0.0f, 0.0f}
+#define FOCAL(targets, alpha, gamma, gs, dl, outs, ext)                                                                \
+    {targets, false, false, dl, 0.0f, gs, 0.5f, outs, false, ext, alpha, gamma}
 
-static ds_spec bce_spec(sigfuse_dtype dt, shape2 sh, sigfuse_reduction red, const bce_set *o, int misalign,
-                        ds_draw draw, bool rerun)
+static ds_spec loss_spec(sf_op op, sigfuse_dtype dt, shape2 sh, sigfuse_reduction red, const loss_set *o, int misalign,
+                         ds_draw draw, bool rerun)
 {
-    return (ds_spec){.op = SF_OP_bce_with_logits, .dtype = dt, .rows = sh.rows, .cols = sh.cols, .red = red,
-                     .targets = o->targets, .weight = o->weight, .pos_weight = o->pos_weight, .dloss = o->dloss,
-                     .eps = o->eps, .grad_scale = o->grad_scale, .threshold = o->threshold, .outs = o->outs,
-                     .labels_u8 = o->labels_u8, .extremes = o->extremes, .misalign = misalign, .draw = draw,
-                     .rerun = rerun};
+    return (ds_spec){.op = op, .dtype = dt, .rows = sh.rows, .cols = sh.cols, .red = red, .targets = o->targets,
+                     .weight = o->weight, .pos_weight = o->pos_weight, .dloss = o->dloss, .eps = o->eps,
+                     .grad_scale = o->grad_scale, .threshold = o->threshold, .alpha = o->alpha, .gamma = o->gamma,
+                     .outs = o->outs, .labels_u8 = o->labels_u8, .extremes = o->extremes, .misalign = misalign,
+                     .draw = draw, .rerun = rerun};
+}
+
+static void loss_run(ds_env *e, sf_op op, sigfuse_dtype dt, shape2 sh, sigfuse_reduction red, const loss_set *o,
+                     int misalign, ds_draw draw, bool rerun)
+{
+    ds_spec c = loss_spec(op, dt, sh, red, o, misalign, draw, rerun);
+    ds_case(e, &c);
+}
+
+/* Every loss shape x reduction x option set x view (test_backend_ops'). */
+static void loss_grid(ds_env *e, sf_op op, sigfuse_dtype dt, const loss_set *sets, int n_sets)
+{
+    for (int si = 0; si < COUNT_OF(loss_shapes); si++)
+        for (int ri = 0; ri < 3 && shape_runs(si, 0x129u /* [0,5] [1,7] [31,33] [9,64] */); ri++)
+            for (int oi = 0; oi < n_sets; oi++)
+                for (int mis = 0; mis < 2; mis++)
+                    loss_run(e, op, dt, loss_shapes[si], reds[ri], &sets[oi], mis, DS_SPREAD, false);
 }
 
 static void bce_sweep(ds_env *e, sigfuse_dtype dt)
 {
+    const sf_op op = SF_OP_bce_with_logits;
     /* Each option set runs with each reduction: together they give every option (weight,
      * pos_weight, smoothing, upstream gradient, grad_scale, threshold, each output alone and
      * together, u8 and float targets and labels) and the limits at extreme logits. */
-    static const bce_set sets[] = {
+    static const loss_set sets[] = {
         /* targets  w      pw     dl     eps   gs    thr   outs                       u8lab  ext */
-        {T_BINARY, false, false, false, 0.0f, 1.0f, 0.5f, O_ALL, true, false},
-        {T_SOFT, true, true, true, 0.1f, 0.5f, 0.3f, O_ALL, false, false},
-        {T_U8, false, true, true, 0.0f, 2.0f, 0.5f, O_LOSS | O_DX, false, false},
-        {T_SOFT, true, false, false, 0.2f, 1.0f, 0.5f, O_LOSS, false, false},
-        {T_U8, true, true, false, 0.0f, 1.0f, 0.7f, O_DX | O_PROBS | O_LABELS, true, false},
-        {T_BINARY, true, true, true, 0.05f, 1.0f, 0.5f, O_ALL, false, true},
-        {T_U8, false, false, false, 0.0f, 1.0f, 0.5f, O_LOSS | O_DX, false, true},
+        BCE(T_BINARY, false, false, false, 0.0f, 1.0f, 0.5f, O_ALL, true, false),
+        BCE(T_SOFT, true, true, true, 0.1f, 0.5f, 0.3f, O_ALL, false, false),
+        BCE(T_U8, false, true, true, 0.0f, 2.0f, 0.5f, O_LOSS | O_DX, false, false),
+        BCE(T_SOFT, true, false, false, 0.2f, 1.0f, 0.5f, O_LOSS, false, false),
+        BCE(T_U8, true, true, false, 0.0f, 1.0f, 0.7f, O_DX | O_PROBS | O_LABELS, true, false),
+        BCE(T_BINARY, true, true, true, 0.05f, 1.0f, 0.5f, O_ALL, false, true),
+        BCE(T_U8, false, false, false, 0.0f, 1.0f, 0.5f, O_LOSS | O_DX, false, true),
         /* the CUDA specialised sets with extremes: training with pos_weight (float and u8
          * targets), with a weight, and the reduced loss alone */
-        {T_BINARY, false, true, false, 0.0f, 1.0f, 0.5f, O_LOSS | O_DX, false, true},
-        {T_U8, false, true, false, 0.0f, 1.0f, 0.5f, O_LOSS | O_DX, false, true},
-        {T_U8, true, false, false, 0.0f, 1.0f, 0.5f, O_LOSS | O_DX, false, true},
-        {T_SOFT, false, false, false, 0.0f, 1.0f, 0.5f, O_LOSS, false, true},
-        {T_U8, false, false, false, 0.0f, 1.0f, 0.5f, O_LOSS, false, true},
+        BCE(T_BINARY, false, true, false, 0.0f, 1.0f, 0.5f, O_LOSS | O_DX, false, true),
+        BCE(T_U8, false, true, false, 0.0f, 1.0f, 0.5f, O_LOSS | O_DX, false, true),
+        BCE(T_U8, true, false, false, 0.0f, 1.0f, 0.5f, O_LOSS | O_DX, false, true),
+        BCE(T_SOFT, false, false, false, 0.0f, 1.0f, 0.5f, O_LOSS, false, true),
+        BCE(T_U8, false, false, false, 0.0f, 1.0f, 0.5f, O_LOSS, false, true),
         /* training with pos_weight and soft targets (sf_bce_pw_*), with extremes */
-        {T_SOFT, false, true, false, 0.0f, 1.0f, 0.5f, O_LOSS | O_DX, false, true},
+        BCE(T_SOFT, false, true, false, 0.0f, 1.0f, 0.5f, O_LOSS | O_DX, false, true),
     };
-    for (int si = 0; si < COUNT_OF(loss_shapes); si++)
-        for (int ri = 0; ri < 3 && shape_runs(si, 0x129u /* [0,5] [1,7] [31,33] [9,64] */); ri++)
-            for (int oi = 0; oi < COUNT_OF(sets); oi++)
-                for (int mis = 0; mis < 2; mis++) {
-                    ds_spec c = bce_spec(dt, loss_shapes[si], reds[ri], &sets[oi], mis, DS_SPREAD, false);
-                    ds_case(e, &c);
-                }
+    loss_grid(e, op, dt, sets, COUNT_OF(sets));
     if (!ds_quick()) {
         /* Large: many grid-stride passes, the column walk of pos_weight over wide rows, and
          * a bitwise-equal second run of the reduced loss. */
         const shape2 big[] = {{1, BIG_N}, {1021, 1027}};
         for (int b = 0; b < 2; b++)
-            for (int ri = 1; ri < 3; ri++) {
-                ds_spec c = bce_spec(dt, big[b], reds[ri], &sets[1], b, DS_SPREAD, true);
-                ds_case(e, &c);
-            }
-        ds_spec c = bce_spec(dt, big[1], SIGFUSE_REDUCTION_NONE, &sets[4], 0, DS_SPREAD, false);
-        ds_case(e, &c);
+            for (int ri = 1; ri < 3; ri++)
+                loss_run(e, op, dt, big[b], reds[ri], &sets[1], b, DS_SPREAD, true);
+        loss_run(e, op, dt, big[1], SIGFUSE_REDUCTION_NONE, &sets[4], 0, DS_SPREAD, false);
     }
 
     /* test_opencl's: every option alone and all at once (threshold 0.375, smoothing 0.1,
      * grad_scale -1.75), views alternating; the extremes with hard (u8 and float) and soft
      * targets, smoothing, pos_weight, weight; large rows and a large square. */
-    static const bce_set ocl_sets[] = {
+    static const loss_set ocl_sets[] = {
         /* targets  w      pw     dl     eps   gs      thr     outs                u8lab  ext */
-        {T_SOFT, false, false, false, 0.0f, 1.0f, 0.375f, O_ALL, true, false},
-        {T_U8, false, false, false, 0.0f, 1.0f, 0.375f, O_ALL, true, false},
-        {T_SOFT, true, true, true, 0.1f, -1.75f, 0.375f, O_ALL, false, false},
-        {T_SOFT, false, true, false, 0.0f, 1.0f, 0.375f, O_LOSS, true, false},
-        {T_U8, false, false, true, 0.0f, 1.0f, 0.375f, O_DX, true, false},
-        {T_SOFT, false, false, false, 0.0f, 1.0f, 0.375f, O_PROBS | O_LABELS, true, false},
+        BCE(T_SOFT, false, false, false, 0.0f, 1.0f, 0.375f, O_ALL, true, false),
+        BCE(T_U8, false, false, false, 0.0f, 1.0f, 0.375f, O_ALL, true, false),
+        BCE(T_SOFT, true, true, true, 0.1f, -1.75f, 0.375f, O_ALL, false, false),
+        BCE(T_SOFT, false, true, false, 0.0f, 1.0f, 0.375f, O_LOSS, true, false),
+        BCE(T_U8, false, false, true, 0.0f, 1.0f, 0.375f, O_DX, true, false),
+        BCE(T_SOFT, false, false, false, 0.0f, 1.0f, 0.375f, O_PROBS | O_LABELS, true, false),
         /* with the extremes, at 3 x 341 */
-        {T_U8, false, true, false, 0.0f, 1.0f, 0.375f, O_ALL, true, true},
-        {T_SOFT, true, false, true, 0.1f, 1.0f, 0.375f, O_ALL, true, true},
-        {T_BINARY, false, false, false, 0.0f, 1.0f, 0.375f, O_ALL, true, true},
-        {T_BINARY, false, true, false, 0.1f, -1.75f, 0.375f, O_ALL, true, true},
+        BCE(T_U8, false, true, false, 0.0f, 1.0f, 0.375f, O_ALL, true, true),
+        BCE(T_SOFT, true, false, true, 0.1f, 1.0f, 0.375f, O_ALL, true, true),
+        BCE(T_BINARY, false, false, false, 0.0f, 1.0f, 0.375f, O_ALL, true, true),
+        BCE(T_BINARY, false, true, false, 0.1f, -1.75f, 0.375f, O_ALL, true, true),
         /* large */
-        {T_U8, false, true, false, 0.0f, 1.0f, 0.375f, O_ALL, true, false},
-        {T_SOFT, true, false, false, 0.0f, 1.0f, 0.375f, O_LOSS | O_DX, true, false},
-        {T_SOFT, false, true, false, 0.0f, 1.0f, 0.375f, O_LOSS | O_DX, true, false},
+        BCE(T_U8, false, true, false, 0.0f, 1.0f, 0.375f, O_ALL, true, false),
+        BCE(T_SOFT, true, false, false, 0.0f, 1.0f, 0.375f, O_LOSS | O_DX, true, false),
+        BCE(T_SOFT, false, true, false, 0.0f, 1.0f, 0.375f, O_LOSS | O_DX, true, false),
     };
     for (int s = 0; s < COUNT_OF(ocl_loss_shapes); s++)
         for (int ri = 0; ri < 3; ri++)
-            for (int o = 0; o < 6; o++) {
-                ds_spec c = bce_spec(dt, ocl_loss_shapes[s], reds[ri], &ocl_sets[o], o % 2, DS_LEADING, false);
-                ds_case(e, &c);
-            }
+            for (int o = 0; o < 6; o++)
+                loss_run(e, op, dt, ocl_loss_shapes[s], reds[ri], &ocl_sets[o], o % 2, DS_LEADING, false);
     for (int ri = 0; ri < 3; ri++)
-        for (int o = 6; o < 10; o++) {
-            ds_spec c = bce_spec(dt, (shape2){3, 341}, reds[ri], &ocl_sets[o], o < 8, DS_LEADING, false);
-            ds_case(e, &c);
-        }
+        for (int o = 6; o < 10; o++)
+            loss_run(e, op, dt, (shape2){3, 341}, reds[ri], &ocl_sets[o], o < 8, DS_LEADING, false);
     if (!ds_quick() && dt == SIGFUSE_F32) {
-        ds_spec c = bce_spec(dt, (shape2){1, BIG_N}, SIGFUSE_REDUCTION_MEAN, &ocl_sets[10], 1, DS_LEADING, false);
-        ds_case(e, &c);
-        c = bce_spec(dt, (shape2){1021, 1027}, SIGFUSE_REDUCTION_SUM, &ocl_sets[11], 0, DS_LEADING, false);
-        ds_case(e, &c);
+        loss_run(e, op, dt, (shape2){1, BIG_N}, SIGFUSE_REDUCTION_MEAN, &ocl_sets[10], 1, DS_LEADING, false);
+        loss_run(e, op, dt, (shape2){1021, 1027}, SIGFUSE_REDUCTION_SUM, &ocl_sets[11], 0, DS_LEADING, false);
     }
-    if (!ds_quick() && dt == SIGFUSE_BF16) {
-        ds_spec c = bce_spec(dt, (shape2){1, BIG_N}, SIGFUSE_REDUCTION_SUM, &ocl_sets[12], 1, DS_LEADING, false);
-        ds_case(e, &c);
-    }
-}
-
-typedef struct focal_set {
-    ds_targets targets;
-    float alpha, gamma, grad_scale;
-    bool dloss;
-    unsigned outs;
-    bool extremes;
-} focal_set;
-
-static ds_spec focal_spec(sigfuse_dtype dt, shape2 sh, sigfuse_reduction red, const focal_set *o, int misalign,
-                          ds_draw draw, bool rerun)
-{
-    return (ds_spec){.op = SF_OP_sigmoid_focal, .dtype = dt, .rows = sh.rows, .cols = sh.cols, .red = red,
-                     .targets = o->targets, .alpha = o->alpha, .gamma = o->gamma, .grad_scale = o->grad_scale,
-                     .dloss = o->dloss, .outs = o->outs, .extremes = o->extremes, .misalign = misalign,
-                     .draw = draw, .rerun = rerun};
+    if (!ds_quick() && dt == SIGFUSE_BF16)
+        loss_run(e, op, dt, (shape2){1, BIG_N}, SIGFUSE_REDUCTION_SUM, &ocl_sets[12], 1, DS_LEADING, false);
 }
 
 static void focal_sweep(ds_env *e, sigfuse_dtype dt)
 {
-    static const focal_set sets[] = {
+    const sf_op op = SF_OP_sigmoid_focal;
+    static const loss_set sets[] = {
         /* targets  alpha  gamma  gs    dl     outs           ext */
-        {T_BINARY, 0.25f, 2.0f, 1.0f, false, O_LOSS | O_DX, false},
-        {T_SOFT, -1.0f, 0.0f, 0.5f, true, O_LOSS | O_DX, false},
-        {T_U8, 0.5f, 4.5f, 1.0f, true, O_LOSS | O_DX, false},
-        {T_SOFT, 0.75f, 1.5f, 2.0f, false, O_DX, false},
-        {T_BINARY, 0.25f, 2.0f, 1.0f, false, O_LOSS, false},
-        {T_U8, 0.25f, 5.0f, 1.0f, false, O_LOSS | O_DX, true},
-        {T_SOFT, -1.0f, 2.0f, 1.0f, true, O_LOSS | O_DX, true},
-        {T_BINARY, -1.0f, 0.0f, 1.0f, false, O_LOSS | O_DX, true},   /* the saturated hard-target gradient */
-        {T_BINARY, 0.25f, 1.0f, 1.0f, false, O_LOSS | O_DX, true},
-        {T_U8, -1.0f, 0.5f, 1.0f, false, O_LOSS | O_DX, true},
-        {T_SOFT, 0.25f, 5.0f, 1.0f, false, O_LOSS | O_DX, true},
+        FOCAL(T_BINARY, 0.25f, 2.0f, 1.0f, false, O_LOSS | O_DX, false),
+        FOCAL(T_SOFT, -1.0f, 0.0f, 0.5f, true, O_LOSS | O_DX, false),
+        FOCAL(T_U8, 0.5f, 4.5f, 1.0f, true, O_LOSS | O_DX, false),
+        FOCAL(T_SOFT, 0.75f, 1.5f, 2.0f, false, O_DX, false),
+        FOCAL(T_BINARY, 0.25f, 2.0f, 1.0f, false, O_LOSS, false),
+        FOCAL(T_U8, 0.25f, 5.0f, 1.0f, false, O_LOSS | O_DX, true),
+        FOCAL(T_SOFT, -1.0f, 2.0f, 1.0f, true, O_LOSS | O_DX, true),
+        FOCAL(T_BINARY, -1.0f, 0.0f, 1.0f, false, O_LOSS | O_DX, true),   /* the saturated hard-target gradient */
+        FOCAL(T_BINARY, 0.25f, 1.0f, 1.0f, false, O_LOSS | O_DX, true),
+        FOCAL(T_U8, -1.0f, 0.5f, 1.0f, false, O_LOSS | O_DX, true),
+        FOCAL(T_SOFT, 0.25f, 5.0f, 1.0f, false, O_LOSS | O_DX, true),
         /* gamma 2: the CUDA training and gradient kernels, hard and mixed targets */
-        {T_MIXED, 0.25f, 2.0f, 1.0f, false, O_LOSS | O_DX, true},
-        {T_MIXED, -1.0f, 2.0f, 1.0f, false, O_DX, false},
-        {T_BINARY, 0.25f, 2.0f, 1.0f, false, O_DX, true},
-        {T_U8, 0.25f, 2.0f, 1.0f, false, O_DX, true},
-        {T_U8, 0.75f, 2.0f, 1.0f, false, O_LOSS | O_DX, true},
+        FOCAL(T_MIXED, 0.25f, 2.0f, 1.0f, false, O_LOSS | O_DX, true),
+        FOCAL(T_MIXED, -1.0f, 2.0f, 1.0f, false, O_DX, false),
+        FOCAL(T_BINARY, 0.25f, 2.0f, 1.0f, false, O_DX, true),
+        FOCAL(T_U8, 0.25f, 2.0f, 1.0f, false, O_DX, true),
+        FOCAL(T_U8, 0.75f, 2.0f, 1.0f, false, O_LOSS | O_DX, true),
         /* gamma 2 with soft targets (sf_focal2_*: no division), training and the gradient
          * alone; the u8 gradient alone without alpha and scaled (16 bits: sf_focal2_hard_grad16) */
-        {T_SOFT, 0.25f, 2.0f, 1.0f, false, O_LOSS | O_DX, true},
-        {T_SOFT, 0.25f, 2.0f, 0.5f, false, O_DX, true},
-        {T_U8, -1.0f, 2.0f, 2.0f, false, O_DX, true},
+        FOCAL(T_SOFT, 0.25f, 2.0f, 1.0f, false, O_LOSS | O_DX, true),
+        FOCAL(T_SOFT, 0.25f, 2.0f, 0.5f, false, O_DX, true),
+        FOCAL(T_U8, -1.0f, 2.0f, 2.0f, false, O_DX, true),
     };
-    for (int si = 0; si < COUNT_OF(loss_shapes); si++)
-        for (int ri = 0; ri < 3 && shape_runs(si, 0x129u /* [0,5] [1,7] [31,33] [9,64] */); ri++)
-            for (int oi = 0; oi < COUNT_OF(sets); oi++)
-                for (int mis = 0; mis < 2; mis++) {
-                    ds_spec c = focal_spec(dt, loss_shapes[si], reds[ri], &sets[oi], mis, DS_SPREAD, false);
-                    ds_case(e, &c);
-                }
+    loss_grid(e, op, dt, sets, COUNT_OF(sets));
     if (!ds_quick())
-        for (int ri = 1; ri < 3; ri++) {
-            ds_spec c = focal_spec(dt, (shape2){1021, 1027}, reds[ri], &sets[0], ri - 1, DS_SPREAD, true);
-            ds_case(e, &c);
-        }
+        for (int ri = 1; ri < 3; ri++)
+            loss_run(e, op, dt, (shape2){1021, 1027}, reds[ri], &sets[0], ri - 1, DS_SPREAD, true);
 
     /* test_opencl's: four parameter sets (grad_scale 0.625); the extremes at every gamma
      * the header names, alpha absent and present, hard (float and u8) and soft targets,
      * each logit of the sweep with y = 1, y = 0 and a random y; the gradient alone with u8
      * targets (a form of its own, exact without a fallback). */
-    static const focal_set ocl_sets[] = {
-        {T_SOFT, 0.25f, 2.0f, 1.0f, false, O_LOSS | O_DX, false},
-        {T_U8, -1.0f, 0.0f, 0.625f, true, O_LOSS | O_DX, false},
-        {T_SOFT, 0.75f, 0.5f, 1.0f, true, O_DX, false},
-        {T_U8, 0.25f, 5.0f, 1.0f, false, O_LOSS, false},
+    static const loss_set ocl_sets[] = {
+        FOCAL(T_SOFT, 0.25f, 2.0f, 1.0f, false, O_LOSS | O_DX, false),
+        FOCAL(T_U8, -1.0f, 0.0f, 0.625f, true, O_LOSS | O_DX, false),
+        FOCAL(T_SOFT, 0.75f, 0.5f, 1.0f, true, O_DX, false),
+        FOCAL(T_U8, 0.25f, 5.0f, 1.0f, false, O_LOSS, false),
     };
     for (int s = 0; s < COUNT_OF(ocl_loss_shapes); s++)
         for (int ri = 0; ri < 3; ri++)
-            for (int o = 0; o < 4; o++) {
-                ds_spec c = focal_spec(dt, ocl_loss_shapes[s], reds[ri], &ocl_sets[o], o % 2, DS_LEADING, false);
-                ds_case(e, &c);
-            }
+            for (int o = 0; o < 4; o++)
+                loss_run(e, op, dt, ocl_loss_shapes[s], reds[ri], &ocl_sets[o], o % 2, DS_LEADING, false);
     const float gammas[] = {0.0f, 0.5f, 1.0f, 2.0f, 5.0f}, alphas[] = {-1.0f, 0.25f};
     const ds_targets kinds[] = {T_BINARY, T_U8, T_SOFT};
     for (int ri = 0; ri < 3; ri++)
         for (int g = 0; g < 5; g++)
             for (int al = 0; al < 2; al++) {
-                const focal_set o = {kinds[(g + al + ri) % 3], alphas[al], gammas[g], ri == 2 ? 0.625f : 1.0f, false,
-                                     O_LOSS | O_DX, true};
-                ds_spec c = focal_spec(dt, (shape2){3, 341}, reds[ri], &o, (g + al) % 2, DS_LEADING, false);
-                ds_case(e, &c);
+                const float gs = ri == 2 ? 0.625f : 1.0f;
+                const loss_set o = FOCAL(kinds[(g + al + ri) % 3], alphas[al], gammas[g], gs, false, O_LOSS | O_DX,
+                                         true);
+                loss_run(e, op, dt, (shape2){3, 341}, reds[ri], &o, (g + al) % 2, DS_LEADING, false);
             }
     for (int g = 0; g < 5; g++) {
-        const focal_set o = {T_U8, alphas[g % 2], gammas[g], 1.0f, false, O_DX, true};
-        ds_spec c = focal_spec(dt, (shape2){3, 341}, reds[g % 3], &o, g % 2, DS_LEADING, false);
-        ds_case(e, &c);
+        const loss_set o = FOCAL(T_U8, alphas[g % 2], gammas[g], 1.0f, false, O_DX, true);
+        loss_run(e, op, dt, (shape2){3, 341}, reds[g % 3], &o, g % 2, DS_LEADING, false);
     }
 }
 
@@ -1317,7 +1321,8 @@ static void cell_sweep(ds_env *e, sf_op op, sigfuse_dtype dt)
                         continue;   /* extremes: one output set per shape is enough */
                     if (ds_quick() && variant != 0 && variant != 3 && variant != 7)
                         continue;
-                    const unsigned ins = lstm ? (variant & 3) : (variant & 1 ? C_BIAS : 0) | (variant & 2 ? C_BIAS_H : 0);
+                    const unsigned ins =
+                        lstm ? (variant & 3) : (variant & 1 ? C_BIAS : 0) | (variant & 2 ? C_BIAS_H : 0);
                     const unsigned outs = !backward ? (lstm ? lstm_fwd_outs[oi] : DS_ALL)
                                           : lstm    ? lstm_bwd[oi][0]
                                                     : gru_bwd_outs[oi];
@@ -1361,7 +1366,8 @@ static void cell_sweep(ds_env *e, sf_op op, sigfuse_dtype dt)
             if (lstm && !backward)
                 c = cell_spec(op, dt, sh, lstm_f_sets[o][0], 0, lstm_f_sets[o][1], off, ext, DS_LEADING);
             else if (lstm)
-                c = cell_spec(op, dt, sh, lstm_b_sets[o][0], lstm_b_sets[o][1], lstm_b_sets[o][2], off, ext, DS_LEADING);
+                c = cell_spec(op, dt, sh, lstm_b_sets[o][0], lstm_b_sets[o][1], lstm_b_sets[o][2], off, ext,
+                              DS_LEADING);
             else if (!backward)
                 c = cell_spec(op, dt, sh, gru_f_sets[o], 0, DS_ALL, off, ext, DS_LEADING);
             else

@@ -26,15 +26,22 @@
 typedef struct ds_env {
     kit_dev dev;
     sigfuse_ctx *cpu;
+    char test[128];   /* the test's name */
 } ds_env;
 
 void ds_open(ds_env *e, sigfuse_backend b, const char *test);
+/* ds_open for the test named what_<backend>_<dtype>; returns that name. */
+const char *ds_open_test(ds_env *e, sigfuse_backend b, const char *what, sigfuse_dtype dtype);
 /* Also logs the worst element per op, dtype and output of the test (tu_ulp_report). */
 void ds_close(ds_env *e);
 /* SIGFUSE_TEST_QUICK set (and not 0): no large sizes, thinner sweeps. */
 bool ds_quick(void);
 /* FNV-1a of a case's name: its seed. */
 uint64_t ds_hash(const char *s);
+
+/* An op's args struct (args: the op's C type) from the catalogue: its defaults, the op's
+ * sizes in order, then (buffer name, descriptor) pairs up to a NULL name. */
+void ds_args(sf_op op, void *args, const int64_t *sizes, ...);
 
 /* ---- Device buffers that stop the test on a failure ------------------------------------ */
 

@@ -40,10 +40,8 @@ static const char *dt_name(sigfuse_dtype d) { return sigfuse_dtype_name(d); }
 /* One op's sweep. */
 static void op_test(sigfuse_backend b, int op, sigfuse_dtype dt)
 {
-    char test[128];
-    snprintf(test, sizeof test, "%s_%s_%s", sf_op_name((sf_op)op), kit_backend_name(b), dt_name(dt));
     ds_env e;
-    ds_open(&e, b, test);
+    ds_open_test(&e, b, sf_op_name((sf_op)op), dt);
     ds_sweep(&e, (sf_op)op, dt);
     ds_close(&e);
 }
@@ -55,10 +53,8 @@ static void op_test(sigfuse_backend b, int op, sigfuse_dtype dt)
 static void bad_argument_tests(sigfuse_backend b, int unused, sigfuse_dtype dt)
 {
     (void)unused;
-    char test[128];
-    snprintf(test, sizeof test, "bad_arguments_%s_%s", kit_backend_name(b), dt_name(dt));
     ds_env e;
-    ds_open(&e, b, test);
+    const char *test = ds_open_test(&e, b, "bad_arguments", dt);
     if (b == SIGFUSE_BACKEND_CPU)
         cr_skip_test("host memory and f64 are the cpu backend's own");
     sigfuse_ctx *dev = e.dev.ctx;
@@ -80,17 +76,11 @@ static void bad_argument_tests(sigfuse_backend b, int unused, sigfuse_dtype dt)
                  sigfuse_status_string(st), sigfuse_ctx_last_error(dev));
     cr_expect(strlen(sigfuse_ctx_last_error(dev)) > 0);
     /* A workspace smaller than one row needs. */
-    sigfuse_head_train_args a;
-    sigfuse_head_train_args_init(&a);
-    a.n = 4;
-    a.d = 4;
-    a.l = 4;
-    a.x = &x.desc;
-    a.w = &x.desc;
-    a.dx = &y.desc;
-    size_t bytes = 0;
     kit_buf tgt = ds_buf(&e.dev, SIGFUSE_U8, 16, 0);
-    a.targets = &tgt.desc;
+    sigfuse_head_train_args a;
+    ds_args(SF_OP_head_train_step, &a, (int64_t[]){4, 4, 4}, "x", &x.desc, "w", &x.desc, "dx", &y.desc, "targets",
+            &tgt.desc, NULL);
+    size_t bytes = 0;
     cr_assert_eq(sigfuse_head_train_workspace_size(dev, &a, 1, &bytes), SIGFUSE_SUCCESS, "%s",
                  sigfuse_ctx_last_error(dev));
     if (bytes > 0) {
@@ -169,10 +159,8 @@ static void in_place_shape_checks(kit_dev *d, sigfuse_dtype dt, const char *test
 static void in_place_shape_tests(sigfuse_backend be, int unused, sigfuse_dtype dt)
 {
     (void)unused;
-    char test[128];
-    snprintf(test, sizeof test, "in_place_shapes_%s_%s", kit_backend_name(be), dt_name(dt));
     ds_env e;
-    ds_open(&e, be, test);
+    const char *test = ds_open_test(&e, be, "in_place_shapes", dt);
     in_place_shape_checks(&e.dev, dt, test);
     kit_dev host;
     cr_assert_eq(kit_open(&host, SIGFUSE_BACKEND_CPU, 0), SIGFUSE_SUCCESS, "%s", kit_error());
@@ -283,14 +271,9 @@ Test(backend_ops, bce_with_logits_cuda_f32_graph_capture)
     ds_upload(&y, &hy);
 
     sigfuse_bce_args a;
-    sigfuse_bce_args_init(&a);
-    a.rows = rows;
-    a.cols = cols;
+    ds_args(SF_OP_bce_with_logits, &a, (int64_t[]){rows, cols}, "logits", &x.desc, "targets", &y.desc, "loss",
+            &loss1.desc, "dlogits", &g1.desc, NULL);
     a.reduction = SIGFUSE_REDUCTION_SUM;
-    a.logits = &x.desc;
-    a.targets = &y.desc;
-    a.loss = &loss1.desc;
-    a.dlogits = &g1.desc;
     cr_assert_eq(sigfuse_bce_with_logits(ctx, &a), SIGFUSE_SUCCESS, "%s", sigfuse_ctx_last_error(ctx));
     cr_assert_eq(sigfuse_ctx_synchronize(ctx), SIGFUSE_SUCCESS);
 

@@ -314,23 +314,17 @@ Test(opencl_buffers, bad_handles_offsets_and_contexts_write_nothing)
     x_plus1.offset += sizeof(float);
     st = sigfuse_sigmoid_forward(ocl, n - 1, &x.desc, &x_plus1);
     cr_expect_eq(st, SIGFUSE_ERR_INVALID_ARGUMENT, "%s", sigfuse_ctx_last_error(ocl));
-    cr_expect(strstr(sigfuse_ctx_last_error(ocl), "overlaps") != NULL &&
-                  tu_names_buffer(sigfuse_ctx_last_error(ocl), "y") && tu_names_buffer(sigfuse_ctx_last_error(ocl), "x"),
-              "%s", sigfuse_ctx_last_error(ocl));
+    const char *msg = sigfuse_ctx_last_error(ocl);
+    cr_expect(strstr(msg, "overlaps") != NULL && tu_names_buffer(msg, "y") && tu_names_buffer(msg, "x"), "%s", msg);
 
     /* The same checks guard the structured ops: a loss whose weight runs past its end,
      * a cell whose c_prev is no buffer, a head whose workspace is too short. */
     kit_buf t = rand_buf(&e, SIGFUSE_U8, n, 0, &r, 0, 1, NULL), loss = ds_buf(&e.dev, SIGFUSE_F32, 1, 0);
-    sigfuse_bce_args ba;
-    sigfuse_bce_args_init(&ba);
-    ba.rows = 10;
-    ba.cols = 10;
-    ba.logits = &x.desc;
-    ba.targets = &t.desc;
     sigfuse_buffer w_late = x.desc;
     w_late.offset += KIT_GUARD_BYTES + sizeof(float);
-    ba.weight = &w_late;
-    ba.loss = &loss.desc;
+    sigfuse_bce_args ba;
+    ds_args(SF_OP_bce_with_logits, &ba, (int64_t[]){10, 10}, "logits", &x.desc, "targets", &t.desc, "weight", &w_late,
+            "loss", &loss.desc, NULL);
     cr_expect_eq(sigfuse_bce_with_logits(ocl, &ba), SIGFUSE_ERR_INVALID_ARGUMENT);
     cr_expect(strstr(sigfuse_ctx_last_error(ocl), "weight") != NULL, "%s", sigfuse_ctx_last_error(ocl));
     cr_expect(ds_untouched(&loss));
@@ -340,14 +334,8 @@ Test(opencl_buffers, bad_handles_offsets_and_contexts_write_nothing)
     cr_expect(ds_untouched(&y));
 
     sigfuse_head_train_args ha;
-    sigfuse_head_train_args_init(&ha);
-    ha.n = 10;
-    ha.d = 5;
-    ha.l = 10;
-    ha.x = &x.desc;
-    ha.w = &x.desc;
-    ha.targets = &t.desc;
-    ha.loss = &loss.desc;
+    ds_args(SF_OP_head_train_step, &ha, (int64_t[]){10, 5, 10}, "x", &x.desc, "w", &x.desc, "targets", &t.desc, "loss",
+            &loss.desc, NULL);
     size_t need = 0;
     cr_assert_eq(sigfuse_head_train_workspace_size(ocl, &ha, 1, &need), SIGFUSE_SUCCESS);
     kit_buf ws = ds_buf(&e.dev, SIGFUSE_U8, (int64_t)need, 16);
@@ -402,12 +390,8 @@ Test(opencl_determinism, reductions_run_twice_are_bitwise_equal)
     kit_buf x = rand_buf(&e, SIGFUSE_F32, n, 1, &r, -10, 10, NULL), y = rand_buf(&e, SIGFUSE_F32, n, 1, &r, 0, 1, NULL);
     kit_buf loss = ds_buf(d, SIGFUSE_F32, 1, 1);
     sigfuse_bce_args a;
-    sigfuse_bce_args_init(&a);
-    a.rows = rows;
-    a.cols = cols;
-    a.logits = &x.desc;
-    a.targets = &y.desc;
-    a.loss = &loss.desc;
+    ds_args(SF_OP_bce_with_logits, &a, (int64_t[]){rows, cols}, "logits", &x.desc, "targets", &y.desc, "loss",
+            &loss.desc, NULL);
     kit_buf *l1[] = {&loss};
     for (int red = SIGFUSE_REDUCTION_SUM; red <= SIGFUSE_REDUCTION_MEAN; red++) {
         a.reduction = (sigfuse_reduction)red;
@@ -416,12 +400,8 @@ Test(opencl_determinism, reductions_run_twice_are_bitwise_equal)
     }
     /* sigmoid_focal(opencl, f32, ...), mean. */
     sigfuse_focal_args fa;
-    sigfuse_focal_args_init(&fa);
-    fa.rows = rows;
-    fa.cols = cols;
-    fa.logits = &x.desc;
-    fa.targets = &y.desc;
-    fa.loss = &loss.desc;
+    ds_args(SF_OP_sigmoid_focal, &fa, (int64_t[]){rows, cols}, "logits", &x.desc, "targets", &y.desc, "loss",
+            &loss.desc, NULL);
     expect_twice_the_same(&e, run_focal, &fa, l1, 1, (const char *const[]){"focal mean"});
 
     /* lstm_cell_backward(opencl, f32, B=2048, H=64): dbias over many row chunks. */
@@ -446,16 +426,8 @@ Test(opencl_determinism, reductions_run_twice_are_bitwise_equal)
     kit_buf hy = rand_buf(&e, SIGFUSE_U8, N * L, 0, &r, 0, 1, NULL), hdw = ds_buf(d, SIGFUSE_F16, L * Dd, 0);
     kit_buf hdb = ds_buf(d, SIGFUSE_F16, L, 0);
     sigfuse_head_train_args ha;
-    sigfuse_head_train_args_init(&ha);
-    ha.n = N;
-    ha.d = Dd;
-    ha.l = L;
-    ha.x = &hx.desc;
-    ha.w = &hw.desc;
-    ha.targets = &hy.desc;
-    ha.loss = &loss.desc;
-    ha.dw = &hdw.desc;
-    ha.dbias = &hdb.desc;
+    ds_args(SF_OP_head_train_step, &ha, (int64_t[]){N, Dd, L}, "x", &hx.desc, "w", &hw.desc, "targets", &hy.desc,
+            "loss", &loss.desc, "dw", &hdw.desc, "dbias", &hdb.desc, NULL);
     size_t need = 0;
     cr_assert_eq(sigfuse_head_train_workspace_size(d->ctx, &ha, 64, &need), SIGFUSE_SUCCESS);
     kit_buf ws = ds_buf(d, SIGFUSE_U8, (int64_t)need, 16);

@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 
+#include "kit.h"
 #include "sf_internal.h"
 
 #define GUARD_PATTERN 0x5A
@@ -102,13 +103,7 @@ tu_rng tu_rng_seed(uint64_t seed, const char *case_name)
     return r;
 }
 
-uint64_t tu_next(tu_rng *r)
-{
-    uint64_t z = (r->state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+uint64_t tu_next(tu_rng *r) { return kit_splitmix64(&r->state); }
 
 double tu_uniform(tu_rng *r, double lo, double hi)
 {

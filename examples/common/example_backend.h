@@ -11,31 +11,26 @@
  *  - example_mirror: a float host array with its copy where the context's ops need it
  *    (the host array itself on cpu); failures print and exit(1).
  *
- * Copies are blocking and ordered after the ops already enqueued: the context's own
- * in-order OpenCL queue, and cudaMemcpy, which waits for the legacy default stream the
- * default CUDA context uses. So the host sees finished results and may change its arrays
- * as soon as a copy returns.
+ * The memory is the kit's (tests/kit/kit.h). Copies are blocking and ordered after the ops
+ * already enqueued on the context's stream or queue, so the host sees finished results
+ * and may change its arrays as soon as a copy returns.
  */
 #ifndef SIGFUSE_EXAMPLE_BACKEND_H
 #define SIGFUSE_EXAMPLE_BACKEND_H
 
 #include <stddef.h>
 
+#include "kit.h"
 #include "sigfuse.h"
-#ifdef SIGFUSE_WITH_OPENCL
-#include "sigfuse_opencl.h"
-#endif
 
 /* ctest's SKIP_RETURN_CODE: the backend is not built or has no device here. */
 enum { EXAMPLE_EXIT_SKIP = 77 };
 
+/* The context (ctx is kit.ctx) and the kit's device its memory comes from. */
 typedef struct example_device {
     sigfuse_ctx *ctx;
     sigfuse_backend backend;
-#ifdef SIGFUSE_WITH_OPENCL
-    cl_command_queue queue;   /* the context's own: our transfers are ordered with its ops */
-    cl_context cl_ctx;
-#endif
+    kit_dev kit;
 } example_device;
 
 /* SIGFUSE_BACKEND when set and not empty, else "cpu": the default of --backend. */
@@ -46,6 +41,8 @@ const char *example_backend_default(void);
  * program was built without its runtime (no way to allocate), and error_status on any
  * other failure (an unknown name included). */
 int example_device_open(example_device *d, const char *name, int error_status);
+/* The context and the device's own state (its context is destroyed too). */
+void example_device_close(example_device *d);
 
 /* ---- example_mem: an allocation in the backend's memory ------------------------------- */
 
@@ -54,8 +51,8 @@ typedef struct example_mem {
     size_t bytes;
 } example_mem;
 
-/* At least `bytes` bytes (never 0, rounded up to SIGFUSE_WORKSPACE_ALIGNMENT and aligned
- * to it, so that any allocation can serve as a workspace). */
+/* At least `bytes` bytes (never 0), aligned to at least SIGFUSE_WORKSPACE_ALIGNMENT, so
+ * that any allocation can serve as a workspace. */
 int example_mem_alloc(example_device *d, size_t bytes, example_mem *m);
 /* NULL-safe; leaves m->ptr NULL. */
 void example_mem_free(example_device *d, example_mem *m);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "kit.h"
+
 const char *example_program = "example";
 
 void example_die(const char *fmt, ...)
@@ -34,13 +36,7 @@ void *example_xcalloc(size_t n, size_t size)
     return p;
 }
 
-uint64_t example_rng_next(example_rng *r)
-{
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+uint64_t example_rng_next(example_rng *r) { return kit_splitmix64(&r->s); }
 
 double example_rng_uniform(example_rng *r) { return (double)(example_rng_next(r) >> 11) * 0x1.0p-53; }
 

@@ -1,23 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* The kit's calls (kit.h): the backend's entry, and the guarded buffers on top of them. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kit_internal.h"
 
-static _Thread_local char last_error[512];
+static _Thread_local char last_error[KIT_ERROR_BYTES];
 
-bool kit_fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
-    va_end(ap);
-    return false;
-}
-
+char *kit_error_buffer(void) { return last_error; }
 const char *kit_error(void) { return last_error; }
 
 static const struct {
@@ -67,13 +58,14 @@ bool kit_present(sigfuse_backend b)
     return i >= 0 && backends[i].ops && sigfuse_backend_available(b) == SIGFUSE_SUCCESS;
 }
 
-sigfuse_status kit_default_ctx(kit_dev *d)
+sigfuse_status kit_made_ctx(kit_dev *d, sigfuse_status st)
 {
-    sigfuse_status st = sigfuse_ctx_create(&d->ctx, d->backend);
     if (st != SIGFUSE_SUCCESS)
         kit_fail("backend %s: %s: %s", d->name, sigfuse_status_string(st), sigfuse_last_create_error());
     return st;
 }
+
+sigfuse_status kit_default_ctx(kit_dev *d) { return kit_made_ctx(d, sigfuse_ctx_create(&d->ctx, d->backend)); }
 
 sigfuse_status kit_open(kit_dev *d, sigfuse_backend b, unsigned flags)
 {
@@ -96,6 +88,11 @@ sigfuse_status kit_open(kit_dev *d, sigfuse_backend b, unsigned flags)
         return SIGFUSE_ERR_NOT_BUILT;
     }
     d->ops = backends[i].ops;
+    d->state = calloc(1, d->ops->state_bytes);
+    if (!d->state) {
+        kit_fail("out of host memory");
+        return SIGFUSE_ERR_OUT_OF_MEMORY;
+    }
     st = d->ops->open(d, flags);
     if (st != SIGFUSE_SUCCESS)
         kit_close(d);
@@ -107,8 +104,9 @@ void kit_close(kit_dev *d)
     /* The context first: it may still use the stream or queue the backend's state holds. */
     sigfuse_ctx_destroy(d->ctx);
     d->ctx = NULL;
-    if (d->ops)
+    if (d->ops && d->state)
         d->ops->close(d);
+    free(d->state);
     d->ops = NULL;
     d->state = NULL;
 }

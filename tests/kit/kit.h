@@ -100,6 +100,15 @@ cl_command_queue kit_opencl_queue(const kit_dev *d);
 cudaStream_t kit_cuda_stream(const kit_dev *d);
 #endif
 
+/* The next number of a splitmix64 stream at *state: the same inputs on every platform. */
+static inline uint64_t kit_splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
 /* ---- Guarded buffers ------------------------------------------------------------------ */
 
 #define KIT_GUARD_BYTES 64

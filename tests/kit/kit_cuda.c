@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The kit on CUDA: device 0, cudaMalloc'd memory, transfers on the context's stream, and a
  * pair of events for the timer. With KIT_TIMED, a non-blocking stream of the kit's own. */
-#include <stdlib.h>
-
 #include <cuda_runtime_api.h>
 
 #include "kit_internal.h"
@@ -10,16 +8,15 @@
 
 typedef struct cuda_state {
     cudaStream_t own;       /* KIT_TIMED: the stream the context was made on */
-    cudaEvent_t start, stop;
+    cudaEvent_t event[2];   /* the timer's start and stop */
     size_t l2_bytes;
 } cuda_state;
 
+/* A failure is cleared (cudaGetLastError) so that the next call does not report it again. */
 static bool check(cudaError_t err, const char *what)
 {
-    if (err == cudaSuccess)
-        return true;
-    cudaGetLastError();   /* clear it: the next call must not report it again */
-    return kit_fail("%s: %s (%s)", what, cudaGetErrorName(err), cudaGetErrorString(err));
+    return err == cudaSuccess ||
+           (cudaGetLastError(), kit_fail("%s: %s (%s)", what, cudaGetErrorName(err), cudaGetErrorString(err)));
 }
 
 cudaStream_t kit_cuda_stream(const kit_dev *d)
@@ -32,39 +29,26 @@ cudaStream_t kit_cuda_stream(const kit_dev *d)
 
 static sigfuse_status cuda_open(kit_dev *d, unsigned flags)
 {
-    cuda_state *s = calloc(1, sizeof *s);
-    d->state = s;
-    if (!s) {
-        kit_fail("out of host memory");
-        return SIGFUSE_ERR_OUT_OF_MEMORY;
-    }
+    cuda_state *s = d->state;
     int l2 = 0;
     if (!check(cudaSetDevice(0), "cudaSetDevice") ||
-        !check(cudaEventCreate(&s->start), "cudaEventCreate") || !check(cudaEventCreate(&s->stop), "cudaEventCreate") ||
+        !check(cudaEventCreate(&s->event[0]), "cudaEventCreate") ||
+        !check(cudaEventCreate(&s->event[1]), "cudaEventCreate") ||
         !check(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0), "cudaDeviceGetAttribute") ||
         ((flags & KIT_TIMED) && !check(cudaStreamCreateWithFlags(&s->own, cudaStreamNonBlocking), "cudaStreamCreate")))
         return SIGFUSE_ERR_BACKEND;
     s->l2_bytes = l2 > 0 ? (size_t)l2 : 0;
-    if (!(flags & KIT_TIMED))
-        return kit_default_ctx(d);
-    sigfuse_status st = sigfuse_ctx_create_cuda(&d->ctx, 0, s->own);
-    if (st != SIGFUSE_SUCCESS)
-        kit_fail("backend cuda: %s: %s", sigfuse_status_string(st), sigfuse_last_create_error());
-    return st;
+    return (flags & KIT_TIMED) ? kit_made_ctx(d, sigfuse_ctx_create_cuda(&d->ctx, 0, s->own)) : kit_default_ctx(d);
 }
 
 static void cuda_close(kit_dev *d)
 {
     cuda_state *s = d->state;
-    if (!s)
-        return;
-    if (s->start)
-        cudaEventDestroy(s->start);
-    if (s->stop)
-        cudaEventDestroy(s->stop);
+    for (int k = 0; k < 2; k++)
+        if (s->event[k])
+            cudaEventDestroy(s->event[k]);
     if (s->own)
         cudaStreamDestroy(s->own);
-    free(s);
 }
 
 static void *cuda_alloc(kit_dev *d, size_t bytes)
@@ -121,22 +105,22 @@ static size_t cuda_cache_bytes(kit_dev *d) { return ((cuda_state *)d->state)->l2
 
 static bool cuda_timer_start(kit_dev *d)
 {
-    return check(cudaEventRecord(((cuda_state *)d->state)->start, kit_cuda_stream(d)), "cudaEventRecord");
+    return check(cudaEventRecord(((cuda_state *)d->state)->event[0], kit_cuda_stream(d)), "cudaEventRecord");
 }
 
 static bool cuda_timer_stop(kit_dev *d, double *seconds)
 {
     cuda_state *s = d->state;
     float ms = 0.0f;
-    if (!check(cudaEventRecord(s->stop, kit_cuda_stream(d)), "cudaEventRecord") ||
-        !check(cudaEventSynchronize(s->stop), "cudaEventSynchronize") ||
-        !check(cudaEventElapsedTime(&ms, s->start, s->stop), "cudaEventElapsedTime"))
+    if (!check(cudaEventRecord(s->event[1], kit_cuda_stream(d)), "cudaEventRecord") ||
+        !check(cudaEventSynchronize(s->event[1]), "cudaEventSynchronize") ||
+        !check(cudaEventElapsedTime(&ms, s->event[0], s->event[1]), "cudaEventElapsedTime"))
         return false;
     *seconds = 1e-3 * (double)ms;
     return true;
 }
 
 const kit_ops kit_cuda_ops = {
-    cuda_open, cuda_close,      cuda_alloc,       cuda_free,        cuda_upload,     cuda_download, cuda_fill,
-    cuda_copy, cuda_sync,       cuda_free_bytes,  cuda_cache_bytes, cuda_timer_start, cuda_timer_stop,
+    sizeof(cuda_state), cuda_open, cuda_close, cuda_alloc, cuda_free, cuda_upload, cuda_download, cuda_fill,
+    cuda_copy, cuda_sync, cuda_free_bytes, cuda_cache_bytes, cuda_timer_start, cuda_timer_stop,
 };

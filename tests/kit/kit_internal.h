@@ -3,10 +3,14 @@
 #ifndef SIGFUSE_KIT_INTERNAL_H
 #define SIGFUSE_KIT_INTERNAL_H
 
+#include <stdio.h>
+
 #include "kit.h"
 
-/* Each entry is called with bytes > 0; open fills d->ctx and d->state. */
+/* Each entry is called with bytes > 0. open makes d->ctx; d->state is state_bytes of
+ * zeros by then, freed after close. */
 struct kit_ops {
+    size_t state_bytes;
     sigfuse_status (*open)(kit_dev *d, unsigned flags);
     void (*close)(kit_dev *d);
     void *(*alloc)(kit_dev *d, size_t bytes);
@@ -30,13 +34,18 @@ extern const kit_ops kit_cuda_ops;
 extern const kit_ops kit_opencl_ops;
 #endif
 
-/* Set kit_error() (printf-style) and return false. */
-bool kit_fail(const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
-/* The context on the backend's default device, or a failure status with the message. */
+/* Set kit_error() (printf-style) and give false. */
+char *kit_error_buffer(void);
+#define KIT_ERROR_BYTES 512
+static inline bool kit_failed(int written)
+{
+    (void)written;
+    return false;
+}
+#define kit_fail(...) kit_failed(snprintf(kit_error_buffer(), KIT_ERROR_BYTES, __VA_ARGS__))
+/* st, the status of making d->ctx, with its message when it failed. */
+sigfuse_status kit_made_ctx(kit_dev *d, sigfuse_status st);
+/* The context on the backend's default device. */
 sigfuse_status kit_default_ctx(kit_dev *d);
 
 #endif

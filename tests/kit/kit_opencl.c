@@ -1,14 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* The kit on OpenCL: cl_mem buffers of the context's OpenCL context, transfers on the
  * queue the sigfuse context has now, and markers on a profiling queue for the timer. With
- * KIT_TIMED, an in-order profiling queue of the kit's own on the device the library picks. */
-#include <stdlib.h>
-
+ * KIT_TIMED, an in-order profiling queue of the kit's own on the device the library picks
+ * (the sigfuse context holds it: its queue and OpenCL context are the kit's while it lives). */
 #include "kit_internal.h"
 
 typedef struct opencl_state {
-    cl_context context;   /* retained */
-    cl_command_queue own; /* KIT_TIMED: the queue the context was made on */
     cl_event start;
     size_t cache_bytes;
 } opencl_state;
@@ -18,14 +15,21 @@ static bool check(cl_int err, const char *what)
     return err == CL_SUCCESS || kit_fail("%s: OpenCL error %d", what, (int)err);
 }
 
-cl_context kit_opencl_context(const kit_dev *d) { return ((const opencl_state *)d->state)->context; }
-
 cl_command_queue kit_opencl_queue(const kit_dev *d)
 {
     cl_command_queue q = NULL;
     if (sigfuse_opencl_get_queue(d->ctx, &q) != SIGFUSE_SUCCESS)
         q = NULL;
     return q;
+}
+
+cl_context kit_opencl_context(const kit_dev *d)
+{
+    cl_context c = NULL;
+    cl_command_queue q = kit_opencl_queue(d);
+    if (!q || clGetCommandQueueInfo(q, CL_QUEUE_CONTEXT, sizeof c, &c, NULL) != CL_SUCCESS)
+        c = NULL;
+    return c;
 }
 
 /* An out-of-order queue orders nothing by itself: the kit's commands wait for what came
@@ -39,54 +43,36 @@ static bool out_of_order(cl_command_queue q)
 
 static sigfuse_status opencl_open(kit_dev *d, unsigned flags)
 {
-    opencl_state *s = calloc(1, sizeof *s);
-    d->state = s;
-    if (!s) {
-        kit_fail("out of host memory");
-        return SIGFUSE_ERR_OUT_OF_MEMORY;
-    }
+    opencl_state *s = d->state;
     sigfuse_status st = kit_default_ctx(d);
+    cl_device_id device = NULL;
     if (st != SIGFUSE_SUCCESS)
         return st;
-    cl_command_queue q = kit_opencl_queue(d);
-    cl_device_id device = NULL;
-    if (!q || !check(clGetCommandQueueInfo(q, CL_QUEUE_CONTEXT, sizeof s->context, &s->context, NULL),
-                     "clGetCommandQueueInfo") ||
-        !check(clGetCommandQueueInfo(q, CL_QUEUE_DEVICE, sizeof device, &device, NULL), "clGetCommandQueueInfo") ||
-        !check(clRetainContext(s->context), "clRetainContext")) {
-        s->context = NULL;
+    if (!check(clGetCommandQueueInfo(kit_opencl_queue(d), CL_QUEUE_DEVICE, sizeof device, &device, NULL),
+               "clGetCommandQueueInfo"))
         return SIGFUSE_ERR_BACKEND;
-    }
     cl_ulong cache = 0;
     if (clGetDeviceInfo(device, CL_DEVICE_GLOBAL_MEM_CACHE_SIZE, sizeof cache, &cache, NULL) == CL_SUCCESS)
         s->cache_bytes = (size_t)cache;
     if (!(flags & KIT_TIMED))
         return SIGFUSE_SUCCESS;
     /* The library chose the device; the timed context runs on a queue of ours on it. */
+    cl_int err = CL_SUCCESS;
+    cl_command_queue own = clCreateCommandQueue(kit_opencl_context(d), device, CL_QUEUE_PROFILING_ENABLE, &err);
     sigfuse_ctx_destroy(d->ctx);
     d->ctx = NULL;
-    cl_int err = CL_SUCCESS;
-    s->own = clCreateCommandQueue(s->context, device, CL_QUEUE_PROFILING_ENABLE, &err);
     if (!check(err, "clCreateCommandQueue"))
         return SIGFUSE_ERR_BACKEND;
-    st = sigfuse_ctx_create_opencl(&d->ctx, s->own);
-    if (st != SIGFUSE_SUCCESS)
-        kit_fail("backend opencl: %s: %s", sigfuse_status_string(st), sigfuse_last_create_error());
+    st = kit_made_ctx(d, sigfuse_ctx_create_opencl(&d->ctx, own));
+    clReleaseCommandQueue(own);   /* the context's now */
     return st;
 }
 
 static void opencl_close(kit_dev *d)
 {
     opencl_state *s = d->state;
-    if (!s)
-        return;
     if (s->start)
         clReleaseEvent(s->start);
-    if (s->own)
-        clReleaseCommandQueue(s->own);
-    if (s->context)
-        clReleaseContext(s->context);
-    free(s);
 }
 
 static void *opencl_alloc(kit_dev *d, size_t bytes)
@@ -179,7 +165,7 @@ static bool opencl_timer_stop(kit_dev *d, double *seconds)
 }
 
 const kit_ops kit_opencl_ops = {
-    opencl_open, opencl_close, opencl_alloc,      opencl_free,        opencl_upload,      opencl_download,
-    opencl_fill, opencl_copy,  opencl_sync,       opencl_free_bytes,  opencl_cache_bytes, opencl_timer_start,
+    sizeof(opencl_state), opencl_open, opencl_close, opencl_alloc, opencl_free, opencl_upload, opencl_download,
+    opencl_fill, opencl_copy, opencl_sync, opencl_free_bytes, opencl_cache_bytes, opencl_timer_start,
     opencl_timer_stop,
 };
