@@ -1448,8 +1448,12 @@ static void head_sweep(ds_env *e, sf_op op, sigfuse_dtype dt)
                     ds_case(e, &c);
                 }
             }
-    if (!ds_quick()) {
-        ds_spec c = head_spec(op, dt, (shape3){2051, 256, 520}, 300, train ? DS_ALL : 7, 0);   /* L % 8 == 0 */
+    /* Large, L a multiple of 8 (CUDA's vector epilogues). OpenCL runs it in f32 alone: its
+     * head takes f16 and bf16 to the same f32 CLBlast products through f32 copies (the
+     * smaller shapes cover those), and the reference's truth at this size is most of the
+     * suite's time under the sanitizers on PoCL. */
+    if (!ds_quick() && (e->dev.backend != SIGFUSE_BACKEND_OPENCL || dt == SIGFUSE_F32)) {
+        ds_spec c = head_spec(op, dt, (shape3){2051, 256, 520}, 300, train ? DS_ALL : 7, 0);
         c.bias = true, c.pos_weight = train, c.targets = T_U8, c.labels_u8 = true, c.rerun = train;
         ds_case(e, &c);
     }
