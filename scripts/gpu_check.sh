@@ -136,8 +136,8 @@ if [[ "${SIGFUSE_SANITIZE:-1}" != "0" ]]; then
         # sanitizer follows Criterion's worker processes (--target-processes all).
         export SIGFUSE_TEST_QUICK=1
         san=(compute-sanitizer --target-processes all --error-exitcode 1 --print-limit 50)
-        all_filter=${SIGFUSE_MEMCHECK_FILTER:-'backend_ops/*'}
-        filter=${SIGFUSE_SANITIZE_FILTER:-'backend_ops/*_f32'}
+        all_filter=${SIGFUSE_MEMCHECK_FILTER:-'backend_ops/*_cuda_*'}
+        filter=${SIGFUSE_SANITIZE_FILTER:-'backend_ops/*_cuda_f32'}
         for tool in ${SIGFUSE_SANITIZE_TOOLS:-memcheck racecheck initcheck synccheck}; do
             case $tool in
                 memcheck) step memcheck "$logs/memcheck.log" "${san[@]}" --tool memcheck "$bin" --jobs 1 \

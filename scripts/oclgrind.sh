@@ -6,7 +6,7 @@
 # uninitialised-value tracking and data-race detection, and fails when a test fails or
 # oclgrind reports anything. oclgrind itself exits 0 on findings, hence the check of
 # what it prints.
-# Takes about 11 s on the 2-core development machine (warm or cold: oclgrind compiles
+# Takes about 25 s on the 2-core development machine (warm or cold: oclgrind compiles
 # the kernels itself and keeps no cache).
 #
 # Usage: scripts/oclgrind.sh [build-dir]   (default: $BUILD_DIR or build; configured with

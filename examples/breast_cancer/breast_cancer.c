@@ -479,6 +479,6 @@ int main(int argc, char **argv)
            ok ? "ok" : "FAILED", a.accuracy, b.accuracy, o.min_accuracy, o.backend);
 
     free(lr.v), free(mlp.v), free(rows), free(ds.x), free(ds.y);
-    sigfuse_ctx_destroy(dev.ctx);
+    example_device_close(&dev);
     return ok ? 0 : 1;
 }

@@ -809,7 +809,7 @@ int main(int argc, char **argv)
 done:
     example_mem_free(&dev, &img.train_x);
     example_mem_free(&dev, &img.test_x);
-    sigfuse_ctx_destroy(dev.ctx);
+    example_device_close(&dev);
     free(train.x);
     free(train.cls);
     free(test.x);

@@ -410,6 +410,6 @@ int main(int argc, char **argv)
     work_free(&d, &train);
     work_free(&d, &eval);
     free(ex), free(ey), free(x), free(y), free(pv), free(gv), free(m1), free(m2);
-    sigfuse_ctx_destroy(d.ctx);
+    example_device_close(&d);
     return reached ? 0 : 1;
 }
