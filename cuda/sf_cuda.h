@@ -130,15 +130,10 @@ static inline bool sf_aligned(const void *p, size_t bytes)
 
 sigfuse_status sf_cuda_activation(sigfuse_ctx *ctx, const sf_ew_call *call);   /* activation.cu */
 sigfuse_status sf_cuda_glu(sigfuse_ctx *ctx, const sf_ew_call *call);          /* glu.cu */
-sigfuse_status sf_cuda_lstm_cell_forward(sigfuse_ctx *ctx, const sigfuse_lstm_forward_args *a);
-sigfuse_status sf_cuda_lstm_cell_backward(sigfuse_ctx *ctx, const sigfuse_lstm_backward_args *a);
-sigfuse_status sf_cuda_gru_cell_forward(sigfuse_ctx *ctx, const sigfuse_gru_forward_args *a);
-sigfuse_status sf_cuda_gru_cell_backward(sigfuse_ctx *ctx, const sigfuse_gru_backward_args *a);
-sigfuse_status sf_cuda_bce_with_logits(sigfuse_ctx *ctx, const sigfuse_bce_args *a);
-sigfuse_status sf_cuda_sigmoid_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a);
+/* Every other op's, sf_cuda_<op>, in the .cu of its family. */
+#define SF_CUDA_DECL_(name, family, shape, args) SF_OP_DECL_##shape(sf_cuda_##name, args)
+SF_CATALOG(SF_CUDA_DECL_)
 size_t sf_cuda_head_predict_workspace(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a, int64_t chunk_rows);
 size_t sf_cuda_head_train_step_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, int64_t chunk_rows);
-sigfuse_status sf_cuda_head_predict(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a);
-sigfuse_status sf_cuda_head_train_step(sigfuse_ctx *ctx, const sigfuse_head_train_args *a);
 
 #endif /* SF_CUDA_H */

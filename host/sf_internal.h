@@ -39,6 +39,14 @@ typedef struct sf_ew_call {
 #define SF_OP_ENTRY_FIELD_GRU SF_OP_ENTRY_FIELD_STRUCT_
 #define SF_OP_ENTRY_FIELD_LOSS SF_OP_ENTRY_FIELD_STRUCT_
 #define SF_OP_ENTRY_FIELD_HEAD SF_OP_ENTRY_FIELD_STRUCT_
+/* A backend declares its functions for those ops alike: SF_CATALOG(DECL), its DECL being
+ * SF_OP_DECL_##shape(<its function for the op>, args). */
+#define SF_OP_DECL_EW(fn, args)
+#define SF_OP_DECL_STRUCT_(fn, args) sigfuse_status fn(sigfuse_ctx *ctx, const args *a);
+#define SF_OP_DECL_LSTM SF_OP_DECL_STRUCT_
+#define SF_OP_DECL_GRU SF_OP_DECL_STRUCT_
+#define SF_OP_DECL_LOSS SF_OP_DECL_STRUCT_
+#define SF_OP_DECL_HEAD SF_OP_DECL_STRUCT_
 #define SF_OP_ENTRY_EW(name, fn)
 #define SF_OP_ENTRY_STRUCT_(name, fn) .name = fn,
 #define SF_OP_ENTRY_LSTM SF_OP_ENTRY_STRUCT_
@@ -122,18 +130,12 @@ extern const sf_backend_ops sf_ref_ops;   /* ref/backend.c; its contexts are mad
 /* Reference ops (ref/<family>.c). */
 sigfuse_status sf_ref_activation(sigfuse_ctx *ctx, const sf_ew_call *call); /* sigmoid, log_sigmoid, silu */
 sigfuse_status sf_ref_glu(sigfuse_ctx *ctx, const sf_ew_call *call);        /* glu, swiglu */
-sigfuse_status sf_ref_lstm_cell_forward(sigfuse_ctx *ctx, const sigfuse_lstm_forward_args *a);
-sigfuse_status sf_ref_lstm_cell_backward(sigfuse_ctx *ctx, const sigfuse_lstm_backward_args *a);
-sigfuse_status sf_ref_gru_cell_forward(sigfuse_ctx *ctx, const sigfuse_gru_forward_args *a);
-sigfuse_status sf_ref_gru_cell_backward(sigfuse_ctx *ctx, const sigfuse_gru_backward_args *a);
-sigfuse_status sf_ref_bce_with_logits(sigfuse_ctx *ctx, const sigfuse_bce_args *a);
-sigfuse_status sf_ref_sigmoid_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a);
+#define SF_REF_DECL_(name, family, shape, args) SF_OP_DECL_##shape(sf_ref_##name, args)
+SF_CATALOG(SF_REF_DECL_)
 size_t sf_ref_head_predict_workspace(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a,
                                      int64_t chunk_rows);
 size_t sf_ref_head_train_step_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_args *a,
                                    int64_t chunk_rows);
-sigfuse_status sf_ref_head_predict(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a);
-sigfuse_status sf_ref_head_train_step(sigfuse_ctx *ctx, const sigfuse_head_train_args *a);
 /* The same heads as a head of dtype `head` defines them (its logits' dot products rounded
  * to f16 / bf16), whatever the buffers' dtype: the device suites' truth, computed on f64
  * copies of a 16-bit head's inputs. The op itself passes its own dtype. */

@@ -254,15 +254,10 @@ sigfuse_status sf_cl_loss_run(sigfuse_ctx *ctx, sf_cl_loss *p);
 
 sigfuse_status sf_cl_activation(sigfuse_ctx *ctx, const sf_ew_call *call);                      /* activation.c */
 sigfuse_status sf_cl_glu(sigfuse_ctx *ctx, const sf_ew_call *call);                             /* glu.c */
-sigfuse_status sf_cl_lstm_cell_forward(sigfuse_ctx *ctx, const sigfuse_lstm_forward_args *a);   /* lstm.c */
-sigfuse_status sf_cl_lstm_cell_backward(sigfuse_ctx *ctx, const sigfuse_lstm_backward_args *a);
-sigfuse_status sf_cl_gru_cell_forward(sigfuse_ctx *ctx, const sigfuse_gru_forward_args *a);     /* gru.c */
-sigfuse_status sf_cl_gru_cell_backward(sigfuse_ctx *ctx, const sigfuse_gru_backward_args *a);
-sigfuse_status sf_cl_bce_with_logits(sigfuse_ctx *ctx, const sigfuse_bce_args *a);              /* bce.c */
-sigfuse_status sf_cl_sigmoid_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *a);              /* focal.c */
+/* Every other op's, sf_cl_<op>, in the .c of its family. */
+#define SF_CL_DECL_(name, family, shape, args) SF_OP_DECL_##shape(sf_cl_##name, args)
+SF_CATALOG(SF_CL_DECL_)
 size_t sf_cl_head_predict_workspace(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a, int64_t chunk_rows);
 size_t sf_cl_head_train_step_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, int64_t chunk_rows);
-sigfuse_status sf_cl_head_predict(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a);        /* head.c */
-sigfuse_status sf_cl_head_train_step(sigfuse_ctx *ctx, const sigfuse_head_train_args *a);
 
 #endif /* SF_OPENCL_H */
