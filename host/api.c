@@ -64,7 +64,7 @@ static sigfuse_status check_option(sigfuse_ctx *ctx, const char *op, const sf_op
             return sf_fail(ctx, SIGFUSE_ERR_INVALID_OPTION, "%s: %s = %g must be in [0, 1] (or negative: no %s term)",
                            op, o->name, (double)v, o->name);
         return SIGFUSE_SUCCESS;
-    case SF_RULE_GAMMA:
+    case SF_RULE_NONNEG:
         if (!(v >= 0.0f) || !isfinite(v))
             return sf_fail(ctx, SIGFUSE_ERR_INVALID_OPTION, "%s: %s = %g must be finite and >= 0", op, o->name,
                            (double)v);
@@ -99,16 +99,31 @@ static bool any_present(const sf_op_info *info, const sf_op_values *v, bool inpu
     return false;
 }
 
+/* The index of the op's buffer or option of that name, -1 if it has none. */
+static int buf_index(sf_op op, const char *name)
+{
+    for (int i = 0; i < sf_op_infos[op].n_bufs; i++)
+        if (strcmp(sf_op_infos[op].bufs[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static int opt_index(sf_op op, const char *name)
+{
+    for (int i = 0; i < sf_op_infos[op].n_opts; i++)
+        if (strcmp(sf_op_infos[op].opts[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
 /* Rules that tie two arguments together, beyond what the catalogue states per argument. */
 static sigfuse_status check_pairs(sigfuse_ctx *ctx, sf_op op, const sf_op_values *v)
 {
-    if (op == SF_OP_bce_with_logits) {
-        const sigfuse_buffer *targets = v->bufs[1];
-        const double label_smoothing = v->opts[1];
-        if (targets->dtype == SIGFUSE_U8 && label_smoothing > 0.0)
-            return sf_fail(ctx, SIGFUSE_ERR_INVALID_DTYPE,
-                           "%s: targets: dtype u8 is not allowed with label_smoothing > 0", sf_op_name(op));
-    }
+    /* u8 targets are hard labels: smoothing them would need a float. */
+    const int targets = buf_index(op, "targets"), smoothing = opt_index(op, "label_smoothing");
+    if (targets >= 0 && smoothing >= 0 && v->bufs[targets]->dtype == SIGFUSE_U8 && v->opts[smoothing] > 0.0)
+        return sf_fail(ctx, SIGFUSE_ERR_INVALID_DTYPE, "%s: targets: dtype u8 is not allowed with label_smoothing > 0",
+                       sf_op_name(op));
     return SIGFUSE_SUCCESS;
 }
 
@@ -177,7 +192,8 @@ static sigfuse_status dispatch_ew(sigfuse_ctx *ctx, sf_op op, const checked *c,
     if (!family)
         return unsupported(ctx, sf_op_name(op));
     const sf_op_info *info = &sf_op_infos[op];
-    sf_ew_call call = {op, c->v.sizes[0], info->n_opts > 0 ? (float)c->v.opts[0] : 1.0f, {NULL}, {NULL}};
+    const int beta = opt_index(op, "beta");
+    sf_ew_call call = {op, c->v.sizes[0], beta >= 0 ? (float)c->v.opts[beta] : 1.0f, {NULL}, {NULL}};
     for (int i = 0; i < info->n_bufs; i++) {
         if (i < info->n_inputs)
             call.in[i] = c->v.bufs[i];
@@ -257,6 +273,18 @@ void sigfuse_bce_args_init(sigfuse_bce_args *args)
 {
     if (args)
         sf_op_init(SF_OP_bce_with_logits, args);
+}
+
+void sigfuse_asymmetric_args_init(sigfuse_asymmetric_args *args)
+{
+    if (args)
+        sf_op_init(SF_OP_asymmetric, args);
+}
+
+void sigfuse_bce_dice_args_init(sigfuse_bce_dice_args *args)
+{
+    if (args)
+        sf_op_init(SF_OP_bce_dice, args);
 }
 
 void sigfuse_focal_args_init(sigfuse_focal_args *args)

@@ -154,6 +154,7 @@ bool sf_op_counts(sf_op op, const sf_op_values *v, int64_t c[SF_COUNT_KINDS], sf
                mul("batch * gates * hidden", s[0], c[SF_COUNT_GH], &c[SF_COUNT_BGH], of);
     }
     case SF_SHAPE_LOSS:
+        c[SF_COUNT_ROWS] = s[0];
         c[SF_COUNT_COLS] = s[1];
         if (!mul("rows * cols", s[0], s[1], &c[SF_COUNT_TOTAL], of))
             return false;

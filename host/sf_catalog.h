@@ -49,6 +49,8 @@
     OP(gru_cell_backward, gru, GRU, sigfuse_gru_backward_args)                                                         \
     OP(bce_with_logits, bce, LOSS, sigfuse_bce_args)                                                                   \
     OP(sigmoid_focal, focal, LOSS, sigfuse_focal_args)                                                                 \
+    OP(asymmetric, asymmetric, LOSS, sigfuse_asymmetric_args)                                                          \
+    OP(bce_dice, bce_dice, LOSS, sigfuse_bce_dice_args)                                                                \
     OP(head_predict, head, HEAD, sigfuse_head_predict_args)                                                            \
     OP(head_train_step, head, HEAD, sigfuse_head_train_args)
 
@@ -170,6 +172,7 @@
     OPT(threshold, float, 0.5f, UNIT)                                                                                  \
     BUF(logits, FLOAT, IN, TOTAL, "[rows, cols]", REQUIRED)                                                                 \
     BUF(targets, TARGET, IN, TOTAL, "[rows, cols]", REQUIRED)                                                               \
+    BUF(mask, MASK, IN, TOTAL, "[rows, cols]", OPTIONAL)                                                                    \
     BUF(weight, FLOAT, IN, TOTAL, "[rows, cols]", OPTIONAL)                                                                 \
     BUF(pos_weight, FLOAT, IN, COLS, "[cols]", OPTIONAL)                                                                    \
     BUF(dloss_in, LOSS, IN, LOSS, "[loss]", OPTIONAL)                                                                       \
@@ -182,13 +185,46 @@
     SIZE(cols)                                                                                                         \
     OPT(reduction, sigfuse_reduction, SIGFUSE_REDUCTION_MEAN, REDUCTION)                                               \
     OPT(alpha, float, 0.25f, ALPHA)                                                                                    \
-    OPT(gamma, float, 2.0f, GAMMA)                                                                                     \
+    OPT(gamma, float, 2.0f, NONNEG)                                                                                    \
     OPT(grad_scale, float, 1.0f, FINITE)                                                                               \
     BUF(logits, FLOAT, IN, TOTAL, "[rows, cols]", REQUIRED)                                                                 \
     BUF(targets, TARGET, IN, TOTAL, "[rows, cols]", REQUIRED)                                                               \
+    BUF(mask, MASK, IN, TOTAL, "[rows, cols]", OPTIONAL)                                                                    \
     BUF(dloss_in, LOSS, IN, LOSS, "[loss]", OPTIONAL)                                                                       \
     BUF(loss, LOSS, OUT, LOSS, "[loss]", ANY)                                                                          \
     BUF(dlogits, FLOAT, OUT, TOTAL, "[rows, cols]", ANY)
+#define SF_FIELDS_asymmetric(SIZE, OPT, BUF, WS)                                                                       \
+    SIZE(rows)                                                                                                         \
+    SIZE(cols)                                                                                                         \
+    OPT(reduction, sigfuse_reduction, SIGFUSE_REDUCTION_MEAN, REDUCTION)                                               \
+    OPT(gamma_pos, float, 0.0f, NONNEG)                                                                                \
+    OPT(gamma_neg, float, 4.0f, NONNEG)                                                                                \
+    OPT(margin, float, 0.05f, UNIT)                                                                                    \
+    OPT(grad_scale, float, 1.0f, FINITE)                                                                               \
+    BUF(logits, FLOAT, IN, TOTAL, "[rows, cols]", REQUIRED)                                                            \
+    BUF(targets, TARGET, IN, TOTAL, "[rows, cols]", REQUIRED)                                                          \
+    BUF(mask, MASK, IN, TOTAL, "[rows, cols]", OPTIONAL)                                                               \
+    BUF(dloss_in, LOSS, IN, LOSS, "[loss]", OPTIONAL)                                                                  \
+    BUF(loss, LOSS, OUT, LOSS, "[loss]", ANY)                                                                          \
+    BUF(dlogits, FLOAT, OUT, TOTAL, "[rows, cols]", ANY)
+/* Sizes images, pixels: the LOSS shape's rows and cols. Its loss is always reduced. */
+#define SF_FIELDS_bce_dice(SIZE, OPT, BUF, WS)                                                                         \
+    SIZE(images)                                                                                                       \
+    SIZE(pixels)                                                                                                       \
+    OPT(reduction, sigfuse_reduction, SIGFUSE_REDUCTION_MEAN, REDUCED)                                                 \
+    OPT(bce_weight, float, 1.0f, FINITE)                                                                               \
+    OPT(dice_weight, float, 1.0f, FINITE)                                                                              \
+    OPT(smooth, float, 1.0f, NONNEG)                                                                                   \
+    OPT(label_smoothing, float, 0.0f, UNIT)                                                                            \
+    OPT(grad_scale, float, 1.0f, FINITE)                                                                               \
+    BUF(logits, FLOAT, IN, TOTAL, "[images, pixels]", REQUIRED)                                                        \
+    BUF(targets, TARGET, IN, TOTAL, "[images, pixels]", REQUIRED)                                                      \
+    BUF(mask, MASK, IN, TOTAL, "[images, pixels]", OPTIONAL)                                                           \
+    BUF(pos_weight, FLOAT, IN, COLS, "[pixels]", OPTIONAL)                                                             \
+    BUF(dloss_in, SCALAR, IN, ONE, "[]", OPTIONAL)                                                                     \
+    BUF(loss, SCALAR, OUT, ONE, "[]", ANY)                                                                             \
+    BUF(dlogits, FLOAT, OUT, TOTAL, "[images, pixels]", ANY)                                                           \
+    BUF(dice, FLOAT, OUT, ROWS, "[images]", ANY)
 
 /* ---- Multi-label heads: X [n, d], W [l, d], logits Z = X W^T + bias [n, l]. Nothing a head
  * writes may overlap anything else (shape NULL): it reads X and W while it writes. -------- */
@@ -257,6 +293,8 @@ typedef union sf_any_args {
     sigfuse_gru_backward_args gru_backward;
     sigfuse_bce_args bce;
     sigfuse_focal_args focal;
+    sigfuse_asymmetric_args asymmetric;
+    sigfuse_bce_dice_args bce_dice;
     sigfuse_head_predict_args head_predict;
     sigfuse_head_train_args head_train;
 } sf_any_args;
@@ -268,6 +306,7 @@ typedef enum sf_role {
     SF_ROLE_TARGET,     /* the op's float dtype or u8 */
     SF_ROLE_LABEL,      /* u8 or the op's float dtype */
     SF_ROLE_SCALAR,     /* f32, or f64 when the op's dtype is f64 (reduced losses) */
+    SF_ROLE_MASK,       /* u8 (0: ignored) */
     SF_ROLE_BYTES,      /* workspace: any dtype, count is in bytes */
     SF_ROLE_LOSS        /* FLOAT for reduction NONE, else SCALAR */
 } sf_role;
@@ -288,6 +327,7 @@ typedef enum sf_count {
     SF_COUNT_BGH,     /* batch * G * hidden */
     SF_COUNT_TOTAL,   /* rows * cols */
     SF_COUNT_COLS,    /* cols */
+    SF_COUNT_ROWS,    /* rows */
     SF_COUNT_LOSS,    /* rows * cols for reduction NONE, else 1 */
     SF_COUNT_ND,      /* n * d */
     SF_COUNT_LD,      /* l * d */
@@ -301,7 +341,7 @@ typedef enum sf_rule {
     SF_RULE_FINITE,      /* any finite float */
     SF_RULE_UNIT,        /* finite, in [0, 1] */
     SF_RULE_ALPHA,       /* at most 1; negative means "no alpha term"; not NaN */
-    SF_RULE_GAMMA,       /* finite, >= 0 */
+    SF_RULE_NONNEG,      /* finite, >= 0 */
     SF_RULE_REDUCTION,   /* NONE, SUM or MEAN */
     SF_RULE_REDUCED      /* SUM or MEAN */
 } sf_rule;
@@ -309,7 +349,7 @@ typedef enum sf_rule {
 typedef enum sf_presence { SF_REQUIRED, SF_OPTIONAL, SF_ANY } sf_presence;
 
 #define SF_MAX_SIZES 3
-#define SF_MAX_OPTS 4
+#define SF_MAX_OPTS 6
 #define SF_MAX_BUFS 12
 
 typedef struct sf_buf_info {

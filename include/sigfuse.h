@@ -337,8 +337,21 @@ SIGFUSE_API sigfuse_status sigfuse_gru_cell_backward(sigfuse_ctx *ctx,
 typedef enum sigfuse_reduction {
     SIGFUSE_REDUCTION_NONE = 0,   /* loss is [rows, cols] in the logits' dtype */
     SIGFUSE_REDUCTION_SUM = 1,    /* loss is one f32 (f64 for f64 ops on the reference) */
-    SIGFUSE_REDUCTION_MEAN = 2    /* likewise: the sum divided by rows * cols (NaN if 0) */
+    SIGFUSE_REDUCTION_MEAN = 2    /* likewise: the sum divided by rows * cols (NaN if 0);
+                                     with a mask, by the elements kept (NaN if none) */
 } sigfuse_reduction;
+
+/* Ignored targets (every loss below): `mask` is an optional u8 tensor of the logits'
+ * shape; a 0 byte marks an element whose target is unknown. An ignored element's loss and
+ * gradient are exactly 0 whatever its logit and target hold (NaN and inf included), it is
+ * left out of SUM, and MEAN divides by the number of nonzero mask bytes, counted exactly
+ * (an integer count: the same on every backend and run); MEAN over a tensor whose elements
+ * are all ignored is NaN, as over an empty one. probs and labels are written for every
+ * element. A mask rather than a reserved target value, because: it works the same for
+ * float and u8 targets (a u8 target has no spare value every user would agree on); a NaN
+ * target stays an error that propagates instead of silently meaning "ignore"; and one mask
+ * serves every loss of a batch. It costs one byte an element, read once (twice for MEAN
+ * with a gradient: the count comes first). */
 
 /* Binary cross-entropy with logits, as in PyTorch, plus label smoothing:
  *   y' = y (1 - eps) + eps / 2
@@ -364,6 +377,7 @@ typedef struct sigfuse_bce_args {
     float threshold;                 /* for labels, in [0, 1] (0.5 by default) */
     const sigfuse_buffer *logits;    /* [rows, cols] (required) */
     const sigfuse_buffer *targets;   /* [rows, cols] (required) */
+    const sigfuse_buffer *mask;      /* [rows, cols] u8, 0: ignored (optional; above) */
     const sigfuse_buffer *weight;    /* [rows, cols] element weight (optional) */
     const sigfuse_buffer *pos_weight;/* [cols] (optional) */
     const sigfuse_buffer *dloss_in;  /* upstream gradient (optional): [rows, cols] in the
@@ -394,6 +408,7 @@ typedef struct sigfuse_focal_args {
     float grad_scale;                /* as for BCE (1 by default) */
     const sigfuse_buffer *logits;    /* [rows, cols] (required) */
     const sigfuse_buffer *targets;   /* [rows, cols] (required) */
+    const sigfuse_buffer *mask;      /* [rows, cols] u8, 0: ignored (optional) */
     const sigfuse_buffer *dloss_in;  /* as for BCE (optional) */
     const sigfuse_buffer *loss;      /* output (optional) */
     const sigfuse_buffer *dlogits;   /* output (optional); one output needed */
@@ -401,6 +416,72 @@ typedef struct sigfuse_focal_args {
 
 SIGFUSE_API void sigfuse_focal_args_init(sigfuse_focal_args *args);
 SIGFUSE_API sigfuse_status sigfuse_sigmoid_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *args);
+
+/* Asymmetric loss (ASL, Ridnik et al. 2021), for multi-label data with many negatives:
+ *   p = sigmoid(x), p_m = max(p - margin, 0)
+ *   loss = -[y (1 - p)^gamma_pos log(p) + (1 - y) p_m^gamma_neg log(1 - p_m)]
+ * Computed in logit space (1 - p = sigmoid(-x), -log p = softplus(-x), and for margin 0
+ * -log(1 - p) = softplus(x)), never clamping a log's argument as the authors' code does:
+ * finite and exact at saturated logits for any gamma >= 0, and the gradient with it in the
+ * same pass. The gradient of a negative is 0 where p <= margin (p_m is flat there).
+ * margin = 0 with gamma_pos = gamma_neg = gamma is the focal loss without its alpha term.
+ * Reductions, grad_scale, dloss_in, dtypes and the mask as for the focal loss. */
+typedef struct sigfuse_asymmetric_args {
+    int64_t rows;
+    int64_t cols;
+    sigfuse_reduction reduction;
+    float gamma_pos;                 /* >= 0, finite (0 by default) */
+    float gamma_neg;                 /* >= 0, finite (4 by default) */
+    float margin;                    /* probability shift of the negatives, in [0, 1]
+                                        (0.05 by default) */
+    float grad_scale;                /* as for BCE (1 by default) */
+    const sigfuse_buffer *logits;    /* [rows, cols] (required) */
+    const sigfuse_buffer *targets;   /* [rows, cols] (required) */
+    const sigfuse_buffer *mask;      /* [rows, cols] u8, 0: ignored (optional) */
+    const sigfuse_buffer *dloss_in;  /* as for BCE (optional) */
+    const sigfuse_buffer *loss;      /* output (optional) */
+    const sigfuse_buffer *dlogits;   /* output (optional); one output needed */
+} sigfuse_asymmetric_args;
+
+SIGFUSE_API void sigfuse_asymmetric_args_init(sigfuse_asymmetric_args *args);
+SIGFUSE_API sigfuse_status sigfuse_asymmetric(sigfuse_ctx *ctx, const sigfuse_asymmetric_args *args);
+
+/* BCE + soft Dice, the objective of binary segmentation, over [images, pixels] (a row is
+ * one image's pixels, in whatever order the caller flattened them):
+ *   per image r, with p = sigmoid(x) and the kept pixels j (mask nonzero, or all):
+ *     I_r = sum p_j y_j,  U_r = sum p_j + sum y_j,  D_r = (2 I_r + smooth) / (U_r + smooth)
+ *   loss = bce_weight * BCE + dice_weight * (1 / images) sum_r (1 - D_r)
+ * BCE is bce_with_logits of the same logits, targets, mask, pos_weight and
+ * label_smoothing, reduced by `reduction` (SUM or MEAN); the Dice term takes the targets
+ * as given (no smoothing) and is always the mean over images. A weight of 0 leaves its
+ * term out (not 0 * inf). With smooth = 0 an image with U_r = 0 (no pixels, all ignored,
+ * or every p and y 0) has D_r = 0/0 = NaN, as the formula says; smooth > 0 gives it D = 1.
+ * dlogits_j = grad_scale * dloss_in * (bce_weight * dBCE/dx_j
+ *             - dice_weight / images * (2 y_j - D_r) p_j (1 - p_j) / (U_r + smooth)),
+ * 0 for an ignored pixel. Two passes: the per-image sums first (logits, targets, mask
+ * read), then the gradient (read again, dlogits written); the sums are kept in double in
+ * a fixed order (bitwise repeatable). dtypes as for BCE; dice is in the logits' dtype. */
+typedef struct sigfuse_bce_dice_args {
+    int64_t images;
+    int64_t pixels;
+    sigfuse_reduction reduction;     /* of the BCE term: SUM or MEAN (MEAN by default) */
+    float bce_weight;                /* finite (1 by default) */
+    float dice_weight;               /* finite (1 by default) */
+    float smooth;                    /* >= 0, finite (1 by default) */
+    float label_smoothing;           /* eps in [0, 1], of the BCE term (0 by default) */
+    float grad_scale;                /* as for BCE (1 by default) */
+    const sigfuse_buffer *logits;    /* [images, pixels] (required) */
+    const sigfuse_buffer *targets;   /* [images, pixels] (required) */
+    const sigfuse_buffer *mask;      /* [images, pixels] u8, 0: ignored (optional) */
+    const sigfuse_buffer *pos_weight;/* [pixels] of the BCE term (optional) */
+    const sigfuse_buffer *dloss_in;  /* one f32 (f64 for f64 ops on the reference) (optional) */
+    const sigfuse_buffer *loss;      /* output: one f32 (f64 likewise) (optional) */
+    const sigfuse_buffer *dlogits;   /* output [images, pixels] (optional) */
+    const sigfuse_buffer *dice;      /* output [images]: D_r (optional); one output needed */
+} sigfuse_bce_dice_args;
+
+SIGFUSE_API void sigfuse_bce_dice_args_init(sigfuse_bce_dice_args *args);
+SIGFUSE_API sigfuse_status sigfuse_bce_dice(sigfuse_ctx *ctx, const sigfuse_bce_dice_args *args);
 
 /* ------------------------------------------------------------------------------------
  * Multi-label heads: Z = X W^T + b, X [N, D], W [L, D] (a PyTorch Linear), b [L];

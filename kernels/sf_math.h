@@ -24,6 +24,8 @@
 #define SF_COPYSIGN(x, y) copysignf(x, y)
 #define SF_ISNAN(x) isnan(x)
 #define SF_ISINF(x) isinf(x)
+#define SF_LOG(x) logf(x)
+#define SF_LOG1P(x) log1pf(x)
 #elif defined(__OPENCL_VERSION__)
 /* static: under C99 inline rules a plain `inline` function has no external definition,
  * and an OpenCL compiler that declines to inline it (-cl-opt-disable) fails to link. */
@@ -36,6 +38,8 @@
 #define SF_COPYSIGN(x, y) copysign(x, y)
 #define SF_ISNAN(x) isnan(x)
 #define SF_ISINF(x) isinf(x)
+#define SF_LOG(x) log(x)
+#define SF_LOG1P(x) log1p(x)
 #else
 /* Plain C host (a unit test of this header may include it directly). */
 #include <math.h>
@@ -48,6 +52,8 @@
 #define SF_COPYSIGN(x, y) copysignf(x, y)
 #define SF_ISNAN(x) isnan(x)
 #define SF_ISINF(x) isinf(x)
+#define SF_LOG(x) logf(x)
+#define SF_LOG1P(x) log1pf(x)
 #endif
 
 /* 1 / d for d in [1, 2] (or NaN), the denominator 1 + e^-|x| of every sigmoid here.
@@ -615,6 +621,58 @@ SF_FN void sf_focal_hard_loss_grad(float x, int t, float alpha, float gamma, flo
     sf_focal_hard_parts(x, t, ats, gamma, 0, loss, grad);
     if (!sf_finite(*loss))
         sf_focal_hard_parts(x, t, ats, gamma, 1, loss, grad);
+}
+
+/* ---- Asymmetric loss (ASL) ------------------------------------------------------------ */
+
+/* One element of the asymmetric loss, p = sigma(x), p_m = max(p - m, 0):
+ *   loss_e = y (1 - p)^g+ softplus(-x) + (1 - y) p_m^g- L,   L = -log(1 - p_m)
+ *   grad_e = -y (1 - p)^g+ [g+ p softplus(-x) + (1 - p)]
+ *            + (1 - y) p_m^g- [g- p (1 - p) L / p_m + p (1 - p) / (1 - p_m)]   (p > m)
+ * In logit space: 1 - p = sigma(-x), -log p = softplus(-x); margin 0 takes L = softplus(x)
+ * and 1 - p_m = sigma(-x), so the negative's bracket is p^g- [g- sigma(-x) softplus(x) + p]
+ * with no division. With a margin, 1 - p_m = sigma(-x) + m (no cancellation as p -> 1)
+ * and L is -log1p(-p_m) while p_m < 1/2 (where log(1 - p_m) would lose L's relative
+ * accuracy), -log(sigma(-x) + m) above; L / p_m is 1 at p_m = 0, its limit. The products
+ * p softplus(-x) and sigma(-x) softplus(x) are bounded (< 0.28) and 0 at the infinite
+ * logit where softplus is inf (sf_mul_limit), so the gradient is finite for every x and
+ * every gamma >= 0; the loss is inf only where it truly is (y > 0 at x = -inf, y < 1 at
+ * x = +inf without a margin). NaN propagates: p_m keeps a NaN (no fmax). */
+SF_FN void sf_asl_loss_grad(float x, float y, float gpos, float gneg, float margin, float *loss, float *grad)
+{
+    float s, sn, sp, spn;
+    sf_logit_terms(x, &s, &sn, &sp, &spn);
+    /* The positive's part: (1 - p)^g+ times -log p. */
+    const float qp = SF_POW(sn, gpos);
+    const float lpos = sf_mul_limit(qp, spn);
+    const float gpos_e = -qp * SF_FMA(gpos, sf_mul_limit(s, spn), sn);
+    float lneg, gneg_e;
+    if (margin == 0.0f) {
+        const float qn = SF_POW(s, gneg);
+        lneg = sf_mul_limit(qn, sp);
+        gneg_e = qn * SF_FMA(gneg, sf_mul_limit(sn, sp), s);
+    } else {
+        const float d = s - margin;
+        const float pm = d < 0.0f ? 0.0f : d;   /* NaN stays NaN */
+        const float om = sn + margin;           /* 1 - p_m where p > m */
+        const float l = pm < 0.5f ? -SF_LOG1P(-pm) : -SF_LOG(om);
+        const float qn = SF_POW(pm, gneg);
+        const float ratio = pm > 0.0f ? l / pm : 1.0f;
+        const float ssn = s * sn;
+        lneg = qn * l;
+        gneg_e = d > 0.0f ? qn * (gneg * ssn * ratio + ssn / om) : (d == d ? 0.0f : d);
+    }
+    *loss = sf_mul_limit(y, lpos) + sf_mul_limit(1.0f - y, lneg);
+    *grad = y * gpos_e + (1.0f - y) * gneg_e;
+}
+
+/* ---- BCE + soft Dice ---------------------------------------------------------------------- */
+
+/* The Dice term's gradient at one pixel: -k (2 y - D) p (1 - p), with the image's Dice
+ * coefficient D and k = dice_weight / (images (U + smooth)) (sigfuse.h). */
+SF_FN float sf_dice_grad(float y, float s, float sn, float dice, float k)
+{
+    return -k * ((2.0f * y - dice) * (s * sn));
 }
 
 /* ---- Gradients stored in 16 bits: approximations well inside a 16-bit ulp ------------- */

@@ -19,6 +19,8 @@
  * for no elements. The reduced loss is f32 (f64 for f64 logits); grad_scale does not
  * scale it.
  * probs = ref_sigmoid(x); labels = 1 where ref_sigmoid(x) > threshold, else 0 (NaN gives 0).
+ * mask: an ignored element's loss and gradient are 0 and MEAN divides by the elements kept
+ * (ref_loss.h); its probs and labels are written as for any other.
  */
 #include <math.h>
 
@@ -33,7 +35,8 @@ sigfuse_status sf_ref_bce_with_logits(sigfuse_ctx *ctx, const sigfuse_bce_args *
     const int64_t n = a->rows * a->cols;
     const double eps = a->label_smoothing;
     const double threshold = a->threshold;
-    const double scale = ref_loss_scale(a->reduction, a->grad_scale, a->dloss_in, n);
+    const int64_t count = ref_loss_count(a->mask, n);
+    const double scale = ref_loss_scale(a->reduction, a->grad_scale, a->dloss_in, count);
 
     double sum = 0.0;
     for (int64_t i = 0; i < n; i++) {
@@ -44,6 +47,7 @@ sigfuse_status sf_ref_bce_with_logits(sigfuse_ctx *ctx, const sigfuse_bce_args *
         const double w = a->weight != NULL ? sf_host_load(a->weight, i) : 1.0;
         const double p = a->pos_weight != NULL ? sf_host_load(a->pos_weight, i % cols) : 1.0;
         const double up = ref_loss_upstream(a->reduction, a->dloss_in, i);
+        const bool kept = ref_kept(a->mask, i);
         const double ys = y * (1.0 - eps) + 0.5 * eps;
         const double neg = 1.0 - ys;   /* coefficient of ref_softplus(x) */
         const double pos = p * ys;     /* coefficient of ref_softplus(-x) */
@@ -52,12 +56,14 @@ sigfuse_status sf_ref_bce_with_logits(sigfuse_ctx *ctx, const sigfuse_bce_args *
 
         if (a->loss != NULL) {
             double le = ref_mul_limit(w, ref_mul_limit(neg, ref_softplus(x)) + ref_mul_limit(pos, ref_softplus(-x)));
+            if (!kept)
+                le = 0.0;
             ref_loss_put(a->reduction, a->loss, i, le, &sum);
         }
         if (a->dlogits != NULL) {
             /* Both sigmoids are bounded: with finite weights no 0 * inf can arise here. */
             double g = w * (neg * s - pos * sn);
-            sf_host_store(a->dlogits, i, g * (scale * up));
+            sf_host_store(a->dlogits, i, kept ? g * (scale * up) : 0.0);
         }
         if (a->probs != NULL)
             sf_host_store(a->probs, i, s);
@@ -65,6 +71,6 @@ sigfuse_status sf_ref_bce_with_logits(sigfuse_ctx *ctx, const sigfuse_bce_args *
             sf_host_store(a->labels, i, s > threshold ? 1.0 : 0.0);
     }
 
-    ref_loss_finish(a->reduction, a->loss, n, sum);
+    ref_loss_finish(a->reduction, a->loss, count, sum);
     return SIGFUSE_SUCCESS;
 }

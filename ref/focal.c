@@ -19,7 +19,8 @@
  * Upstream gradient, reductions and the loss dtype are as for BCE (ref/bce.c):
  * dlogits = grad_e * grad_scale * dloss_in (element for NONE, scalar for SUM / MEAN)
  * / (rows * cols for MEAN); SUM is the double row-major sum, MEAN that sum / (rows *
- * cols) (NaN for no elements); the reduced loss is not scaled by grad_scale.
+ * cols) (NaN for no elements); the reduced loss is not scaled by grad_scale. The mask as
+ * for BCE: loss and gradient 0 where it is 0, MEAN over the elements kept.
  */
 #include <math.h>
 
@@ -33,7 +34,8 @@ sigfuse_status sf_ref_sigmoid_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *
     const int64_t n = a->rows * a->cols;
     const double alpha = a->alpha;
     const double gamma = a->gamma;
-    const double scale = ref_loss_scale(a->reduction, a->grad_scale, a->dloss_in, n);
+    const int64_t count = ref_loss_count(a->mask, n);
+    const double scale = ref_loss_scale(a->reduction, a->grad_scale, a->dloss_in, count);
 
     double sum = 0.0;
     for (int64_t i = 0; i < n; i++) {
@@ -42,6 +44,7 @@ sigfuse_status sf_ref_sigmoid_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *
         const double x = sf_host_load(a->logits, i);
         const double y = sf_host_load(a->targets, i);
         const double up = ref_loss_upstream(a->reduction, a->dloss_in, i);
+        const bool kept = ref_kept(a->mask, i);
         const double p = ref_sigmoid(x);
         const double pn = ref_sigmoid(-x);   /* 1 - p without cancellation */
         const double q = y * pn + (1.0 - y) * p;
@@ -50,7 +53,7 @@ sigfuse_status sf_ref_sigmoid_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *
         const double mod = pow(q, gamma);
 
         if (a->loss != NULL)
-            ref_loss_put(a->reduction, a->loss, i, ref_mul_limit(alpha_t, ref_mul_limit(mod, ce)), &sum);
+            ref_loss_put(a->reduction, a->loss, i, kept ? ref_mul_limit(alpha_t, ref_mul_limit(mod, ce)) : 0.0, &sum);
         if (a->dlogits != NULL) {
             /* q == 0 needs a hard label at a saturated logit (y = 1, p = 1 or y = 0,
              * p = 0); there p(1-p)/q tends to 1. Elsewhere p(1-p) <= min(p, 1-p) <= q
@@ -61,10 +64,10 @@ sigfuse_status sf_ref_sigmoid_focal(sigfuse_ctx *ctx, const sigfuse_focal_args *
             double d = (1.0 - y) * p - y * pn;
             double inner = d - gamma * ref_mul_limit(ratio, ce) * (2.0 * y - 1.0);
             double g = alpha_t * mod * inner;
-            sf_host_store(a->dlogits, i, g * (scale * up));
+            sf_host_store(a->dlogits, i, kept ? g * (scale * up) : 0.0);
         }
     }
 
-    ref_loss_finish(a->reduction, a->loss, n, sum);
+    ref_loss_finish(a->reduction, a->loss, count, sum);
     return SIGFUSE_SUCCESS;
 }

@@ -7,11 +7,30 @@
  *   = dloss_in[e] for NONE (1 when absent or reduced).
  *   loss: NONE stores loss_e at e; SUM is the double sum of loss_e in element order (0 for
  *   no elements), MEAN that sum / n (NaN for no elements), stored as the one element.
+ *   With a mask, n is the number of elements kept (nonzero mask bytes), and an ignored
+ *   element has loss 0 and gradient 0 whatever its inputs hold.
  */
 #ifndef SF_REF_LOSS_H
 #define SF_REF_LOSS_H
 
 #include "sf_internal.h"
+
+/* Whether element i counts: there is no mask, or its byte is nonzero. */
+static inline bool ref_kept(const sigfuse_buffer *mask, int64_t i)
+{
+    return mask == NULL || sf_host_load(mask, i) != 0.0;
+}
+
+/* What MEAN divides by: n, or the number of elements the mask keeps. */
+static inline int64_t ref_loss_count(const sigfuse_buffer *mask, int64_t n)
+{
+    if (mask == NULL)
+        return n;
+    int64_t kept = 0;
+    for (int64_t i = 0; i < n; i++)
+        kept += ref_kept(mask, i);
+    return kept;
+}
 
 /* The scale common to every element. Called before any output is written, so that
  * nothing the loop stores (an output may alias dloss_in) can change it. */
