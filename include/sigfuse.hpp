@@ -14,7 +14,8 @@
  *  - sigfuse::view is a sigfuse_buffer made from a typed pointer: host_view(ptr),
  *    cuda_view(device_ptr), opencl_view<T>(mem, element_offset); a default view is
  *    "absent" (NULL in the C API). The dtype follows the element type: float f32,
- *    double f64, std::uint8_t u8, sigfuse::f16 / sigfuse::bf16 for 16-bit storage.
+ *    double f64, std::uint8_t u8 (hard targets, labels, a loss's mask of ignored
+ *    targets), sigfuse::f16 / sigfuse::bf16 for 16-bit storage.
  *
  * GPU SDK headers are included only on request, so this header builds anywhere:
  * define SIGFUSE_HPP_CUDA (or include sigfuse_cuda.h first) for context::cuda(), the

@@ -111,7 +111,7 @@ struct bce_args {
     float label_smoothing = 0.0f;
     float grad_scale = 1.0f;
     float threshold = 0.5f;
-    view logits, targets, weight, pos_weight, dloss_in;   /* inputs */
+    view logits, targets, mask, weight, pos_weight, dloss_in;   /* inputs */
     view loss, dlogits, probs, labels;   /* outputs */
 
     sigfuse_bce_args c_args() const noexcept
@@ -125,6 +125,7 @@ struct bce_args {
         a.threshold = threshold;
         a.logits = logits.get();
         a.targets = targets.get();
+        a.mask = mask.get();
         a.weight = weight.get();
         a.pos_weight = pos_weight.get();
         a.dloss_in = dloss_in.get();
@@ -142,7 +143,7 @@ struct focal_args {
     float alpha = 0.25f;
     float gamma = 2.0f;
     float grad_scale = 1.0f;
-    view logits, targets, dloss_in;   /* inputs */
+    view logits, targets, mask, dloss_in;   /* inputs */
     view loss, dlogits;   /* outputs */
 
     sigfuse_focal_args c_args() const noexcept
@@ -156,9 +157,74 @@ struct focal_args {
         a.grad_scale = grad_scale;
         a.logits = logits.get();
         a.targets = targets.get();
+        a.mask = mask.get();
         a.dloss_in = dloss_in.get();
         a.loss = loss.get();
         a.dlogits = dlogits.get();
+        return a;
+    }
+};
+
+struct asymmetric_args {
+    std::int64_t rows = 0, cols = 0;
+    sigfuse_reduction reduction = SIGFUSE_REDUCTION_MEAN;
+    float gamma_pos = 0.0f;
+    float gamma_neg = 4.0f;
+    float margin = 0.05f;
+    float grad_scale = 1.0f;
+    view logits, targets, mask, dloss_in;   /* inputs */
+    view loss, dlogits;   /* outputs */
+
+    sigfuse_asymmetric_args c_args() const noexcept
+    {
+        sigfuse_asymmetric_args a{};
+        a.rows = rows;
+        a.cols = cols;
+        a.reduction = reduction;
+        a.gamma_pos = gamma_pos;
+        a.gamma_neg = gamma_neg;
+        a.margin = margin;
+        a.grad_scale = grad_scale;
+        a.logits = logits.get();
+        a.targets = targets.get();
+        a.mask = mask.get();
+        a.dloss_in = dloss_in.get();
+        a.loss = loss.get();
+        a.dlogits = dlogits.get();
+        return a;
+    }
+};
+
+struct bce_dice_args {
+    std::int64_t images = 0, pixels = 0;
+    sigfuse_reduction reduction = SIGFUSE_REDUCTION_MEAN;
+    float bce_weight = 1.0f;
+    float dice_weight = 1.0f;
+    float smooth = 1.0f;
+    float label_smoothing = 0.0f;
+    float grad_scale = 1.0f;
+    view logits, targets, mask, pos_weight, dloss_in;   /* inputs */
+    view loss, dlogits, dice;   /* outputs */
+
+    sigfuse_bce_dice_args c_args() const noexcept
+    {
+        sigfuse_bce_dice_args a{};
+        a.images = images;
+        a.pixels = pixels;
+        a.reduction = reduction;
+        a.bce_weight = bce_weight;
+        a.dice_weight = dice_weight;
+        a.smooth = smooth;
+        a.label_smoothing = label_smoothing;
+        a.grad_scale = grad_scale;
+        a.logits = logits.get();
+        a.targets = targets.get();
+        a.mask = mask.get();
+        a.pos_weight = pos_weight.get();
+        a.dloss_in = dloss_in.get();
+        a.loss = loss.get();
+        a.dlogits = dlogits.get();
+        a.dice = dice.get();
         return a;
     }
 };
@@ -354,6 +420,22 @@ public:
         return self().finish(sigfuse_sigmoid_focal(self().get(), &c));
     }
     void sigmoid_focal(const focal_args &a) { sigmoid_focal(a, nothrow).value(); }
+
+    /* -- Asymmetric loss (ASL). -- */
+    result<void> asymmetric(const asymmetric_args &a, nothrow_t)
+    {
+        const sigfuse_asymmetric_args c = a.c_args();
+        return self().finish(sigfuse_asymmetric(self().get(), &c));
+    }
+    void asymmetric(const asymmetric_args &a) { asymmetric(a, nothrow).value(); }
+
+    /* -- BCE + soft Dice over [images, pixels]. -- */
+    result<void> bce_dice(const bce_dice_args &a, nothrow_t)
+    {
+        const sigfuse_bce_dice_args c = a.c_args();
+        return self().finish(sigfuse_bce_dice(self().get(), &c));
+    }
+    void bce_dice(const bce_dice_args &a) { bce_dice(a, nothrow).value(); }
 
     /* -- Multi-label heads (their workspace size queries are context's own). -- */
     result<void> head_predict(const head_predict_args &a, nothrow_t)

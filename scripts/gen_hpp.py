@@ -29,6 +29,8 @@ FAMILY_NOTES = {
     "gru": "GRU cells.",
     "bce": "Binary cross-entropy with logits.",
     "focal": "Sigmoid focal loss.",
+    "asymmetric": "Asymmetric loss (ASL).",
+    "bce_dice": "BCE + soft Dice over [images, pixels].",
     "head": "Multi-label heads (their workspace size queries are context's own).",
 }
 
@@ -179,6 +181,8 @@ def generate(ops):
             if family is not None:
                 out.append("")
             family = op["family"]
+            if family not in FAMILY_NOTES:
+                sys.exit(f"gen_hpp.py: family '{family}' (op {op['name']}) has no line in FAMILY_NOTES: add one")
             out.append(f"    /* -- {FAMILY_NOTES[family]} -- */")
         out += methods(op)
     out.append(OPS_CLOSE)
