@@ -60,10 +60,10 @@ static void call_make(call *c, sf_op op, sigfuse_ctx *ctx)
     tu_rng rng = tu_rng_seed(0x5eed + (uint64_t)op, c->info->name);
     for (int i = 0; i < c->info->n_bufs; i++) {
         const sf_buf_info *b = &c->info->bufs[i];
-        c->bufs[i] = tu_alloc(SIGFUSE_F32, counts[b->count]);
+        c->bufs[i] = tu_alloc(b->role == SF_ROLE_MASK ? SIGFUSE_U8 : SIGFUSE_F32, counts[b->count]);
         if (!b->input)
             continue;
-        if (strcmp(b->name, "targets") == 0)
+        if (strcmp(b->name, "targets") == 0 || b->role == SF_ROLE_MASK)
             tu_fill_binary(&c->bufs[i], &rng);
         else
             tu_fill_uniform(&c->bufs[i], &rng, -1.0, 1.0);
@@ -249,8 +249,38 @@ static void refuses_other_dtype(sigfuse_ctx *ctx, call *c)
     }
 }
 
+/* A mask (u8 only) of a float dtype; an option below its range (a negative gamma,
+ * margin, smoothing or label smoothing). */
+static void refuses_bad_masks_and_negative_options(sigfuse_ctx *ctx, call *c)
+{
+    for (int i = 0; i < c->info->n_bufs; i++) {
+        if (c->info->bufs[i].role != SF_ROLE_MASK)
+            continue;
+        const sigfuse_dtype wrong_dtypes[] = {SIGFUSE_F32, SIGFUSE_F16};
+        for (int k = 0; k < 2; k++) {
+            sigfuse_buffer wrong = c->bufs[i].desc;
+            wrong.dtype = wrong_dtypes[k];
+            sf_op_values v = c->v;
+            v.bufs[i] = &wrong;
+            expect_refused(ctx, c, &v, SIGFUSE_ERR_INVALID_DTYPE, c->info->bufs[i].name);
+        }
+    }
+    for (int i = 0; i < c->info->n_opts; i++) {
+        const sf_rule rule = c->info->opts[i].rule;
+        if (rule != SF_RULE_NONNEG && rule != SF_RULE_UNIT)
+            continue;
+        const double below[] = {-0.25, -1e-30, -INFINITY};
+        for (int k = 0; k < 3; k++) {
+            sf_op_values v = c->v;
+            v.opts[i] = below[k];
+            expect_refused(ctx, c, &v, SIGFUSE_ERR_INVALID_OPTION, c->info->opts[i].name);
+        }
+    }
+}
+
 Test(catalog, every_op_runs_with_every_buffer_and_writes_every_output) { for_each_op(runs_whole); }
 Test(catalog, every_required_buffer_absent_is_refused) { for_each_op(refuses_absent_required); }
 Test(catalog, every_group_of_which_one_is_needed_empty_is_refused) { for_each_op(refuses_empty_groups); }
 Test(catalog, every_size_negative_and_every_float_option_nan_is_refused) { for_each_op(refuses_bad_sizes_and_options); }
 Test(catalog, a_float_buffer_of_another_dtype_is_refused) { for_each_op(refuses_other_dtype); }
+Test(catalog, a_mask_not_u8_and_an_option_below_its_range_are_refused) { for_each_op(refuses_bad_masks_and_negative_options); }
