@@ -480,14 +480,15 @@ def describe(kernel, facts):
                 d["kind"] = "generic"
             b = s + sy
             b += s * has("WEIGHT") + s * has("UPSTREAM") + s * has("LOSS_ELEM") + s * has("GRAD") + s * has("PROBS")
+            b += has("MASK")   # u8 (its count pass for MEAN is a kernel of its own)
             if has("LABELS"):
                 b += 1 if has("LABELS_U8") else s
             d["bytes"] = b   # pos_weight is per column: 0 per element
             if not has("GENERIC") and d["elements"]:
                 # pos_weight: one vector load a vector of elements (sf_loss_kernel's specialised path)
-                d["loads"] = 2 + has("WEIGHT") + has("UPSTREAM") + has("POS_WEIGHT")
+                d["loads"] = 2 + has("WEIGHT") + has("UPSTREAM") + has("POS_WEIGHT") + has("MASK")
             d["bytes_note"] = "x, y" + "".join(", " + n.lower() for n in
-                                                ("WEIGHT", "UPSTREAM", "LOSS_ELEM", "GRAD", "PROBS", "LABELS") if has(n))
+                                                ("MASK", "WEIGHT", "UPSTREAM", "LOSS_ELEM", "GRAD", "PROBS", "LABELS") if has(n))
         else:
             d["bytes"] = 2 * s + sy
             d["bytes_note"] = "old form (no F): assumed loss + grad, reduced loss: x, y, dlogits"

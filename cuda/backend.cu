@@ -4,7 +4,7 @@
  * workspace, and the reduction scratch, all set up once here so that ops allocate
  * nothing and can be captured into a CUDA graph), error reporting, and the table of ops
  * the host layer dispatches to. The ops live in one file per family (activation.cu,
- * glu.cu, lstm.cu, gru.cu, bce.cu, focal.cu, head.cu).
+ * glu.cu, lstm.cu, gru.cu, bce.cu, focal.cu, asymmetric.cu, bce_dice.cu, head.cu).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,24 +35,90 @@ sigfuse_status sf_cublas_fail(sigfuse_ctx *ctx, cublasStatus_t st, const char *w
 /* ---- Final pass of a reduced loss ------------------------------------------------------- */
 
 __global__ void __launch_bounds__(SF_BLOCK) sf_finish_loss_kernel(const double *partials, int64_t count, int mean,
-                                                                  double mean_count, float *out)
+                                                                  double mean_count, const unsigned long long *kept,
+                                                                  float *out)
 {
     __shared__ double warp_sums[32];
     double v = 0.0;
     for (int64_t i = threadIdx.x; i < count; i += blockDim.x)
         v += partials[i];
     double total = sf_block_sum(v, warp_sums);
-    if (threadIdx.x == 0)
-        *out = (float)(mean ? total / mean_count : total);   /* MEAN of nothing: 0 / 0 = NaN */
+    if (threadIdx.x == 0) {
+        const double n = kept ? (double)*kept : mean_count;
+        *out = (float)(mean ? total / n : total);   /* MEAN of nothing: 0 / 0 = NaN */
+    }
+}
+
+sigfuse_status sf_cuda_finish_loss_kept(sigfuse_ctx *ctx, const double *partials, int64_t count,
+                                        sigfuse_reduction reduction, double mean_count,
+                                        const unsigned long long *kept, float *out)
+{
+    sf_cuda_state *s = sf_cuda_of(ctx);
+    sf_finish_loss_kernel<<<1, SF_BLOCK, 0, s->stream>>>(partials, count, reduction == SIGFUSE_REDUCTION_MEAN,
+                                                         mean_count, kept, out);
+    SF_LAUNCH_CHECK(ctx, "loss final-sum kernel launch");
+    return SIGFUSE_SUCCESS;
 }
 
 sigfuse_status sf_cuda_finish_loss(sigfuse_ctx *ctx, const double *partials, int64_t count,
                                    sigfuse_reduction reduction, double mean_count, float *out)
 {
+    return sf_cuda_finish_loss_kept(ctx, partials, count, reduction, mean_count, nullptr, out);
+}
+
+/* ---- Kept count of a mask ------------------------------------------------------------------ */
+
+/* Nonzero bytes of a 32-bit word: __vcmpne4 sets each such byte to 0xff. */
+__device__ __forceinline__ unsigned sf_nonzero_bytes(unsigned w)
+{
+    return (unsigned)__popc(__vcmpne4(w, 0u)) >> 3;
+}
+
+/* The mask at any byte offset: its bytes before the first 16-byte boundary (head) and after
+ * the last whole 16 bytes (tail) one a thread, the rest 16 bytes a thread. */
+__global__ void __launch_bounds__(SF_BLOCK) sf_mask_count_kernel(const uint8_t *mask, int64_t n,
+                                                                 unsigned long long *count)
+{
+    __shared__ unsigned long long warp_counts[SF_BLOCK / 32];
+    int64_t head = (int64_t)((16 - (uintptr_t)mask % 16) % 16);
+    if (head > n)
+        head = n;
+    const int64_t nvec = (n - head) / 16, tail0 = head + nvec * 16;
+    const uint4 *body = reinterpret_cast<const uint4 *>(mask + head);
+    const int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    unsigned long long c = 0;
+    for (int64_t v = t; v < nvec; v += stride) {
+        const uint4 w = body[v];
+        c += sf_nonzero_bytes(w.x) + sf_nonzero_bytes(w.y) + sf_nonzero_bytes(w.z) + sf_nonzero_bytes(w.w);
+    }
+    if (t < head)
+        c += mask[t] != 0;
+    if (tail0 + t < n)
+        c += mask[tail0 + t] != 0;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        c += __shfl_down_sync(0xffffffffu, c, o);
+    if ((threadIdx.x & 31) == 0)
+        warp_counts[threadIdx.x >> 5] = c;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        unsigned long long b = 0;
+        for (int w = 0; w < SF_BLOCK / 32; w++)
+            b += warp_counts[w];
+        atomicAdd(count, b);   /* integers: the total does not depend on the order */
+    }
+}
+
+sigfuse_status sf_cuda_mask_count(sigfuse_ctx *ctx, const uint8_t *mask, int64_t n, unsigned long long *count)
+{
     sf_cuda_state *s = sf_cuda_of(ctx);
-    sf_finish_loss_kernel<<<1, SF_BLOCK, 0, s->stream>>>(partials, count, reduction == SIGFUSE_REDUCTION_MEAN,
-                                                         mean_count, out);
-    SF_LAUNCH_CHECK(ctx, "loss final-sum kernel launch");
+    SF_CUDA_TRY(ctx, cudaMemsetAsync(count, 0, sizeof *count, s->stream));
+    if (n <= 0)
+        return SIGFUSE_SUCCESS;
+    const unsigned grid = sf_grid_for<sf_mask_count_kernel>(s, (n + 15) / 16);
+    sf_mask_count_kernel<<<grid, SF_BLOCK, 0, s->stream>>>(mask, n, count);
+    SF_LAUNCH_CHECK(ctx, "mask count kernel launch");
     return SIGFUSE_SUCCESS;
 }
 

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * BCE with logits over [rows, cols], fused: one pass reads logits, targets (weight,
- * pos_weight, dloss_in) once and writes any of loss (elements or block partials), dlogits,
- * sigmoid, labels. Loss + gradient moves 12 B per element in f32 (bf16: 6 B, bf16 + u8
- * targets: 5 B). Budget (docs/design.md, Performance): 7.75 SASS instructions per byte
+ * pos_weight, dloss_in, mask) once and writes any of loss (elements or block partials),
+ * dlogits, sigmoid, labels. Loss + gradient moves 12 B per element in f32 (bf16: 6 B, bf16
+ * + u8 targets: 5 B; a mask adds 1 B, and MEAN with a mask 1 B more for its count). Budget (docs/design.md, Performance): 7.75 SASS instructions per byte
  * on the H200, so the training kernels' common path is straight-line code
  * (sf_loss_kernel's feature sets).
  * Target: >= 90 % of the device copy rate.
@@ -50,12 +50,13 @@ struct bce_op {
     }
 };
 
-/* The option sets of training (the loss reduced and its gradient; with pos_weight, or an
- * element weight) and of evaluation (the reduced loss alone), and a gradient alone. */
+/* The option sets of training (the loss reduced and its gradient; with pos_weight, an
+ * element weight, or ignored targets) and of evaluation (the reduced loss alone), and a
+ * gradient alone. */
 constexpr unsigned train = SF_LF_LOSS_SUM | SF_LF_GRAD;
 template <typename T, typename TY>
 using bce_kernels = sf_loss_specialised<bce_op, T, TY, train, train | SF_LF_POS_WEIGHT, train | SF_LF_WEIGHT,
-                                        SF_LF_GRAD, SF_LF_LOSS_SUM>;
+                                        SF_LF_GRAD, SF_LF_LOSS_SUM, train | SF_LF_MASK>;
 
 template <typename T, typename TY> sigfuse_status run(sigfuse_ctx *ctx, const sigfuse_bce_args *a)
 {

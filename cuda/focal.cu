@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Sigmoid focal loss (RetinaNet) over [rows, cols], fused: one pass reads logits and
- * targets once and writes the loss (elements or block partials) and/or dlogits. Loss +
- * gradient moves 12 B per element in f32 (bf16: 6 B, bf16 + u8 targets: 5 B). Budget
+ * targets (and mask) once and writes the loss (elements or block partials) and/or dlogits.
+ * Loss + gradient moves 12 B per element in f32 (bf16: 6 B, bf16 + u8 targets: 5 B; a mask
+ * 1 B more). Budget
  * (docs/design.md, Performance): 7.75 SASS instructions per byte on the H200; gamma = 2
  * (RetinaNet's) has kernels of its own whose q^gamma is one product, not a pow.
  * Target: >= 90 % of the device copy rate.
@@ -82,9 +83,10 @@ template <typename T, typename TY, bool Gamma2> sigfuse_status run(sigfuse_ctx *
     /* Grad16: the gradient is stored in 16 bits (f16, bf16), where sf_focal2_hard_grad16
      * is within the dtype's accuracy. */
     using op = focal_op<Gamma2, std::is_same_v<TY, uint8_t>, Gamma2 && sizeof(T) == 2>;
-    /* gamma = 2: training (reduced loss and gradient) and the gradient alone get kernels
-     * of their own; any other gamma runs the generic kernel, which calls pow. */
-    using kernels = std::conditional_t<Gamma2, sf_loss_specialised<op, T, TY, train, SF_LF_GRAD>,
+    /* gamma = 2: training (reduced loss and gradient, also with ignored targets) and the
+     * gradient alone get kernels of their own; any other gamma runs the generic kernel,
+     * which calls pow. */
+    using kernels = std::conditional_t<Gamma2, sf_loss_specialised<op, T, TY, train, SF_LF_GRAD, train | SF_LF_MASK>,
                                        sf_loss_specialised<op, T, TY>>;
     return sf_cuda_loss_launch<op, T, TY, kernels>(ctx, op{a->alpha, a->gamma, 0.0f, 0.0f, 0.0f}, p, a->reduction,
                                                   sf_loss_scalar_of(a));

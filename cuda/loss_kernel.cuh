@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The kernel of the fused logistic-loss pass shared by bce.cu and focal.cu: its
+ * The kernel of the fused logistic-loss pass shared by bce.cu, focal.cu and asymmetric.cu: its
  * parameters, the option sets that get a kernel of their own (enum sf_loss_feature,
  * which bench/sass.py reads), the loads it widens in place, and the kernel itself. Its
  * launchers are in loss_launch.cuh.
@@ -42,6 +42,7 @@ struct sf_loss_params {
     int64_t col_step;          /* (threads in the grid * V) % cols: column advance per pass */
     const void *logits;
     const void *targets;       /* T or u8 */
+    const uint8_t *mask;       /* u8, [n], 0: ignored (loss 0, gradient 0) */
     const void *weight;        /* T, [n] */
     const void *pos_weight;    /* T, [cols] */
     const void *dloss_elem;    /* T, [n] (reduction NONE) */
@@ -55,6 +56,8 @@ struct sf_loss_params {
     int smooth;                /* label smoothing > 0 */
     float grad_scale;
     double mean_count;         /* rows * cols for MEAN, 1 otherwise */
+    const unsigned long long *mean_count_dev; /* MEAN with a mask: the kept count, counted on
+                                                 the device before the kernel (else NULL) */
     float threshold;
 };
 
@@ -75,6 +78,7 @@ enum sf_loss_feature : unsigned {
     SF_LF_LABELS = 128u,      /* thresholded labels */
     SF_LF_LABELS_U8 = 256u,   /* ... stored as u8 */
     SF_LF_SMOOTH = 512u,      /* label smoothing > 0 */
+    SF_LF_MASK = 1024u,       /* u8 mask [n]: ignored elements */
     SF_LF_GENERIC = 32768u,   /* all of the above decided at run time */
 };
 
@@ -85,7 +89,7 @@ inline unsigned sf_loss_features_of(const sf_loss_params &p)
            (p.dloss_elem ? SF_LF_UPSTREAM : 0u) | (p.loss_elem ? SF_LF_LOSS_ELEM : 0u) |
            (p.loss_partials ? SF_LF_LOSS_SUM : 0u) | (p.dlogits ? SF_LF_GRAD : 0u) | (p.probs ? SF_LF_PROBS : 0u) |
            (p.labels ? SF_LF_LABELS : 0u) | (p.labels && p.labels_u8 ? SF_LF_LABELS_U8 : 0u) |
-           (p.smooth ? SF_LF_SMOOTH : 0u);
+           (p.smooth ? SF_LF_SMOOTH : 0u) | (p.mask ? SF_LF_MASK : 0u);
 }
 
 template <bool B> struct sf_bool {
@@ -142,6 +146,23 @@ __device__ __forceinline__ void sf_loss_load_targets(const TY *p, int64_t i, flo
     }
 }
 
+/* V mask bytes from element i, each tested in its place (as sf_loss_load_targets does),
+ * true where the element is kept. */
+template <int V>
+__device__ __forceinline__ void sf_loss_load_mask(const uint8_t *p, int64_t i, bool (&kept)[V])
+{
+    if constexpr (V % 4 == 0) {
+        const sf_vec<uint32_t, V / 4> raw = *reinterpret_cast<const sf_vec<uint32_t, V / 4> *>(p + i);
+#pragma unroll
+        for (int k = 0; k < V; k++)
+            kept[k] = (raw.v[k / 4] & (0xffu << (8 * (k % 4)))) != 0u;
+    } else {
+#pragma unroll
+        for (int k = 0; k < V; k++)
+            kept[k] = p[i + k] != 0;
+    }
+}
+
 /* An element's limits (Op::limits), called, not inlined: the limits sit in a branch that
  * finite inputs never take, but inlined into the loop their registers counted against the
  * whole loop (and fewer blocks fit an SM); a call keeps them out of the hot path. */
@@ -167,6 +188,7 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
     const bool probs = generic ? p.probs != nullptr : (F & SF_LF_PROBS) != 0;
     const bool labels = generic ? p.labels != nullptr : (F & SF_LF_LABELS) != 0;
     const bool labels_u8 = generic ? p.labels_u8 != 0 : (F & SF_LF_LABELS_U8) != 0;
+    const bool has_mask = generic ? p.mask != nullptr : (F & SF_LF_MASK) != 0;
     const bool want_loss = loss_elem || loss_sum;
     /* A NaN gradient sends a vector to the limits only where the Op's can be NaN with a
      * finite loss and the gradient is wanted: a test of what is not stored would keep its
@@ -191,7 +213,9 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
         double sc = (double)p.grad_scale;
         if (p.dloss_scalar)
             sc *= (double)*p.dloss_scalar;
-        scale = (float)(sc / p.mean_count);
+        /* MEAN with a mask divides by the kept count (all ignored: inf, never applied). */
+        const double count = has_mask && p.mean_count_dev ? (double)*p.mean_count_dev : p.mean_count;
+        scale = (float)(sc / count);
     }
     /* The limits of one element, where its fast forms gave a loss that is not finite. */
     auto exact = [&](float x, float y, float w, float pw, float *lo, float *g) {
@@ -232,8 +256,11 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
     for (int64_t iv = t; iv < nvec; iv += stride) {
         const int64_t i0 = iv * V;
         float x[V], y[V], w[V], pw[V], up[V];
+        bool kept[V];
         sf_loss_load<T, V>(x_ptr, i0, x);
         sf_loss_load_targets<TY, V>(y_ptr, i0, y);
+        if (has_mask)
+            sf_loss_load_mask<V>(p.mask, i0, kept);
         sf_loss_load_or_one<T, V>(has_w, w_ptr, i0, w);
         sf_loss_load_or_one<T, V>(has_up, up_ptr, i0, up);
         if (has_pw) {
@@ -270,6 +297,10 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
 #pragma unroll
             for (int k = 0; k < V; k++) {
                 element(hard, x[k], y[k], w[k], pw[k], &lo[k], &g[k], &sig[k]);
+                if (has_mask) {   /* selects: an ignored NaN or inf input leaks into nothing */
+                    lo[k] = kept[k] ? lo[k] : 0.0f;
+                    g[k] = kept[k] ? g[k] : 0.0f;
+                }
                 vec_loss += lo[k];
                 if (tests_grad)
                     vec_grad += g[k];
@@ -302,8 +333,11 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
             vector(sf_bool<u8_targets>{});
         }
 #pragma unroll
-        for (int k = 0; k < V; k++)
+        for (int k = 0; k < V; k++) {
             g[k] = has_up ? g[k] * (scale * up[k]) : g[k] * scale;
+            if (has_mask)   /* again after the scale: dloss_in may be NaN where ignored */
+                g[k] = kept[k] ? g[k] : 0.0f;
+        }
         if (loss_sum)
             acc += (double)vec_loss;
         if (labels)
@@ -331,8 +365,11 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
             const float w = has_w ? sf_to_float(w_ptr[i]) : 1.0f;
             const float pw = has_pw ? sf_to_float(pw_ptr[(p.col0 + i) % p.cols]) : 1.0f;
             const float up = has_up ? sf_to_float(up_ptr[i]) : 1.0f;
+            const bool kept = !has_mask || p.mask[i] != 0;
             float lo, g, pr;
             element(sf_bool<u8_targets>{}, x, y, w, pw, &lo, &g, &pr);   /* float targets: the soft form */
+            lo = kept ? lo : 0.0f;
+            g = kept ? g : 0.0f;
             if ((want_loss || (test_grad && !u8_targets)) && !sf_finite(test_grad && !u8_targets ? lo + g : lo))
                 exact(x, y, w, pw, &lo, &g);
             if (loss_sum)
@@ -340,7 +377,7 @@ __global__ void __launch_bounds__(SF_BLOCK) sf_loss_kernel(Op op, sf_loss_params
             if (loss_elem)
                 le_ptr[i] = sf_from_float<T>(lo);
             if (grad)
-                dl_ptr[i] = sf_from_float<T>(g * (scale * up));
+                dl_ptr[i] = sf_from_float<T>(kept ? g * (scale * up) : 0.0f);
             if (probs)
                 pr_ptr[i] = sf_from_float<T>(pr);
             if (labels)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Launching the fused logistic-loss pass (loss_kernel.cuh) for bce.cu and focal.cu: the
- * kernel of a call's option set, a view at an element offset split into a scalar head
- * and a vector rest, and the fixed-order final sum of a reduced loss.
+ * Launching the fused logistic-loss pass (loss_kernel.cuh) for bce.cu, focal.cu and
+ * asymmetric.cu: the kernel of a call's option set, a view at an element offset split into
+ * a scalar head and a vector rest, the kept count of a masked MEAN, and the fixed-order
+ * final sum of a reduced loss.
  */
 #ifndef SF_CUDA_LOSS_LAUNCH_CUH
 #define SF_CUDA_LOSS_LAUNCH_CUH
@@ -61,6 +62,7 @@ template <typename T, typename TY> sf_loss_params sf_loss_advance(sf_loss_params
     p.col0 = p.cols > 0 ? (p.col0 + k) % p.cols : 0;
     p.logits = skip(p.logits, sizeof(T));
     p.targets = skip(p.targets, sizeof(TY));
+    p.mask = (const uint8_t *)skip(p.mask, 1);
     p.weight = skip(p.weight, sizeof(T));
     p.dloss_elem = skip(p.dloss_elem, sizeof(T));
     p.loss_elem = (void *)skip(p.loss_elem, sizeof(T));
@@ -74,6 +76,7 @@ template <typename T, typename TY> sf_loss_params sf_loss_advance(sf_loss_params
 template <typename T, typename TY, int V> bool sf_loss_vectors_fit(const sf_loss_params &p)
 {
     bool vec = sf_aligned(p.logits, 16) && sf_aligned(p.targets, V * sizeof(TY));
+    vec = vec && (p.mask == nullptr || sf_aligned(p.mask, V));
     const void *vec16[] = {p.weight, p.dloss_elem, p.loss_elem, p.dlogits, p.probs};
     for (const void *q : vec16)
         vec = vec && (q == nullptr || sf_aligned(q, 16));
@@ -104,7 +107,8 @@ template <typename T, int V> bool sf_loss_pos_weight_vectors(const sf_loss_param
 }
 
 /* The fields of a call's sf_loss_params that every logistic loss's args (sigfuse_bce_args,
- * sigfuse_focal_args) give the same way: the [rows, cols] logits and targets, dloss_in and
+ * sigfuse_focal_args, sigfuse_asymmetric_args) give the same way: the [rows, cols] logits,
+ * targets and mask, dloss_in and
  * the loss per element (NONE) or as scalars (SUM, MEAN), dlogits, grad_scale and the
  * mean's count; the loss's own options are the caller's to set, the rest stay 0. */
 template <typename Args> sf_loss_params sf_loss_params_of(const Args *a)
@@ -115,6 +119,7 @@ template <typename Args> sf_loss_params sf_loss_params_of(const Args *a)
     p.cols = a->cols;
     p.logits = sf_dptr(a->logits);
     p.targets = sf_dptr(a->targets);
+    p.mask = (const uint8_t *)sf_dptr(a->mask);
     p.dloss_elem = reduced ? nullptr : sf_dptr(a->dloss_in);
     p.dloss_scalar = reduced ? (const float *)sf_dptr(a->dloss_in) : nullptr;
     p.loss_elem = reduced ? nullptr : sf_dptr(a->loss);
@@ -134,7 +139,9 @@ template <typename Args> float *sf_loss_scalar_of(const Args *a)
  * elements (fewer than a vector) through the scalar kernel and the rest through a vector
  * kernel (Specialised's, or the generic one); pointers at different offsets take the
  * scalar kernel throughout. A reduced loss then sums both launches' partials, the scalar
- * one's first, in one fixed-order final pass. */
+ * one's first, in one fixed-order final pass. MEAN with a mask first counts the kept
+ * elements into the last double of the scratch (an integer, so any order gives the same
+ * count), which the kernels' gradient scale and the final pass read on the device. */
 template <typename Op, typename T, typename TY, typename Specialised>
 sigfuse_status sf_cuda_loss_launch(sigfuse_ctx *ctx, Op op, sf_loss_params p, sigfuse_reduction reduction,
                                    float *loss_scalar)
@@ -142,8 +149,14 @@ sigfuse_status sf_cuda_loss_launch(sigfuse_ctx *ctx, Op op, sf_loss_params p, si
     constexpr int V = sf_vec_width<T>();
     sf_cuda_state *s = sf_cuda_of(ctx);
     double *scratch = loss_scalar != nullptr ? s->scratch : nullptr;
-    const int64_t max_blocks = (int64_t)s->scratch_doubles;
+    unsigned long long *kept = sf_cuda_kept_slot(s);
+    const int64_t max_blocks = (int64_t)s->scratch_doubles - 1;   /* the last one: kept */
     int64_t partials = 0;
+    const bool counted = p.mask != nullptr && reduction == SIGFUSE_REDUCTION_MEAN;
+    if (counted) {
+        SF_TRY(sf_cuda_mask_count(ctx, p.mask, p.n, kept));
+        p.mean_count_dev = kept;
+    }
     if (p.n > 0) {
         const int64_t head = sf_loss_head<T, TY, V>(p);
         const int64_t scalar_n = head < 0 || head > p.n ? p.n : head;
@@ -167,7 +180,8 @@ sigfuse_status sf_cuda_loss_launch(sigfuse_ctx *ctx, Op op, sf_loss_params p, si
         }
     }
     if (loss_scalar != nullptr)
-        return sf_cuda_finish_loss(ctx, s->scratch, partials, reduction, p.mean_count, loss_scalar);
+        return sf_cuda_finish_loss_kept(ctx, s->scratch, partials, reduction, p.mean_count,
+                                        counted ? kept : nullptr, loss_scalar);
     return SIGFUSE_SUCCESS;
 }
 

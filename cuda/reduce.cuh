@@ -59,6 +59,24 @@ __global__ void sf_colsum_finish_kernel(const double *part, int64_t rows, int64_
 sigfuse_status sf_cuda_finish_loss(sigfuse_ctx *ctx, const double *partials, int64_t count,
                                    sigfuse_reduction reduction, double mean_count, float *out);
 
+/* The same, MEAN dividing by *kept (counted on the device: sf_cuda_mask_count) where kept
+ * is not NULL. */
+sigfuse_status sf_cuda_finish_loss_kept(sigfuse_ctx *ctx, const double *partials, int64_t count,
+                                        sigfuse_reduction reduction, double mean_count,
+                                        const unsigned long long *kept, float *out);
+
+/* *count = the nonzero bytes of mask[0, n) (the elements a loss's mask keeps), on the
+ * context's stream: a memset and one kernel whose blocks add their integer counts (an
+ * integer sum, the same in any order). */
+sigfuse_status sf_cuda_mask_count(sigfuse_ctx *ctx, const uint8_t *mask, int64_t n, unsigned long long *count);
+
+/* Where a masked MEAN keeps its count during one op: the scratch's last double, short of
+ * which the loss ops' partials stop. */
+static inline unsigned long long *sf_cuda_kept_slot(sf_cuda_state *s)
+{
+    return (unsigned long long *)(s->scratch + s->scratch_doubles - 1);
+}
+
 /* Launches sf_colsum_finish_kernel<T> on the context's stream. */
 template <typename T>
 sigfuse_status sf_cuda_colsum_finish(sigfuse_ctx *ctx, const double *part, int64_t rows, int64_t pitch,

@@ -814,4 +814,37 @@ SF_FN void sf_gru_bwd(float ar, float az, float gin, float ghn, float hp, float 
     *dhp = dh * z;
 }
 
+/* ---- CUDA only: fast forms of the CUDA kernels (cuda/asymmetric.cu) -------------------- */
+
+#if defined(__CUDACC__)
+/* The two parts of the asymmetric loss at its usual setting, gamma_pos = 0, gamma_neg = 4
+ * and a normal margin m > 0 (sf_asl_loss_grad's values but for rounding):
+ *   positive: L+ = softplus(-x), dL+/dx = -sigma(-x)   ((1 - p)^0 = 1)
+ *   negative: L- = p_m^4 L, dL-/dx = p_m^3 p (1 - p) (4 L + p_m / (1 - p_m))
+ * The negative's gradient is sf_asl_loss_grad's p_m^4 [4 p (1 - p) L / p_m + p (1 - p) /
+ * (1 - p_m)] with p_m^4 / p_m taken as p_m^3: no L / p_m, so no division by p_m and no
+ * test of p_m = 0 (p <= m gives p_m = 0 and the product 0; NaN stays NaN, as p_m keeps it).
+ * The powers are products. 1 - p_m = sigma(-x) + m lies in [m, 1 + m], where __fdividef
+ * is within 2 ulp (the CUDA C++ Programming Guide: for a divisor in [2^-126, 2^126]).
+ * Both parts are exact at x = +-inf but for the 0 * inf of a zero target coefficient,
+ * which the caller's limits take (sf_asl_loss_grad). */
+SF_FN void sf_asl04_parts(float x, float m, float *lpos, float *gpos, float *lneg, float *gneg)
+{
+    float big, small;
+    const float tail = sf_logit_tail(x, &big, &small);
+    const int nonneg = x >= 0.0f;
+    const float s = nonneg ? big : small, sn = nonneg ? small : big;
+    *lpos = (x < 0.0f ? -x : 0.0f) + tail;   /* softplus(-x) */
+    *gpos = -sn;
+    const float d = s - m;
+    const float pm = d < 0.0f ? 0.0f : d;   /* NaN stays NaN */
+    const float om = sn + m;                /* 1 - p_m where p > m (no cancellation as p -> 1) */
+    /* -log(1 - p_m) as in sf_asl_loss_grad: log1p while p_m < 1/2, log of om above. */
+    const float l = pm < 0.5f ? -log1pf(-pm) : -logf(om);
+    const float pm2 = pm * pm;
+    *lneg = (pm2 * pm2) * l;
+    *gneg = (pm2 * pm) * (s * sn) * SF_FMA(4.0f, l, __fdividef(pm, om));
+}
+#endif
+
 #endif /* SF_MATH_H */
