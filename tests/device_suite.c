@@ -249,7 +249,10 @@ static const void *spec_field(const ds_spec *c, const char *name)
         {"dloss_in", offsetof(ds_spec, dloss)},        {"beta", offsetof(ds_spec, beta)},
         {"label_smoothing", offsetof(ds_spec, eps)},   {"grad_scale", offsetof(ds_spec, grad_scale)},
         {"threshold", offsetof(ds_spec, threshold)},   {"alpha", offsetof(ds_spec, alpha)},
-        {"gamma", offsetof(ds_spec, gamma)},
+        {"gamma", offsetof(ds_spec, gamma)},           {"gamma_pos", offsetof(ds_spec, gamma)},
+        {"gamma_neg", offsetof(ds_spec, gamma_neg)},   {"margin", offsetof(ds_spec, margin)},
+        {"smooth", offsetof(ds_spec, smooth)},         {"bce_weight", offsetof(ds_spec, bce_weight)},
+        {"dice_weight", offsetof(ds_spec, dice_weight)}, {"mask", offsetof(ds_spec, mask)},
     };
     for (int k = 0; k < COUNT_OF(fields); k++)
         if (!strcmp(name, fields[k].name))
@@ -364,6 +367,7 @@ static sigfuse_dtype buf_dtype(const dcase *tc, int i)
     case SF_ROLE_TARGET: return tc->c->targets == T_U8 ? SIGFUSE_U8 : dt;
     case SF_ROLE_LABEL: return tc->c->labels_u8 ? SIGFUSE_U8 : dt;
     case SF_ROLE_SCALAR: return SIGFUSE_F32;
+    case SF_ROLE_MASK: return SIGFUSE_U8;
     default: return dt;
     }
 }
@@ -753,6 +757,35 @@ static double *tie_probs(const tu_buf *x)
     return p;
 }
 
+/* Whether element i counts (no mask, or a nonzero byte). */
+static bool kept_at(dcase *tc, int64_t i)
+{
+    const tu_buf *m = in_buf(tc, "mask");
+    return m == NULL || tu_get(m, i) != 0.0;
+}
+
+/* The mask, when the case has one: about a third of the elements ignored, bytes other
+ * than 1 among those kept, and among the ignored NaN and infinite logits and NaN float
+ * targets, which must not reach any output. The elements kept (all without a mask). */
+static int64_t mask_fill(dcase *tc, tu_buf *x, tu_buf *y)
+{
+    tu_buf *m = in_buf(tc, "mask");
+    if (!m)
+        return x->n;
+    int64_t kept = 0;
+    for (int64_t i = 0; i < m->n; i++) {
+        const bool keep = tu_uniform(&tc->rng, 0.0, 1.0) >= 1.0 / 3.0;
+        tu_set(m, i, keep ? (i % 4 == 0 ? 255.0 : 1.0) : 0.0);
+        kept += keep;
+        if (keep || i % 3 == 0)
+            continue;
+        tu_set(x, i, i % 3 == 1 ? NAN : (i % 2 ? INFINITY : -INFINITY));
+        if (y->dtype != SIGFUSE_U8 && i % 5 == 0)
+            tu_set(y, i, NAN);
+    }
+    return kept;
+}
+
 static void loss_fill(dcase *tc)
 {
     const ds_spec *c = tc->c;
@@ -786,6 +819,7 @@ static void loss_fill(dcase *tc)
     tu_buf *dl = draw(tc, "dloss_in", leading ? -2.0 : -1.0, leading ? 2.0 : 1.0);
     if (dl && red != SIGFUSE_REDUCTION_NONE && !leading)
         tu_set(dl, 0, 0.75);
+    const int64_t kept = mask_fill(tc, x, y);
 
     /* The magnitudes: per element, the gradient's times the factor it carries (grad_scale,
      * the upstream gradient, 1/n for MEAN); a reduced loss at the sum of its terms' (4 ulp
@@ -793,21 +827,26 @@ static void loss_fill(dcase *tc)
     double *ml = out_scale(tc, "loss"), *mg = out_scale(tc, "dlogits");
     for (int64_t i = 0; i < n; i++) {
         double lm, gm;
-        if (bce)
+        if (!kept_at(tc, i))
+            lm = gm = 0.0;   /* exactly 0 */
+        else if (bce)
             tu_scale_bce(tu_get(x, i), tu_get(y, i), w ? tu_get(w, i) : 1.0, pw ? tu_get(pw, i % cols) : 1.0,
                          (double)c->eps, &lm, &gm);
+        else if (tc->op == SF_OP_asymmetric)
+            tu_scale_asymmetric(tu_get(x, i), tu_get(y, i), (double)c->gamma, (double)c->gamma_neg,
+                                (double)c->margin, &lm, &gm);
         else
             tu_scale_focal(tu_get(x, i), tu_get(y, i), (double)c->alpha, (double)c->gamma, &lm, &gm);
         double f = (double)c->grad_scale * (dl ? tu_get(dl, red == SIGFUSE_REDUCTION_NONE ? i : 0) : 1.0);
-        if (red == SIGFUSE_REDUCTION_MEAN && n > 0)
-            f /= (double)n;
+        if (red == SIGFUSE_REDUCTION_MEAN && kept > 0)
+            f /= (double)kept;
         if (mg)
             mg[i] = gm * fabs(f);
         if (ml)
             ml[red == SIGFUSE_REDUCTION_NONE ? i : 0] += lm;
     }
-    if (ml && red == SIGFUSE_REDUCTION_MEAN && n > 0)
-        ml[0] /= (double)n;
+    if (ml && red == SIGFUSE_REDUCTION_MEAN && kept > 0)
+        ml[0] /= (double)kept;
     for (int i = tc->info->n_inputs; i < tc->info->n_bufs; i++)
         tc->s[i].describe = tc->s[i].n == n;
     slot *labels = slot_named(tc, "labels");
@@ -816,6 +855,69 @@ static void loss_fill(dcase *tc)
         labels->tie_threshold = c->threshold;
         labels->tie_eps = 8.0 * tu_ulp32(c->threshold);   /* f32 sigma vs the double one */
     }
+}
+
+/* bce_dice over [images, pixels]: logits and soft or hard targets as for the losses, the
+ * mask, pos_weight and a scalar upstream gradient. The magnitudes: D from two sums of
+ * non-negative terms (2 |D|); a pixel's gradient the sum of its BCE term's magnitude
+ * (tu_scale_bce, over the kept count for MEAN) and its Dice term's,
+ * |dice_weight| / images (2 y + |D|) p (1 - p) / (U + smooth), 3 times for the roundings
+ * of D, 1 / (U + smooth) and the product; the loss the BCE terms' sum and
+ * |dice_weight| / images sum (1 + 2 |D|), each term's weight times. */
+static void put(double *m, int64_t i, double v);
+
+static void dice_fill(dcase *tc)
+{
+    const ds_spec *c = tc->c;
+    const int64_t rows = tc->v.sizes[0], cols = tc->v.sizes[1], n = rows * cols;
+    tu_buf *x = draw(tc, "logits", -8.0, 8.0);
+    if (c->extremes)
+        ds_put_extremes(x, DS_SPREAD);
+    tu_buf *y = in_buf(tc, "targets");
+    if (c->targets == T_SOFT)
+        tu_fill_uniform(y, &tc->rng, 0.0, 1.0);
+    else
+        tu_fill_binary(y, &tc->rng);
+    const tu_buf *pw = draw(tc, "pos_weight", 0.5, 3.0);
+    tu_buf *dl = draw(tc, "dloss_in", -1.0, 1.0);
+    if (dl)
+        tu_set(dl, 0, -0.75);
+    const int64_t kept = mask_fill(tc, x, y);
+    const double wb = c->bce_weight, wd = c->dice_weight, sm = c->smooth;
+    const double f = (double)c->grad_scale * (dl ? -0.75 : 1.0);
+    const double bce_div = c->red == SIGFUSE_REDUCTION_MEAN && kept > 0 ? (double)kept : 1.0;
+    double *ml = out_scale(tc, "loss"), *mg = out_scale(tc, "dlogits"), *md = out_scale(tc, "dice");
+    double loss_m = 0.0;
+    for (int64_t r = 0; r < rows; r++) {
+        double inter = 0.0, uni = 0.0;
+        for (int64_t j = r * cols; j < (r + 1) * cols; j++)
+            if (kept_at(tc, j)) {
+                const double p = tu_sigmoid_d(tu_get(x, j));
+                inter += p * tu_get(y, j);
+                uni += p + tu_get(y, j);
+            }
+        const double d = (2.0 * inter + sm) / (uni + sm), inv = 1.0 / (uni + sm);
+        put(md, r, isfinite(d) ? 2.0 * fabs(d) : 0.0);
+        if (wd != 0.0)
+            loss_m += fabs(wd) / (double)rows * (1.0 + 2.0 * fabs(d));
+        for (int64_t j = r * cols; j < (r + 1) * cols; j++) {
+            if (!kept_at(tc, j))
+                continue;   /* 0 exactly */
+            const double xj = tu_get(x, j), yj = tu_get(y, j);
+            double lm = 0.0, gm = 0.0;
+            tu_scale_bce(xj, yj, 1.0, pw ? tu_get(pw, j % cols) : 1.0, (double)c->eps, &lm, &gm);
+            double g = wb != 0.0 ? fabs(wb) * gm / bce_div : 0.0;
+            if (wd != 0.0 && isfinite(d))
+                g += 3.0 * fabs(wd) / (double)rows * (2.0 * fabs(yj) + fabs(d)) * tu_sigmoid_d(xj) *
+                     tu_sigmoid_d(-xj) * inv;
+            put(mg, j, g * fabs(f));
+            if (wb != 0.0)
+                loss_m += fabs(wb) * lm / bce_div;
+        }
+    }
+    put(ml, 0, loss_m);
+    for (int i = tc->info->n_inputs; i < tc->info->n_bufs; i++)
+        tc->s[i].describe = tc->s[i].n == n;
 }
 
 /* ====================================================================================
@@ -1025,7 +1127,7 @@ void ds_case(ds_env *e, const ds_spec *c)
     case_begin(&tc, e, c);
     switch (tc.info->shape) {
     case SF_SHAPE_EW: ew_fill(&tc); break;
-    case SF_SHAPE_LOSS: loss_fill(&tc); break;
+    case SF_SHAPE_LOSS: c->op == SF_OP_bce_dice ? dice_fill(&tc) : loss_fill(&tc); break;
     case SF_SHAPE_LSTM:
     case SF_SHAPE_GRU: cell_fill(&tc); break;
     case SF_SHAPE_HEAD: head_fill(&tc); break;
@@ -1282,6 +1384,139 @@ static void focal_sweep(ds_env *e, sigfuse_dtype dt)
     }
 }
 
+/* Ignored targets on BCE and focal: the mask with each reduction, float and u8 targets,
+ * the CUDA specialised sets (training, the loss alone, the gradient alone) and extremes. */
+static void mask_sweep(ds_env *e, sf_op op, sigfuse_dtype dt)
+{
+    const bool bce = op == SF_OP_bce_with_logits;
+    static const loss_set bce_sets[] = {
+        BCE(T_BINARY, false, false, false, 0.0f, 1.0f, 0.5f, O_LOSS | O_DX, false, false),
+        BCE(T_U8, false, true, true, 0.0f, 2.0f, 0.5f, O_LOSS | O_DX, false, true),
+        BCE(T_SOFT, true, true, true, 0.1f, 0.5f, 0.3f, O_ALL, true, true),
+        BCE(T_U8, false, false, false, 0.0f, 1.0f, 0.5f, O_LOSS, false, false),
+        BCE(T_SOFT, false, false, false, 0.0f, 1.0f, 0.5f, O_DX, false, true),
+    };
+    static const loss_set focal_sets[] = {
+        FOCAL(T_BINARY, 0.25f, 2.0f, 1.0f, false, O_LOSS | O_DX, true),
+        FOCAL(T_U8, 0.25f, 2.0f, 1.0f, true, O_LOSS | O_DX, false),
+        FOCAL(T_SOFT, -1.0f, 1.5f, 0.5f, true, O_LOSS | O_DX, true),
+        FOCAL(T_U8, 0.25f, 2.0f, 1.0f, false, O_DX, true),
+    };
+    const loss_set *sets = bce ? bce_sets : focal_sets;
+    const int n_sets = bce ? COUNT_OF(bce_sets) : COUNT_OF(focal_sets);
+    const shape2 shapes[] = {{0, 5}, {1, 1}, {1, 7}, {31, 33}, {9, 64}, {3, 341}};
+    for (int si = 0; si < COUNT_OF(shapes); si++)
+        for (int ri = 0; ri < 3; ri++)
+            for (int oi = 0; oi < n_sets; oi++) {
+                ds_spec c = loss_spec(op, dt, shapes[si], reds[ri], &sets[oi], (si + oi) % 2, DS_SPREAD, false);
+                c.mask = true;
+                ds_case(e, &c);
+            }
+    if (!ds_quick())
+        for (int ri = 1; ri < 3; ri++) {
+            ds_spec c = loss_spec(op, dt, (shape2){1021, 1027}, reds[ri], &sets[0], ri - 1, DS_SPREAD, true);
+            c.mask = true;
+            ds_case(e, &c);
+        }
+}
+
+/* The asymmetric loss: the usual setting (0, 4, 0.05), margin 0 (logit space), gammas
+ * from 0 to 5 with and without a margin, float, soft and u8 targets, each output alone
+ * and together, the upstream gradient, the mask, extremes at every reduction. */
+typedef struct asl_set {
+    ds_targets targets;
+    float gpos, gneg, margin, gs;
+    bool dloss, mask;
+    unsigned outs;
+    bool extremes;
+} asl_set;
+
+static void asymmetric_sweep(ds_env *e, sigfuse_dtype dt)
+{
+    const sf_op op = SF_OP_asymmetric;
+    static const asl_set sets[] = {
+        /* targets  g+    g-    m      gs     dl     mask   outs           ext */
+        {T_BINARY, 0.0f, 4.0f, 0.05f, 1.0f, false, false, O_LOSS | O_DX, false},
+        {T_U8, 0.0f, 4.0f, 0.05f, 1.0f, false, false, O_LOSS | O_DX, true},
+        {T_SOFT, 1.0f, 4.0f, 0.05f, 0.5f, true, false, O_LOSS | O_DX, true},
+        {T_BINARY, 0.0f, 4.0f, 0.0f, 1.0f, false, false, O_LOSS | O_DX, true},
+        {T_SOFT, 2.0f, 2.0f, 0.0f, 2.0f, true, true, O_LOSS | O_DX, true},
+        {T_U8, 0.5f, 3.5f, 0.2f, 1.0f, false, true, O_DX, true},
+        {T_MIXED, 0.0f, 0.0f, 0.0f, 1.0f, false, false, O_LOSS | O_DX, true},
+        {T_BINARY, 0.0f, 1.0f, 0.1f, 1.0f, false, false, O_LOSS, true},
+        {T_U8, 0.0f, 4.0f, 0.05f, 1.0f, false, true, O_LOSS | O_DX, false},
+        {T_SOFT, 5.0f, 0.0f, 1.0f, 1.0f, true, false, O_LOSS | O_DX, true},
+    };
+    for (int si = 0; si < COUNT_OF(loss_shapes); si++)
+        for (int ri = 0; ri < 3 && shape_runs(si, 0x129u); ri++)
+            for (int oi = 0; oi < COUNT_OF(sets); oi++) {
+                const asl_set *o = &sets[oi];
+                ds_spec c = {.op = op, .dtype = dt, .rows = loss_shapes[si].rows, .cols = loss_shapes[si].cols,
+                             .red = reds[ri], .targets = o->targets, .gamma = o->gpos, .gamma_neg = o->gneg,
+                             .margin = o->margin, .grad_scale = o->gs, .dloss = o->dloss, .mask = o->mask,
+                             .outs = o->outs, .extremes = o->extremes, .misalign = (si + oi) % 2,
+                             .draw = (si + oi) % 3 == 0 ? DS_LEADING : DS_SPREAD};
+                ds_case(e, &c);
+            }
+    if (!ds_quick())
+        for (int ri = 1; ri < 3; ri++) {
+            ds_spec c = {.op = op, .dtype = dt, .rows = 1021, .cols = 1027, .red = reds[ri], .targets = T_U8,
+                         .gamma_neg = 4.0f, .margin = 0.05f, .grad_scale = 1.0f, .mask = ri == 2,
+                         .outs = O_LOSS | O_DX, .rerun = true};
+            ds_case(e, &c);
+        }
+}
+
+/* BCE + Dice: many small images and few long ones, a one-pixel image, empty tensors and
+ * images; every option (smooth 0 and not, label smoothing, pos_weight, both weights and
+ * each alone, SUM and MEAN, the upstream gradient, grad_scale), the mask, each output
+ * alone and together, extremes (infinite BCE terms). */
+typedef struct dice_set {
+    ds_targets targets;
+    float smooth, eps, wb, wd, gs;
+    bool pos_weight, dloss, mask;
+    sigfuse_reduction red;
+    unsigned outs;
+    bool extremes;
+} dice_set;
+
+static void bce_dice_sweep(ds_env *e, sigfuse_dtype dt)
+{
+    enum { D_LOSS = 1, D_DX = 2, D_DICE = 4, D_ALL = 7 };
+    static const dice_set sets[] = {
+        /* targets  smooth eps    wb    wd    gs     pw     dl     mask   red                       outs     ext */
+        {T_BINARY, 1.0f, 0.0f, 1.0f, 1.0f, 1.0f, false, false, false, SIGFUSE_REDUCTION_MEAN, D_LOSS | D_DX, false},
+        {T_U8, 1.0f, 0.0f, 1.0f, 1.0f, 1.0f, false, false, true, SIGFUSE_REDUCTION_MEAN, D_ALL, false},
+        {T_SOFT, 0.5f, 0.1f, 0.7f, 1.3f, 2.0f, true, true, true, SIGFUSE_REDUCTION_SUM, D_ALL, false},
+        {T_BINARY, 0.0f, 0.0f, 1.0f, 1.0f, 1.0f, false, true, false, SIGFUSE_REDUCTION_MEAN, D_ALL, false},
+        {T_U8, 1.0f, 0.0f, 0.0f, 1.0f, 1.0f, false, false, true, SIGFUSE_REDUCTION_MEAN, D_LOSS | D_DX, true},
+        {T_SOFT, 1.0f, 0.05f, 1.0f, 0.0f, 0.5f, true, false, false, SIGFUSE_REDUCTION_SUM, D_LOSS | D_DX, false},
+        {T_BINARY, 1.0f, 0.0f, 1.0f, 1.0f, 1.0f, true, false, true, SIGFUSE_REDUCTION_MEAN, D_DX, true},
+        {T_U8, 2.0f, 0.0f, 1.0f, 1.0f, 1.0f, false, false, false, SIGFUSE_REDUCTION_SUM, D_DICE, false},
+        {T_SOFT, 1.0f, 0.0f, 1.0f, 1.0f, 1.0f, false, false, false, SIGFUSE_REDUCTION_MEAN, D_LOSS, true},
+    };
+    const shape2 shapes[] = {{0, 5}, {3, 0}, {1, 1}, {9, 1}, {4, 7}, {33, 31}, {2, 4097}, {300, 17}};
+    for (int si = 0; si < COUNT_OF(shapes); si++)
+        for (int oi = 0; oi < COUNT_OF(sets); oi++) {
+            const dice_set *o = &sets[oi];
+            ds_spec c = {.op = SF_OP_bce_dice, .dtype = dt, .rows = shapes[si].rows, .cols = shapes[si].cols,
+                         .red = o->red, .targets = o->targets, .smooth = o->smooth, .eps = o->eps,
+                         .bce_weight = o->wb, .dice_weight = o->wd, .grad_scale = o->gs, .pos_weight = o->pos_weight,
+                         .dloss = o->dloss, .mask = o->mask, .outs = o->outs, .extremes = o->extremes,
+                         .misalign = (si + oi) % 2, .in_place = oi == 2};
+            ds_case(e, &c);
+        }
+    if (!ds_quick()) {
+        const shape2 big[] = {{8, 262147}, {20000, 9}};
+        for (int b = 0; b < 2; b++) {
+            ds_spec c = {.op = SF_OP_bce_dice, .dtype = dt, .rows = big[b].rows, .cols = big[b].cols,
+                         .red = SIGFUSE_REDUCTION_MEAN, .targets = T_U8, .smooth = 1.0f, .bce_weight = 1.0f,
+                         .dice_weight = 1.0f, .grad_scale = 1.0f, .mask = b == 1, .outs = D_ALL, .rerun = true};
+            ds_case(e, &c);
+        }
+    }
+}
+
 /* Cell outputs, bits in catalogue order. LSTM forward: h, c; backward: dgates, dc_prev,
  * dbias. GRU backward: dgates_x, dgates_h, dh_prev, dbias_x, dbias_h. */
 static const shape2 cell_shapes[] = {{0, 5}, {4, 0}, {1, 1}, {7, 3}, {3, 7}, {33, 31}, {4097, 3}, {2, 1023}};
@@ -1512,7 +1747,18 @@ void ds_sweep(ds_env *e, sf_op op, sigfuse_dtype dtype)
 {
     switch (sf_op_infos[op].shape) {
     case SF_SHAPE_EW: ew_sweep(e, op, dtype); break;
-    case SF_SHAPE_LOSS: op == SF_OP_bce_with_logits ? bce_sweep(e, dtype) : focal_sweep(e, dtype); break;
+    case SF_SHAPE_LOSS:
+        if (op == SF_OP_bce_with_logits)
+            bce_sweep(e, dtype);
+        else if (op == SF_OP_sigmoid_focal)
+            focal_sweep(e, dtype);
+        else if (op == SF_OP_asymmetric)
+            asymmetric_sweep(e, dtype);
+        else
+            bce_dice_sweep(e, dtype);
+        if (op == SF_OP_bce_with_logits || op == SF_OP_sigmoid_focal)
+            mask_sweep(e, op, dtype);
+        break;
     case SF_SHAPE_LSTM:
     case SF_SHAPE_GRU: cell_sweep(e, op, dtype); break;
     case SF_SHAPE_HEAD: head_sweep(e, op, dtype); break;

@@ -74,11 +74,15 @@ typedef struct ds_spec {
     int64_t n, d, l, rows, cols, batch, hidden;
     /* Options, taken as written (an op uses those of its catalogue entry). */
     float beta, eps, grad_scale, threshold, alpha, gamma;
+    float gamma_neg, margin;          /* asymmetric (its gamma_pos is gamma) */
+    float smooth, bce_weight, dice_weight;   /* bce_dice */
     sigfuse_reduction red;
     ds_targets targets;
     /* Optional inputs present: gates_h (LSTM), bias (LSTM bias, GRU bias_x, a head's),
      * bias_h (GRU), weight, pos_weight, dloss (dloss_in). */
     bool gates_h, bias, bias_h, weight, pos_weight, dloss;
+    bool mask;            /* a loss's mask: about one element in three ignored, with NaN or
+                             infinite logits and NaN targets among them */
     unsigned grads;       /* LSTM backward: 1 dh, 2 dc, 3 both */
     unsigned outs;        /* bit k: the op's k-th output in catalogue order; 0: every one */
     bool labels_u8;       /* labels in u8, else in the float dtype */

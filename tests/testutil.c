@@ -442,6 +442,45 @@ void tu_scale_focal(double x, double y, double alpha, double gamma, double *loss
     }
 }
 
+void tu_scale_asymmetric(double x, double y, double gpos, double gneg, double margin, double *loss, double *grad)
+{
+    /* sf_asl_loss_grad's terms: the positive's (1 - p)^g+ softplus(-x) and its slope
+     * -(1 - p)^g+ [g+ p softplus(-x) + (1 - p)]; the negative's p_m^g- L and its slope, in
+     * logit space for margin 0, else through p_m = p - m (which cancels near p = m: the
+     * magnitude of p carries) and L = -log1p(-p_m) or -log(sigma(-x) + m). */
+    tu_mag ex = tu_m_exact(x), ey = tu_m_exact(y), omy = tu_m_sub(one_m(), ey);
+    tu_mag s = tu_m_sigmoid(ex), sn = tu_m_sigmoid(neg(ex));
+    tu_mag sp = tu_m_softplus(ex), spn = tu_m_softplus(neg(ex));
+    tu_mag qp = tu_m_pow(sn, gpos);
+    tu_mag lpos = tu_m_mul(qp, spn);
+    tu_mag sspn = isinf(spn.v) ? tu_m_exact(0.0) : tu_m_mul(s, spn);
+    tu_mag dpos = tu_m_mul(qp, tu_m_add(tu_m_mul(tu_m_exact(gpos), sspn), sn));
+    tu_mag lneg, dneg;
+    if (margin == 0.0) {
+        tu_mag qn = tu_m_pow(s, gneg);
+        tu_mag snsp = isinf(sp.v) ? tu_m_exact(0.0) : tu_m_mul(sn, sp);
+        lneg = tu_m_mul(qn, sp);
+        dneg = tu_m_mul(qn, tu_m_add(tu_m_mul(tu_m_exact(gneg), snsp), s));
+    } else {
+        tu_mag d = tu_m_sub(s, tu_m_exact(margin));
+        if (!(d.v > 0.0)) {
+            lneg = tu_m_exact(d.v < 0.0 ? 0.0 : d.v);   /* 0, or NaN */
+            dneg = lneg;
+        } else {
+            tu_mag om = tu_m_add(sn, tu_m_exact(margin));
+            tu_mag l = d.v < 0.5 ? tu_m_fn(d, -log1p(-d.v), 1.0 / (1.0 - d.v)) : tu_m_fn(om, -log(om.v), 1.0 / om.v);
+            tu_mag qn = tu_m_pow(d, gneg), ssn = tu_m_mul(s, sn);
+            lneg = tu_m_mul(qn, l);
+            dneg = tu_m_mul(qn, tu_m_add(tu_m_mul(tu_m_exact(gneg), tu_m_mul(ssn, tu_m_div(l, d))), tu_m_div(ssn, om)));
+        }
+    }
+    if (loss)
+        *loss = tu_m_scale(tu_m_add(y == 0.0 ? tu_m_exact(0.0) : tu_m_mul(ey, lpos),
+                                    y == 1.0 ? tu_m_exact(0.0) : tu_m_mul(omy, lneg)));
+    if (grad)
+        *grad = tu_m_scale(tu_m_sub(tu_m_mul(omy, dneg), tu_m_mul(ey, dpos)));
+}
+
 /* A pre-activation the device sums from up to four parts: exact when only one is there,
  * else rounded at up to sum |parts| (the order of the adds is the kernel's). */
 static tu_mag preact(const double *parts, int n)

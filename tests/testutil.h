@@ -183,6 +183,7 @@ void tu_scale_bce(double x, double y, double w, double p, double eps, double *lo
 void tu_scale_bce_at(tu_mag x, double y, double w, double p, double eps, tu_mag *loss, tu_mag *grad);
 /* Focal, per element (alpha < 0: no alpha term). */
 void tu_scale_focal(double x, double y, double alpha, double gamma, double *loss, double *grad);
+void tu_scale_asymmetric(double x, double y, double gpos, double gneg, double margin, double *loss, double *grad);
 /* LSTM cell, one (row, unit): gates i, f, g, o as the three parts that the device sums
  * (gates_x, gates_h or 0, bias or 0; has_h / has_b say which were given), c_prev, and for
  * the backward dh, dc (0 where absent). Outputs' magnitudes: c, h; di df dg do, dc_prev. */
