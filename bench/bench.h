@@ -36,18 +36,21 @@ typedef struct bench_shape {
     int64_t cols;
     int64_t d;
     int64_t total_rows;
+    int64_t kept;   /* what a MEAN over the whole divides by: the mask's nonzero bytes
+                       (bench_instance_init counts them); 0: total_rows * cols */
 } bench_shape;
 
 typedef enum bench_span {
     SPAN_ROWS,    /* `count` elements per row: [rows, count] */
     SPAN_FIXED,   /* `count` elements shared by every row (bias, pos_weight, W) */
     SPAN_SUM,     /* output of `count` elements summed over the rows (dbias, dW) */
-    SPAN_MEAN     /* output of `count` elements averaged over rows * cols (a MEAN loss) */
+    SPAN_MEAN     /* output of `count` elements averaged over rows * cols, or over the
+                     elements a mask keeps (a MEAN loss) */
 } bench_span;
 
 typedef enum bench_kind {
     KIND_FLOAT,   /* the row's float dtype (f32, f16, bf16) */
-    KIND_U8,      /* u8 (targets) */
+    KIND_U8,      /* u8 (targets, a mask) */
     KIND_F32      /* always f32 (a reduced loss) */
 } bench_kind;
 
@@ -58,7 +61,9 @@ typedef struct bench_buf {
     int64_t count;          /* per row (SPAN_ROWS) or in all */
     bench_kind kind;
     bool binary;            /* inputs: 0 or 1 at random; else uniform in [lo, hi] */
-    double lo, hi;
+    double lo, hi;          /* binary: hi is the chance of a 1 (0.5: the top bit of the draw) */
+    int reads;              /* passes of the timed call that read it (sf_op_buf_reads): its
+                               bytes count that many times among the fewest */
 } bench_buf;
 
 #define BENCH_MAX_BUFS 12
@@ -86,6 +91,14 @@ bench_family bench_case_family(const bench_case *c);
  * in GFLOP/s too, and not compared with a copy. */
 bool bench_case_gemm(const bench_case *c);
 bool bench_case_gemms_train(const bench_case *c);
+/* Whether the reference may split the case's rows into pieces that sum their loss (see
+ * bench_shape): not where the loss averages a term over the rows themselves. */
+bool bench_case_splits(const bench_case *c);
+/* A loss whose rows are images (bce_dice): the [rows, cols] it runs at the backend's
+ * default sizes, in place of cols = the largest divisor of each size up to 1024; at
+ * --size n or --quick, rows = the largest divisor of n up to these rows. False: the
+ * family's shapes. */
+bool bench_case_own_shape(const bench_case *c, int64_t *rows, int64_t *cols);
 /* Fill b[] (at most BENCH_MAX_BUFS) and return how many, in the catalogue's order. */
 int bench_case_layout(const bench_case *c, const bench_shape *s, bench_buf *b);
 /* Floating-point operations of the matrix products, for GFLOP/s (0 if none). */
@@ -207,5 +220,7 @@ const char *bench_last_error(void);
 
 /* MEAN over the whole problem, or the piece of it that the shape is (see bench_shape). */
 void bench_mean(const bench_shape *s, sigfuse_reduction *reduction, float *grad_scale);
+/* What that MEAN divides by: the elements kept, or total_rows * cols. */
+double bench_mean_count(const bench_shape *s);
 
 #endif /* SIGFUSE_BENCH_H */

@@ -57,8 +57,10 @@ static void gen_piece(void *arg, int piece, int64_t begin, int64_t end)
     const gen_job *g = arg;
     for (int64_t e = begin; e < end; e++) {
         uint64_t h = mix64(g->stream + (uint64_t)e * 0x9e3779b97f4a7c15ULL);
-        double v = g->buf->binary ? (double)(h >> 63)
-                                  : g->buf->lo + (g->buf->hi - g->buf->lo) * ((double)(h >> 11) * 0x1p-53);
+        const double u = (double)(h >> 11) * 0x1p-53;
+        double v = !g->buf->binary     ? g->buf->lo + (g->buf->hi - g->buf->lo) * u
+                   : g->buf->hi == 0.5 ? (double)(h >> 63)
+                                       : (double)(u < g->buf->hi);
         sf_host_store(&g->host, e, v);
         if (e < g->ref_count)   /* exactly the stored value: the dtype's rounding is part of the input */
             sf_host_store(&g->ref, e, sf_host_load(&g->host, e));
@@ -78,12 +80,12 @@ bool bench_instance_init(instance *in, const bench_case *c, sigfuse_dtype dtype,
     in->row_cost = in->flops / (double)(shape->rows ? shape->rows : 1);
     for (int i = 0; i < in->nbuf; i++) {
         const bench_buf *b = &in->buf[i];
-        in->bytes += (double)buf_count(b, shape->rows) * (double)sigfuse_dtype_size(buf_dtype(b, dtype));
+        in->bytes += (double)b->reads * (double)buf_count(b, shape->rows) * (double)sigfuse_dtype_size(buf_dtype(b, dtype));
         if (b->span == SPAN_ROWS)
             in->row_cost += (double)b->count;
     }
     in->check_rows = shape->rows;
-    if ((double)shape->rows * in->row_cost > REF_BUDGET)
+    if ((double)shape->rows * in->row_cost > REF_BUDGET && bench_case_splits(c))
         in->check_rows = (int64_t)fmax(1.0, floor(REF_BUDGET / in->row_cost));
 
     for (int i = 0; i < in->nbuf; i++) {
@@ -102,6 +104,13 @@ bool bench_instance_init(instance *in, const bench_case *c, sigfuse_dtype dtype,
                      sigfuse_host_buffer(in->ref[i], ref_dtype(b)), mix64(BENCH_SEED ^ ((uint64_t)(i + 1) << 32)),
                      ref_count};
         bench_run_pieces(bench_pieces_for(count, 64.0), count, gen_piece, &g);
+        /* A MEAN with a mask divides by the elements it keeps: count them once. */
+        if (strcmp(b->name, "mask") == 0) {
+            const sigfuse_buffer mb = sigfuse_host_buffer(in->host[i], SIGFUSE_U8);
+            in->shape.kept = 0;
+            for (int64_t e = 0; e < count; e++)
+                in->shape.kept += sf_host_load(&mb, e) != 0.0;
+        }
     }
     return true;
 }
@@ -160,7 +169,7 @@ bool bench_reference(instance *in)
     job->in = in;
     job->whole = in->shape;
     job->whole.rows = in->check_rows;
-    job->pieces = bench_pieces_for(in->check_rows, in->row_cost);
+    job->pieces = bench_case_splits(in->c) ? bench_pieces_for(in->check_rows, in->row_cost) : 1;
 
     bool ok = true;
     for (int p = 0; p < job->pieces && job->pieces > 1; p++)
@@ -190,7 +199,7 @@ bool bench_reference(instance *in)
             for (int p = 0; p < job->pieces; p++)
                 sum += job->partial[p][i][e];
             if (b->span == SPAN_MEAN && whole_problem)
-                sum /= (double)job->whole.total_rows * (double)job->whole.cols;
+                sum /= bench_mean_count(&job->whole);
             out[e] = sum;
         }
     }
@@ -226,7 +235,7 @@ int bench_family_shapes(bench_family f, const bench_sizes *sz, bench_shape *out,
             if (f == FAMILY_LOSS)   /* labels as columns: the largest divisor up to 1024 */
                 for (cols = total < 1024 ? total : 1024; total % cols; cols--)
                     ;
-            out[n] = (bench_shape){total / cols, cols, 0, total / cols};
+            out[n] = (bench_shape){total / cols, cols, 0, total / cols, 0};
             if (f == FAMILY_LOSS)
                 snprintf(label[n], 48, "%lldx%lld", (long long)(total / cols), (long long)cols);
             else if (is_pow2(total))
@@ -238,17 +247,44 @@ int bench_family_shapes(bench_family f, const bench_sizes *sz, bench_shape *out,
         break;
     case FAMILY_CELL:
         for (int i = 0; i < COUNT_OF(sz->cell) && sz->cell[i][0] > 0; i++, n++) {
-            out[n] = (bench_shape){sz->cell[i][0], sz->cell[i][1], 0, sz->cell[i][0]};
+            out[n] = (bench_shape){sz->cell[i][0], sz->cell[i][1], 0, sz->cell[i][0], 0};
             snprintf(label[n], 48, "B=%lld,H=%lld", (long long)sz->cell[i][0], (long long)sz->cell[i][1]);
         }
         break;
     case FAMILY_HEAD:
         for (int i = 0; i < COUNT_OF(sz->head) && sz->head[i][0] > 0; i++, n++) {
-            out[n] = (bench_shape){sz->head[i][0], sz->head[i][2], sz->head[i][1], sz->head[i][0]};
+            out[n] = (bench_shape){sz->head[i][0], sz->head[i][2], sz->head[i][1], sz->head[i][0], 0};
             snprintf(label[n], 48, "N=%lld,D=%lld,L=%lld", (long long)sz->head[i][0], (long long)sz->head[i][1],
                      (long long)sz->head[i][2]);
         }
         break;
+    }
+    return n;
+}
+
+/* The largest divisor of n up to `most`. */
+static int64_t divisor_up_to(int64_t n, int64_t most)
+{
+    int64_t d = n < most ? n : most;
+    while (d > 1 && n % d)
+        d--;
+    return d;
+}
+
+/* The shapes of a case: its family's, or its own [rows, cols] (bench_case_own_shape) at the
+ * backend's default sizes (`defaults`), or its rows dividing each size. */
+int bench_case_shapes(const bench_case *c, const bench_sizes *sz, bool defaults, bench_shape *out, char (*label)[48])
+{
+    int64_t own_rows, own_cols;
+    if (!bench_case_own_shape(c, &own_rows, &own_cols))
+        return bench_family_shapes(bench_case_family(c), sz, out, label);
+    int n = 0;
+    for (int i = 0; i < COUNT_OF(sz->elementwise) && sz->elementwise[i] > 0 && (n == 0 || !defaults); i++) {
+        const int64_t total = defaults ? own_rows * own_cols : sz->elementwise[i];
+        const int64_t rows = divisor_up_to(total, own_rows);
+        out[n] = (bench_shape){rows, total / rows, 0, rows, 0};
+        snprintf(label[n], 48, "%lldx%lld", (long long)rows, (long long)(total / rows));
+        n++;
     }
     return n;
 }

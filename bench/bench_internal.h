@@ -91,6 +91,9 @@ void bench_instance_free(instance *in);
 bool bench_reference(instance *in);
 /* The shapes of a family at a backend's sizes; returns how many. */
 int bench_family_shapes(bench_family f, const bench_sizes *sz, bench_shape *out, char (*label)[48]);
+/* The shapes of a case: its family's at those sizes, or its own (bench_case's rows, cols)
+ * when they are the backend's defaults; returns how many. */
+int bench_case_shapes(const bench_case *c, const bench_sizes *sz, bool defaults, bench_shape *out, char (*label)[48]);
 
 /* ---- Running a case on a backend: its checks (bench_check.c) -------------------------------- */
 

@@ -172,7 +172,7 @@ static bool case_selected(const bench_case *c)
 
 /* ---- One backend ------------------------------------------------------------------------------------------ */
 
-static int count_rows(const bench_sizes *sizes)
+static int count_rows(const bench_sizes *sizes, bool defaults)
 {
     int rows = 0;
     bench_shape shape[8];
@@ -181,7 +181,7 @@ static int count_rows(const bench_sizes *sizes)
         if (case_selected(&bench_cases[c]))
             for (int d = 0; d < COUNT_OF(all_dtypes); d++)
                 if (!bench_opt.any_dtype || bench_opt.dtype[d])
-                    rows += bench_family_shapes(bench_case_family(&bench_cases[c]), sizes, shape, label);
+                    rows += bench_case_shapes(&bench_cases[c], sizes, defaults, shape, label);
     return rows;
 }
 
@@ -212,7 +212,8 @@ static int run_backend(const bench_backend *be, char **device_out)
         memset(sizes.elementwise, 0, sizeof sizes.elementwise);
         sizes.elementwise[0] = bench_opt.size;
     }
-    const int total = count_rows(&sizes);
+    const bool defaults = !bench_opt.quick && bench_opt.size == 0;
+    const int total = count_rows(&sizes, defaults);
     int done = 0;
     for (int c = 0; c < bench_case_count; c++) {
         const bench_case *bc = &bench_cases[c];
@@ -223,7 +224,7 @@ static int run_backend(const bench_backend *be, char **device_out)
                 continue;
             bench_shape shape[8];
             char label[8][48];
-            int shapes = bench_family_shapes(bench_case_family(bc), &sizes, shape, label);
+            int shapes = bench_case_shapes(bc, &sizes, defaults, shape, label);
             for (int k = 0; k < shapes; k++) {
                 const char *dtype = sigfuse_dtype_name(all_dtypes[d]);
                 if (!bench_opt.quick)

@@ -39,12 +39,25 @@ const bench_case bench_cases[] = {
     {"bce_with_logits/u8", SF_OP_bce_with_logits, "logits targets:u8 loss dlogits", NULL},
     {"bce_with_logits/weighted", SF_OP_bce_with_logits, "logits targets:soft weight pos_weight loss dlogits", NULL},
     {"sigmoid_focal", SF_OP_sigmoid_focal, "logits targets loss dlogits", NULL},   /* alpha 0.25, gamma 2 */
+    {"asymmetric", SF_OP_asymmetric, "logits targets loss dlogits", NULL},   /* gamma+ 0, gamma- 4, margin 0.05 */
+    /* Ignored targets: a u8 mask keeping nine elements in ten; the MEAN is over those. */
+    {"bce_with_logits/mask", SF_OP_bce_with_logits, "logits targets mask loss dlogits", NULL},
+    {"sigmoid_focal/mask", SF_OP_sigmoid_focal, "logits targets mask loss dlogits", NULL},
+    {"asymmetric/mask", SF_OP_asymmetric, "logits targets mask loss dlogits", NULL},
+    /* Segmentation (bench_case_own_shape: 16 images of 512 x 512 pixels): BCE (MEAN) + soft
+     * Dice (smooth 1), the loss, its gradient and each image's Dice; two passes. */
+    {"bce_dice", SF_OP_bce_dice, "logits targets loss dlogits dice", NULL},
     /* Heads: rows = N, cols = L labels, d = D features. */
     {"head_predict", SF_OP_head_predict, "x w bias probs", "head_predict_gemms"},
     {"head_train_step", SF_OP_head_train_step, "x w bias targets loss dx dw dbias", "head_train_step_gemms"},
 };
 
 const int bench_case_count = COUNT_OF(bench_cases);
+
+double bench_mean_count(const bench_shape *s)
+{
+    return s->kept > 0 ? (double)s->kept : (double)s->total_rows * (double)s->cols;
+}
 
 void bench_mean(const bench_shape *s, sigfuse_reduction *reduction, float *grad_scale)
 {
@@ -53,8 +66,23 @@ void bench_mean(const bench_shape *s, sigfuse_reduction *reduction, float *grad_
         *grad_scale = 1.0f;
     } else {
         *reduction = SIGFUSE_REDUCTION_SUM;
-        *grad_scale = (float)(1.0 / ((double)s->total_rows * (double)s->cols));
+        *grad_scale = (float)(1.0 / bench_mean_count(s));
     }
+}
+
+/* bce_dice's Dice term is the mean over the images (rows) of the call: a piece of the
+ * rows would average over its own. */
+bool bench_case_splits(const bench_case *c) { return c->op != SF_OP_bce_dice; }
+
+/* bce_dice's rows are images: a batch of 16 of 512 x 512 pixels, a U-Net's at a common
+ * training resolution, whatever the backend's sizes (4 Mi elements: between the cpu's and
+ * the devices' defaults). */
+bool bench_case_own_shape(const bench_case *c, int64_t *rows, int64_t *cols)
+{
+    if (c->op != SF_OP_bce_dice)
+        return false;
+    *rows = 16, *cols = 512 * 512;
+    return true;
 }
 
 bench_family bench_case_family(const bench_case *c)
@@ -95,7 +123,14 @@ static void input_of(const bench_case *c, const bench_shape *s, const char *name
         const bool soft = strcmp(mod, "soft") == 0;
         b->kind = strcmp(mod, "u8") == 0 ? KIND_U8 : KIND_FLOAT;
         b->binary = !soft;
-        b->lo = 0.0, b->hi = 1.0;
+        b->lo = 0.0, b->hi = soft ? 1.0 : 0.5;
+        return;
+    }
+    if (strcmp(name, "mask") == 0) {
+        /* A tenth of the targets unknown, at random: a partly labelled multi-label set
+         * (OpenImages-style) or the ignore label of a segmentation. */
+        b->kind = KIND_U8, b->binary = true;
+        b->lo = 0.0, b->hi = 0.9;
         return;
     }
     if (bench_case_family(c) == FAMILY_HEAD) {
@@ -142,6 +177,7 @@ static void span_of(sf_count count, bool output, int64_t gates, const bench_shap
     case SF_COUNT_BH: b->span = SPAN_ROWS, b->count = h; return;
     case SF_COUNT_BGH: b->span = SPAN_ROWS, b->count = gates * h; return;
     case SF_COUNT_TOTAL: b->span = SPAN_ROWS, b->count = s->cols; return;
+    case SF_COUNT_ROWS: b->span = SPAN_ROWS, b->count = 1; return;
     case SF_COUNT_ND: b->span = SPAN_ROWS, b->count = s->d; return;
     case SF_COUNT_NL: b->span = SPAN_ROWS, b->count = s->cols; return;
     case SF_COUNT_GH: b->count = gates * h; break;
@@ -178,9 +214,23 @@ static int for_each_buffer(const bench_case *c, void (*f)(int, const char *, con
     return n;
 }
 
+static void args_of(const bench_case *c, const bench_shape *s, const sigfuse_buffer *b, const sigfuse_buffer *ws,
+                    size_t ws_bytes, sf_any_args *args);
+
+/* The catalogue's values of the case's call at a shape: its options and which buffers it
+ * passes (stand-ins, for what depends only on their presence). */
+static void values_of(const bench_case *c, const bench_shape *s, sf_op_values *v)
+{
+    static const sigfuse_buffer stand_in[BENCH_MAX_BUFS];
+    sf_any_args args;
+    args_of(c, s, stand_in, NULL, 0, &args);
+    sf_op_get(c->op, &args, v);
+}
+
 typedef struct layout_job {
     const bench_case *c;
     const bench_shape *s;
+    const sf_op_values *v;
     bench_buf *b;
     int n;
 } layout_job;
@@ -191,7 +241,8 @@ static void layout_one(int i, const char *name, const char *mod, void *user)
     const sf_buf_info *info = &sf_op_infos[job->c->op].bufs[i];
     const int64_t gates = sf_op_infos[job->c->op].shape == SF_SHAPE_LSTM ? 4 : 3;
     bench_buf *b = &job->b[job->n++];
-    *b = (bench_buf){info->name, !info->input, SPAN_ROWS, 0, KIND_FLOAT, false, 0.0, 0.0};
+    *b = (bench_buf){info->name, !info->input, SPAN_ROWS, 0, KIND_FLOAT, false, 0.0, 0.0,
+                     sf_op_buf_reads(job->c->op, job->v, i)};
     (void)name;
     span_of(info->count, b->output, gates, job->s, b);
     if (info->input)
@@ -200,7 +251,9 @@ static void layout_one(int i, const char *name, const char *mod, void *user)
 
 int bench_case_layout(const bench_case *c, const bench_shape *s, bench_buf *b)
 {
-    layout_job job = {c, s, b, 0};
+    sf_op_values v;
+    values_of(c, s, &v);
+    layout_job job = {c, s, &v, b, 0};
     for_each_buffer(c, layout_one, &job);
     return job.n;
 }
@@ -225,6 +278,7 @@ static const char *count_symbol(sf_count k, int64_t gates, char *buf, size_t siz
     case SF_COUNT_BGH: snprintf(buf, size, "%lldBH", (long long)gates); return buf;
     case SF_COUNT_GH: snprintf(buf, size, "%lldH", (long long)gates); return buf;
     case SF_COUNT_COLS: return "cols";
+    case SF_COUNT_ROWS: return "rows";
     case SF_COUNT_ND: return "ND";
     case SF_COUNT_LD: return "LD";
     case SF_COUNT_NL: return "NL";
@@ -233,13 +287,45 @@ static const char *count_symbol(sf_count k, int64_t gates, char *buf, size_t siz
     }
 }
 
-typedef struct formula_job {
-    const bench_case *c;
-    const char *symbol[BENCH_MAX_BUFS];   /* of the float-dtype terms, with their multiplicity */
+/* Terms of one kind (the float dtype's, or u8) with their multiplicity. */
+typedef struct formula_terms {
+    const char *symbol[BENCH_MAX_BUFS];
     int64_t times[BENCH_MAX_BUFS];
     char store[BENCH_MAX_BUFS][16];
-    int terms;
-    int64_t u8_n, scalar_bytes;
+    int n;
+} formula_terms;
+
+static void add_term(formula_terms *t, const char *sym, int64_t mult)
+{
+    for (int k = 0; k < t->n; k++)
+        if (strcmp(t->symbol[k], sym) == 0) {
+            t->times[k] += mult;
+            return;
+        }
+    snprintf(t->store[t->n], sizeof t->store[0], "%s", sym);
+    t->symbol[t->n] = t->store[t->n];
+    t->times[t->n++] = mult;
+}
+
+/* "2n + cols" */
+static void print_terms(const formula_terms *t, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (int k = 0; k < t->n; k++) {
+        const size_t len = strlen(out);
+        const char *sep = k ? " + " : "";
+        if (t->times[k] == 1)
+            snprintf(out + len, size - len, "%s%s", sep, t->symbol[k]);
+        else
+            snprintf(out + len, size - len, "%s%lld%s", sep, (long long)t->times[k], t->symbol[k]);
+    }
+}
+
+typedef struct formula_job {
+    const bench_case *c;
+    const sf_op_values *v;
+    formula_terms floats, u8;
+    int64_t scalar_bytes;
 } formula_job;
 
 static void formula_one(int i, const char *name, const char *mod, void *user)
@@ -247,52 +333,41 @@ static void formula_one(int i, const char *name, const char *mod, void *user)
     formula_job *job = user;
     const sf_buf_info *info = &sf_op_infos[job->c->op].bufs[i];
     const int64_t gates = sf_op_infos[job->c->op].shape == SF_SHAPE_LSTM ? 4 : 3;
+    const int64_t reads = sf_op_buf_reads(job->c->op, job->v, i);
     (void)name;
     if (info->count == SF_COUNT_LOSS || info->count == SF_COUNT_ONE) {
-        job->scalar_bytes += 4;
-        return;
-    }
-    if (strcmp(mod, "u8") == 0) {
-        job->u8_n++;
+        job->scalar_bytes += 4 * reads;
         return;
     }
     char buf[16];
     const char *sym = count_symbol(info->count, gates, buf, sizeof buf);
-    int64_t mult = 1;
+    int64_t mult = reads;
     /* "4BH" is 4 x "BH": terms of one kind add up. */
     if (info->count == SF_COUNT_BGH || info->count == SF_COUNT_GH) {
-        mult = gates;
+        mult *= gates;
         sym = info->count == SF_COUNT_BGH ? "BH" : "H";
     }
-    for (int t = 0; t < job->terms; t++)
-        if (strcmp(job->symbol[t], sym) == 0) {
-            job->times[t] += mult;
-            return;
-        }
-    snprintf(job->store[job->terms], sizeof job->store[0], "%s", sym);
-    job->symbol[job->terms] = job->store[job->terms];
-    job->times[job->terms++] = mult;
+    add_term(strcmp(mod, "u8") == 0 || info->role == SF_ROLE_MASK ? &job->u8 : &job->floats, sym, mult);
 }
 
 void bench_case_bytes_formula(const bench_case *c, char *out, size_t size)
 {
-    formula_job job = {.c = c};
+    bench_shape s = {1, 1, 1, 1, 0};   /* the whole problem: MEAN, as timed */
+    sf_op_values v;
+    values_of(c, &s, &v);
+    formula_job job = {.c = c, .v = &v};
     for_each_buffer(c, formula_one, &job);
-    char terms[160] = "";
-    for (int t = 0; t < job.terms; t++) {
-        const size_t len = strlen(terms);
-        const char *sep = t ? " + " : "";
-        if (job.times[t] == 1)
-            snprintf(terms + len, sizeof terms - len, "%s%s", sep, job.symbol[t]);
-        else
-            snprintf(terms + len, sizeof terms - len, "%s%lld%s", sep, (long long)job.times[t], job.symbol[t]);
-    }
-    if (job.u8_n)   /* one u8 tensor of n next to the float terms: "(2s + 1)n" */
-        snprintf(out, size, "(%llds + %lld)n", (long long)job.times[0], (long long)job.u8_n);
-    else if (job.terms == 1 && strchr(terms, ' ') == NULL)
-        snprintf(out, size, "%ss", terms);
+    char floats[160], u8[80];
+    print_terms(&job.floats, floats, sizeof floats);
+    print_terms(&job.u8, u8, sizeof u8);
+    if (job.u8.n == 1 && job.floats.n == 1 && strcmp(job.u8.symbol[0], job.floats.symbol[0]) == 0)
+        /* u8 and float tensors of one count: "(2s + 1)n" */
+        snprintf(out, size, "(%llds + %lld)%s", (long long)job.floats.times[0], (long long)job.u8.times[0],
+                 job.u8.symbol[0]);
+    else if (job.floats.n == 1 && strchr(floats, ' ') == NULL)
+        snprintf(out, size, "%ss%s%s", floats, job.u8.n ? " + " : "", u8);
     else
-        snprintf(out, size, "(%s)s", terms);
+        snprintf(out, size, "(%s)s%s%s", floats, job.u8.n ? " + " : "", u8);
     if (job.scalar_bytes) {
         const size_t len = strlen(out);
         snprintf(out + len, size - len, " + %lld", (long long)job.scalar_bytes);

@@ -184,6 +184,29 @@ const char *sf_op_buf_shape(sf_op op, const sf_op_values *v, int i)
     return reduction_of(op, v) == SIGFUSE_REDUCTION_NONE ? "[rows, cols]" : "[]";
 }
 
+#define TWO_PASS_(op_) [SF_OP_##op_] = true,
+static const bool two_pass[SF_OP_COUNT] = {SF_TWO_PASS(TWO_PASS_)};
+
+int sf_op_buf_reads(sf_op op, const sf_op_values *v, int i)
+{
+    const sf_op_info *info = &sf_op_infos[op];
+    const sf_buf_info *b = &info->bufs[i];
+    if (!v->bufs[i])
+        return 0;
+    if (!b->input)
+        return 1;
+    bool gradient = false, mean = false;
+    for (int k = info->n_inputs; k < info->n_bufs; k++)
+        gradient = gradient || (strcmp(info->bufs[k].name, "dlogits") == 0 && v->bufs[k]);
+    for (int k = 0; k < info->n_opts; k++)
+        mean = mean || (info->opts[k].reduction && v->opts[k] == SIGFUSE_REDUCTION_MEAN);
+    if (gradient && two_pass[op] && b->count == SF_COUNT_TOTAL)
+        return 2;
+    if (gradient && mean && b->role == SF_ROLE_MASK)
+        return 2;
+    return 1;
+}
+
 double sf_op_min_bytes(sf_op op, const sf_op_values *v)
 {
     const sf_op_info *info = &sf_op_infos[op];
@@ -193,6 +216,7 @@ double sf_op_min_bytes(sf_op op, const sf_op_values *v)
     double bytes = 0.0;
     for (int i = 0; i < info->n_bufs; i++)
         if (v->bufs[i])
-            bytes += (double)counts[info->bufs[i].count] * (double)sigfuse_dtype_size(v->bufs[i]->dtype);
+            bytes += (double)sf_op_buf_reads(op, v, i) * (double)counts[info->bufs[i].count] *
+                     (double)sigfuse_dtype_size(v->bufs[i]->dtype);
     return bytes;
 }

@@ -27,10 +27,17 @@
  *                                                 ANY buffers of that direction is needed)
  *   WS(field, bytes_field)                        the caller's workspace and its size
  * Inputs come before outputs. The fewest bytes an op moves is each present buffer once:
- * its count times its dtype's size, the workspace excluded (sf_op_min_bytes).
+ * its count times its dtype's size, the workspace excluded (sf_op_min_bytes), times the
+ * passes that read it (sf_op_buf_reads): an op of SF_TWO_PASS below that writes a
+ * gradient reads its [rows, cols] inputs twice, and a MEAN with a mask and a gradient
+ * reads the mask twice (its count first).
  */
 #ifndef SF_CATALOG_H
 #define SF_CATALOG_H
+
+/* Ops whose gradient needs per-row sums of the whole row first (Dice's I_r, U_r): with
+ * dlogits they make two passes, the second reading every [rows, cols] input again. */
+#define SF_TWO_PASS(X) X(bce_dice)
 
 #define SF_CATALOG(OP)                                                                                                 \
     OP(sigmoid_forward, activation, EW, sf_ew_args)                                                                    \
@@ -409,8 +416,13 @@ typedef struct sf_overflow {
     int64_t a, b;
 } sf_overflow;
 bool sf_op_counts(sf_op op, const sf_op_values *v, int64_t counts[SF_COUNT_KINDS], sf_overflow *overflow);
-/* The fewest bytes a call moves: each present buffer read or written once. */
+/* The fewest bytes a call moves: each present buffer read or written once, an input as
+ * many times as the passes that read it. */
 double sf_op_min_bytes(sf_op op, const sf_op_values *v);
+/* How many passes of the call read buffer i (0 when absent, 1 for an output): 2 for the
+ * [rows, cols] inputs of an SF_TWO_PASS op given dlogits, and for the mask of a MEAN
+ * given dlogits (the devices count the kept elements before they scale the gradient). */
+int sf_op_buf_reads(sf_op op, const sf_op_values *v, int i);
 /* The resolved role and shape of buffer i (LOSS follows the reduction). */
 sf_role sf_op_buf_role(sf_op op, const sf_op_values *v, int i);
 const char *sf_op_buf_shape(sf_op op, const sf_op_values *v, int i);
