@@ -46,7 +46,7 @@
 enum {
     OP_SIGMOID_F, OP_SIGMOID_B, OP_LOGSIG_F, OP_LOGSIG_B, OP_SILU_F, OP_SILU_B,
     OP_GLU_F, OP_GLU_B, OP_SWIGLU_F, OP_SWIGLU_B,
-    OP_LSTM_F, OP_LSTM_B, OP_GRU_F, OP_GRU_B, OP_BCE, OP_FOCAL,
+    OP_LSTM_F, OP_LSTM_B, OP_GRU_F, OP_GRU_B, OP_BCE, OP_FOCAL, OP_ASL, OP_DICE,
     OP_HP_WS, OP_HT_WS, OP_HP, OP_HT, OP_COUNT
 };
 
@@ -54,15 +54,15 @@ static const char *const op_names[OP_COUNT] = {
     "sigmoid_forward", "sigmoid_backward", "log_sigmoid_forward", "log_sigmoid_backward",
     "silu_forward", "silu_backward", "glu_forward", "glu_backward", "swiglu_forward",
     "swiglu_backward", "lstm_cell_forward", "lstm_cell_backward", "gru_cell_forward",
-    "gru_cell_backward", "bce_with_logits", "sigmoid_focal", "head_predict_workspace_size",
+    "gru_cell_backward", "bce_with_logits", "sigmoid_focal", "asymmetric", "bce_dice", "head_predict_workspace_size",
     "head_train_workspace_size", "head_predict", "head_train_step",
 };
 
 typedef enum { K_IN, K_OUT, K_WS } slot_kind;
-typedef enum { R_FLOAT, R_TARGET, R_LABEL, R_LOSS, R_SCALAR, R_BYTES } slot_role;
-/* Shapes: n; [B,H]; [B,G*H]; [G*H]; [R,C]; [C]; loss ([R,C] for NONE, else 1); 1;
+typedef enum { R_FLOAT, R_TARGET, R_LABEL, R_LOSS, R_SCALAR, R_BYTES, R_MASK } slot_role;
+/* Shapes: n; [B,H]; [B,G*H]; [G*H]; [R,C]; [C]; [R]; loss ([R,C] for NONE, else 1); 1;
  * [N,D]; [L,D]; [N,L]; [L]; workspace bytes. */
-typedef enum { S_N, S_BH, S_BGH, S_GH, S_RC, S_C, S_LOSS, S_ONE, S_ND, S_LD, S_NL, S_L, S_WS } slot_shape;
+typedef enum { S_N, S_BH, S_BGH, S_GH, S_RC, S_C, S_R, S_LOSS, S_ONE, S_ND, S_LD, S_NL, S_L, S_WS } slot_shape;
 
 typedef struct slot_def {
     const char *name;
@@ -128,14 +128,21 @@ static const op_def defs[OP_COUNT] = {
     [OP_GRU_B] = {11, {GRU_INPUTS, IN("dh", R_FLOAT, S_BH, 1), OUT("dgates_x", R_FLOAT, S_BGH, 0),
                        OUT("dgates_h", R_FLOAT, S_BGH, 0), OUT("dh_prev", R_FLOAT, S_BH, 0),
                        OUT("dbias_x", R_FLOAT, S_GH, 0), OUT("dbias_h", R_FLOAT, S_GH, 0)}},
-    [OP_BCE] = {9, {IN("logits", R_FLOAT, S_RC, 1), IN("targets", R_TARGET, S_RC, 1),
-                    IN("weight", R_FLOAT, S_RC, 0), IN("pos_weight", R_FLOAT, S_C, 0),
+    [OP_BCE] = {10, {IN("logits", R_FLOAT, S_RC, 1), IN("targets", R_TARGET, S_RC, 1),
+                    IN("mask", R_MASK, S_RC, 0), IN("weight", R_FLOAT, S_RC, 0), IN("pos_weight", R_FLOAT, S_C, 0),
                     IN("dloss_in", R_LOSS, S_LOSS, 0), OUT("loss", R_LOSS, S_LOSS, 0),
                     OUT("dlogits", R_FLOAT, S_RC, 0), OUT("probs", R_FLOAT, S_RC, 0),
                     OUT("labels", R_LABEL, S_RC, 0)}},
-    [OP_FOCAL] = {5, {IN("logits", R_FLOAT, S_RC, 1), IN("targets", R_TARGET, S_RC, 1),
-                      IN("dloss_in", R_LOSS, S_LOSS, 0), OUT("loss", R_LOSS, S_LOSS, 0),
-                      OUT("dlogits", R_FLOAT, S_RC, 0)}},
+    [OP_FOCAL] = {6, {IN("logits", R_FLOAT, S_RC, 1), IN("targets", R_TARGET, S_RC, 1),
+                      IN("mask", R_MASK, S_RC, 0), IN("dloss_in", R_LOSS, S_LOSS, 0),
+                      OUT("loss", R_LOSS, S_LOSS, 0), OUT("dlogits", R_FLOAT, S_RC, 0)}},
+    [OP_ASL] = {6, {IN("logits", R_FLOAT, S_RC, 1), IN("targets", R_TARGET, S_RC, 1),
+                    IN("mask", R_MASK, S_RC, 0), IN("dloss_in", R_LOSS, S_LOSS, 0),
+                    OUT("loss", R_LOSS, S_LOSS, 0), OUT("dlogits", R_FLOAT, S_RC, 0)}},
+    [OP_DICE] = {8, {IN("logits", R_FLOAT, S_RC, 1), IN("targets", R_TARGET, S_RC, 1),
+                     IN("mask", R_MASK, S_RC, 0), IN("pos_weight", R_FLOAT, S_C, 0),
+                     IN("dloss_in", R_SCALAR, S_ONE, 0), OUT("loss", R_SCALAR, S_ONE, 0),
+                     OUT("dlogits", R_FLOAT, S_RC, 0), OUT("dice", R_FLOAT, S_R, 0)}},
     /* The queries take the ops' argument structs: every buffer is only read (or not at
      * all), so all are inputs there. */
     [OP_HP_WS] = {7, {HEAD_PREDICT_SLOTS(IN, WS_QUERIED)}},
@@ -200,7 +207,7 @@ typedef struct cfg {
     int64_t s[3];
     sigfuse_dtype dtype;
     int reduction;
-    float beta, smooth, scale, thresh, alpha, gamma;
+    float beta, smooth, scale, thresh, alpha, gamma, gamma2;
     uint8_t chunk_sel, ws_mode, ws_aux, fill;
     uint64_t seed;
     slot_cfg slot[MAX_SLOTS];
@@ -231,6 +238,7 @@ static void decode(const uint8_t *data, size_t size, cfg *c)
     c->scale = opt_scale[o1 % 16];
     c->gamma = opt_gamma[o1 % 16];
     c->thresh = opt_thresh[o2 % 16];
+    c->gamma2 = opt_gamma[o2 % 16];
     if (c->op == OP_FOCAL)
         c->scale = opt_scale[o2 % 16];
     c->chunk_sel = rd(&r);
@@ -264,6 +272,8 @@ static const double specials[] = {
 static double random_value(uint64_t *s, slot_role role)
 {
     uint64_t u = splitmix(s);
+    if (role == R_MASK)
+        return u % 3 == 0 ? 0.0 : 1.0;
     if (role == R_TARGET) {
         switch (u % 8) {
         case 0: return 0.0;
@@ -332,6 +342,7 @@ static int64_t shape_count(const cfg *c, slot_shape sh, size_t ws_bytes)
     case S_GH: return mul3(g, s[1], 1);
     case S_RC: return mul3(s[0], s[1], 1);
     case S_C: return s[1] < 0 ? -1 : s[1];
+    case S_R: return s[0] < 0 ? -1 : s[0];
     case S_LOSS: return c->reduction == SIGFUSE_REDUCTION_NONE ? mul3(s[0], s[1], 1) : 1;
     case S_ONE: return 1;
     case S_ND: return mul3(s[0], s[1], 1);
@@ -356,6 +367,7 @@ static sigfuse_dtype slot_dtype(const cfg *c, const slot_def *d)
         return f == SIGFUSE_F64 ? SIGFUSE_F64 : SIGFUSE_F32;
     case R_SCALAR: return f == SIGFUSE_F64 ? SIGFUSE_F64 : SIGFUSE_F32;
     case R_BYTES: return SIGFUSE_U8;
+    case R_MASK: return (c->seed >> 5) % 5 == 0 ? f : SIGFUSE_U8;   /* now and then the wrong dtype */
     }
     return f;
 }
@@ -604,13 +616,25 @@ static sigfuse_status call(sigfuse_ctx *ctx, const cfg *c, const layout *L, size
      * being the slots in defs[]'s order (-Wextra names a field the header adds). */
     case OP_BCE: {
         sigfuse_bce_args a = {s[0], s[1], (sigfuse_reduction)c->reduction, c->smooth, c->scale, c->thresh,
-                              B(L, 0), B(L, 1), B(L, 2), B(L, 3), B(L, 4), B(L, 5), B(L, 6), B(L, 7), B(L, 8)};
+                              B(L, 0), B(L, 1), B(L, 2), B(L, 3), B(L, 4), B(L, 5), B(L, 6), B(L, 7), B(L, 8),
+                              B(L, 9)};
         return sigfuse_bce_with_logits(ctx, na ? NULL : &a);
     }
     case OP_FOCAL: {
         sigfuse_focal_args a = {s[0], s[1], (sigfuse_reduction)c->reduction, c->alpha, c->gamma, c->scale,
-                                B(L, 0), B(L, 1), B(L, 2), B(L, 3), B(L, 4)};
+                                B(L, 0), B(L, 1), B(L, 2), B(L, 3), B(L, 4), B(L, 5)};
         return sigfuse_sigmoid_focal(ctx, na ? NULL : &a);
+    }
+    case OP_ASL: {   /* gamma_pos, gamma_neg, margin from the gamma, alpha and smoothing tables */
+        sigfuse_asymmetric_args a = {s[0], s[1], (sigfuse_reduction)c->reduction, c->gamma, c->gamma2, c->smooth,
+                                     c->scale, B(L, 0), B(L, 1), B(L, 2), B(L, 3), B(L, 4), B(L, 5)};
+        return sigfuse_asymmetric(ctx, na ? NULL : &a);
+    }
+    case OP_DICE: {   /* bce_weight, dice_weight, smooth, label_smoothing, grad_scale */
+        sigfuse_bce_dice_args a = {s[0], s[1], (sigfuse_reduction)c->reduction, c->beta, c->alpha, c->gamma2,
+                                   c->smooth, c->scale, B(L, 0), B(L, 1), B(L, 2), B(L, 3), B(L, 4), B(L, 5),
+                                   B(L, 6), B(L, 7)};
+        return sigfuse_bce_dice(ctx, na ? NULL : &a);
     }
     case OP_HP_WS:
     case OP_HP: {
