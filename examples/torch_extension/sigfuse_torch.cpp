@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// sigfuse_torch: sigfuse's fused BCE-with-logits and SiLU as PyTorch autograd functions,
+// sigfuse_torch: sigfuse's fused losses (BCE with logits, sigmoid focal, asymmetric, BCE +
+// Dice, each with an optional mask of ignored targets) and SiLU as PyTorch autograd functions,
 // written on PyTorch's C++ side (torch::autograd::Function) over PyTorch's own tensors.
 //
 // sigfuse never allocates the caller's tensors: PyTorch allocates every output here and
@@ -8,7 +9,7 @@
 // tensors go to sigfuse's CPU reference (double inside; it also takes float64, which is
 // what torch.autograd.gradcheck wants).
 //
-// Gradients flow to the logits / the input only: targets, weight and pos_weight are
+// Gradients flow to the logits / the input only: targets, weight, pos_weight and mask are
 // treated as constants, and asking for their gradient is an error rather than a silent
 // zero. The backward passes are not themselves differentiable (no double backward).
 
@@ -24,6 +25,7 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace {
 
@@ -143,13 +145,20 @@ struct SiLU : public torch::autograd::Function<SiLU> {
     }
 };
 
-// ---- BCE with logits ------------------------------------------------------------------------
+// ---- The losses ------------------------------------------------------------------------------
 //
-// The logits are viewed as [rows, cols] with cols the last dimension (1 for a scalar), so
-// pos_weight is per column exactly as PyTorch broadcasts it. The forward computes only the
-// loss; the backward runs sigfuse once more with PyTorch's incoming gradient as the
-// upstream gradient, so nothing beyond the inputs is kept between the two (the same bytes
-// as saving the gradient from the forward, without the memory).
+// BCE with logits, the sigmoid focal loss, the asymmetric loss and BCE + Dice share one
+// autograd function: the logits are viewed as [rows, cols] (cols the last dimension, 1 for
+// a scalar, so that pos_weight is per column exactly as PyTorch broadcasts it; for
+// bce_dice, rows the first dimension, the images, and cols everything after it, the
+// pixels). The forward computes only the loss; the backward runs sigfuse once more with
+// PyTorch's incoming gradient as the upstream gradient, so nothing beyond the inputs is
+// kept between the two (the same bytes as saving the gradient from the forward, without
+// the memory). A mask (bool or uint8, the logits' shape, 0 / False: ignored) goes to
+// sigfuse as its u8 mask.
+
+enum LossOp : int64_t { LOSS_BCE, LOSS_FOCAL, LOSS_ASYMMETRIC, LOSS_BCE_DICE };
+const char *const loss_names[] = {"bce_with_logits", "sigmoid_focal", "asymmetric", "bce_dice"};
 
 sigfuse_reduction reduction_of(const std::string &reduction)
 {
@@ -163,24 +172,28 @@ sigfuse_reduction reduction_of(const std::string &reduction)
 }
 
 // The inputs made contiguous and in the shapes sigfuse takes; absent ones stay undefined.
-struct BceInputs {
-    at::Tensor logits, targets, weight, pos_weight;
+struct LossInputs {
+    at::Tensor logits, targets, weight, pos_weight, mask;
     int64_t rows = 0, cols = 0;
 
-    // The logits as [rows, cols]: cols is the last dimension (1 for a scalar).
-    void set_shape()
+    void set_shape(LossOp op)
     {
-        cols = logits.dim() == 0 ? 1 : logits.size(-1);
+        if (op == LOSS_BCE_DICE) {   // [images, pixels]
+            rows = logits.dim() == 0 ? 1 : logits.size(0);
+            cols = rows == 0 ? 0 : logits.numel() / rows;
+            return;
+        }
+        cols = logits.dim() == 0 ? 1 : logits.size(-1);   // [rows, labels]
         rows = cols == 0 ? 0 : logits.numel() / cols;
     }
 };
 
-BceInputs bce_inputs(const at::Tensor &logits, const at::Tensor &targets, const at::Tensor &weight,
-                     const at::Tensor &pos_weight)
+LossInputs loss_inputs(LossOp op, const at::Tensor &logits, const at::Tensor &targets, const at::Tensor &weight,
+                       const at::Tensor &pos_weight, const at::Tensor &mask)
 {
-    BceInputs in;
+    LossInputs in;
     in.logits = logits.contiguous();
-    in.set_shape();
+    in.set_shape(op);
     TORCH_CHECK(targets.sizes() == logits.sizes(), "sigfuse_torch: targets have shape ", targets.sizes(),
                 " but the logits have ", logits.sizes());
     same_device(logits, targets, "targets");
@@ -194,51 +207,90 @@ BceInputs bce_inputs(const at::Tensor &logits, const at::Tensor &targets, const 
     }
     if (pos_weight.defined()) {
         same_device(logits, pos_weight, "pos_weight");
-        // One value per column, or one for all (broadcast as PyTorch would).
+        // One value per column (per pixel for bce_dice), or one for all.
         TORCH_CHECK(pos_weight.numel() == in.cols || pos_weight.numel() == 1, "sigfuse_torch: pos_weight has ",
                     pos_weight.numel(), " elements but the logits have ", in.cols,
-                    " columns (their last dimension); it must have one per column or one in all");
+                    op == LOSS_BCE_DICE ? " pixels (the elements of an image)"
+                                        : " columns (their last dimension)",
+                    "; it must have one per column or one in all");
         in.pos_weight = pos_weight.to(logits.scalar_type()).reshape({-1}).expand({in.cols}).contiguous();
+    }
+    if (mask.defined()) {
+        same_device(logits, mask, "mask");
+        TORCH_CHECK(mask.sizes() == logits.sizes(), "sigfuse_torch: mask has shape ", mask.sizes(),
+                    " but the logits have ", logits.sizes());
+        TORCH_CHECK(mask.scalar_type() == at::kBool || mask.scalar_type() == at::kByte,
+                    "sigfuse_torch: mask must be bool or uint8 (0: ignored), not ", mask.scalar_type());
+        in.mask = mask.contiguous();
     }
     return in;
 }
 
-// One sigfuse_bce_with_logits call: the loss (when `loss` is defined) and/or the gradient
-// (when `dlogits` is defined) with upstream gradient `upstream` (undefined: 1).
-void bce_call(const BceInputs &in, sigfuse_reduction reduction, const at::Tensor &upstream,
-              const at::Tensor &loss, const at::Tensor &dlogits)
+// A buffer for a tensor that may be absent: its address, or NULL.
+const sigfuse_buffer *optional_buffer(const at::Tensor &t, const char *name, sigfuse_buffer *storage)
 {
-    const sigfuse_buffer x = buffer_of(in.logits, "logits"), t = buffer_of(in.targets, "targets");
-    sigfuse_buffer w, pw, up, l, g;
-    sigfuse_bce_args a;
-    sigfuse_bce_args_init(&a);
-    a.rows = in.rows;
-    a.cols = in.cols;
-    a.reduction = reduction;
-    a.logits = &x;
-    a.targets = &t;
-    if (in.weight.defined()) {
-        w = buffer_of(in.weight, "weight");
-        a.weight = &w;
-    }
-    if (in.pos_weight.defined()) {
-        pw = buffer_of(in.pos_weight, "pos_weight");
-        a.pos_weight = &pw;
-    }
-    if (upstream.defined()) {
-        up = buffer_of(upstream, "grad_output");
-        a.dloss_in = &up;
-    }
-    if (loss.defined()) {
-        l = buffer_of(loss, "loss");
-        a.loss = &l;
-    }
-    if (dlogits.defined()) {
-        g = buffer_of(dlogits, "grad_input");
-        a.dlogits = &g;
-    }
+    if (!t.defined())
+        return nullptr;
+    *storage = buffer_of(t, name);
+    return storage;
+}
+
+// One sigfuse call of the loss: the loss (when `loss` is defined) and/or the gradient (when
+// `dlogits` is defined) with upstream gradient `upstream` (undefined: 1). opts are the
+// op's options in the order of its Python arguments (see the entry points below).
+void loss_call(LossOp op, const LossInputs &in, sigfuse_reduction reduction, const std::vector<double> &opts,
+               const at::Tensor &upstream, const at::Tensor &loss, const at::Tensor &dlogits)
+{
+    sigfuse_buffer x = buffer_of(in.logits, "logits"), t = buffer_of(in.targets, "targets");
+    sigfuse_buffer w, pw, m, up, l, g;
+    const sigfuse_buffer *mask = optional_buffer(in.mask, "mask", &m);
+    const sigfuse_buffer *dloss_in = optional_buffer(upstream, "grad_output", &up);
+    const sigfuse_buffer *loss_out = optional_buffer(loss, "loss", &l);
+    const sigfuse_buffer *grad_out = optional_buffer(dlogits, "grad_input", &g);
+    const auto opt = [&](size_t i) { return static_cast<float>(opts.at(i)); };
     Call call = context_for(in.logits);
-    check(sigfuse_bce_with_logits(call.ctx, &a), call.ctx, "bce_with_logits");
+    sigfuse_status st = SIGFUSE_SUCCESS;
+    switch (op) {
+    case LOSS_BCE: {
+        sigfuse_bce_args a;
+        sigfuse_bce_args_init(&a);
+        a.rows = in.rows, a.cols = in.cols, a.reduction = reduction;
+        a.logits = &x, a.targets = &t, a.mask = mask, a.dloss_in = dloss_in, a.loss = loss_out, a.dlogits = grad_out;
+        a.weight = optional_buffer(in.weight, "weight", &w);
+        a.pos_weight = optional_buffer(in.pos_weight, "pos_weight", &pw);
+        st = sigfuse_bce_with_logits(call.ctx, &a);
+        break;
+    }
+    case LOSS_FOCAL: {
+        sigfuse_focal_args a;
+        sigfuse_focal_args_init(&a);
+        a.rows = in.rows, a.cols = in.cols, a.reduction = reduction;
+        a.alpha = opt(0), a.gamma = opt(1);
+        a.logits = &x, a.targets = &t, a.mask = mask, a.dloss_in = dloss_in, a.loss = loss_out, a.dlogits = grad_out;
+        st = sigfuse_sigmoid_focal(call.ctx, &a);
+        break;
+    }
+    case LOSS_ASYMMETRIC: {
+        sigfuse_asymmetric_args a;
+        sigfuse_asymmetric_args_init(&a);
+        a.rows = in.rows, a.cols = in.cols, a.reduction = reduction;
+        a.gamma_pos = opt(0), a.gamma_neg = opt(1), a.margin = opt(2);
+        a.logits = &x, a.targets = &t, a.mask = mask, a.dloss_in = dloss_in, a.loss = loss_out, a.dlogits = grad_out;
+        st = sigfuse_asymmetric(call.ctx, &a);
+        break;
+    }
+    case LOSS_BCE_DICE: {
+        sigfuse_bce_dice_args a;
+        sigfuse_bce_dice_args_init(&a);
+        a.images = in.rows, a.pixels = in.cols, a.reduction = reduction;
+        a.bce_weight = opt(0), a.dice_weight = opt(1), a.smooth = opt(2), a.label_smoothing = opt(3);
+        a.logits = &x, a.targets = &t, a.mask = mask, a.dloss_in = dloss_in, a.loss = loss_out, a.dlogits = grad_out;
+        a.pos_weight = optional_buffer(in.pos_weight, "pos_weight", &pw);
+        st = sigfuse_bce_dice(call.ctx, &a);
+        break;
+    }
+    }
+    check(st, call.ctx, loss_names[op]);
 }
 
 // A reduced loss is f32 in sigfuse (f64 for f64 logits): that is its buffer dtype.
@@ -247,20 +299,26 @@ at::ScalarType reduced_type(const at::Tensor &logits)
     return logits.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
 }
 
-struct BCEWithLogits : public torch::autograd::Function<BCEWithLogits> {
+at::Tensor optional_tensor(const c10::optional<at::Tensor> &t) { return t ? *t : at::Tensor(); }
+
+struct Loss : public torch::autograd::Function<Loss> {
     static at::Tensor forward(torch::autograd::AutogradContext *ctx, const at::Tensor &logits,
                               const at::Tensor &targets, const c10::optional<at::Tensor> &weight,
-                              const c10::optional<at::Tensor> &pos_weight, int64_t reduction)
+                              const c10::optional<at::Tensor> &pos_weight, const c10::optional<at::Tensor> &mask,
+                              int64_t op, int64_t reduction, std::vector<double> opts)
     {
+        const auto lop = static_cast<LossOp>(op);
         const auto red = static_cast<sigfuse_reduction>(reduction);
-        const BceInputs in = bce_inputs(logits, targets, weight ? *weight : at::Tensor(),
-                                        pos_weight ? *pos_weight : at::Tensor());
+        const LossInputs in = loss_inputs(lop, logits, targets, optional_tensor(weight), optional_tensor(pos_weight),
+                                          optional_tensor(mask));
         at::Tensor loss = red == SIGFUSE_REDUCTION_NONE
                               ? at::empty_like(in.logits)
                               : at::empty({}, in.logits.options().dtype(reduced_type(in.logits)));
-        bce_call(in, red, at::Tensor(), loss, at::Tensor());
-        ctx->save_for_backward({in.logits, in.targets, in.weight, in.pos_weight});
+        loss_call(lop, in, red, opts, at::Tensor(), loss, at::Tensor());
+        ctx->save_for_backward({in.logits, in.targets, in.weight, in.pos_weight, in.mask});
+        ctx->saved_data["op"] = op;
         ctx->saved_data["reduction"] = reduction;
+        ctx->saved_data["opts"] = opts;
         // PyTorch returns the loss in the logits' dtype; so does this.
         return red == SIGFUSE_REDUCTION_NONE ? loss.view(logits.sizes()) : loss.to(logits.scalar_type());
     }
@@ -269,40 +327,74 @@ struct BCEWithLogits : public torch::autograd::Function<BCEWithLogits> {
                                                  torch::autograd::tensor_list grads)
     {
         const auto saved = ctx->get_saved_variables();
+        const auto op = static_cast<LossOp>(ctx->saved_data["op"].toInt());
         const auto red = static_cast<sigfuse_reduction>(ctx->saved_data["reduction"].toInt());
-        BceInputs in;
+        const std::vector<double> opts = ctx->saved_data["opts"].toDoubleVector();
+        LossInputs in;
         in.logits = saved[0];
         in.targets = saved[1];
         in.weight = saved[2];
         in.pos_weight = saved[3];
-        in.set_shape();
+        in.mask = saved[4];
+        in.set_shape(op);
         // The upstream gradient: a tensor like the loss for 'none', else one number, which
         // sigfuse reads from device memory (no copy to the host, no synchronisation).
         const at::Tensor upstream = red == SIGFUSE_REDUCTION_NONE
                                         ? grads[0].to(in.logits.scalar_type()).contiguous()
                                         : grads[0].to(reduced_type(in.logits)).contiguous();
         at::Tensor dlogits = at::empty_like(in.logits);
-        bce_call(in, red, upstream, at::Tensor(), dlogits);
-        return {dlogits, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+        loss_call(op, in, red, opts, upstream, at::Tensor(), dlogits);
+        return {dlogits, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
+                at::Tensor()};
     }
 };
+
+at::Tensor apply_loss(LossOp op, const at::Tensor &logits, const at::Tensor &targets,
+                      const c10::optional<at::Tensor> &weight, const c10::optional<at::Tensor> &pos_weight,
+                      const c10::optional<at::Tensor> &mask, const std::string &reduction, std::vector<double> opts)
+{
+    const sigfuse_reduction red = reduction_of(reduction);
+    TORCH_CHECK(!targets.requires_grad() && !(weight && weight->requires_grad()) &&
+                    !(pos_weight && pos_weight->requires_grad()) && !(mask && mask->requires_grad()),
+                "sigfuse_torch.", loss_names[op], ": gradients flow to the logits only; "
+                "targets, weight, pos_weight and mask must not require grad (detach them)");
+    // Absent tensors stay c10::nullopt: Function::apply takes optionals as inputs that may
+    // be missing, while an undefined at::Tensor there is an error in older PyTorch.
+    return Loss::apply(logits, targets, weight, pos_weight, mask, static_cast<int64_t>(op),
+                       static_cast<int64_t>(red), std::move(opts));
+}
 
 // ---- Python entry points ---------------------------------------------------------------------
 
 at::Tensor silu(const at::Tensor &x) { return SiLU::apply(x); }
 
 at::Tensor bce_with_logits(const at::Tensor &logits, const at::Tensor &targets,
-                           const c10::optional<at::Tensor> &weight,
-                           const c10::optional<at::Tensor> &pos_weight, const std::string &reduction)
+                           const c10::optional<at::Tensor> &weight, const c10::optional<at::Tensor> &pos_weight,
+                           const std::string &reduction, const c10::optional<at::Tensor> &mask)
 {
-    const sigfuse_reduction red = reduction_of(reduction);
-    TORCH_CHECK(!targets.requires_grad() && !(weight && weight->requires_grad()) &&
-                    !(pos_weight && pos_weight->requires_grad()),
-                "sigfuse_torch.bce_with_logits: gradients flow to the logits only; "
-                "targets, weight and pos_weight must not require grad (detach them)");
-    // Absent tensors stay c10::nullopt: Function::apply takes optionals as inputs that may
-    // be missing, while an undefined at::Tensor there is an error in older PyTorch.
-    return BCEWithLogits::apply(logits, targets, weight, pos_weight, static_cast<int64_t>(red));
+    return apply_loss(LOSS_BCE, logits, targets, weight, pos_weight, mask, reduction, {});
+}
+
+at::Tensor sigmoid_focal(const at::Tensor &logits, const at::Tensor &targets, double alpha, double gamma,
+                         const std::string &reduction, const c10::optional<at::Tensor> &mask)
+{
+    return apply_loss(LOSS_FOCAL, logits, targets, c10::nullopt, c10::nullopt, mask, reduction, {alpha, gamma});
+}
+
+at::Tensor asymmetric(const at::Tensor &logits, const at::Tensor &targets, double gamma_pos, double gamma_neg,
+                      double margin, const std::string &reduction, const c10::optional<at::Tensor> &mask)
+{
+    return apply_loss(LOSS_ASYMMETRIC, logits, targets, c10::nullopt, c10::nullopt, mask, reduction,
+                      {gamma_pos, gamma_neg, margin});
+}
+
+at::Tensor bce_dice(const at::Tensor &logits, const at::Tensor &targets, double bce_weight, double dice_weight,
+                    double smooth, double label_smoothing, const c10::optional<at::Tensor> &pos_weight,
+                    const std::string &reduction, const c10::optional<at::Tensor> &mask)
+{
+    TORCH_CHECK(reduction != "none", "sigfuse_torch.bce_dice: reduction must be 'mean' or 'sum' (the loss is one number)");
+    return apply_loss(LOSS_BCE_DICE, logits, targets, c10::nullopt, pos_weight, mask, reduction,
+                      {bce_weight, dice_weight, smooth, label_smoothing});
 }
 
 std::string backends()
@@ -319,12 +411,29 @@ std::string backends()
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m)
 {
-    m.doc() = "sigfuse's fused sigmoid-BCE and SiLU as PyTorch autograd functions";
+    m.doc() = "sigfuse's fused sigmoid losses (BCE, focal, asymmetric, BCE + Dice) and SiLU as PyTorch autograd "
+              "functions";
     m.def("silu", &silu, "y = x * sigmoid(x), like torch.nn.functional.silu", py::arg("input"));
     m.def("bce_with_logits", &bce_with_logits,
-          "Like torch.nn.functional.binary_cross_entropy_with_logits; exact limits at infinite logits",
+          "Like torch.nn.functional.binary_cross_entropy_with_logits; exact limits at infinite logits; "
+          "mask (bool / uint8, 0: ignored) leaves elements out, 'mean' over the kept ones",
           py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
-          py::arg("pos_weight") = py::none(), py::arg("reduction") = "mean");
+          py::arg("pos_weight") = py::none(), py::arg("reduction") = "mean", py::arg("mask") = py::none());
+    m.def("sigmoid_focal", &sigmoid_focal,
+          "Like torchvision.ops.sigmoid_focal_loss (alpha < 0: no alpha term); finite at saturated logits",
+          py::arg("input"), py::arg("target"), py::arg("alpha") = 0.25, py::arg("gamma") = 2.0,
+          py::arg("reduction") = "mean", py::arg("mask") = py::none());
+    m.def("asymmetric", &asymmetric,
+          "The asymmetric loss (ASL, Ridnik et al. 2021) in logit space: "
+          "-[y (1-p)^gamma_pos log p + (1-y) p_m^gamma_neg log(1-p_m)], p_m = max(p - margin, 0)",
+          py::arg("input"), py::arg("target"), py::arg("gamma_pos") = 0.0, py::arg("gamma_neg") = 4.0,
+          py::arg("margin") = 0.05, py::arg("reduction") = "mean", py::arg("mask") = py::none());
+    m.def("bce_dice", &bce_dice,
+          "bce_weight * BCE (reduction 'mean' or 'sum') + dice_weight * mean over images (dim 0) of "
+          "1 - (2 sum p y + smooth) / (sum p + sum y + smooth)",
+          py::arg("input"), py::arg("target"), py::arg("bce_weight") = 1.0, py::arg("dice_weight") = 1.0,
+          py::arg("smooth") = 1.0, py::arg("label_smoothing") = 0.0, py::arg("pos_weight") = py::none(),
+          py::arg("reduction") = "mean", py::arg("mask") = py::none());
     m.def("sigfuse_version", &sigfuse_version, "the sigfuse library's version");
     m.def("backends", &backends, "the tensor devices this build hands to sigfuse");
 }
