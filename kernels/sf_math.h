@@ -658,9 +658,19 @@ SF_FN void sf_asl_loss_grad(float x, float y, float gpos, float gneg, float marg
         const float l = pm < 0.5f ? -SF_LOG1P(-pm) : -SF_LOG(om);
         const float qn = SF_POW(pm, gneg);
         const float ratio = pm > 0.0f ? l / pm : 1.0f;
-        const float ssn = s * sn;
+        /* Past x = 64, p (1 - p) falls toward the subnormals, whose rounding the division
+         * by 1 - p_m (as small as m) would scale up: there sigma(-x) is taken as
+         * e^(64 - x) times e^-64 (sf_sigmoid_pair_scaled) and the scale applied last. */
+        float snk = sn, ksn = 1.0f;
+        if (x > 64.0f) {
+            float s2, ks;
+            sf_sigmoid_pair_scaled(x, &s2, &snk, &ks, &ksn);
+        }
+        const float ssn = s * snk;
         lneg = qn * l;
-        gneg_e = d > 0.0f ? qn * (gneg * ssn * ratio + ssn / om) : (d == d ? 0.0f : d);
+        /* p_m^g- p (1 - p) [g- L / p_m + 1 / (1 - p_m)]: both bracket terms are positive,
+         * one fma. */
+        gneg_e = d > 0.0f ? (qn * (ssn * SF_FMA(gneg, ratio, 1.0f / om))) * ksn : (d == d ? 0.0f : d);
     }
     *loss = sf_mul_limit(y, lpos) + sf_mul_limit(1.0f - y, lneg);
     *grad = y * gpos_e + (1.0f - y) * gneg_e;

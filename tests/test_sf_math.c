@@ -627,3 +627,63 @@ Test(sf_math, bce_loss_forms_within_4_ulp_of_double)
     cr_log_info("bce loss: worst plain %.2f ulp, p = 1 form %.2f ulp, hard form (loss and gradient) %.2f ulp",
                 worst_plain, worst_unit, worst_hard);
 }
+
+/* The asymmetric loss's f32 form against the f64 reference (the same call in f64 on the
+ * CPU backend): loss and gradient within the suite's limit for it (tu_ulp_limit_f32) of
+ * the magnitude at which their f32 terms round (tu_scale_asymmetric), the exact limits at
+ * +-inf, NaN where the reference has it.
+ * Every 1/32 of [-110, 110] and the specials, for the usual setting, margin 0, soft and
+ * hard targets, integer and fractional gammas. */
+#include "testutil.h"
+
+Test(sf_math, asymmetric_within_the_ulp_contract_of_the_reference)
+{
+    enum { NX = 220 * 32 + 1 + 6 };
+    static float xs[NX];
+    for (int i = 0; i < 220 * 32 + 1; i++)
+        xs[i] = -110.0f + (float)i / 32.0f;
+    const float specials[6] = {INFINITY, -INFINITY, NAN, 1e30f, -1e30f, 0x1p-140f};
+    memcpy(xs + 220 * 32 + 1, specials, sizeof specials);
+    const float opts[][3] = {{0.0f, 4.0f, 0.05f}, {0.0f, 4.0f, 0.0f}, {1.0f, 2.0f, 0.2f},
+                             {2.5f, 0.5f, 0.05f}, {0.0f, 0.0f, 0.0f}, {3.0f, 1.0f, 0.5f}};
+    const float ys[] = {0.0f, 1.0f, 0.3f, 0.85f};
+    sigfuse_ctx *ctx = tu_cpu_ctx();
+    double worst = 0.0;
+    int bad = 0;
+    const double limit = tu_ulp_limit_f32("asymmetric(", "loss");
+    for (size_t io = 0; io < sizeof opts / sizeof opts[0]; io++)
+        for (size_t iy = 0; iy < sizeof ys / sizeof ys[0]; iy++) {
+            tu_buf x = tu_alloc(SIGFUSE_F64, NX), y = tu_alloc(SIGFUSE_F64, NX);
+            tu_buf l = tu_alloc(SIGFUSE_F64, NX), d = tu_alloc(SIGFUSE_F64, NX);
+            for (int i = 0; i < NX; i++) {
+                tu_set(&x, i, xs[i]);
+                tu_set(&y, i, ys[iy]);
+            }
+            sigfuse_asymmetric_args a;
+            sigfuse_asymmetric_args_init(&a);
+            a.rows = 1, a.cols = NX, a.reduction = SIGFUSE_REDUCTION_NONE;
+            a.gamma_pos = opts[io][0], a.gamma_neg = opts[io][1], a.margin = opts[io][2];
+            a.logits = &x.desc, a.targets = &y.desc, a.loss = &l.desc, a.dlogits = &d.desc;
+            TU_OK(ctx, sigfuse_asymmetric(ctx, &a));
+            for (int i = 0; i < NX; i++) {
+                float lf, gf;
+                sf_asl_loss_grad(xs[i], ys[iy], opts[io][0], opts[io][1], opts[io][2], &lf, &gf);
+                double ml, mg;
+                tu_scale_asymmetric(xs[i], ys[iy], opts[io][0], opts[io][1], opts[io][2], &ml, &mg);
+                const double tl = tu_get(&l, i), tg = tu_get(&d, i);
+                const double el = isfinite(tl) ? fabs(lf - tl) / tu_ulp32(ml > 0 ? ml : fabs(tl)) : 0.0;
+                const double eg = isfinite(tg) ? fabs(gf - tg) / tu_ulp32(mg > 0 ? mg : fabs(tg)) : 0.0;
+                const bool same_special = (isfinite(tl) ? isfinite(lf) : tu_same(lf, tl)) &&
+                                          (isfinite(tg) ? isfinite(gf) : tu_same(gf, tg));
+                worst = fmax(worst, fmax(el, eg));
+                if (!(el <= limit && eg <= limit && same_special) && bad++ < 20)
+                    cr_log_error("asl(x=%a, y=%g, g+=%g, g-=%g, m=%g): loss %a vs %a (%.2f ulp), grad %a vs %a (%.2f ulp)",
+                                 (double)xs[i], (double)ys[iy], (double)opts[io][0], (double)opts[io][1],
+                                 (double)opts[io][2], (double)lf, tl, el, (double)gf, tg, eg);
+            }
+            tu_free(&x), tu_free(&y), tu_free(&l), tu_free(&d);
+        }
+    sigfuse_ctx_destroy(ctx);
+    cr_log_info("asymmetric: worst %.2f ulp", worst);
+    cr_expect(bad == 0, "%d elements outside the contract", bad);
+}
