@@ -52,7 +52,9 @@ Implementations (see LEGEND below for each op):
 
 The peers, and where each is: F.binary_cross_entropy_with_logits forward + backward
 without (bce_with_logits, bce_with_logits/u8) and with weight and pos_weight (bce_with_logits/weighted), and
-forward only (bce_with_logits/loss); torchvision's sigmoid_focal_loss (sigmoid_focal); torch.sigmoid,
+forward only (bce_with_logits/loss); torchvision's sigmoid_focal_loss (sigmoid_focal); the
+authors' AsymmetricLoss (asymmetric); BCE + soft Dice in torch ops (bce_dice, 16 images of
+512 x 512); each loss times a u8 mask, summed over its count (the /mask rows); torch.sigmoid,
 F.logsigmoid, F.silu (forward, and the aten backward autograd runs); F.glu; SwiGLU
 (a * F.silu(b)); the LSTM / GRU cells (eager and compiled cell math, and the fused kernels
 torch._VF.lstm_cell / gru_cell run after their GEMMs as alt); Linear + BCE for the head
@@ -76,7 +78,8 @@ import traceback
 
 import torch
 
-from peers_cases import CASE_NAMES, CASES, CUDA_SIZES, DTYPES, ESIZE, FLOOR, FOCAL_SOURCE, QUICK_SIZES, TOL, Maker, shapes
+from peers_cases import (CASE_NAMES, CASES, CUDA_SIZES, DTYPES, ESIZE, FLOOR, FOCAL_SOURCE, QUICK_SIZES, TOL, Maker,
+                         case_shapes, shapes)
 
 # ---- Running one implementation -----------------------------------------------------------------------
 
@@ -581,7 +584,7 @@ def main(argv=None):
         if not selected(case["name"], args.ops):
             continue
         for dt in args.dtypes:
-            for label, rows_, cols, d in shapes(case["family"], sizes):
+            for label, rows_, cols, d in case_shapes(case, sizes, sizes == CUDA_SIZES):
                 work.append((case, dt, label, rows_, cols, d))
 
     rows = []

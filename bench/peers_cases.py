@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """The cases bench/peers.py times with PyTorch: sigfuse-bench's sizes and input ranges, the
-float64 references, the cell and focal math in torch ops, and one entry per sigfuse-bench
+float64 references, the cell, focal, asymmetric, BCE + Dice and masked-loss math in torch ops, and one entry per sigfuse-bench
 case (named as that case: the op's API name, or <op>/<variant>) with its eager, compiled
 and PyTorch-fused ("alt") implementations and its fewest bytes. See peers.py for the
 method."""
@@ -42,6 +42,25 @@ def loss_cols(total):
     return cols
 
 
+# bce_dice's rows are images: 16 of 512 x 512 pixels at the default sizes (cases.c's
+# bench_case_own_shape); else rows = the largest divisor of each size up to 16.
+OWN_SHAPES = {"bce_dice": (16, 512 * 512)}
+
+
+def case_shapes(case, sizes, defaults):
+    """(label, rows, cols, d) of one case as sigfuse-bench shapes it."""
+    own = OWN_SHAPES.get(case["name"].split("/")[0])
+    if own is None:
+        return shapes(case["family"], sizes)
+    out = []
+    for total in ([own[0] * own[1]] if defaults else sizes["elementwise"]):
+        rows = min(total, own[0])
+        while rows > 1 and total % rows:
+            rows -= 1
+        out.append(("%dx%d" % (rows, total // rows), rows, total // rows, 0))
+    return out
+
+
 def shapes(family, sizes):
     """(label, rows, cols, d) as sigfuse-bench names and shapes them."""
     out = []
@@ -80,6 +99,11 @@ class Maker:
     def binary(self, shape, u8=False):
         t = torch.rand(shape, generator=self.gen, device=self.device, dtype=torch.float32) < 0.5
         return t.to(torch.uint8 if u8 else self.dtype)
+
+    def keep(self, shape, p):
+        """A u8 mask with a 1 (kept) at the chance p (cases.c: nine in ten)."""
+        t = torch.rand(shape, generator=self.gen, device=self.device, dtype=torch.float32) < p
+        return t.to(torch.uint8)
 
 
 # ---- float64 references ----------------------------------------------------------------------------
@@ -203,7 +227,7 @@ def cell_inputs(k, spec):
     return make
 
 
-def loss_inputs(weighted=False, u8=False):
+def loss_inputs(weighted=False, u8=False, mask=False):
     def make(m, rows, cols, d):
         out = {"logits": m.uniform((rows, cols), *LOGIT)}
         if weighted:
@@ -212,8 +236,61 @@ def loss_inputs(weighted=False, u8=False):
             out["pos_weight"] = m.uniform((cols,), 0.5, 4.0)
         else:
             out["targets"] = m.binary((rows, cols), u8=u8)
+        if mask:
+            out["mask"] = m.keep((rows, cols), 0.9)
         return out
     return make
+
+
+# ---- Ignored targets, the asymmetric loss and BCE + Dice in torch ops --------------------------------
+
+
+def masked_mean(le, mask):
+    """MEAN over the kept elements, as a user writes it: loss * mask summed, over the count."""
+    keep = mask.to(le.dtype)
+    return (le * keep).sum() / keep.sum()
+
+
+def bce_masked(x, t, mask):
+    return masked_mean(F.binary_cross_entropy_with_logits(x, t, reduction="none"), mask)
+
+
+def focal_masked(x, t, mask, alpha=0.25, gamma=2.0):
+    p = torch.sigmoid(x)
+    ce = F.binary_cross_entropy_with_logits(x, t, reduction="none")
+    p_t = p * t + (1 - p) * (1 - t)
+    le = (alpha * t + (1 - alpha) * (1 - t)) * ce * (1 - p_t) ** gamma
+    return masked_mean(le, mask)
+
+
+def asl_elements(x, t, gamma_pos=0.0, gamma_neg=4.0, clip=0.05, eps=1e-8):
+    """The authors' AsymmetricLoss (Alibaba-MIIL/ASL, losses.py) per element, with the
+    focusing weight differentiated (disable_torch_grad_focal_loss=False): the true gradient,
+    which sigfuse computes; the clamps at eps are inactive for logits in [-8, 8]."""
+    xs_pos = torch.sigmoid(x)
+    xs_neg = (1 - xs_pos + clip).clamp(max=1)
+    los_pos = t * torch.log(xs_pos.clamp(min=eps))
+    los_neg = (1 - t) * torch.log(xs_neg.clamp(min=eps))
+    pt = xs_pos * t + xs_neg * (1 - t)
+    gamma = gamma_pos * t + gamma_neg * (1 - t)
+    return -(los_pos + los_neg) * torch.pow(1 - pt, gamma)
+
+
+def asl_loss(x, t):
+    return asl_elements(x, t).mean()
+
+
+def asl_masked(x, t, mask):
+    return masked_mean(asl_elements(x, t), mask)
+
+
+def bce_dice_loss(x, t, smooth=1.0):
+    """BCE (mean) + mean over images of 1 - soft Dice; returns the loss (its dice per image is
+    computed on the way, as a segmentation loop logs it)."""
+    bce = F.binary_cross_entropy_with_logits(x, t)
+    p = torch.sigmoid(x)
+    dice = (2 * (p * t).sum(1) + smooth) / (p.sum(1) + t.sum(1) + smooth)
+    return bce + (1 - dice).mean()
 
 
 def head_inputs(train):
@@ -378,6 +455,26 @@ CASES = [
          fn=lambda logits, targets: focal_loss(logits, targets),
          eager="sigmoid_focal_loss(x, t, alpha=0.25, gamma=2, mean) [%s]; autograd.grad wrt x" % FOCAL_SOURCE,
          ref="autograd", ref_fn=focal_math, bytes=lambda r, c, d, s: 3 * r * c * s + 4),
+    dict(name="asymmetric", family="loss", make=loss_inputs(), kind="grad", wrt=("logits",),
+         fn=asl_loss, eager="Alibaba-MIIL AsymmetricLoss (gamma_neg=4, gamma_pos=0, clip=0.05) line for line, "
+                            "mean; autograd.grad wrt x",
+         ref="autograd", ref_fn=asl_loss, bytes=lambda r, c, d, s: 3 * r * c * s + 4),
+    dict(name="bce_with_logits/mask", family="loss", make=loss_inputs(mask=True), kind="grad", wrt=("logits",),
+         fn=bce_masked, eager="(F.binary_cross_entropy_with_logits(x, t, reduction='none') * m).sum() / m.sum(); "
+                              "autograd.grad wrt x",
+         ref="autograd", ref_fn=bce_masked, bytes=lambda r, c, d, s: (3 * s + 2) * r * c + 4),
+    dict(name="sigmoid_focal/mask", family="loss", make=loss_inputs(mask=True), kind="grad", wrt=("logits",),
+         fn=focal_masked, eager="torchvision's sigmoid_focal_loss formula (reduction none) * m, summed / m.sum(); "
+                                "autograd.grad wrt x",
+         ref="autograd", ref_fn=focal_masked, bytes=lambda r, c, d, s: (3 * s + 2) * r * c + 4),
+    dict(name="asymmetric/mask", family="loss", make=loss_inputs(mask=True), kind="grad", wrt=("logits",),
+         fn=asl_masked, eager="AsymmetricLoss per element * m, summed / m.sum(); autograd.grad wrt x",
+         ref="autograd", ref_fn=asl_masked, bytes=lambda r, c, d, s: (3 * s + 2) * r * c + 4),
+    dict(name="bce_dice", family="loss", make=loss_inputs(), kind="grad", wrt=("logits",),
+         fn=bce_dice_loss, eager="F.binary_cross_entropy_with_logits(x, t) + (1 - soft Dice per image).mean(), "
+                                 "smooth 1; autograd.grad wrt x",
+         ref="autograd", ref_fn=bce_dice_loss,
+         bytes=lambda r, c, d, s: 5 * r * c * s + r * s + 4),   # two passes: x and t read twice
     dict(name="head_predict", family="head", make=head_inputs(False), kind="plain",
          fn=lambda x, w, bias: (torch.sigmoid(F.linear(x, w, bias)),), eager="torch.sigmoid(F.linear(x, W, b))",
          ref=lambda x, w, bias: (r_sig(x @ w.t() + bias),),
