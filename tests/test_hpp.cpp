@@ -475,3 +475,67 @@ Test(hpp, remaining_ops_on_cpu)
     ctx.synchronize();
     cr_expect_eq(sigfuse::version(), std::string(sigfuse_version()));
 }
+
+Test(hpp, masked_losses_on_cpu)
+{
+    // The new losses' C++ arguments: their defaults are the C args_init's, every field
+    // reaches the C struct (the mask too), and their errors come back with a status.
+    auto ctx = sigfuse::context::cpu();
+    sigfuse_asymmetric_args ca;
+    sigfuse_asymmetric_args_init(&ca);
+    sigfuse::asymmetric_args a;
+    cr_expect(a.gamma_pos == ca.gamma_pos && a.gamma_neg == ca.gamma_neg && a.margin == ca.margin &&
+              a.reduction == ca.reduction && a.grad_scale == ca.grad_scale);
+    sigfuse_bce_dice_args cd;
+    sigfuse_bce_dice_args_init(&cd);
+    sigfuse::bce_dice_args d;
+    cr_expect(d.bce_weight == cd.bce_weight && d.dice_weight == cd.dice_weight && d.smooth == cd.smooth &&
+              d.label_smoothing == cd.label_smoothing && d.reduction == cd.reduction);
+
+    // ASL at gamma_pos 0: a positive's loss is softplus(-x); the masked element (NaN
+    // logit) is left out of the SUM.
+    std::vector<float> logits{2.0f, std::nanf(""), -1.0f}, targets{1.0f, 1.0f, 1.0f}, loss(1), grad(3);
+    std::vector<std::uint8_t> mask{1, 0, 1};
+    a.rows = 1;
+    a.cols = 3;
+    a.reduction = SIGFUSE_REDUCTION_SUM;
+    a.logits = sigfuse::host_view(logits);
+    a.targets = sigfuse::host_view(targets);
+    a.mask = sigfuse::host_view(mask);
+    a.loss = sigfuse::host_view(loss);
+    a.dlogits = sigfuse::host_view(grad);
+    ctx.asymmetric(a);
+    const double want = std::log1p(std::exp(-2.0)) + std::log1p(std::exp(1.0));
+    cr_expect(near(loss[0], want, 1e-6), "asymmetric %g want %g", loss[0], want);
+    cr_expect(grad[1] == 0.0f && near(grad[0], -sigmoid(-2.0), 1e-6), "grad %g %g", grad[0], grad[1]);
+
+    // Every element ignored: MEAN is NaN.
+    std::vector<std::uint8_t> none(3, 0);
+    a.mask = sigfuse::host_view(none);
+    a.reduction = SIGFUSE_REDUCTION_MEAN;
+    ctx.asymmetric(a);
+    cr_expect(std::isnan(loss[0]), "all ignored: %g", loss[0]);
+
+    // BCE + Dice on one image of two pixels, Dice alone: 1 - (2 p1 + 1) / (p0 + p1 + 1 + 1).
+    std::vector<float> x2{0.0f, 1.0f}, y2{0.0f, 1.0f}, dice(1);
+    d.images = 1;
+    d.pixels = 2;
+    d.bce_weight = 0.0f;
+    d.logits = sigfuse::host_view(x2);
+    d.targets = sigfuse::host_view(y2);
+    d.loss = sigfuse::host_view(loss);
+    d.dice = sigfuse::host_view(dice);
+    ctx.bce_dice(d);
+    const double p0 = 0.5, p1 = sigmoid(1.0), D = (2 * p1 + 1) / (p0 + p1 + 1 + 1);
+    cr_expect(near(dice[0], D, 1e-6) && near(loss[0], 1.0 - D, 1e-6), "dice %g loss %g want %g", dice[0], loss[0], D);
+
+    // Refused: bce_dice with reduction NONE, a mask of a float dtype.
+    d.reduction = SIGFUSE_REDUCTION_NONE;
+    sigfuse::result<void> r = ctx.bce_dice(d, sigfuse::nothrow);
+    cr_expect_eq(r.status(), SIGFUSE_ERR_INVALID_OPTION, "%s", r.message().c_str());
+    std::vector<float> float_mask{1.0f, 1.0f, 1.0f};
+    a.mask = sigfuse::host_view(float_mask);
+    r = ctx.asymmetric(a, sigfuse::nothrow);
+    cr_expect_eq(r.status(), SIGFUSE_ERR_INVALID_DTYPE, "%s", r.message().c_str());
+    cr_expect(r.message().find("mask") != std::string::npos, "%s", r.message().c_str());
+}
