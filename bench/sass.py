@@ -148,7 +148,8 @@ def read(root, rel):
 
 
 def source_facts(root):
-    facts = {"nin_nout": {}, "features": None, "cell_rows": 1, "head_rows": 1}   # 1: before the macros (ff6de9d)
+    facts = {"nin_nout": {}, "features": None, "cell_rows": 1, "head_rows": 1,   # 1: before the macros (ff6de9d)
+             "dice_unroll": 1}
     for src in glob.glob(os.path.join(root, "cuda", "*.cu")):
         text = read(root, os.path.relpath(src, root))
         for m in re.finditer(r"struct\s+(\w+)\s*\{[^{}]*?static\s+constexpr\s+int\s+NIN\s*=\s*(\d+)\s*,\s*NOUT\s*=\s*(\d+)",
@@ -165,6 +166,9 @@ def source_facts(root):
     m = re.search(r"#define\s+SF_CELL_ROWS\s+(\d+)", hdr)
     if m:
         facts["cell_rows"] = int(m.group(1))
+    m = re.search(r"#define\s+SF_DICE_UNROLL\s+(\d+)", read(root, "cuda/bce_dice.cu"))
+    if m:
+        facts["dice_unroll"] = int(m.group(1))
     m = re.search(r"#define\s+SF_HEAD_ROWS\s+(\d+)", read(root, "cuda/head.cu"))
     if m:
         facts["head_rows"] = int(m.group(1))
@@ -492,6 +496,16 @@ def describe(kernel, facts):
         else:
             d["bytes"] = 2 * s + sy
             d["bytes_note"] = "old form (no F): assumed loss + grad, reduced loss: x, y, dlogits"
+    elif base in ("bce_dice_sums_kernel", "bce_dice_grad_kernel") and len(args) >= 3:
+        # <T, TY, Mask>: SF_DICE_UNROLL pixels a lane a pass; pos_weight (per pixel column,
+        # cached) counts no bytes, its loads are an option (reported in the notes).
+        t, ty, mask = args[0], args[1], args[2] == "true"
+        grad = base == "bce_dice_grad_kernel"
+        d["dtype"] = t if ty == t else f"{t}/{ty}"
+        d["features"] = "MASK" if mask else "-"
+        d["elements"] = facts["dice_unroll"]
+        d["bytes"] = SIZE[t] + SIZE[ty] + mask + SIZE[t] * grad
+        d["bytes_note"] = "x, y" + (", mask" if mask else "") + (", dlogits" if grad else "")
     elif base in ("lstm_fwd_kernel", "lstm_bwd_kernel", "gru_fwd_kernel", "gru_bwd_kernel") and args:
         t = args[0]
         d["dtype"] = t
