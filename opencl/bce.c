@@ -7,8 +7,8 @@
 
 sigfuse_status sf_cl_bce_with_logits(sigfuse_ctx *ctx, const sigfuse_bce_args *a)
 {
-    const sf_cl_loss_io io = {a->rows,    a->cols,    a->reduction, a->grad_scale, a->logits,
-                              a->targets, a->dloss_in, a->loss,      a->dlogits};
+    const sf_cl_loss_io io = {a->rows,    a->cols, a->reduction, a->grad_scale, a->logits,
+                              a->targets, a->mask, a->dloss_in,  a->loss,       a->dlogits};
     /* pos_weight is per column, read element by element on either path. */
     const sigfuse_buffer *const more[] = {a->weight, a->probs, a->labels};
     sf_cl_loss p;

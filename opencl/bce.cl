@@ -11,7 +11,7 @@
 /* The kernel's buffers (common.cl's SF_LOSS_PARAMS plus its own) and options. */
 typedef struct bce_bufs {
     global const SF_T *x, *w, *pw, *up;
-    global const uchar *y;
+    global const uchar *y, *mask;
     global SF_T *loss, *dl, *pr;
     global uchar *lab;
     int y_u8, lab_u8, want_loss;
@@ -21,10 +21,13 @@ typedef struct bce_bufs {
 
 /* Elements i .. i + span - 1 (span 4 or 1): col is the column of element i (for
  * pos_weight), stepped along the span and wrapped at the row's end; the losses go into
- * *acc in order. */
-SF_FN void bce_span(const bce_bufs *b, ulong i, int span, ulong col, sf_acc *acc)
+ * *acc in order and the kept elements are counted in *kept_n. An ignored element's loss
+ * and gradient are 0 whatever its inputs: selected, never multiplied (NaN * 0 is NaN). */
+SF_FN void bce_span(const bce_bufs *b, ulong i, int span, ulong col, sf_acc *acc, ulong *kept_n)
 {
     float xv[4], yv[4], wv[4], uv[4], le[4], g[4], s[4], lab[4];
+    int kept[4];
+    sf_ldw_kept(b->mask, i, span, kept);
     sf_ldw(b->x, i, span, xv);
     sf_ldw_target(b->y, b->y_u8, i, span, yv);
     if (b->w)
@@ -43,11 +46,13 @@ SF_FN void bce_span(const bce_bufs *b, ulong i, int span, ulong col, sf_acc *acc
                 sf_bce_pw_loss_grad(xv[k], ys, wk, pk, &le[k], &g[k], &s[k]);
             else              /* p = 1: the shorter form of the loss */
                 sf_bce_unit_loss_grad(xv[k], ys, wk, &le[k], &g[k], &s[k]);
+            le[k] = kept[k] ? le[k] : 0.0f;
             *acc = sf_acc_add(*acc, le[k]);
         } else {
             g[k] = sf_bce_grad(xv[k], ys, wk, pk, &s[k]);
         }
-        g[k] *= b->scale * (b->up ? uv[k] : 1.0f);
+        g[k] = kept[k] ? g[k] * (b->scale * (b->up ? uv[k] : 1.0f)) : 0.0f;
+        *kept_n += (ulong)kept[k];
         lab[k] = s[k] > b->threshold ? 1.0f : 0.0f;
         if (++col == b->cols)
             col = 0;
@@ -71,9 +76,10 @@ kernel void bce_with_logits(SF_LOSS_PARAMS, SF_IN(w), SF_IN(pw), SF_OUT(pr), SF_
     SF_LOSS_OPEN
     SF_OPEN(w, pw, pr)
     SF_OPEN_U8(lab)
-    const bce_bufs b = {x, w, pw, up, y, loss, dl, pr, lab, y_u8, lab_u8, loss || part, cols, eps,
-                        sf_loss_scale(grad_scale, ups, ups_off, denom), threshold};
+    const bce_bufs b = {x, w, pw, up, y, mask, loss, dl, pr, lab, y_u8, lab_u8, loss || part, cols, eps,
+                        sf_loss_scale(grad_scale, ups, ups_off, kept_n, denom), threshold};
     sf_acc acc = sf_acc_zero();
+    ulong kept = 0;
     ulong col = 0, step = 0;
     int col_w = 0;   /* the span width col and step are for */
     SF_FOR_SPANS(n, vec, i, span, {
@@ -82,10 +88,10 @@ kernel void bce_with_logits(SF_LOSS_PARAMS, SF_IN(w), SF_IN(pw), SF_OUT(pr), SF_
             step = get_global_size(0) * span % cols;
             col_w = span;
         }
-        bce_span(&b, i, span, col, &acc);
+        bce_span(&b, i, span, col, &acc, &kept);
         col += step;
         if (col >= cols)
             col -= cols;
     });
-    sf_put_partial(acc, part, tmp);
+    sf_loss_close(acc, part, kept, kept_part, tmp);
 }

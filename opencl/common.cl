@@ -249,11 +249,14 @@ SF_FN void sf_st_label(global uchar *p, int is_u8, ulong i, float v) { sf_stw_la
 #if defined(cl_khr_fp64) && !defined(SF_NO_FP64)
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 typedef double sf_acc;
+#define SF_ACC_DOUBLE 1
 SF_FN sf_acc sf_acc_zero(void) { return 0.0; }
 SF_FN sf_acc sf_acc_add(sf_acc a, float v) { return a + (double)v; }
 SF_FN sf_acc sf_acc_merge(sf_acc a, sf_acc b) { return a + b; }
 SF_FN float sf_acc_float(sf_acc a) { return (float)a; }
 SF_FN float sf_acc_div(sf_acc a, ulong d) { return (float)(a / (double)d); }
+SF_FN sf_acc sf_acc_neg(sf_acc a) { return -a; }
+SF_FN float sf_acc_quot(sf_acc a, sf_acc b) { return (float)(a / b); }
 SF_FN float sf_scale_div(float grad_scale, float up, ulong d)
 {
     return (float)((double)grad_scale * (double)up / (double)d);
@@ -287,6 +290,16 @@ SF_FN float sf_acc_div(sf_acc a, ulong d)
     return q + ((fma(-q, dh, a.x) + a.y) - q * dl) / dh;
 }
 SF_FN float sf_scale_div(float grad_scale, float up, ulong d) { return grad_scale * up / (float)d; }
+SF_FN sf_acc sf_acc_neg(sf_acc a) { return -a; }
+/* a / b of two pairs: the quotient of the high parts, corrected by the remainder
+ * a - q b (its leading product exact through fma), as sf_acc_div does for a count. */
+SF_FN float sf_acc_quot(sf_acc a, sf_acc b)
+{
+    const float q = a.x / b.x;
+    if (!isfinite(q) || b.x == 0.0f)
+        return q;
+    return q + ((fma(-q, b.x, a.x) + a.y) - q * b.y) / b.x;
+}
 #endif
 
 /* Sum of v over a 1-D work-group in a fixed tree (the local size is a power of two);
@@ -315,6 +328,44 @@ SF_FN void sf_put_partial(sf_acc acc, global sf_acc *part, local sf_acc *tmp)
         part[get_group_id(0)] = s;
 }
 
+/* Sum of an integer count over a 1-D work-group, in tmp (one accumulator per work-item,
+ * reused as ulong): exact in any order. It opens with a barrier, so that tmp may still be
+ * in use by a sum just before; the result is valid in work-item 0. */
+SF_FN ulong sf_group_count(ulong v, local sf_acc *tmp_acc)
+{
+    local ulong *tmp = (local ulong *)tmp_acc;
+    const uint lid = get_local_id(0);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    tmp[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint s = get_local_size(0) / 2; s > 0; s >>= 1) {
+        if (lid < s)
+            tmp[lid] += tmp[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    return tmp[0];
+}
+
+/* A grid-stride kernel's per-group count of kept elements, into part[group] (when part
+ * is set; every work-item must call it). */
+SF_FN void sf_put_count(ulong kept, global ulong *part, local sf_acc *tmp)
+{
+    if (!part)
+        return;
+    const ulong c = sf_group_count(kept, tmp);
+    if (get_local_id(0) == 0)
+        part[get_group_id(0)] = c;
+}
+
+/* The integer sum of count partials by one work-group (valid in work-item 0). */
+SF_FN ulong sf_sum_counts(global const ulong *part, uint count, local sf_acc *tmp)
+{
+    ulong c = 0;
+    for (uint i = get_local_id(0); i < count; i += get_local_size(0))
+        c += part[i];
+    return sf_group_count(c, tmp);
+}
+
 /* The fixed-order sum of count partials by one work-group (valid in work-item 0). */
 SF_FN sf_acc sf_sum_partials(global const sf_acc *part, uint count, local sf_acc *tmp)
 {
@@ -338,39 +389,101 @@ SF_FN void sf_put_col_sums(global sf_acc *part, ulong base, global SF_T *db, ulo
     }
 }
 
-/* ---- The fused losses' parameters (bce.cl, focal.cl; loss.c sets them) -------------------- */
+/* ---- Ignored targets: the u8 mask ------------------------------------------------------------ */
 
-/* x the logits, y the targets, up the per-element upstream gradient of a loss that is
- * not reduced, ups the f32 scalar one of a reduced loss, loss the per-element loss (NONE)
- * and part the per-group partials of its sum (SUM / MEAN; never both set), dl the
- * gradient; n elements, vec the 4-wide path, denom rows * cols for MEAN (else 1), tmp one
- * accumulator per work-item. */
+/* w mask bytes from element i (4 or 1, as sf_ldw) as kept flags (byte non-zero); every
+ * element is kept where there is no mask. */
+SF_FN void sf_ldw_kept(global const uchar *m, ulong i, int w, int *kept)
+{
+    if (!m) {
+        for (int k = 0; k < w; k++)
+            kept[k] = 1;
+    } else if (w == 4) {
+        const uchar4 b = vload4(0, m + i);
+        kept[0] = b.s0 != 0;
+        kept[1] = b.s1 != 0;
+        kept[2] = b.s2 != 0;
+        kept[3] = b.s3 != 0;
+    } else {
+        kept[0] = m[i] != 0;
+    }
+}
+
+/* ---- The fused losses' parameters (bce.cl, focal.cl, asymmetric.cl; loss.c sets them) ----- */
+
+/* x the logits, y the targets, mask the optional u8 mask (0: ignored), up the
+ * per-element upstream gradient of a loss that is not reduced, ups the f32 scalar one of
+ * a reduced loss, loss the per-element loss (NONE) and part the per-group partials of its
+ * sum (SUM / MEAN; never both set), dl the gradient; n elements, vec the 4-wide path,
+ * denom rows * cols for MEAN (else 1), tmp one accumulator per work-item. A MEAN with a
+ * mask divides by the kept count instead: with a gradient, kept_n holds it (the count
+ * pass of loss.c ran first); without, kept_part takes this kernel's per-group counts for
+ * sf_finish_loss (one read of the mask). */
 #define SF_LOSS_PARAMS                                                                                                 \
-    SF_IN(x), SF_IN_U8(y), SF_IN(up), global const float *ups, ulong ups_off, SF_OUT(loss), global sf_acc *part,     \
-        SF_OUT(dl), ulong n, int vec, float grad_scale, ulong denom, local sf_acc *tmp
+    SF_IN(x), SF_IN_U8(y), global const uchar *mask, ulong mask_off, SF_IN(up), global const float *ups,             \
+        ulong ups_off, SF_OUT(loss), global sf_acc *part, SF_OUT(dl), global const ulong *kept_n, ulong kept_n_off,   \
+        global ulong *kept_part, ulong kept_part_off, ulong n, int vec, float grad_scale, ulong denom,                 \
+        local sf_acc *tmp
 #define SF_LOSS_OPEN                                                                                                   \
-    SF_OPEN(x, up, loss, dl)                                                                                           \
+    SF_OPEN(x, up, loss, dl, mask, kept_n, kept_part)                                                                  \
     SF_OPEN_U8(y)
 
-/* The factor of every gradient: grad_scale x dloss_in / (rows * cols for MEAN), in
+/* The factor of every gradient: grad_scale x dloss_in / (the MEAN's count, else 1), in
  * double where there is one (as CUDA and the reference form it); read before any store,
  * so that an output may share memory with an input. */
-SF_FN float sf_loss_scale(float grad_scale, global const float *ups, ulong ups_off, ulong denom)
+SF_FN float sf_loss_scale(float grad_scale, global const float *ups, ulong ups_off, global const ulong *kept_n,
+                          ulong denom)
 {
-    return sf_scale_div(grad_scale, ups ? ups[ups_off] : 1.0f, denom);
+    return sf_scale_div(grad_scale, ups ? ups[ups_off] : 1.0f, kept_n ? kept_n[0] : denom);
+}
+
+/* The end of every loss kernel: its group's partial of the loss sum and, when asked, of
+ * the kept count. */
+SF_FN void sf_loss_close(sf_acc acc, global sf_acc *part, ulong kept, global ulong *kept_part, local sf_acc *tmp)
+{
+    sf_put_partial(acc, part, tmp);
+    sf_put_count(kept, kept_part, tmp);
 }
 
 /* ---- Finishing kernels of the reductions --------------------------------------------------- */
 
 /* The reduced loss: one work-group sums `count` per-group partials in a fixed order and
  * writes sum / denom (denom 1 for SUM, rows * cols for MEAN: 0 / 0 = NaN for an empty
- * tensor) as one f32. */
-kernel void sf_finish_loss(global const sf_acc *part, uint count, ulong denom, global float *out, ulong out_off,
-                           local sf_acc *tmp)
+ * tensor) as one f32. A MEAN with a mask passes its kept count instead, as kept_count
+ * integer partials at kept (one: the count pass's total; several: the loss kernel's). */
+kernel void sf_finish_loss(global const sf_acc *part, uint count, ulong denom, global const ulong *kept,
+                           ulong kept_off, uint kept_count, global float *out, ulong out_off, local sf_acc *tmp)
 {
     const sf_acc s = sf_sum_partials(part, count, tmp);
+    if (kept)
+        denom = sf_sum_counts(kept + kept_off, kept_count, tmp);
     if (get_local_id(0) == 0)
         out[out_off] = sf_acc_div(s, denom);
+}
+
+/* The count pass of a MEAN with a mask and a gradient: each group's count of non-zero
+ * bytes into part[group] (integers: exact, the same in any order). */
+kernel void sf_count_kept(global const uchar *mask, ulong mask_off, ulong n, int vec, global ulong *part,
+                          ulong part_off, local sf_acc *tmp)
+{
+    mask += mask_off;
+    ulong c = 0;
+    SF_FOR_SPANS(n, vec, i, w, {
+        int kept[4];
+        sf_ldw_kept(mask, i, w, kept);
+        for (int k = 0; k < w; k++)
+            c += (ulong)kept[k];
+    });
+    sf_put_count(c, part + part_off, tmp);
+}
+
+/* The total of `count` count partials, by one work-group. */
+kernel void sf_finish_count(global const ulong *part, ulong part_off, uint count, global ulong *out, ulong out_off,
+                            local sf_acc *tmp)
+{
+    const ulong c = sf_sum_counts(part + part_off, count, tmp);
+    if (get_local_id(0) == 0)
+        out[out_off] = c;
 }
 
 /* Column sums (bias gradients): out[c] = sum over k < chunks, in order, of

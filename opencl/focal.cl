@@ -10,16 +10,19 @@
 /* The kernel's buffers (common.cl's SF_LOSS_PARAMS) and options. */
 typedef struct focal_bufs {
     global const SF_T *x, *up;
-    global const uchar *y;
+    global const uchar *y, *mask;
     global SF_T *loss, *dl;
     int y_u8, want_loss;
     float alpha, gamma, scale;
 } focal_bufs;
 
-/* Elements i .. i + span - 1 (span 4 or 1); the losses go into *acc in order. */
-SF_FN void focal_span(const focal_bufs *b, ulong i, int span, sf_acc *acc)
+/* Elements i .. i + span - 1 (span 4 or 1); the losses go into *acc in order and the
+ * kept elements are counted in *kept_n (an ignored one's loss and gradient: 0). */
+SF_FN void focal_span(const focal_bufs *b, ulong i, int span, sf_acc *acc, ulong *kept_n)
 {
     float xv[4], yv[4], uv[4], le[4], g[4];
+    int kept[4];
+    sf_ldw_kept(b->mask, i, span, kept);
     sf_ldw(b->x, i, span, xv);
     sf_ldw_target(b->y, b->y_u8, i, span, yv);
     if (b->up)
@@ -41,9 +44,12 @@ SF_FN void focal_span(const focal_bufs *b, ulong i, int span, sf_acc *acc)
             sf_focal2_loss_grad(xk, yk, alpha, &le[k], &g[k]);
         else
             sf_focal_loss_grad(xk, yk, alpha, gamma, &le[k], &g[k]);   /* shares exp, log1p, pow */
-        if (b->want_loss)
+        if (b->want_loss) {
+            le[k] = kept[k] ? le[k] : 0.0f;
             *acc = sf_acc_add(*acc, le[k]);
-        g[k] *= b->scale * (b->up ? uv[k] : 1.0f);
+        }
+        g[k] = kept[k] ? g[k] * (b->scale * (b->up ? uv[k] : 1.0f)) : 0.0f;
+        *kept_n += (ulong)kept[k];
     }
     if (b->loss)
         sf_stw(b->loss, i, span, le);
@@ -54,9 +60,10 @@ SF_FN void focal_span(const focal_bufs *b, ulong i, int span, sf_acc *acc)
 kernel void sigmoid_focal(SF_LOSS_PARAMS, float alpha, float gamma)
 {
     SF_LOSS_OPEN
-    const focal_bufs b = {x, up, y, loss, dl, y_u8, loss || part, alpha, gamma,
-                          sf_loss_scale(grad_scale, ups, ups_off, denom)};
+    const focal_bufs b = {x, up, y, mask, loss, dl, y_u8, loss || part, alpha, gamma,
+                          sf_loss_scale(grad_scale, ups, ups_off, kept_n, denom)};
     sf_acc acc = sf_acc_zero();
-    SF_FOR_SPANS(n, vec, i, span, focal_span(&b, i, span, &acc));
-    sf_put_partial(acc, part, tmp);
+    ulong kept = 0;
+    SF_FOR_SPANS(n, vec, i, span, focal_span(&b, i, span, &acc, &kept));
+    sf_loss_close(acc, part, kept, kept_part, tmp);
 }

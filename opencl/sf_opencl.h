@@ -4,7 +4,7 @@
  * (errors.c), the program cache (program.c), kernel-argument, grid and launch helpers
  * (launch.c), and the deterministic reductions' finishing steps (reduce.c), shared by the
  * launchers of each op family: activation.c, glu.c (through elementwise.c), lstm.c, gru.c,
- * bce.c, focal.c (through loss.c) and head.c, the files of the same names as in cuda/ and
+ * bce.c, focal.c, asymmetric.c (through loss.c), bce_dice.c and head.c, the files of the same names as in cuda/ and
  * ref/, each with its kernels in <family>.cl.
  *
  * Rules every op follows: all work goes to the context's queue and nothing waits for it
@@ -25,7 +25,7 @@
 
 /* The op families of the catalogue (sf_op_info.family): one program each, from its .cl
  * file, per storage dtype, built on first use. */
-#define SF_CL_FAMILIES(F) F(activation) F(glu) F(lstm) F(gru) F(bce) F(focal) F(head)
+#define SF_CL_FAMILIES(F) F(activation) F(glu) F(lstm) F(gru) F(bce) F(focal) F(asymmetric) F(bce_dice) F(head)
 
 typedef enum sf_cl_family {
 #define SF_CL_FAMILY_ENUM_(f) SF_CL_FAMILY_##f,
@@ -34,10 +34,12 @@ typedef enum sf_cl_family {
     SF_CL_FAMILY_COUNT
 } sf_cl_family;
 
-/* The kernels that are no op's own: the finishing steps of the reductions, which every
- * program has (common.cl), and the head's steps around CLBlast's products (head.cl). */
+/* The kernels that are no op's own: the finishing steps of the reductions and the mask's
+ * count pass, which every program has (common.cl), the later passes of BCE + Dice
+ * (bce_dice.cl), and the head's steps around CLBlast's products (head.cl). */
 #define SF_CL_HELPER_KERNELS(K)                                                                                        \
-    K(sf_finish_loss) K(sf_finish_cols) K(head_to_f32) K(head_from_f32) K(head_train_step_loss) K(head_train_step_dbias)
+    K(sf_finish_loss) K(sf_finish_cols) K(sf_count_kept) K(sf_finish_count) K(bce_dice_rows) K(bce_dice_fold)        \
+    K(bce_dice_grad) K(head_to_f32) K(head_from_f32) K(head_train_step_loss) K(head_train_step_dbias)
 
 /* Every kernel by id: first one per op, named as the op (sf_op_infos[op].name; the
  * heads' is their elementwise step), with the op's value (SF_CL_KERNEL_x == SF_OP_x),
@@ -79,6 +81,13 @@ typedef struct sf_cl_program {
 /* The scratch reserved at creation, in accumulators (2 MiB): loss partials plus row-chunk
  * partials of the bias gradients (chunks x columns). */
 #define SF_CL_SCRATCH_ACCS (256u * 1024u)
+/* Where the losses keep their reductions in the scratch, in accumulators: the per-group
+ * partials of the loss sum from 0, the per-group kept counts of a mask from
+ * SF_CL_SCRATCH_COUNTS (integers), their total at SF_CL_SCRATCH_KEPT, and the room of
+ * BCE + Dice's per-image sums from SF_CL_SCRATCH_LOSS_END (bce_dice.c). */
+#define SF_CL_SCRATCH_COUNTS SF_CL_MAX_GROUPS
+#define SF_CL_SCRATCH_KEPT (2u * SF_CL_MAX_GROUPS)
+#define SF_CL_SCRATCH_LOSS_END (2u * SF_CL_MAX_GROUPS + 1u)
 
 typedef struct sf_cl_state {
     cl_context context;        /* retained */
@@ -95,6 +104,14 @@ typedef struct sf_cl_state {
 } sf_cl_state;
 
 static inline sf_cl_state *sf_cl_of(const sigfuse_ctx *ctx) { return (sf_cl_state *)ctx->impl; }
+
+/* The scratch from accumulator `slot` on, as a buffer of 8-byte elements: passed with
+ * sf_cl_arg_buf, a kernel gets it as a pointer plus its offset in accumulators. */
+static inline sigfuse_buffer sf_cl_scratch_at(const sf_cl_state *s, uint64_t slot)
+{
+    sigfuse_buffer b = {SIGFUSE_MEMORY_OPENCL, SIGFUSE_F64, (void *)s->scratch, (size_t)(slot * SF_CL_ACC_BYTES)};
+    return b;
+}
 
 /* The largest power of two <= v (v >= 1). */
 static inline size_t sf_cl_pow2_floor(size_t v)
@@ -196,9 +213,17 @@ sf_cl_grid2 sf_cl_colsum_grid(const sf_cl_state *s, size_t local, uint64_t rows,
                               uint64_t accs_per_chunk);
 
 /* Write the reduced loss from `groups` partials at the start of the scratch: their
- * fixed-order sum (SUM) or that sum / count (MEAN), as one f32 into `out`. */
+ * fixed-order sum (SUM) or that sum / count (MEAN), as one f32 into `out`. With
+ * kept_parts > 0 a MEAN divides instead by the integer sum of the kept_parts counts in
+ * the scratch from accumulator kept_slot (a mask's kept count). */
 sigfuse_status sf_cl_finish_loss(sigfuse_ctx *ctx, sf_cl_family family, sigfuse_dtype dtype, size_t groups,
-                                 sigfuse_reduction reduction, uint64_t count, const sigfuse_buffer *out);
+                                 sigfuse_reduction reduction, uint64_t count, uint64_t kept_slot, size_t kept_parts,
+                                 const sigfuse_buffer *out);
+/* The count pass of a mask over n elements: the number of its non-zero bytes, an exact
+ * integer, into the scratch at SF_CL_SCRATCH_KEPT (with per-group counts at
+ * SF_CL_SCRATCH_COUNTS on the way). */
+sigfuse_status sf_cl_count_kept(sigfuse_ctx *ctx, sf_cl_family family, sigfuse_dtype dtype,
+                                const sigfuse_buffer *mask, uint64_t n);
 /* out[c] = sum over k < chunks, in order, of scratch[part_off + k * pitch + c], c < cols
  * (offsets in accumulators). */
 sigfuse_status sf_cl_finish_cols(sigfuse_ctx *ctx, sf_cl_family family, sigfuse_dtype dtype, uint64_t part_off,
@@ -221,12 +246,12 @@ sigfuse_status sf_cl_cell_run(sigfuse_ctx *ctx, sf_cl_family family, sf_cl_kerne
                               int64_t hidden, const sigfuse_buffer *const *bufs, int n_bufs,
                               const sigfuse_buffer *const *dbias, int n_dbias);
 
-/* A fused loss pass (bce.c, focal.c; loss.c): what both losses pass alike. */
+/* A fused loss pass (bce.c, focal.c, asymmetric.c; loss.c): what the losses pass alike. */
 typedef struct sf_cl_loss_io {
     int64_t rows, cols;
     sigfuse_reduction reduction;
     float grad_scale;
-    const sigfuse_buffer *logits, *targets, *dloss_in, *loss, *dlogits;
+    const sigfuse_buffer *logits, *targets, *mask, *dloss_in, *loss, *dlogits;
 } sf_cl_loss_io;
 
 typedef struct sf_cl_loss {
@@ -236,6 +261,9 @@ typedef struct sf_cl_loss {
     uint64_t n;                /* rows * cols */
     sigfuse_reduction reduction;
     bool partials;             /* a reduced loss is wanted: per-group partials, then their sum */
+    bool counted;              /* MEAN with a mask and a gradient: the count pass runs first */
+    bool count_parts;          /* MEAN with a mask, loss only: the kernel counts per group */
+    const sigfuse_buffer *mask;
     size_t groups;             /* of the element kernel; 0 when there are no elements */
     const sigfuse_buffer *loss;
 } sf_cl_loss;
