@@ -853,7 +853,14 @@ SF_FN void sf_asl04_parts(float x, float m, float *lpos, float *gpos, float *lne
     const float l = pm < 0.5f ? -log1pf(-pm) : -logf(om);
     const float pm2 = pm * pm;
     *lneg = (pm2 * pm2) * l;
-    *gneg = (pm2 * pm) * (s * sn) * SF_FMA(4.0f, l, __fdividef(pm, om));
+    /* Past x = 64 the bracket (up to about 30) would scale up a subnormal sigma(-x)'s
+     * rounding: as in sf_asl_loss_grad, sigma(-x) e^64 there and the scale last. */
+    float snk = sn, ksn = 1.0f;
+    if (x > 64.0f) {
+        float s2, ks;
+        sf_sigmoid_pair_scaled(x, &s2, &snk, &ks, &ksn);
+    }
+    *gneg = ((pm2 * pm) * (s * snk) * SF_FMA(4.0f, l, __fdividef(pm, om))) * ksn;
 }
 #endif
 
