@@ -775,7 +775,7 @@ static int64_t mask_fill(dcase *tc, tu_buf *x, tu_buf *y)
     int64_t kept = 0;
     for (int64_t i = 0; i < m->n; i++) {
         const bool keep = tu_uniform(&tc->rng, 0.0, 1.0) >= 1.0 / 3.0;
-        tu_set(m, i, keep ? (i % 4 == 0 ? 255.0 : 1.0) : 0.0);
+        ((uint8_t *)tu_data(m))[i] = keep ? (i % 4 == 0 ? 255 : 1) : 0;   /* raw: any nonzero byte keeps */
         kept += keep;
         if (keep || i % 3 == 0)
             continue;

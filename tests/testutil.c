@@ -145,6 +145,10 @@ bool tu_same(double a, double b) { return (isnan(a) && isnan(b)) || a == b; }
 tu_buf tu_copy_as(const tu_buf *src, sigfuse_dtype dtype)
 {
     tu_buf b = tu_alloc(dtype, src->n);
+    if (dtype == src->dtype) {   /* the bytes themselves: a u8 mask's 255 stays 255 */
+        memcpy(tu_data(&b), tu_data(src), (size_t)src->n * sigfuse_dtype_size(dtype));
+        return b;
+    }
     for (int64_t i = 0; i < src->n; i++)
         tu_set(&b, i, tu_get(src, i));
     return b;
