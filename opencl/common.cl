@@ -329,13 +329,12 @@ SF_FN void sf_put_partial(sf_acc acc, global sf_acc *part, local sf_acc *tmp)
 }
 
 /* Sum of an integer count over a 1-D work-group, in tmp (one accumulator per work-item,
- * reused as ulong): exact in any order. It opens with a barrier, so that tmp may still be
- * in use by a sum just before; the result is valid in work-item 0. */
+ * reused as ulong): exact in any order. The result is valid in work-item 0; as after
+ * sf_group_sum, a barrier must come between it and the next use of tmp. */
 SF_FN ulong sf_group_count(ulong v, local sf_acc *tmp_acc)
 {
     local ulong *tmp = (local ulong *)tmp_acc;
     const uint lid = get_local_id(0);
-    barrier(CLK_LOCAL_MEM_FENCE);
     tmp[lid] = v;
     barrier(CLK_LOCAL_MEM_FENCE);
     for (uint s = get_local_size(0) / 2; s > 0; s >>= 1) {
@@ -442,6 +441,8 @@ SF_FN float sf_loss_scale(float grad_scale, global const float *ups, ulong ups_o
 SF_FN void sf_loss_close(sf_acc acc, global sf_acc *part, ulong kept, global ulong *kept_part, local sf_acc *tmp)
 {
     sf_put_partial(acc, part, tmp);
+    /* Outside any branch: PoCL hangs on a barrier that opens a conditional block. */
+    barrier(CLK_LOCAL_MEM_FENCE);
     sf_put_count(kept, kept_part, tmp);
 }
 
@@ -455,6 +456,7 @@ kernel void sf_finish_loss(global const sf_acc *part, uint count, ulong denom, g
                            ulong kept_off, uint kept_count, global float *out, ulong out_off, local sf_acc *tmp)
 {
     const sf_acc s = sf_sum_partials(part, count, tmp);
+    barrier(CLK_LOCAL_MEM_FENCE);
     if (kept)
         denom = sf_sum_counts(kept + kept_off, kept_count, tmp);
     if (get_local_id(0) == 0)
