@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Launcher of bce_dice (bce_dice.cl). Each image's pixels are cut into K chunks of equal
- * length, one work-group each, with K chosen so that images x K work-groups fill the
- * device (many small images: one chunk each; a few huge ones: many chunks each) and each
- * work-item gets a few pixels; the per-(image, chunk) sums and each image's D sit in the
+ * length, one row of a work-group's work-items each, with K chosen so that the chunks fill
+ * the device (many small images: one chunk each, several images to a work-group; a few
+ * huge ones: many chunks each) and each work-item gets a few pixels; the per-(image, chunk) sums and each image's D sit in the
  * scratch, so images go through in batches that fit it, the loss carried from batch to
  * batch in a fixed order. The layout is a pure function of (images, pixels, device):
  * the sums, and with them every output, are bitwise the same on every run.
@@ -24,7 +24,7 @@
 typedef struct dice_layout {
     uint64_t chunks;   /* K chunks per image */
     uint64_t chunk;    /* pixels per chunk (the last one may have fewer) */
-    size_t local;      /* work-items per chunk, a power of two */
+    size_t lx, ly;     /* work-group: work-items per chunk x images, powers of two */
     uint64_t batch;    /* images per batch */
 } dice_layout;
 
@@ -38,7 +38,11 @@ static dice_layout layout(const sf_cl_state *s, size_t local, uint64_t images, u
     k = k < 1 ? 1 : k > SF_CL_MAX_GROUPS ? SF_CL_MAX_GROUPS : k;
     d.chunk = (pixels + k - 1) / k;
     d.chunks = d.chunk > 0 ? (pixels + d.chunk - 1) / d.chunk : 1;
-    d.local = d.chunk >= local ? local : sf_cl_pow2_floor(d.chunk > 0 ? (size_t)d.chunk : 1);
+    d.lx = d.chunk >= local ? local : sf_cl_pow2_floor(d.chunk > 0 ? (size_t)d.chunk : 1);
+    /* Images fill the rest of the group, as many as there are. */
+    d.ly = 1;
+    while (d.lx * d.ly * 2 <= local && d.ly * 2 <= s->max_items[1] && d.ly < images)
+        d.ly *= 2;
     const uint64_t fit = (s->scratch_accs - PER_IMAGE) / (3 * d.chunks + 1);
     d.batch = images < fit ? images : fit;
     return d;
@@ -52,27 +56,43 @@ typedef struct dice_call {
     uint64_t count;    /* MEAN's count where it is known on the host */
 } dice_call;
 
+/* The (D, factor) pairs of the batch's images: floats, the kernels' offset counts them. */
+static sigfuse_buffer image_pairs(const sf_cl_state *s)
+{
+    sigfuse_buffer q = sf_cl_scratch_at(s, PER_IMAGE);
+    q.dtype = SIGFUSE_F32;
+    return q;
+}
+
+/* The grid of passes 1 and 3 over images [row0, row0 + rows): the K chunks along
+ * dimension 0, the images along 1 (the last group's rows past them idle). */
+static sf_cl_grid2 chunk_grid(const dice_layout *d, uint64_t rows)
+{
+    const sf_cl_grid2 g = {d->lx, d->ly, (size_t)d->chunks, (size_t)((rows + d->ly - 1) / d->ly)};
+    return g;
+}
+
 /* Pass 1 on images [row0, row0 + rows): the chunks' sums. */
 static sigfuse_status sums(sigfuse_ctx *ctx, const dice_call *c, uint64_t row0, uint64_t rows)
 {
     sf_cl_state *s = sf_cl_of(ctx);
     const sigfuse_bce_dice_args *a = c->a;
     const sigfuse_buffer part = sf_cl_scratch_at(s, PER_IMAGE + c->d.batch);
+    const sf_cl_grid2 g = chunk_grid(&c->d, rows);
     sf_cl_launch l;
     SF_TRY(sf_cl_begin(ctx, SF_CL_FAMILY_bce_dice, c->dtype, SF_CL_KERNEL_bce_dice, &l));
-    l.local = c->d.local;
     sf_cl_arg_buf(&l, a->logits);
     sf_cl_arg_u8_or_float(&l, a->targets);
     sf_cl_arg_buf(&l, a->mask);
     sf_cl_arg_buf(&l, a->pos_weight);
     sf_cl_arg_u64(&l, (uint64_t)a->pixels);
+    sf_cl_arg_u64(&l, rows);
     sf_cl_arg_u64(&l, row0);
     sf_cl_arg_u64(&l, c->d.chunk);
     sf_cl_arg_f32(&l, a->label_smoothing);
     sf_cl_arg_int(&l, c->want_loss && a->bce_weight != 0.0f);
     sf_cl_arg_buf(&l, &part);
-    sf_cl_arg_local_accs(&l, l.local);
-    const sf_cl_grid2 g = {l.local, 1, (size_t)c->d.chunks, (size_t)rows};
+    sf_cl_arg_local_accs(&l, c->d.lx * c->d.ly);
     return sf_cl_enqueue_2d(&l, &g);
 }
 
@@ -83,7 +103,7 @@ static sigfuse_status finish_rows(sigfuse_ctx *ctx, const dice_call *c, uint64_t
     sf_cl_state *s = sf_cl_of(ctx);
     const sigfuse_bce_dice_args *a = c->a;
     const sigfuse_buffer part = sf_cl_scratch_at(s, PER_IMAGE + c->d.batch);
-    const sigfuse_buffer q = sf_cl_scratch_at(s, PER_IMAGE);
+    const sigfuse_buffer q = image_pairs(s);
     const sigfuse_buffer gp = sf_cl_scratch_at(s, GROUP_PAIRS);
     /* dice_weight / images as a float pair, so that the device's double forms the factor
      * dice_weight / (images (U + smooth)) with one rounding. */
@@ -136,12 +156,11 @@ static sigfuse_status gradient(sigfuse_ctx *ctx, const dice_call *c, uint64_t ro
 {
     sf_cl_state *s = sf_cl_of(ctx);
     const sigfuse_bce_dice_args *a = c->a;
-    const sigfuse_buffer q = sf_cl_scratch_at(s, PER_IMAGE);
+    const sigfuse_buffer q = image_pairs(s);
     const sigfuse_buffer kept = sf_cl_scratch_at(s, SF_CL_SCRATCH_KEPT);
+    const sf_cl_grid2 g = chunk_grid(&c->d, rows);
     sf_cl_launch l;
     SF_TRY(sf_cl_begin(ctx, SF_CL_FAMILY_bce_dice, c->dtype, SF_CL_KERNEL_bce_dice_grad, &l));
-    if (c->d.local < l.local)
-        l.local = c->d.local;
     sf_cl_arg_buf(&l, a->logits);
     sf_cl_arg_u8_or_float(&l, a->targets);
     sf_cl_arg_buf(&l, a->mask);
@@ -149,6 +168,7 @@ static sigfuse_status gradient(sigfuse_ctx *ctx, const dice_call *c, uint64_t ro
     sf_cl_arg_buf(&l, a->dlogits);
     sf_cl_arg_buf(&l, &q);
     sf_cl_arg_u64(&l, (uint64_t)a->pixels);
+    sf_cl_arg_u64(&l, rows);
     sf_cl_arg_u64(&l, row0);
     sf_cl_arg_u64(&l, c->d.chunk);
     sf_cl_arg_f32(&l, a->label_smoothing);
@@ -159,7 +179,6 @@ static sigfuse_status gradient(sigfuse_ctx *ctx, const dice_call *c, uint64_t ro
     sf_cl_arg_u64(&l, c->count);
     sf_cl_arg_buf(&l, a->dloss_in);
     sf_cl_arg_f32(&l, a->grad_scale);
-    const sf_cl_grid2 g = {l.local, 1, (size_t)c->d.chunks, (size_t)rows};
     return sf_cl_enqueue_2d(&l, &g);
 }
 
@@ -167,14 +186,16 @@ sigfuse_status sf_cl_bce_dice(sigfuse_ctx *ctx, const sigfuse_bce_dice_args *a)
 {
     sf_cl_state *s = sf_cl_of(ctx);
     const uint64_t images = (uint64_t)a->images, pixels = (uint64_t)a->pixels, n = images * pixels;
-    dice_call c = {a, a->logits->dtype, {0, 0, 1, 0}, a->reduction == SIGFUSE_REDUCTION_MEAN, false, a->loss != NULL,
+    dice_call c = {a, a->logits->dtype, {0, 0, 1, 1, 0}, a->reduction == SIGFUSE_REDUCTION_MEAN, false, a->loss != NULL,
                    n};
     /* The rows passes are needed for D (the dice output, the Dice term of the loss or
      * gradient) and for the loss's BCE sum; only a gradient without a Dice term skips them. */
     const bool rows_needed = a->dice || a->loss || a->dice_weight != 0.0f;
-    sf_cl_launch probe;
-    SF_TRY(sf_cl_begin(ctx, SF_CL_FAMILY_bce_dice, c.dtype, SF_CL_KERNEL_bce_dice, &probe));
-    c.d = layout(s, probe.local, images, pixels);
+    /* Passes 1 and 3 share the grid: a work-group both kernels accept. */
+    sf_cl_launch sums_k, grad_k;
+    SF_TRY(sf_cl_begin(ctx, SF_CL_FAMILY_bce_dice, c.dtype, SF_CL_KERNEL_bce_dice, &sums_k));
+    SF_TRY(sf_cl_begin(ctx, SF_CL_FAMILY_bce_dice, c.dtype, SF_CL_KERNEL_bce_dice_grad, &grad_k));
+    c.d = layout(s, sums_k.local < grad_k.local ? sums_k.local : grad_k.local, images, pixels);
 
     /* The BCE term's MEAN over a mask divides by the kept count, which every gradient
      * and the loss need: counted once, first. */
