@@ -2,10 +2,11 @@
 /*
  * Fused binary cross-entropy with logits over a [rows, cols] tensor in one pass: any
  * subset of the loss (per element, or one partial of its sum per work-group), the
- * gradient times the upstream gradient, sigma(x) and thresholded labels. Bytes per
- * element: logits and targets read once (plus weight, plus dloss_in for NONE), each
- * requested output written once: from 2 x dtype + 1 (u8 targets, reduced loss) up to
- * 8 x dtype (every input and output). Bandwidth-bound; math from sf_math.h in f32.
+ * gradient times the upstream gradient, sigma(x) and thresholded labels; an ignored
+ * element (mask 0) has loss and gradient 0. Bytes per element: logits and targets read
+ * once (plus the mask, weight, and dloss_in for NONE), each requested output written
+ * once: from 2 x dtype + 1 (u8 targets, reduced loss) up to 8 x dtype + 1 (every input
+ * and output). Bandwidth-bound; math from sf_math.h in f32.
  */
 
 /* The kernel's buffers (common.cl's SF_LOSS_PARAMS plus its own) and options. */

@@ -4,8 +4,9 @@
  * of the program's storage dtype (SF_DTYPE, set with -D when the program is built), one
  * element or 4 at a time, u8 targets and labels, the kernels' buffer parameters, the walk
  * of an elementwise pass and the elementwise kernels themselves, the reductions'
- * accumulator (double, or a compensated float pair), the fixed-tree work-group sum, and
- * the two finishing kernels of the deterministic reductions (8 bytes per partial).
+ * accumulator (double, or a compensated float pair), the fixed-tree work-group sum and
+ * the integer one of counts, the losses' shared parameters and mask, and the kernels that
+ * finish the deterministic reductions (8 bytes per partial) and count a mask.
  */
 
 #ifndef SF_DTYPE

@@ -2,9 +2,10 @@
 /*
  * Fused sigmoid focal loss (RetinaNet) over a [rows, cols] tensor in one pass: the loss
  * (per element, or one partial of its sum per work-group) and/or the gradient times the
- * upstream gradient. Bytes per element: logits and targets read once (plus dloss_in for
- * NONE), each requested output written once: 2 x dtype + 1 (u8 targets, reduced loss) up
- * to 5 x dtype. Two exp, two log1p and a pow per element: still bandwidth-bound on GPUs.
+ * upstream gradient; an ignored element (mask 0) has loss and gradient 0. Bytes per
+ * element: logits and targets read once (plus the mask, and dloss_in for NONE), each
+ * requested output written once: 2 x dtype + 1 (u8 targets, reduced loss) up to
+ * 5 x dtype + 1. Two exp, two log1p and a pow per element: still bandwidth-bound on GPUs.
  */
 
 /* The kernel's buffers (common.cl's SF_LOSS_PARAMS) and options. */
