@@ -93,6 +93,7 @@ bench_family bench_case_family(const bench_case *c)
     case SF_SHAPE_GRU: return FAMILY_CELL;
     case SF_SHAPE_LOSS: return FAMILY_LOSS;
     case SF_SHAPE_HEAD: return FAMILY_HEAD;
+    case SF_SHAPE_MERGE: return FAMILY_ELEMENTWISE;   /* no matrix product */
     }
     return FAMILY_ELEMENTWISE;
 }
@@ -186,6 +187,10 @@ static void span_of(sf_count count, bool output, int64_t gates, const bench_shap
     case SF_COUNT_LD: b->count = s->cols * s->d; break;
     case SF_COUNT_LOSS:   /* reduced: MEAN over the whole, one f32 */
     case SF_COUNT_ONE: b->span = SPAN_MEAN, b->count = 1, b->kind = KIND_F32; return;
+    case SF_COUNT_N1: b->span = SPAN_ROWS, b->count = 1; return;
+    case SF_COUNT_NNZ:   /* the sparse head and top-k have no bench rows yet */
+    case SF_COUNT_NK:
+    case SF_COUNT_SNK:
     case SF_COUNT_KINDS: break;
     }
     b->span = output ? SPAN_SUM : SPAN_FIXED;

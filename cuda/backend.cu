@@ -360,6 +360,7 @@ SF_CUDA_OP(glu, sf_ew_call)
 #define CUDA_WRAPPER_GRU SF_CUDA_OP
 #define CUDA_WRAPPER_LOSS SF_CUDA_OP
 #define CUDA_WRAPPER_HEAD SF_CUDA_OP
+#define CUDA_WRAPPER_MERGE SF_CUDA_OP
 SF_CATALOG(CUDA_WRAPPER_)
 
 #define CUDA_ENTRY_(name, family, shape, args) SF_OP_ENTRY_##shape(name, cuda_##name)
@@ -374,4 +375,5 @@ const sf_backend_ops sf_cuda_ops = {
     SF_CATALOG(CUDA_ENTRY_)
     .head_predict_workspace = sf_cuda_head_predict_workspace,
     .head_train_step_workspace = sf_cuda_head_train_step_workspace,
+    .head_topk_workspace = sf_cuda_head_topk_workspace,
 };

@@ -697,6 +697,9 @@ sigfuse_status sf_cuda_head_predict(sigfuse_ctx *ctx, const sigfuse_head_predict
 
 sigfuse_status sf_cuda_head_train_step(sigfuse_ctx *ctx, const sigfuse_head_train_args *a)
 {
+    if (a->pos_offsets || a->total_labels != 0)
+        return sf_fail(ctx, SIGFUSE_ERR_UNSUPPORTED,
+                       "head_train_step: sparse positives and label shards are not implemented by the cuda backend yet");
     return sf_cuda_dispatch_targets(ctx, "head_train_step", a->x->dtype, a->targets->dtype,
                                     [&](auto tag, auto ytag) { return train<decltype(tag), decltype(ytag)>(ctx, a); });
 }

@@ -135,5 +135,6 @@ sigfuse_status sf_cuda_glu(sigfuse_ctx *ctx, const sf_ew_call *call);          /
 SF_CATALOG(SF_CUDA_DECL_)
 size_t sf_cuda_head_predict_workspace(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a, int64_t chunk_rows);
 size_t sf_cuda_head_train_step_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, int64_t chunk_rows);
+size_t sf_cuda_head_topk_workspace(sigfuse_ctx *ctx, const sigfuse_head_topk_args *a, int64_t chunk_rows);
 
 #endif /* SF_CUDA_H */

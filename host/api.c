@@ -116,12 +116,91 @@ static int opt_index(sf_op op, const char *name)
     return -1;
 }
 
+static int64_t size_value(sf_op op, const sf_op_values *v, const char *name)
+{
+    for (int i = 0; i < sf_op_infos[op].n_sizes; i++)
+        if (strcmp(sf_op_infos[op].sizes[i], name) == 0)
+            return v->sizes[i];
+    return 0;
+}
+
+static const sigfuse_buffer *buf_value(sf_op op, const sf_op_values *v, const char *name)
+{
+    const int i = buf_index(op, name);
+    return i >= 0 ? v->bufs[i] : NULL;
+}
+
+/* The train step's targets: dense or CSR (both offsets and ids, of one dtype), not both;
+ * the shard inside its label space. */
+static sigfuse_status check_head_targets(sigfuse_ctx *ctx, sf_op op, const sf_op_values *v)
+{
+    const char *name = sf_op_name(op);
+    const sigfuse_buffer *dense = buf_value(op, v, "targets"), *off = buf_value(op, v, "pos_offsets"),
+                         *ids = buf_value(op, v, "pos_labels");
+    if (!dense && !off && !ids)
+        return sf_fail(ctx, SIGFUSE_ERR_NULL_ARGUMENT, "%s: no targets (give targets, or pos_offsets and pos_labels)",
+                       name);
+    if (dense && (off || ids))
+        return sf_fail(ctx, SIGFUSE_ERR_INVALID_ARGUMENT,
+                       "%s: targets and %s are both given (dense or sparse positives, not both)", name,
+                       off ? "pos_offsets" : "pos_labels");
+    if (!dense && (!off || !ids))
+        return sf_fail(ctx, SIGFUSE_ERR_NULL_ARGUMENT, "%s: %s is absent (sparse positives need pos_offsets and pos_labels)",
+                       name, off ? "pos_labels" : "pos_offsets");
+    if (off && ids && off->dtype != ids->dtype)
+        return sf_fail(ctx, SIGFUSE_ERR_INVALID_DTYPE, "%s: pos_labels has dtype %s; it must be pos_offsets' (%s)", name,
+                       sigfuse_dtype_name(ids->dtype), sigfuse_dtype_name(off->dtype));
+    const int64_t nnz = size_value(op, v, "nnz"), l = size_value(op, v, "l");
+    const int64_t offset = size_value(op, v, "label_offset"), total = size_value(op, v, "total_labels");
+    if (!ids && nnz != 0)
+        return sf_fail(ctx, SIGFUSE_ERR_INVALID_SIZE, "%s: nnz = %lld without pos_labels", name, (long long)nnz);
+    if (total == 0 && offset != 0)
+        return sf_fail(ctx, SIGFUSE_ERR_INVALID_SIZE,
+                       "%s: label_offset = %lld needs total_labels (0 means this head is the whole label space)", name,
+                       (long long)offset);
+    if (total != 0 && (offset > total || l > total - offset))
+        return sf_fail(ctx, SIGFUSE_ERR_INVALID_SIZE,
+                       "%s: the shard [label_offset, label_offset + l) = [%lld, %lld + %lld) runs past total_labels = %lld",
+                       name, (long long)offset, (long long)offset, (long long)l, (long long)total);
+    if (ids && ids->dtype == SIGFUSE_I32 && (nnz > INT32_MAX || (total ? total : l) > (int64_t)INT32_MAX + 1))
+        return sf_fail(ctx, SIGFUSE_ERR_INVALID_DTYPE, "%s: pos_labels: i32 cannot hold nnz = %lld or %lld label ids",
+                       name, (long long)nnz, (long long)(total ? total : l));
+    return SIGFUSE_SUCCESS;
+}
+
+/* Top-k ids: one index dtype throughout, wide enough for the largest id. */
+static sigfuse_status check_topk_ids(sigfuse_ctx *ctx, sf_op op, const sf_op_values *v)
+{
+    const char *name = sf_op_name(op);
+    const sigfuse_buffer *out = buf_value(op, v, "top_labels");
+    if (op == SF_OP_topk_merge) {
+        const sigfuse_buffer *in = buf_value(op, v, "in_labels");
+        if (in->dtype != out->dtype)
+            return sf_fail(ctx, SIGFUSE_ERR_INVALID_DTYPE, "%s: top_labels has dtype %s; it must be in_labels' (%s)",
+                           name, sigfuse_dtype_name(out->dtype), sigfuse_dtype_name(in->dtype));
+        return SIGFUSE_SUCCESS;
+    }
+    const int64_t offset = size_value(op, v, "label_offset"), l = size_value(op, v, "l");
+    if (l > INT64_MAX - offset)
+        return sf_fail(ctx, SIGFUSE_ERR_INVALID_SIZE, "%s: label_offset + l = %lld + %lld overflows", name,
+                       (long long)offset, (long long)l);
+    if (out->dtype == SIGFUSE_I32 && offset + l > (int64_t)INT32_MAX + 1)
+        return sf_fail(ctx, SIGFUSE_ERR_INVALID_DTYPE, "%s: top_labels: i32 cannot hold ids up to %lld", name,
+                       (long long)(offset + l - 1));
+    return SIGFUSE_SUCCESS;
+}
+
 /* Rules that tie two arguments together, beyond what the catalogue states per argument. */
 static sigfuse_status check_pairs(sigfuse_ctx *ctx, sf_op op, const sf_op_values *v)
 {
+    if (op == SF_OP_head_train_step)
+        SF_TRY(check_head_targets(ctx, op, v));
+    if (op == SF_OP_head_topk || op == SF_OP_topk_merge)
+        SF_TRY(check_topk_ids(ctx, op, v));
     /* u8 targets are hard labels: smoothing them would need a float. */
     const int targets = buf_index(op, "targets"), smoothing = opt_index(op, "label_smoothing");
-    if (targets >= 0 && smoothing >= 0 && v->bufs[targets]->dtype == SIGFUSE_U8 && v->opts[smoothing] > 0.0)
+    if (targets >= 0 && smoothing >= 0 && v->bufs[targets] && v->bufs[targets]->dtype == SIGFUSE_U8 &&
+        v->opts[smoothing] > 0.0)
         return sf_fail(ctx, SIGFUSE_ERR_INVALID_DTYPE, "%s: targets: dtype u8 is not allowed with label_smoothing > 0",
                        sf_op_name(op));
     return SIGFUSE_SUCCESS;
@@ -213,6 +292,7 @@ static sigfuse_status dispatch_ew(sigfuse_ctx *ctx, sf_op op, const checked *c,
 #define DISPATCH_GRU(name, family, args) DISPATCH_STRUCT_(name, args)
 #define DISPATCH_LOSS(name, family, args) DISPATCH_STRUCT_(name, args)
 #define DISPATCH_HEAD(name, family, args) DISPATCH_STRUCT_(name, args)
+#define DISPATCH_MERGE(name, family, args) DISPATCH_STRUCT_(name, args)
 
 static sigfuse_status dispatch(sigfuse_ctx *ctx, sf_op op, const void *a, const checked *c)
 {
@@ -265,6 +345,7 @@ static sigfuse_status run(sigfuse_ctx *ctx, sf_op op, const void *a)
 #define PUBLIC_GRU PUBLIC_STRUCT
 #define PUBLIC_LOSS PUBLIC_STRUCT
 #define PUBLIC_HEAD(name, args) /* below */
+#define PUBLIC_MERGE PUBLIC_STRUCT
 #define PUBLIC_(name, family, shape, args) PUBLIC_##shape(name, args)
 
 SF_CATALOG(PUBLIC_)
@@ -307,6 +388,18 @@ void sigfuse_head_train_args_init(sigfuse_head_train_args *args)
         sf_op_init(SF_OP_head_train_step, args);
 }
 
+void sigfuse_head_topk_args_init(sigfuse_head_topk_args *args)
+{
+    if (args)
+        sf_op_init(SF_OP_head_topk, args);
+}
+
+void sigfuse_topk_merge_args_init(sigfuse_topk_merge_args *args)
+{
+    if (args)
+        sf_op_init(SF_OP_topk_merge, args);
+}
+
 /* The workspace's size as an sf_arg count (bytes), clamped to what int64 holds. */
 static int64_t workspace_count(size_t bytes) { return bytes > (size_t)INT64_MAX ? INT64_MAX : (int64_t)bytes; }
 
@@ -333,13 +426,28 @@ static size_t workspace_of(sigfuse_ctx *ctx, sf_op op, const void *a, int64_t c)
 {
     if (op == SF_OP_head_predict)
         return ctx->ops->head_predict_workspace(ctx, (const sigfuse_head_predict_args *)a, c);
+    if (op == SF_OP_head_topk)
+        return ctx->ops->head_topk_workspace(ctx, (const sigfuse_head_topk_args *)a, c);
     return ctx->ops->head_train_step_workspace(ctx, (const sigfuse_head_train_args *)a, c);
 }
 
 static bool has_workspace_query(sigfuse_ctx *ctx, sf_op op)
 {
-    return op == SF_OP_head_predict ? ctx->ops->head_predict_workspace != NULL
-                                    : ctx->ops->head_train_step_workspace != NULL;
+    if (op == SF_OP_head_predict)
+        return ctx->ops->head_predict_workspace != NULL;
+    if (op == SF_OP_head_topk)
+        return ctx->ops->head_topk_workspace != NULL;
+    return ctx->ops->head_train_step_workspace != NULL;
+}
+
+/* The backend's entry of a head. */
+static bool has_head_entry(sigfuse_ctx *ctx, sf_op op)
+{
+    if (op == SF_OP_head_predict)
+        return ctx->ops->head_predict != NULL;
+    if (op == SF_OP_head_topk)
+        return ctx->ops->head_topk != NULL;
+    return ctx->ops->head_train_step != NULL;
 }
 
 /* The rows per chunk a size query means. chunk_rows >= 1: that many (n at most). The
@@ -427,8 +535,7 @@ static sigfuse_status run_head(sigfuse_ctx *ctx, sf_op op, const void *a)
     const char *name = sf_op_name(op);
     checked c;
     SF_TRY(check_head(ctx, op, name, a, &c));
-    const bool entry = op == SF_OP_head_predict ? ctx->ops->head_predict != NULL : ctx->ops->head_train_step != NULL;
-    if (!entry || !has_workspace_query(ctx, op))
+    if (!has_head_entry(ctx, op) || !has_workspace_query(ctx, op))
         return unsupported(ctx, name);
     const size_t min_bytes = workspace_of(ctx, op, a, clamp_chunk(1, c.v.sizes[0]));
     SF_TRY(check_workspace(ctx, name, c.v.workspace, c.v.workspace_bytes, min_bytes));
@@ -436,7 +543,7 @@ static sigfuse_status run_head(sigfuse_ctx *ctx, sf_op op, const void *a)
                                   false, NULL};
     SF_TRY(sf_check_overlaps(ctx, name, c.args, c.n_args, sf_op_infos[op].n_inputs, false));
     /* The train step runs even without outputs of any size: its loss is always one scalar. */
-    if (op == SF_OP_head_predict && !has_work(op, &c))
+    if (op != SF_OP_head_train_step && !has_work(op, &c))
         return SIGFUSE_SUCCESS;
     return dispatch(ctx, op, a, &c);
 }
@@ -449,4 +556,15 @@ sigfuse_status sigfuse_head_predict(sigfuse_ctx *ctx, const sigfuse_head_predict
 sigfuse_status sigfuse_head_train_step(sigfuse_ctx *ctx, const sigfuse_head_train_args *a)
 {
     return run_head(ctx, SF_OP_head_train_step, a);
+}
+
+sigfuse_status sigfuse_head_topk_workspace_size(sigfuse_ctx *ctx, const sigfuse_head_topk_args *a, int64_t chunk_rows,
+                                                size_t *bytes)
+{
+    return workspace_size(ctx, SF_OP_head_topk, "head_topk_workspace_size", a, chunk_rows, bytes);
+}
+
+sigfuse_status sigfuse_head_topk(sigfuse_ctx *ctx, const sigfuse_head_topk_args *a)
+{
+    return run_head(ctx, SF_OP_head_topk, a);
 }

@@ -127,6 +127,15 @@ static sigfuse_reduction reduction_of(sf_op op, const sf_op_values *v)
     return SIGFUSE_REDUCTION_SUM;
 }
 
+/* The op's size of that name, 0 if it has none. */
+static int64_t size_named(sf_op op, const sf_op_values *v, const char *name)
+{
+    for (int i = 0; i < sf_op_infos[op].n_sizes; i++)
+        if (strcmp(sf_op_infos[op].sizes[i], name) == 0)
+            return v->sizes[i];
+    return 0;
+}
+
 static bool mul(const char *what, int64_t a, int64_t b, int64_t *out, sf_overflow *overflow)
 {
     if (a != 0 && b > INT64_MAX / a) {
@@ -160,10 +169,23 @@ bool sf_op_counts(sf_op op, const sf_op_values *v, int64_t c[SF_COUNT_KINDS], sf
             return false;
         c[SF_COUNT_LOSS] = reduction_of(op, v) == SIGFUSE_REDUCTION_NONE ? c[SF_COUNT_TOTAL] : 1;
         return true;
-    case SF_SHAPE_HEAD:
+    case SF_SHAPE_HEAD: {
         c[SF_COUNT_L] = s[2];
+        c[SF_COUNT_NNZ] = size_named(op, v, "nnz");
+        if (!mul("n * k", s[0], size_named(op, v, "k"), &c[SF_COUNT_NK], of))
+            return false;
+        if (s[0] == INT64_MAX) {
+            if (of)
+                *of = (sf_overflow){"n + 1", s[0], 1};
+            return false;
+        }
+        c[SF_COUNT_N1] = s[0] + 1;
         return mul("n * d", s[0], s[1], &c[SF_COUNT_ND], of) && mul("l * d", s[2], s[1], &c[SF_COUNT_LD], of) &&
                mul("n * l", s[0], s[2], &c[SF_COUNT_NL], of);
+    }
+    case SF_SHAPE_MERGE:
+        return mul("n * k", s[0], s[1], &c[SF_COUNT_NK], of) &&
+               mul("shards * n * k", s[2], c[SF_COUNT_NK], &c[SF_COUNT_SNK], of);
     }
     return false;
 }

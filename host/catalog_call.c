@@ -19,6 +19,7 @@
 #define CALL_GRU CALL_STRUCT
 #define CALL_LOSS CALL_STRUCT
 #define CALL_HEAD CALL_STRUCT
+#define CALL_MERGE CALL_STRUCT
 
 #define CASE_(name, family, shape, args)                                                                               \
     case SF_OP_##name: {                                                                                               \

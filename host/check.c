@@ -69,6 +69,10 @@ static sigfuse_status check_dtype(sigfuse_ctx *ctx, const char *op, const sf_arg
         ok = d == SIGFUSE_U8;
         want = "u8";
         break;
+    case SF_ROLE_INDEX:
+        ok = d == SIGFUSE_I32 || d == SIGFUSE_I64;
+        want = "i32 or i64";
+        break;
     case SF_ROLE_SCALAR:
         ok = d == SIGFUSE_F32 || (d == SIGFUSE_F64 && op_dtype == SIGFUSE_F64);
         want = op_dtype == SIGFUSE_F64 ? "f32 or f64" : "f32";
@@ -170,6 +174,7 @@ static const char *role_name(sf_role r)
     case SF_ROLE_LABEL: return "label tensor";
     case SF_ROLE_SCALAR: return "reduced scalar";
     case SF_ROLE_MASK: return "mask";
+    case SF_ROLE_INDEX: return "index tensor";
     case SF_ROLE_BYTES: return "workspace";
     case SF_ROLE_LOSS: return "loss";
     }

@@ -17,6 +17,8 @@ size_t sigfuse_dtype_size(sigfuse_dtype dtype)
     case SIGFUSE_BF16: return 2;
     case SIGFUSE_U8: return 1;
     case SIGFUSE_F64: return 8;
+    case SIGFUSE_I32: return 4;
+    case SIGFUSE_I64: return 8;
     }
     return 0;
 }
@@ -29,6 +31,8 @@ const char *sigfuse_dtype_name(sigfuse_dtype dtype)
     case SIGFUSE_BF16: return "bf16";
     case SIGFUSE_U8: return "u8";
     case SIGFUSE_F64: return "f64";
+    case SIGFUSE_I32: return "i32";
+    case SIGFUSE_I64: return "i64";
     }
     return "unknown";
 }
@@ -143,6 +147,8 @@ double sf_host_load(const sigfuse_buffer *b, int64_t i)
     case SIGFUSE_F16: return decode_f16(*(const uint16_t *)p);
     case SIGFUSE_BF16: return decode_bf16(*(const uint16_t *)p);
     case SIGFUSE_U8: return *(const uint8_t *)p ? 1.0 : 0.0;
+    case SIGFUSE_I32: return (double)*(const int32_t *)p;
+    case SIGFUSE_I64: return (double)*(const int64_t *)p;   /* exact below 2^53 */
     }
     return NAN;
 }
@@ -156,5 +162,7 @@ void sf_host_store(const sigfuse_buffer *b, int64_t i, double v)
     case SIGFUSE_F16: *(uint16_t *)p = encode_f16(sf_round_to_dtype(v, SIGFUSE_F16)); break;
     case SIGFUSE_BF16: *(uint16_t *)p = encode_bf16(sf_round_to_dtype(v, SIGFUSE_BF16)); break;
     case SIGFUSE_U8: *(uint8_t *)p = (v != 0.0) ? 1 : 0; break;
+    case SIGFUSE_I32: *(int32_t *)p = (int32_t)v; break;
+    case SIGFUSE_I64: *(int64_t *)p = (int64_t)v; break;
     }
 }

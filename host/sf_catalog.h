@@ -59,7 +59,9 @@
     OP(asymmetric, asymmetric, LOSS, sigfuse_asymmetric_args)                                                          \
     OP(bce_dice, bce_dice, LOSS, sigfuse_bce_dice_args)                                                                \
     OP(head_predict, head, HEAD, sigfuse_head_predict_args)                                                            \
-    OP(head_train_step, head, HEAD, sigfuse_head_train_args)
+    OP(head_train_step, head, HEAD, sigfuse_head_train_args)                                                           \
+    OP(head_topk, topk, HEAD, sigfuse_head_topk_args)                                                                  \
+    OP(topk_merge, topk, MERGE, sigfuse_topk_merge_args)
 
 /* ---- Activations: n elements, y = f(x) and dx = dy f'(.) ------------------------------------ */
 
@@ -248,22 +250,55 @@
     BUF(probs, FLOAT, OUT, NL, NULL, ANY)                                                                              \
     BUF(labels, LABEL, OUT, NL, NULL, ANY)                                                                             \
     WS(workspace, workspace_bytes)
+/* The train step's targets are dense (targets) or CSR (pos_offsets, pos_labels): exactly
+ * one of the two (api.c's check_pairs), the CSR's ids checked by the backend before it
+ * writes. label_offset and total_labels place a shard in the label space (sigfuse.h). */
 #define SF_FIELDS_head_train_step(SIZE, OPT, BUF, WS)                                                                  \
     SIZE(n)                                                                                                            \
     SIZE(d)                                                                                                            \
     SIZE(l)                                                                                                            \
+    SIZE(nnz)                                                                                                          \
+    SIZE(label_offset)                                                                                                 \
+    SIZE(total_labels)                                                                                                 \
     OPT(reduction, sigfuse_reduction, SIGFUSE_REDUCTION_MEAN, REDUCED)                                                 \
     OPT(grad_scale, float, 1.0f, FINITE)                                                                               \
     BUF(x, FLOAT, IN, ND, NULL, REQUIRED)                                                                                   \
     BUF(w, FLOAT, IN, LD, NULL, REQUIRED)                                                                                   \
     BUF(bias, FLOAT, IN, L, NULL, OPTIONAL)                                                                                 \
-    BUF(targets, TARGET, IN, NL, NULL, REQUIRED)                                                                            \
+    BUF(targets, TARGET, IN, NL, NULL, OPTIONAL)                                                                            \
     BUF(pos_weight, FLOAT, IN, L, NULL, OPTIONAL)                                                                           \
+    BUF(pos_offsets, INDEX, IN, N1, NULL, OPTIONAL)                                                                    \
+    BUF(pos_labels, INDEX, IN, NNZ, NULL, OPTIONAL)                                                                    \
     BUF(loss, SCALAR, OUT, ONE, NULL, ANY)                                                                             \
     BUF(dx, FLOAT, OUT, ND, NULL, ANY)                                                                                 \
     BUF(dw, FLOAT, OUT, LD, NULL, ANY)                                                                                 \
     BUF(dbias, FLOAT, OUT, L, NULL, ANY)                                                                               \
     WS(workspace, workspace_bytes)
+
+/* Top-k over a head's labels, and the merge of the shards' lists: counts NK = n * k and
+ * SNK = shards * n * k. */
+#define SF_FIELDS_head_topk(SIZE, OPT, BUF, WS)                                                                        \
+    SIZE(n)                                                                                                            \
+    SIZE(d)                                                                                                            \
+    SIZE(l)                                                                                                            \
+    SIZE(k)                                                                                                            \
+    SIZE(label_offset)                                                                                                 \
+    BUF(x, FLOAT, IN, ND, NULL, REQUIRED)                                                                              \
+    BUF(w, FLOAT, IN, LD, NULL, REQUIRED)                                                                              \
+    BUF(bias, FLOAT, IN, L, NULL, OPTIONAL)                                                                            \
+    BUF(top_labels, INDEX, OUT, NK, NULL, REQUIRED)                                                                    \
+    BUF(top_logits, FLOAT, OUT, NK, NULL, OPTIONAL)                                                                    \
+    BUF(top_probs, FLOAT, OUT, NK, NULL, OPTIONAL)                                                                     \
+    WS(workspace, workspace_bytes)
+#define SF_FIELDS_topk_merge(SIZE, OPT, BUF, WS)                                                                       \
+    SIZE(n)                                                                                                            \
+    SIZE(k)                                                                                                            \
+    SIZE(shards)                                                                                                       \
+    BUF(in_labels, INDEX, IN, SNK, NULL, REQUIRED)                                                                     \
+    BUF(in_logits, FLOAT, IN, SNK, NULL, REQUIRED)                                                                     \
+    BUF(top_labels, INDEX, OUT, NK, NULL, REQUIRED)                                                                    \
+    BUF(top_logits, FLOAT, OUT, NK, NULL, OPTIONAL)                                                                    \
+    BUF(top_probs, FLOAT, OUT, NK, NULL, OPTIONAL)
 
 /* ---- What the lists above become (host/catalog.c) ------------------------------------------ */
 
@@ -304,6 +339,8 @@ typedef union sf_any_args {
     sigfuse_bce_dice_args bce_dice;
     sigfuse_head_predict_args head_predict;
     sigfuse_head_train_args head_train;
+    sigfuse_head_topk_args head_topk;
+    sigfuse_topk_merge_args topk_merge;
 } sf_any_args;
 
 /* What dtypes a buffer may have, relative to the op's float dtype (the dtype of its
@@ -314,6 +351,7 @@ typedef enum sf_role {
     SF_ROLE_LABEL,      /* u8 or the op's float dtype */
     SF_ROLE_SCALAR,     /* f32, or f64 when the op's dtype is f64 (reduced losses) */
     SF_ROLE_MASK,       /* u8 (0: ignored) */
+    SF_ROLE_INDEX,      /* i32 or i64 (label ids, CSR offsets) */
     SF_ROLE_BYTES,      /* workspace: any dtype, count is in bytes */
     SF_ROLE_LOSS        /* FLOAT for reduction NONE, else SCALAR */
 } sf_role;
@@ -323,7 +361,8 @@ typedef enum sf_shape {
     SF_SHAPE_LSTM,   /* batch, hidden; 4 gate blocks */
     SF_SHAPE_GRU,    /* batch, hidden; 3 gate blocks */
     SF_SHAPE_LOSS,   /* rows, cols */
-    SF_SHAPE_HEAD    /* n, d, l */
+    SF_SHAPE_HEAD,   /* n, d, l (then the op's own: nnz, k, label_offset, ...) */
+    SF_SHAPE_MERGE   /* n, k, shards */
 } sf_shape;
 
 /* Element counts, from the sizes by the op's shape (sf_op_counts). */
@@ -341,6 +380,10 @@ typedef enum sf_count {
     SF_COUNT_NL,      /* n * l */
     SF_COUNT_L,       /* l */
     SF_COUNT_ONE,     /* 1 */
+    SF_COUNT_N1,      /* n + 1 (CSR offsets) */
+    SF_COUNT_NNZ,     /* nnz */
+    SF_COUNT_NK,      /* n * k */
+    SF_COUNT_SNK,     /* shards * n * k */
     SF_COUNT_KINDS
 } sf_count;
 
@@ -355,7 +398,7 @@ typedef enum sf_rule {
 
 typedef enum sf_presence { SF_REQUIRED, SF_OPTIONAL, SF_ANY } sf_presence;
 
-#define SF_MAX_SIZES 3
+#define SF_MAX_SIZES 6
 #define SF_MAX_OPTS 6
 #define SF_MAX_BUFS 12
 

@@ -39,6 +39,7 @@ typedef struct sf_ew_call {
 #define SF_OP_ENTRY_FIELD_GRU SF_OP_ENTRY_FIELD_STRUCT_
 #define SF_OP_ENTRY_FIELD_LOSS SF_OP_ENTRY_FIELD_STRUCT_
 #define SF_OP_ENTRY_FIELD_HEAD SF_OP_ENTRY_FIELD_STRUCT_
+#define SF_OP_ENTRY_FIELD_MERGE SF_OP_ENTRY_FIELD_STRUCT_
 /* A backend declares its functions for those ops alike: SF_CATALOG(DECL), its DECL being
  * SF_OP_DECL_##shape(<its function for the op>, args). */
 #define SF_OP_DECL_EW(fn, args)
@@ -47,12 +48,14 @@ typedef struct sf_ew_call {
 #define SF_OP_DECL_GRU SF_OP_DECL_STRUCT_
 #define SF_OP_DECL_LOSS SF_OP_DECL_STRUCT_
 #define SF_OP_DECL_HEAD SF_OP_DECL_STRUCT_
+#define SF_OP_DECL_MERGE SF_OP_DECL_STRUCT_
 #define SF_OP_ENTRY_EW(name, fn)
 #define SF_OP_ENTRY_STRUCT_(name, fn) .name = fn,
 #define SF_OP_ENTRY_LSTM SF_OP_ENTRY_STRUCT_
 #define SF_OP_ENTRY_GRU SF_OP_ENTRY_STRUCT_
 #define SF_OP_ENTRY_LOSS SF_OP_ENTRY_STRUCT_
 #define SF_OP_ENTRY_HEAD SF_OP_ENTRY_STRUCT_
+#define SF_OP_ENTRY_MERGE SF_OP_ENTRY_STRUCT_
 
 typedef struct sf_backend_ops {
     void (*destroy)(sigfuse_ctx *ctx);
@@ -75,6 +78,7 @@ typedef struct sf_backend_ops {
                                      int64_t chunk_rows);
     size_t (*head_train_step_workspace)(sigfuse_ctx *ctx, const sigfuse_head_train_args *a,
                                         int64_t chunk_rows);
+    size_t (*head_topk_workspace)(sigfuse_ctx *ctx, const sigfuse_head_topk_args *a, int64_t chunk_rows);
 } sf_backend_ops;
 
 #define SF_MESSAGE_SIZE 2048
@@ -136,6 +140,18 @@ size_t sf_ref_head_predict_workspace(sigfuse_ctx *ctx, const sigfuse_head_predic
                                      int64_t chunk_rows);
 size_t sf_ref_head_train_step_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_args *a,
                                    int64_t chunk_rows);
+/* Z[i, j] of a head of dtype `head` as the reference defines it (ref/head.c). */
+double sf_ref_head_logit(const sigfuse_buffer *x, const sigfuse_buffer *w, const sigfuse_buffer *bias, int64_t d,
+                         int64_t i, int64_t j, sigfuse_dtype head);
+size_t sf_ref_head_topk_workspace(sigfuse_ctx *ctx, const sigfuse_head_topk_args *a, int64_t chunk_rows);
+/* The first error in a head's CSR positives (sigfuse.h: offsets from 0 to nnz, never
+ * decreasing; each row's ids strictly increasing, in [0, total_labels)), read from host
+ * copies, as a message after "op: " into msg; false when there is none. Every backend
+ * checks with it (the devices on their copies), so the messages are the same. */
+bool sf_csr_error(const sigfuse_buffer *offsets, const sigfuse_buffer *labels, int64_t n, int64_t nnz,
+                  int64_t total_labels, char *msg, size_t size);
+/* The order of head_topk and topk_merge: does (logit a, id ia) come before (b, ib)? */
+bool sf_topk_before(double a, int64_t ia, double b, int64_t ib);
 /* The same heads as a head of dtype `head` defines them (its logits' dot products rounded
  * to f16 / bf16), whatever the buffers' dtype: the device suites' truth, computed on f64
  * copies of a 16-bit head's inputs. The op itself passes its own dtype. */

@@ -93,12 +93,14 @@ typedef enum sigfuse_dtype {
     SIGFUSE_F16 = 2,
     SIGFUSE_BF16 = 3,
     SIGFUSE_U8 = 4,
-    SIGFUSE_F64 = 5
+    SIGFUSE_F64 = 5,
+    SIGFUSE_I32 = 6,   /* label ids and CSR offsets (sparse heads, top-k) */
+    SIGFUSE_I64 = 7
 } sigfuse_dtype;
 
 /* Size in bytes of one element of the dtype (0 for an unknown value). */
 SIGFUSE_API size_t sigfuse_dtype_size(sigfuse_dtype dtype);
-/* "f32", "f16", "bf16", "u8", "f64", or "unknown". */
+/* "f32", "f16", "bf16", "u8", "f64", "i32", "i64", or "unknown". */
 SIGFUSE_API const char *sigfuse_dtype_name(sigfuse_dtype dtype);
 
 /* Conversions between float and the 16-bit storage formats, as the library does them:
@@ -527,8 +529,23 @@ typedef struct sigfuse_head_train_args {
     const sigfuse_buffer *x;         /* [N, D] (required) */
     const sigfuse_buffer *w;         /* [L, D] (required) */
     const sigfuse_buffer *bias;      /* [L] (optional) */
-    const sigfuse_buffer *targets;   /* [N, L] u8 or the float dtype (required) */
+    const sigfuse_buffer *targets;   /* [N, L] u8 or the float dtype; or the CSR below */
     const sigfuse_buffer *pos_weight;/* [L] (optional) */
+    /* Sparse positives (instead of targets): row i's positive labels are the global ids
+     * pos_labels[pos_offsets[i] .. pos_offsets[i + 1]), strictly increasing, each in
+     * [0, total_labels); every other label of the row is a negative. pos_offsets [N + 1]
+     * starts at 0, never decreases and ends at nnz; both i32 or both i64. Checked before
+     * anything is written (on a device: one small kernel and a read of its verdict). */
+    const sigfuse_buffer *pos_offsets;
+    const sigfuse_buffer *pos_labels;  /* [nnz] */
+    int64_t nnz;
+    /* Label shards: this head holds the labels [label_offset, label_offset + L) of a label
+     * space of total_labels (0: L, the whole space, with label_offset 0). pos_weight and
+     * the outputs are the shard's; MEAN divides by N * total_labels; dx is this shard's
+     * part of dX (the sum over the shards is the whole dX, and the loss likewise sums):
+     * the caller adds them up with the engine it already runs (NCCL, MPI). */
+    int64_t label_offset;
+    int64_t total_labels;
     const sigfuse_buffer *loss;      /* one f32 (optional) */
     const sigfuse_buffer *dx;        /* [N, D] (optional) */
     const sigfuse_buffer *dw;        /* [L, D] (optional) */
@@ -569,6 +586,55 @@ SIGFUSE_API sigfuse_status sigfuse_head_train_workspace_size(sigfuse_ctx *ctx,
                                                              size_t *bytes);
 SIGFUSE_API sigfuse_status sigfuse_head_predict(sigfuse_ctx *ctx,
                                                 const sigfuse_head_predict_args *args);
+/* Top-k prediction without the N x L probabilities: for each row, the k labels of the
+ * largest logits Z = X W^T + b, best first, as global ids (label_offset + j), computed
+ * in row chunks that fit the workspace. Order: larger logit first; equal logits by the
+ * smaller id; NaN logits after every number (by id). A shard with fewer than k labels
+ * pads its rows with id -1 (logit -inf, probability 0), after every real label. 16-bit
+ * heads rank the rounded logits they would store (as head_predict). */
+typedef struct sigfuse_head_topk_args {
+    int64_t n, d, l, k;
+    int64_t label_offset;            /* this shard's first global id (0) */
+    const sigfuse_buffer *x;         /* [N, D] (required) */
+    const sigfuse_buffer *w;         /* [L, D] (required) */
+    const sigfuse_buffer *bias;      /* [L] (optional) */
+    const sigfuse_buffer *top_labels;/* [N, k] i32 or i64 output (required) */
+    const sigfuse_buffer *top_logits;/* [N, k] output (optional; topk_merge needs it) */
+    const sigfuse_buffer *top_probs; /* [N, k] output sigmoid(logit) (optional) */
+    const sigfuse_buffer *workspace;
+    size_t workspace_bytes;
+} sigfuse_head_topk_args;
+
+SIGFUSE_API void sigfuse_head_topk_args_init(sigfuse_head_topk_args *args);
+/* As for the other heads: chunk_rows <= 0 gives the default (at most the N x L logits an
+ * unfused head holds). */
+SIGFUSE_API sigfuse_status sigfuse_head_topk_workspace_size(sigfuse_ctx *ctx, const sigfuse_head_topk_args *args,
+                                                            int64_t chunk_rows, size_t *bytes);
+SIGFUSE_API sigfuse_status sigfuse_head_topk(sigfuse_ctx *ctx, const sigfuse_head_topk_args *args);
+
+/* The global top-k from the shards' lists: in_labels and in_logits hold `shards` blocks
+ * of [N, k] (shard s at s * N * k, as an all-gather lays them out); each row's k best of
+ * the shards * k candidates in head_topk's order (pads last). */
+typedef struct sigfuse_topk_merge_args {
+    int64_t n, k, shards;
+    const sigfuse_buffer *in_labels; /* [shards, N, k] i32 or i64 (required) */
+    const sigfuse_buffer *in_logits; /* [shards, N, k] float (required) */
+    const sigfuse_buffer *top_labels;/* [N, k] output, in_labels' dtype (required) */
+    const sigfuse_buffer *top_logits;/* [N, k] output (optional) */
+    const sigfuse_buffer *top_probs; /* [N, k] output (optional) */
+} sigfuse_topk_merge_args;
+
+SIGFUSE_API void sigfuse_topk_merge_args_init(sigfuse_topk_merge_args *args);
+SIGFUSE_API sigfuse_status sigfuse_topk_merge(sigfuse_ctx *ctx, const sigfuse_topk_merge_args *args);
+
+/* Precision@k and recall@k of top-k lists against CSR positives, on the host (plain
+ * arrays): P@k = |top-k of row ∩ positives| / k averaged over the N rows; R@k the same
+ * count over the row's positives, averaged over the rows that have any (NaN if none).
+ * Pads (id -1) never match. SIGFUSE_ERR_NULL_ARGUMENT / INVALID_SIZE on bad input. */
+SIGFUSE_API sigfuse_status sigfuse_topk_metrics(int64_t n, int64_t k, const int64_t *top_labels,
+                                                const int64_t *pos_offsets, const int64_t *pos_labels,
+                                                double *precision_at_k, double *recall_at_k);
+
 SIGFUSE_API sigfuse_status sigfuse_head_train_step(sigfuse_ctx *ctx,
                                                    const sigfuse_head_train_args *args);
 

@@ -412,6 +412,17 @@ public:
     {
         return head_train_workspace_size(a, chunk_rows, nothrow).value();
     }
+    result<std::size_t> head_topk_workspace_size(const head_topk_args &a, std::int64_t chunk_rows, nothrow_t)
+    {
+        const sigfuse_head_topk_args c = a.c_args();
+        std::size_t bytes = 0;
+        const sigfuse_status st = sigfuse_head_topk_workspace_size(ctx_, &c, chunk_rows, &bytes);
+        return sized(st, bytes);
+    }
+    std::size_t head_topk_workspace_size(const head_topk_args &a, std::int64_t chunk_rows = 0)
+    {
+        return head_topk_workspace_size(a, chunk_rows, nothrow).value();
+    }
 
 private:
     friend class detail::ops<context>;
@@ -580,6 +591,11 @@ inline void head_predict_args::set_workspace(const sigfuse::workspace &ws) noexc
     workspace_bytes = ws.bytes();
 }
 inline void head_train_args::set_workspace(const sigfuse::workspace &ws) noexcept
+{
+    workspace = ws.view();
+    workspace_bytes = ws.bytes();
+}
+inline void head_topk_args::set_workspace(const sigfuse::workspace &ws) noexcept
 {
     workspace = ws.view();
     workspace_bytes = ws.bytes();

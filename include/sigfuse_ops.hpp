@@ -258,10 +258,10 @@ struct head_predict_args {
 };
 
 struct head_train_args {
-    std::int64_t n = 0, d = 0, l = 0;
+    std::int64_t n = 0, d = 0, l = 0, nnz = 0, label_offset = 0, total_labels = 0;
     sigfuse_reduction reduction = SIGFUSE_REDUCTION_MEAN;
     float grad_scale = 1.0f;
-    view x, w, bias, targets, pos_weight;   /* inputs */
+    view x, w, bias, targets, pos_weight, pos_offsets, pos_labels;   /* inputs */
     view loss, dx, dw, dbias;   /* outputs */
     view workspace;   /* or set_workspace(ws) */
     std::size_t workspace_bytes = 0;
@@ -273,6 +273,9 @@ struct head_train_args {
         a.n = n;
         a.d = d;
         a.l = l;
+        a.nnz = nnz;
+        a.label_offset = label_offset;
+        a.total_labels = total_labels;
         a.reduction = reduction;
         a.grad_scale = grad_scale;
         a.x = x.get();
@@ -280,12 +283,62 @@ struct head_train_args {
         a.bias = bias.get();
         a.targets = targets.get();
         a.pos_weight = pos_weight.get();
+        a.pos_offsets = pos_offsets.get();
+        a.pos_labels = pos_labels.get();
         a.loss = loss.get();
         a.dx = dx.get();
         a.dw = dw.get();
         a.dbias = dbias.get();
         a.workspace = workspace.get();
         a.workspace_bytes = workspace_bytes;
+        return a;
+    }
+};
+
+struct head_topk_args {
+    std::int64_t n = 0, d = 0, l = 0, k = 0, label_offset = 0;
+    view x, w, bias;   /* inputs */
+    view top_labels, top_logits, top_probs;   /* outputs */
+    view workspace;   /* or set_workspace(ws) */
+    std::size_t workspace_bytes = 0;
+
+    inline void set_workspace(const sigfuse::workspace &ws) noexcept;
+    sigfuse_head_topk_args c_args() const noexcept
+    {
+        sigfuse_head_topk_args a{};
+        a.n = n;
+        a.d = d;
+        a.l = l;
+        a.k = k;
+        a.label_offset = label_offset;
+        a.x = x.get();
+        a.w = w.get();
+        a.bias = bias.get();
+        a.top_labels = top_labels.get();
+        a.top_logits = top_logits.get();
+        a.top_probs = top_probs.get();
+        a.workspace = workspace.get();
+        a.workspace_bytes = workspace_bytes;
+        return a;
+    }
+};
+
+struct topk_merge_args {
+    std::int64_t n = 0, k = 0, shards = 0;
+    view in_labels, in_logits;   /* inputs */
+    view top_labels, top_logits, top_probs;   /* outputs */
+
+    sigfuse_topk_merge_args c_args() const noexcept
+    {
+        sigfuse_topk_merge_args a{};
+        a.n = n;
+        a.k = k;
+        a.shards = shards;
+        a.in_labels = in_labels.get();
+        a.in_logits = in_logits.get();
+        a.top_labels = top_labels.get();
+        a.top_logits = top_logits.get();
+        a.top_probs = top_probs.get();
         return a;
     }
 };
@@ -450,6 +503,20 @@ public:
         return self().finish(sigfuse_head_train_step(self().get(), &c));
     }
     void head_train_step(const head_train_args &a) { head_train_step(a, nothrow).value(); }
+
+    /* -- Top-k labels of a head, and the merge of label shards' lists. -- */
+    result<void> head_topk(const head_topk_args &a, nothrow_t)
+    {
+        const sigfuse_head_topk_args c = a.c_args();
+        return self().finish(sigfuse_head_topk(self().get(), &c));
+    }
+    void head_topk(const head_topk_args &a) { head_topk(a, nothrow).value(); }
+    result<void> topk_merge(const topk_merge_args &a, nothrow_t)
+    {
+        const sigfuse_topk_merge_args c = a.c_args();
+        return self().finish(sigfuse_topk_merge(self().get(), &c));
+    }
+    void topk_merge(const topk_merge_args &a) { topk_merge(a, nothrow).value(); }
 
 private:
     const Context &self() const noexcept { return static_cast<const Context &>(*this); }

@@ -85,6 +85,7 @@ static const sf_backend_ops opencl_ops = {
     SF_CATALOG(OPENCL_ENTRY_)
     .head_predict_workspace = sf_cl_head_predict_workspace,
     .head_train_step_workspace = sf_cl_head_train_step_workspace,
+    .head_topk_workspace = sf_cl_head_topk_workspace,
 };
 
 /* A queue's context and device, and whether it runs commands out of order (then

@@ -558,6 +558,9 @@ static sigfuse_status train_empty(sigfuse_ctx *ctx, const sigfuse_head_train_arg
 
 sigfuse_status sf_cl_head_train_step(sigfuse_ctx *ctx, const sigfuse_head_train_args *a)
 {
+    if (a->pos_offsets || a->total_labels != 0)
+        return sf_fail(ctx, SIGFUSE_ERR_UNSUPPORTED,
+                       "head_train_step: sparse positives and label shards are not implemented by the opencl backend yet");
     if (a->n == 0 || a->l == 0)
         return train_empty(ctx, a);
     const head_shape h = train_shape(a);

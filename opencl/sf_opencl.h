@@ -25,7 +25,7 @@
 
 /* The op families of the catalogue (sf_op_info.family): one program each, from its .cl
  * file, per storage dtype, built on first use. */
-#define SF_CL_FAMILIES(F) F(activation) F(glu) F(lstm) F(gru) F(bce) F(focal) F(asymmetric) F(bce_dice) F(head)
+#define SF_CL_FAMILIES(F) F(activation) F(glu) F(lstm) F(gru) F(bce) F(focal) F(asymmetric) F(bce_dice) F(head) F(topk)
 
 typedef enum sf_cl_family {
 #define SF_CL_FAMILY_ENUM_(f) SF_CL_FAMILY_##f,
@@ -287,5 +287,6 @@ sigfuse_status sf_cl_glu(sigfuse_ctx *ctx, const sf_ew_call *call);             
 SF_CATALOG(SF_CL_DECL_)
 size_t sf_cl_head_predict_workspace(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a, int64_t chunk_rows);
 size_t sf_cl_head_train_step_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, int64_t chunk_rows);
+size_t sf_cl_head_topk_workspace(sigfuse_ctx *ctx, const sigfuse_head_topk_args *a, int64_t chunk_rows);
 
 #endif /* SF_OPENCL_H */

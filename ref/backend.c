@@ -16,4 +16,5 @@ const sf_backend_ops sf_ref_ops = {
     SF_CATALOG(REF_ENTRY_)
     .head_predict_workspace = sf_ref_head_predict_workspace,
     .head_train_step_workspace = sf_ref_head_train_step_workspace,
+    .head_topk_workspace = sf_ref_head_topk_workspace,
 };

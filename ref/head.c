@@ -28,8 +28,8 @@ static double weighted(double coef, double sp)
  * product is rounded to that dtype first, as a 16-bit Linear without bias returns it (f32
  * accumulation, one rounding of the result; include/sigfuse.h), and the bias is added to
  * that value without a second rounding. f32 and f64 keep the dot product as it is. */
-static double logit(const sigfuse_buffer *x, const sigfuse_buffer *w, const sigfuse_buffer *bias,
-                    int64_t d, int64_t i, int64_t j, sigfuse_dtype head)
+double sf_ref_head_logit(const sigfuse_buffer *x, const sigfuse_buffer *w, const sigfuse_buffer *bias, int64_t d,
+                         int64_t i, int64_t j, sigfuse_dtype head)
 {
     double s = 0.0;
     for (int64_t k = 0; k < d; k++)
@@ -61,7 +61,7 @@ sigfuse_status sf_ref_head_predict_as(sigfuse_ctx *ctx, const sigfuse_head_predi
     const double threshold = a->threshold;
     for (int64_t i = 0; i < a->n; i++) {
         for (int64_t j = 0; j < a->l; j++) {
-            const double z = logit(a->x, a->w, a->bias, a->d, i, j, head);
+            const double z = sf_ref_head_logit(a->x, a->w, a->bias, a->d, i, j, head);
             const double p = ref_sigmoid(z);
             const int64_t e = i * a->l + j;
             if (a->logits)
@@ -114,6 +114,10 @@ sigfuse_status sf_ref_head_train_step_as(sigfuse_ctx *ctx, const sigfuse_head_tr
 {
     const int64_t n = a->n, d = a->d, l = a->l;
     const size_t fixed = accumulator_doubles(d, l);
+    const int64_t total = a->total_labels > 0 ? a->total_labels : l;
+    char why[256];
+    if (a->pos_offsets && sf_csr_error(a->pos_offsets, a->pos_labels, n, a->nnz, total, why, sizeof why))
+        return sf_fail(ctx, SIGFUSE_ERR_INVALID_ARGUMENT, "head_train_step: %s", why);
     /* Even one row's chunk must fit; the api layer checks this, but the reference
      * should not be the thing that overruns a buffer if a caller skips that layer. */
     const size_t minimum = sat_add(fixed, n > 0 ? (size_t)l : 0);
@@ -156,7 +160,7 @@ sigfuse_status sf_ref_head_train_step_as(sigfuse_ctx *ctx, const sigfuse_head_tr
     *loss_acc = 0.0;
 
     const bool mean = a->reduction == SIGFUSE_REDUCTION_MEAN;
-    const double count = (double)n * (double)l;
+    const double count = (double)n * (double)total;   /* the whole label space's */
     /* count > 0 whenever a gradient element exists, so the division is always defined
      * where it is used. */
     const double scale = mean && count > 0.0 ? (double)a->grad_scale / count
@@ -170,12 +174,27 @@ sigfuse_status sf_ref_head_train_step_as(sigfuse_ctx *ctx, const sigfuse_head_tr
 
         for (int64_t i = 0; i < rows; i++)
             for (int64_t j = 0; j < l; j++)
-                g[i * l + j] = logit(a->x, a->w, a->bias, d, r0 + i, j, head);
+                g[i * l + j] = sf_ref_head_logit(a->x, a->w, a->bias, d, r0 + i, j, head);
 
         for (int64_t i = 0; i < rows; i++) {
+            /* Sparse positives: the row's ids ascend, so one walk along them meets this
+             * shard's labels in order. */
+            int64_t next = 0, end = 0;
+            if (a->pos_offsets) {
+                next = (int64_t)sf_host_load(a->pos_offsets, r0 + i);
+                end = (int64_t)sf_host_load(a->pos_offsets, r0 + i + 1);
+            }
             for (int64_t j = 0; j < l; j++) {
                 const double z = g[i * l + j];
-                const double y = sf_host_load(a->targets, (r0 + i) * l + j);
+                double y;
+                if (a->pos_offsets) {
+                    const int64_t id = a->label_offset + j;
+                    while (next < end && (int64_t)sf_host_load(a->pos_labels, next) < id)
+                        next++;
+                    y = next < end && (int64_t)sf_host_load(a->pos_labels, next) == id ? 1.0 : 0.0;
+                } else {
+                    y = sf_host_load(a->targets, (r0 + i) * l + j);
+                }
                 const double p = a->pos_weight ? sf_host_load(a->pos_weight, j) : 1.0;
                 *loss_acc += weighted(1.0 - y, ref_softplus(z)) + weighted(p * y, ref_softplus(-z));
                 const double grad = (1.0 - y) * ref_sigmoid(z) - p * y * ref_sigmoid(-z);

@@ -32,6 +32,7 @@ FAMILY_NOTES = {
     "asymmetric": "Asymmetric loss (ASL).",
     "bce_dice": "BCE + soft Dice over [images, pixels].",
     "head": "Multi-label heads (their workspace size queries are context's own).",
+    "topk": "Top-k labels of a head, and the merge of label shards' lists.",
 }
 
 

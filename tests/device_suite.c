@@ -266,6 +266,8 @@ static bool input_present(const ds_spec *c, sf_op op, const char *name)
     const void *f = spec_field(c, name);
     if (f)
         return *(const bool *)f;
+    if (!strcmp(name, "targets"))   /* a head's dense targets; its CSR has cases of its own */
+        return true;
     if (op == SF_OP_lstm_cell_backward && (!strcmp(name, "dh") || !strcmp(name, "dc")))
         return c->grads != (!strcmp(name, "dh") ? 2u : 1u);
     return false;
@@ -1131,6 +1133,7 @@ void ds_case(ds_env *e, const ds_spec *c)
     case SF_SHAPE_LSTM:
     case SF_SHAPE_GRU: cell_fill(&tc); break;
     case SF_SHAPE_HEAD: head_fill(&tc); break;
+    case SF_SHAPE_MERGE: cr_assert_fail("%s: top-k has checks of its own (topk_sweep)", tc.name); break;
     }
     if (c->in_place)
         alias_in_place(&tc);
@@ -1741,6 +1744,8 @@ static void head_sweep(ds_env *e, sf_op op, sigfuse_dtype dt)
             ds_case(e, &c);
         }
     }
+    if (train)
+        sparse_head_sweep(e, dt);
 }
 
 void ds_sweep(ds_env *e, sf_op op, sigfuse_dtype dtype)
@@ -1761,6 +1766,7 @@ void ds_sweep(ds_env *e, sf_op op, sigfuse_dtype dtype)
         break;
     case SF_SHAPE_LSTM:
     case SF_SHAPE_GRU: cell_sweep(e, op, dtype); break;
-    case SF_SHAPE_HEAD: head_sweep(e, op, dtype); break;
+    case SF_SHAPE_HEAD: op == SF_OP_head_topk ? topk_sweep(e, op, dtype) : head_sweep(e, op, dtype); break;
+    case SF_SHAPE_MERGE: topk_sweep(e, op, dtype); break;
     }
 }

@@ -105,6 +105,11 @@ void ds_case(ds_env *e, const ds_spec *c);
 /* The sweep of one op at one dtype on e's device: test_backend_ops' cases and test_opencl's
  * for that op, the large ones unless ds_quick(). */
 void ds_sweep(ds_env *e, sf_op op, sigfuse_dtype dtype);
+/* tests/device_topk.c: head_topk and topk_merge against the reference (labels equal but
+ * where logits tie within the GEMM's rounding), and the train step's sparse positives
+ * and label shards against its dense form on the same device. */
+void topk_sweep(ds_env *e, sf_op op, sigfuse_dtype dtype);
+void sparse_head_sweep(ds_env *e, sigfuse_dtype dtype);
 
 /* Every output of the op (the `outs` of a spec). */
 #define DS_ALL 0u

@@ -36,6 +36,7 @@ static void sizes_for(sf_shape shape, int64_t *s)
     case SF_SHAPE_GRU: s[0] = 3, s[1] = 5; break;
     case SF_SHAPE_LOSS: s[0] = 3, s[1] = 5; break;
     case SF_SHAPE_HEAD: s[0] = 3, s[1] = 4, s[2] = 5; break;
+    case SF_SHAPE_MERGE: s[0] = 3, s[1] = 4, s[2] = 2; break;
     }
 }
 
@@ -55,15 +56,24 @@ static void call_make(call *c, sf_op op, sigfuse_ctx *ctx)
     sf_op_init(op, &defaults);
     sf_op_get(op, &defaults, &c->v);
     sizes_for(c->info->shape, c->v.sizes);
+    for (int k = 0; k < c->info->n_sizes; k++)
+        if (strcmp(c->info->sizes[k], "k") == 0)
+            c->v.sizes[k] = 3;   /* top-k: 3 of the 5 labels */
     int64_t counts[SF_COUNT_KINDS];
     cr_assert(sf_op_counts(op, &c->v, counts, NULL), "%s: counts overflow", c->info->name);
     tu_rng rng = tu_rng_seed(0x5eed + (uint64_t)op, c->info->name);
     for (int i = 0; i < c->info->n_bufs; i++) {
         const sf_buf_info *b = &c->info->bufs[i];
-        c->bufs[i] = tu_alloc(b->role == SF_ROLE_MASK ? SIGFUSE_U8 : SIGFUSE_F32, counts[b->count]);
-        if (!b->input)
+        const sigfuse_dtype dt = b->role == SF_ROLE_MASK ? SIGFUSE_U8 : b->role == SF_ROLE_INDEX ? SIGFUSE_I64 : SIGFUSE_F32;
+        c->bufs[i] = tu_alloc(dt, counts[b->count]);
+        /* An optional index input is the sparse alternative to dense targets (a head's
+         * CSR positives), which its own tests cover: left out here. */
+        if (!b->input || (b->role == SF_ROLE_INDEX && b->presence == SF_OPTIONAL))
             continue;
-        if (strcmp(b->name, "targets") == 0 || b->role == SF_ROLE_MASK)
+        if (b->role == SF_ROLE_INDEX)   /* merge candidates: ids 0 .. 9 */
+            for (int64_t e = 0; e < c->bufs[i].n; e++)
+                tu_set(&c->bufs[i], e, (double)(e % 10));
+        else if (strcmp(b->name, "targets") == 0 || b->role == SF_ROLE_MASK)
             tu_fill_binary(&c->bufs[i], &rng);
         else
             tu_fill_uniform(&c->bufs[i], &rng, -1.0, 1.0);
@@ -75,9 +85,9 @@ static void call_make(call *c, sf_op op, sigfuse_ctx *ctx)
         sf_any_args a;
         sf_op_set(op, &a, &c->v);
         size_t bytes = 0;
-        sigfuse_status st = op == SF_OP_head_predict
-                                ? sigfuse_head_predict_workspace_size(ctx, &a.head_predict, 0, &bytes)
-                                : sigfuse_head_train_workspace_size(ctx, &a.head_train, 0, &bytes);
+        sigfuse_status st = op == SF_OP_head_predict ? sigfuse_head_predict_workspace_size(ctx, &a.head_predict, 0, &bytes)
+                            : op == SF_OP_head_topk  ? sigfuse_head_topk_workspace_size(ctx, &a.head_topk, 0, &bytes)
+                                                     : sigfuse_head_train_workspace_size(ctx, &a.head_train, 0, &bytes);
         cr_assert_eq(st, SIGFUSE_SUCCESS, "%s: workspace size: %s", c->info->name, sigfuse_ctx_last_error(ctx));
         c->ws = tu_alloc(SIGFUSE_U8, (int64_t)bytes + 16);
         c->has_ws = true;
@@ -238,7 +248,10 @@ static void refuses_bad_sizes_and_options(sigfuse_ctx *ctx, call *c)
 /* A float tensor of another dtype than the op's (f16 among f32). */
 static void refuses_other_dtype(sigfuse_ctx *ctx, call *c)
 {
-    for (int i = 1; i < c->info->n_bufs; i++) {
+    int first = 0;   /* the op's float dtype is its first float buffer's */
+    while (first < c->info->n_bufs && sf_op_buf_role(c->op, &c->v, first) != SF_ROLE_FLOAT)
+        first++;
+    for (int i = first + 1; i < c->info->n_bufs; i++) {
         if (sf_op_buf_role(c->op, &c->v, i) != SF_ROLE_FLOAT)
             continue;
         sigfuse_buffer wrong = c->bufs[i].desc;

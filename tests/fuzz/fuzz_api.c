@@ -646,9 +646,10 @@ static sigfuse_status call(sigfuse_ctx *ctx, const cfg *c, const layout *L, size
     }
     case OP_HT_WS:
     case OP_HT: {
+        /* Dense targets: pos_offsets, pos_labels absent, nnz 0, no shard. */
         sigfuse_head_train_args a = {s[0], s[1], s[2], (sigfuse_reduction)c->reduction, c->scale, B(L, 0), B(L, 1),
-                                     B(L, 2), B(L, 3), B(L, 4), B(L, 5), B(L, 6), B(L, 7), B(L, 8), B(L, 9),
-                                     L->ws_bytes};
+                                     B(L, 2), B(L, 3), B(L, 4), NULL, NULL, 0, 0, 0, B(L, 5), B(L, 6), B(L, 7),
+                                     B(L, 8), B(L, 9), L->ws_bytes};
         if (c->op == OP_HT)
             return sigfuse_head_train_step(ctx, na ? NULL : &a);
         return sigfuse_head_train_workspace_size(ctx, na ? NULL : &a, L->chunk, c->null_bytes ? NULL : bytes);
