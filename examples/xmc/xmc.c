@@ -70,9 +70,9 @@ static void usage(void)
 
 static opts parse(int argc, char **argv)
 {
-    opts o = {.backend = example_backend_default(), .out = NULL, .labels = 20000, .features = 32,
-              .hidden = 64, .train = 6400, .test = 500, .batch = 64, .epochs = 1, .report_every = 10,
-              .lr = 3e-3, .tau = 4.0, .min_p1 = 0.0, .seed = 1};
+    opts o = {.backend = example_backend_default(), .out = NULL, .labels = 20000, .features = 8,
+              .hidden = 16, .train = 1280, .test = 300, .batch = 32, .epochs = 1, .report_every = 10,
+              .lr = 1e-2, .tau = 4.0, .min_p1 = 0.0, .seed = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
