@@ -285,7 +285,7 @@ static int dev_open(dev *d, const char *name, int rank, int ranks)
         sigfuse_status st = sigfuse_ctx_create_cuda(&d->ctx, device, d->stream);
         if (st != SIGFUSE_SUCCESS) {
             fprintf(stderr, "%s: sigfuse_ctx_create_cuda: %s: %s\n", example_program, sigfuse_status_string(st),
-                    sigfuse_ctx_create_error());
+                    sigfuse_last_create_error());
             return st == SIGFUSE_ERR_NOT_BUILT || st == SIGFUSE_ERR_NO_DEVICE ? EXAMPLE_EXIT_SKIP : 1;
         }
         ncclUniqueId id;
