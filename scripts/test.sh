@@ -11,12 +11,14 @@ build=${BUILD_DIR:-build}
 packages=(build-essential cmake pkg-config libcriterion-dev pocl-opencl-icd ocl-icd-opencl-dev
           opencl-headers libclblast-dev oclgrind dataset-fashion-mnist
           python3-torch libtorch-dev pybind11-dev python3-dev python3-setuptools ninja-build
-          clang libclang-rt-dev)
+          clang libclang-rt-dev libopenmpi-dev openmpi-bin)
 # (clang and its sanitizer/libFuzzer runtimes: the sanitize_* ctest tests, which run
 # scripts/sanitize.sh: ASan+UBSan suites, the TSan threads test, the fuzzer.)
 # (python3-torch and the rest of that line: the PyTorch extension example, built and
 # checked against PyTorch on the CPU by examples/torch_extension/run.sh. PyTorch's C++
 # headers are in libtorch-dev and pybind11-dev, which python3-torch only recommends.)
+# (libopenmpi-dev and openmpi-bin: examples/xmc, the label-sharded head over MPI ranks;
+# its ctest entries run mpirun, which needs OMPI_ALLOW_RUN_AS_ROOT* as root: they set it.)
 # (The breast cancer example fetches its CSV from python3-sklearn's .deb without
 # installing it: examples/breast_cancer/get_data.sh.)
 missing=()
