@@ -412,7 +412,8 @@ def demangle(names):
 
 
 DTYPES = (("__nv_bfloat16", "bf16"), ("__half", "f16"), ("unsigned char", "u8"), ("float", "f32"))
-SIZE = {"f32": 4, "f16": 2, "bf16": 2, "u8": 1}
+# sf_bit: the head train step's sparse positives, one bit a logit (cuda/head.cu).
+SIZE = {"f32": 4, "f16": 2, "bf16": 2, "u8": 1, "sf_bit": 0.125}
 
 
 def short_name(full):

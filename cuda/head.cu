@@ -13,6 +13,7 @@
  * unless CUBLAS_WORKSPACE_CONFIG or a per-stream workspace setup changes cuBLAS's choice
  * of algorithm.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <type_traits>
@@ -38,9 +39,17 @@ static size_t sat_mul(size_t a, size_t b) { return (a != 0 && b > SIZE_MAX / a) 
 static size_t sat_add(size_t a, size_t b) { return b > SIZE_MAX - a ? SIZE_MAX : a + b; }
 static size_t sat_align(size_t v) { return v > SIZE_MAX - SF_WS_ALIGN ? SIZE_MAX : align_up(v); }
 
+/* 32-bit words of a [rows, L] bit set (one bit an element, flat). */
+static size_t bit_words(int64_t rows, int64_t l)
+{
+    const size_t bits = sat_mul((size_t)rows, (size_t)l);
+    return bits / 32 + (bits % 32 != 0);
+}
+
 /* Byte offsets (from a 256-aligned base) of the train step's workspace regions. */
 struct train_layout {
     size_t z;       /* T [chunk, L]: the logits' products X W^T, then the gradient G in place */
+    size_t bits;    /* u32 [ceil(chunk L / 32)]: the chunk's sparse positives (CSR only) */
     size_t dw;      /* f32 [L, D]: dW accumulator (f16/bf16 with dw) */
     size_t db;      /* double [L]: dbias accumulator */
     size_t loss;    /* double [1]: loss accumulator */
@@ -54,6 +63,9 @@ static train_layout layout_train(const sigfuse_head_train_args *a, size_t elem, 
     size_t off = 0;
     t.z = off;
     off = sat_add(off, sat_align(sat_mul(sat_mul((size_t)chunk, (size_t)a->l), elem)));
+    t.bits = off;
+    if (a->pos_offsets)
+        off = sat_add(off, sat_align(sat_mul(bit_words(chunk, a->l), sizeof(uint32_t))));
     t.dw = off;
     if (narrow && a->dw)
         off = sat_add(off, sat_align(sat_mul(sat_mul((size_t)a->l, (size_t)a->d), sizeof(float))));
@@ -225,6 +237,45 @@ template <typename T, int V> struct head_raw<T, V, false> {
     __device__ __forceinline__ float get(int k) const { return sf_to_float(e.v[k]); }
 };
 
+/* Sparse positives as the train epilogue reads them: a chunk's [rows, L] targets as one bit
+ * an element (bit e of the flat index e = row * L + label, in 32-bit words), built from
+ * the CSR by csr_bits_kernel. A thread's V labels start at a multiple of V (L too, in the
+ * vector kernels), so they lie in one word: one 4-byte load gives a row's V targets, 1/8
+ * of a byte a logit. sf_bit is the element type's tag; sf_bitptr stands where the dense
+ * kernels hold a pointer to targets (the same + and += by element counts). */
+struct sf_bit {
+    uint32_t unused;
+};
+struct sf_bitptr {
+    const uint32_t *words;
+    int64_t e;
+    __device__ __forceinline__ sf_bitptr operator+(int64_t d) const { return {words, e + d}; }
+    __device__ __forceinline__ sf_bitptr &operator+=(int64_t d)
+    {
+        e += d;
+        return *this;
+    }
+};
+
+template <int V> struct head_raw<sf_bit, V, true> {
+    uint32_t w;   /* the word, shifted so that bit k is label k of the vector */
+    __device__ __forceinline__ void load(sf_bitptr p) { w = p.words[p.e >> 5] >> (unsigned)(p.e & 31); }
+    __device__ __forceinline__ float get(int k) const { return (w >> k) & 1u ? 1.0f : 0.0f; }
+};
+
+/* How the train kernel holds its targets: a restricted pointer to dense ones, a bit cursor
+ * to sparse ones. */
+template <typename TY> struct head_targets {
+    using ptr = const TY *__restrict__;
+    using cursor = const TY *;
+    static __device__ __forceinline__ ptr at(const void *p) { return (ptr)p; }
+};
+template <> struct head_targets<sf_bit> {
+    using ptr = sf_bitptr;
+    using cursor = sf_bitptr;
+    static __device__ __forceinline__ ptr at(const void *p) { return {(const uint32_t *)p, 0}; }
+};
+
 /* ---- Predict epilogue: z = Z + b, then logits / sigmoid / labels ------------------------ */
 
 struct predict_params {
@@ -300,7 +351,7 @@ struct train_params {
 template <typename TY, bool PW> __device__ __forceinline__ void head_bce(float z, float y, float p, float *lo, float *g)
 {
     float sig;   /* not an output of the train step */
-    if constexpr (sizeof(TY) == 1)
+    if constexpr (sizeof(TY) == 1 || std::is_same<TY, sf_bit>::value)
         sf_bce_hard_loss_grad_plain(z, y != 0.0f, 1.0f, PW ? p : 1.0f, lo, g, &sig);
     else if constexpr (PW)
         sf_bce_loss_grad_plain(z, y, 1.0f, p, lo, g, &sig);
@@ -311,8 +362,8 @@ template <typename TY, bool PW> __device__ __forceinline__ void head_bce(float z
 /* A vector's loss where its fast form was not finite, from the vector's z and targets
  * read again (G has not yet replaced them): the common path then holds no logit or
  * target past its loss and gradient. */
-template <typename T, typename TY, int V, bool PW>
-__device__ __forceinline__ float head_loss_limits(const T *zp, const TY *yp, const float (&b)[V], const float (&pj)[V])
+template <typename T, typename TY, int V, bool PW, typename YP>
+__device__ __forceinline__ float head_loss_limits(const T *zp, YP yp, const float (&b)[V], const float (&pj)[V])
 {
     asm volatile("" ::: "memory");   /* a new load: else nvcc reuses the first, live all along */
     head_raw<T, V> zr;
@@ -363,7 +414,7 @@ __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(head_train_blocks<T>()
     T *z = (T *)p.z;
     const T *__restrict__ bias = (const T *)p.bias;
     const T *__restrict__ pw = (const T *)p.pos_weight;
-    const TY *__restrict__ targets = (const TY *)p.targets;
+    const typename head_targets<TY>::ptr targets = head_targets<TY>::at(p.targets);
     const int tid = threadIdx.y * blockDim.x + threadIdx.x;
     const int64_t units = p.l / V;
     double loss = 0.0;
@@ -382,7 +433,7 @@ __global__ void __launch_bounds__(SF_BLOCK, SF_MIN_BLOCKS(head_train_blocks<T>()
             }
             const head_walk rw = head_rows_of(p.rows);
             T *zp = z + rw.first * p.l + j;
-            const TY *yp = targets + rw.first * p.l + j;
+            typename head_targets<TY>::cursor yp = targets + rw.first * p.l + j;
             for (int64_t i0 = 0; i0 < rw.count; i0 += SF_HEAD_FLUSH) {
                 const int n = rw.count - i0 < SF_HEAD_FLUSH ? (int)(rw.count - i0) : SF_HEAD_FLUSH;
                 float cs[V], ls = 0.0f;   /* these rows' column sums and loss, in f32 */
@@ -488,6 +539,77 @@ train_finish_kernel(const double *loss_acc, int mean, double count, float *loss_
             dw[e] = sf_from_float<T>(dw_acc[e]);
 }
 
+/* ---- Sparse positives ----------------------------------------------------------------------- */
+
+/* The chunk's CSR positives as its bit set (sf_bit; zeroed before): a warp a row, its
+ * lanes along the row's ids; ids outside this shard [label_offset, label_offset + L) are
+ * skipped. Integer ORs, so the bits are the same whatever order the atomics land in. */
+template <typename TI>
+__global__ void __launch_bounds__(SF_BLOCK)
+csr_bits_kernel(const TI *offsets, const TI *ids, int64_t rows, int64_t l, int64_t label_offset, uint32_t *bits)
+{
+    const int lane = (int)(threadIdx.x & 31u);
+    const int64_t warps = (int64_t)gridDim.x * (blockDim.x / 32);
+    for (int64_t r = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32; r < rows; r += warps) {
+        const int64_t lo = (int64_t)offsets[r], hi = (int64_t)offsets[r + 1];
+        for (int64_t t = lo + lane; t < hi; t += 32) {
+            const int64_t j = (int64_t)ids[t] - label_offset;
+            if (j >= 0 && j < l) {
+                const int64_t e = r * l + j;
+                atomicOr(&bits[e >> 5], 1u << (unsigned)(e & 31));
+            }
+        }
+    }
+}
+
+template <typename TI>
+sigfuse_status csr_bits(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, int64_t r0, int64_t rows,
+                        uint32_t *bits)
+{
+    sf_cuda_state *s = sf_cuda_of(ctx);
+    SF_CUDA_TRY(ctx, cudaMemsetAsync(bits, 0, bit_words(rows, a->l) * sizeof(uint32_t), s->stream));
+    const unsigned grid = sf_grid_for<csr_bits_kernel<TI>>(s, rows * 32);
+    csr_bits_kernel<TI><<<grid, SF_BLOCK, 0, s->stream>>>((const TI *)sf_dptr(a->pos_offsets) + r0,
+                                                          (const TI *)sf_dptr(a->pos_labels), rows, a->l,
+                                                          a->label_offset, bits);
+    SF_LAUNCH_CHECK(ctx, "head_train_step CSR bits kernel launch");
+    return SIGFUSE_SUCCESS;
+}
+
+/* The CSR check every backend runs (host/labels.c, sf_csr_error), on host copies so that
+ * this backend names the same first error as the others, before anything is written.
+ * This is the op's one readback: a blocking copy of pos_offsets and pos_labels on the
+ * context's stream, once per call (so a sparse train step cannot be captured into a CUDA
+ * graph, and costs (N + 1 + nnz) index reads over PCIe/NVLink each call). */
+static sigfuse_status csr_check(sigfuse_ctx *ctx, const sigfuse_head_train_args *a)
+{
+    sf_cuda_state *s = sf_cuda_of(ctx);
+    const sigfuse_dtype dt = a->pos_offsets->dtype;
+    const size_t elem = sigfuse_dtype_size(dt);
+    const size_t off_bytes = (size_t)(a->n + 1) * elem, id_bytes = (size_t)a->nnz * elem;
+    char *host = (char *)malloc(off_bytes + id_bytes + 1);
+    if (!host)
+        return sf_fail(ctx, SIGFUSE_ERR_OUT_OF_MEMORY, "head_train_step: no host memory for the %zu bytes of the CSR check",
+                       off_bytes + id_bytes);
+    cudaError_t e = cudaMemcpyAsync(host, sf_dptr(a->pos_offsets), off_bytes, cudaMemcpyDeviceToHost, s->stream);
+    if (e == cudaSuccess && id_bytes > 0)
+        e = cudaMemcpyAsync(host + off_bytes, sf_dptr(a->pos_labels), id_bytes, cudaMemcpyDeviceToHost, s->stream);
+    if (e == cudaSuccess)
+        e = cudaStreamSynchronize(s->stream);
+    if (e != cudaSuccess) {
+        free(host);
+        return sf_cuda_fail(ctx, e, "head_train_step: reading pos_offsets / pos_labels for their check");
+    }
+    const sigfuse_buffer offsets = sigfuse_host_buffer(host, dt), ids = sigfuse_host_buffer(host + off_bytes, dt);
+    char why[256];
+    const bool bad = sf_csr_error(&offsets, &ids, a->n, a->nnz, a->total_labels > 0 ? a->total_labels : a->l, why,
+                                  sizeof why);
+    free(host);
+    if (bad)
+        return sf_fail(ctx, SIGFUSE_ERR_INVALID_ARGUMENT, "head_train_step: %s", why);
+    return SIGFUSE_SUCCESS;
+}
+
 /* ---- Launchers ------------------------------------------------------------------------------ */
 
 /* Whether the vector kernels serve a call: L a multiple of V and every caller pointer the
@@ -575,12 +697,16 @@ sigfuse_status train_epilogue(sigfuse_ctx *ctx, train_params p, double *db_acc, 
     return SIGFUSE_SUCCESS;
 }
 
-template <typename T, typename TY> sigfuse_status train(sigfuse_ctx *ctx, const sigfuse_head_train_args *a)
+/* TY: the dense targets' type, or sf_bit for CSR positives of index type TI. */
+template <typename T, typename TY, typename TI = int64_t>
+sigfuse_status train(sigfuse_ctx *ctx, const sigfuse_head_train_args *a)
 {
     sf_cuda_state *s = sf_cuda_of(ctx);
     const int64_t n = a->n, d = a->d, l = a->l;
+    constexpr bool sparse = std::is_same<TY, sf_bit>::value;
     const bool mean = a->reduction == SIGFUSE_REDUCTION_MEAN;
-    const double count = (double)n * (double)l;
+    /* MEAN is over the whole label space, of which this head may be one shard. */
+    const double count = (double)n * (double)(a->total_labels > 0 ? a->total_labels : l);
     T *dx = (T *)sf_dptr(a->dx), *dw = (T *)sf_dptr(a->dw), *dbias = (T *)sf_dptr(a->dbias);
     float *loss_out = (float *)sf_dptr(a->loss);
 
@@ -611,6 +737,7 @@ template <typename T, typename TY> sigfuse_status train(sigfuse_ctx *ctx, const 
     float *dw_acc = narrow && dw ? (float *)(base + lay.dw) : nullptr;
     double *db_acc = dbias ? (double *)(base + lay.db) : nullptr;
     double *loss_acc = loss_out ? (double *)(base + lay.loss) : nullptr;
+    uint32_t *bits = sparse ? (uint32_t *)(base + lay.bits) : nullptr;
     /* The products take the raw gradient (O(1), safe in f16) and apply the scale as alpha. */
     const float alpha = (float)(mean ? (double)a->grad_scale / count : (double)a->grad_scale);
 
@@ -624,8 +751,8 @@ template <typename T, typename TY> sigfuse_status train(sigfuse_ctx *ctx, const 
     const size_t y_elem = sizeof(TY);
     const cudaDataType_t tt = cuda_type<T>();
     constexpr int V = head_vec<T>();
-    const void *targets = sf_dptr(a->targets);
-    const bool vec = vector_ok(l, V, &targets, &y_elem, 1);
+    const void *targets = sparse ? nullptr : sf_dptr(a->targets);
+    const bool vec = vector_ok(l, V, &targets, &y_elem, 1);   /* the bit set is aligned */
     const bool pw = a->pos_weight != nullptr;
     for (int64_t r0 = 0; r0 < n; r0 += chunk) {
         const int64_t rows = n - r0 < chunk ? n - r0 : chunk;
@@ -637,7 +764,12 @@ template <typename T, typename TY> sigfuse_status train(sigfuse_ctx *ctx, const 
         p.l = l;
         p.z = z;
         p.bias = sf_dptr(a->bias);
-        p.targets = (const char *)targets + (size_t)(r0 * l) * y_elem;
+        if constexpr (sparse) {
+            SF_TRY(csr_bits<TI>(ctx, a, r0, rows, bits));
+            p.targets = bits;
+        } else {
+            p.targets = (const char *)targets + (size_t)(r0 * l) * y_elem;
+        }
         p.pos_weight = sf_dptr(a->pos_weight);
         if (vec && pw)
             SF_TRY((train_epilogue<T, TY, V, true>(ctx, p, db_acc, loss_acc)));
@@ -672,6 +804,31 @@ template <typename T, typename TY> sigfuse_status train(sigfuse_ctx *ctx, const 
 
 } // namespace
 
+/* ---- For head_topk (topk.cu): the same chunks of products ------------------------------------- */
+
+sigfuse_status sf_cuda_cublas_bind(sigfuse_ctx *ctx) { return cublas_bind(ctx); }
+
+char *sf_cuda_workspace_base(const sigfuse_buffer *ws) { return aligned_base(ws); }
+
+size_t sf_cuda_head_logits_bytes(size_t elem, int64_t l, int64_t chunk)
+{
+    return sat_add(sat_align(sat_mul(sat_mul((size_t)chunk, (size_t)l), elem)), SF_WS_ALIGN);
+}
+
+int64_t sf_cuda_head_logits_chunk(int64_t n, int64_t l, size_t elem, size_t bytes)
+{
+    return pick_chunk(n, bytes, [&](int64_t c) { return sf_cuda_head_logits_bytes(elem, l, c); });
+}
+
+sigfuse_status sf_cuda_head_logits(sigfuse_ctx *ctx, sigfuse_dtype dtype, const void *x, const void *w, int64_t rows,
+                                   int64_t d, int64_t l, void *z)
+{
+    return sf_cuda_dispatch(ctx, "head logits", dtype, [&](auto tag) {
+        using T = decltype(tag);
+        return logits_chunk<T>(ctx, (const T *)x, (const T *)w, rows, d, l, (T *)z);
+    });
+}
+
 size_t sf_cuda_head_predict_workspace(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a, int64_t chunk_rows)
 {
     (void)ctx;
@@ -697,9 +854,13 @@ sigfuse_status sf_cuda_head_predict(sigfuse_ctx *ctx, const sigfuse_head_predict
 
 sigfuse_status sf_cuda_head_train_step(sigfuse_ctx *ctx, const sigfuse_head_train_args *a)
 {
-    if (a->pos_offsets || a->total_labels != 0)
-        return sf_fail(ctx, SIGFUSE_ERR_UNSUPPORTED,
-                       "head_train_step: sparse positives and label shards are not implemented by the cuda backend yet");
+    if (a->pos_offsets)
+        return sf_cuda_dispatch(ctx, "head_train_step", a->x->dtype, [&](auto tag) {
+            using T = decltype(tag);
+            SF_TRY(csr_check(ctx, a));
+            return a->pos_offsets->dtype == SIGFUSE_I32 ? train<T, sf_bit, int32_t>(ctx, a)
+                                                        : train<T, sf_bit, int64_t>(ctx, a);
+        });
     return sf_cuda_dispatch_targets(ctx, "head_train_step", a->x->dtype, a->targets->dtype,
                                     [&](auto tag, auto ytag) { return train<decltype(tag), decltype(ytag)>(ctx, a); });
 }

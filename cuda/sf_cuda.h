@@ -137,4 +137,16 @@ size_t sf_cuda_head_predict_workspace(sigfuse_ctx *ctx, const sigfuse_head_predi
 size_t sf_cuda_head_train_step_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, int64_t chunk_rows);
 size_t sf_cuda_head_topk_workspace(sigfuse_ctx *ctx, const sigfuse_head_topk_args *a, int64_t chunk_rows);
 
+/* head.cu's chunks of a head's products, for head_topk (topk.cu): the handle bound to the
+ * context's stream and workspace; the workspace's 256-aligned base; the bytes of a chunk
+ * of `chunk` rows of Z (elem bytes a logit, alignment slack included) and the largest
+ * chunk in [1, n] that `bytes` hold (0: not one row); and Z[rows, L] = X[rows, :] W^T in
+ * the storage dtype (f32 accumulation, rounded once), into z. */
+sigfuse_status sf_cuda_cublas_bind(sigfuse_ctx *ctx);
+char *sf_cuda_workspace_base(const sigfuse_buffer *ws);
+size_t sf_cuda_head_logits_bytes(size_t elem, int64_t l, int64_t chunk);
+int64_t sf_cuda_head_logits_chunk(int64_t n, int64_t l, size_t elem, size_t bytes);
+sigfuse_status sf_cuda_head_logits(sigfuse_ctx *ctx, sigfuse_dtype dtype, const void *x, const void *w, int64_t rows,
+                                   int64_t d, int64_t l, void *z);
+
 #endif /* SF_CUDA_H */
