@@ -228,11 +228,12 @@ __global__ void __launch_bounds__(SF_BLOCK) topk_select_kernel(Src src, int64_t 
                 }
                 __syncthreads();
                 const unsigned long long h = hist[tid];
+                const long long still = need;   /* read by all before the barriers of the scan */
                 unsigned long long below;
                 block_scan(h, &below, warp_tot);
-                if ((long long)below < need && need <= (long long)(below + h)) {   /* one thread */
+                if ((long long)below < still && still <= (long long)(below + h)) {   /* one thread */
                     pre[fd] |= (uint64_t)tid << sh;
-                    need -= (long long)below;
+                    need = still - (long long)below;
                     fd_s = fd;
                     sh_s = sh;
                     if ((long long)h == need)
