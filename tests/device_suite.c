@@ -83,13 +83,28 @@ const char *ds_open_test(ds_env *e, sigfuse_backend b, const char *what, sigfuse
     return e->test;
 }
 
+/* The sizes an op's shape gives its counts by (n; rows, cols; n, d, l): what callers pass.
+ * An op's further sizes (a head's nnz, label_offset, ...) keep their defaults. */
+static int shape_sizes(sf_shape shape)
+{
+    switch (shape) {
+    case SF_SHAPE_EW: return 1;
+    case SF_SHAPE_LSTM:
+    case SF_SHAPE_GRU:
+    case SF_SHAPE_LOSS: return 2;
+    case SF_SHAPE_HEAD:
+    case SF_SHAPE_MERGE: return 3;
+    }
+    return 0;
+}
+
 void ds_args(sf_op op, void *args, const int64_t *sizes, ...)
 {
     const sf_op_info *info = &sf_op_infos[op];
     sf_op_values v;
     sf_op_init(op, args);
     sf_op_get(op, args, &v);
-    for (int k = 0; k < info->n_sizes; k++)
+    for (int k = 0; k < shape_sizes(info->shape) && k < info->n_sizes; k++)
         v.sizes[k] = sizes[k];
     va_list ap;
     va_start(ap, sizes);
@@ -384,11 +399,11 @@ static void case_begin(dcase *tc, ds_env *e, const ds_spec *c)
     tc->op = c->op;
     tc->info = &sf_op_infos[c->op];
     const sf_op_info *info = tc->info;
-    const int64_t sizes[5][3] = {
+    const int64_t sizes[SF_SHAPE_MERGE + 1][3] = {
         [SF_SHAPE_EW] = {c->n}, [SF_SHAPE_LSTM] = {c->batch, c->hidden}, [SF_SHAPE_GRU] = {c->batch, c->hidden},
         [SF_SHAPE_LOSS] = {c->rows, c->cols}, [SF_SHAPE_HEAD] = {c->n, c->d, c->l},
     };
-    for (int k = 0; k < info->n_sizes; k++)
+    for (int k = 0; k < shape_sizes(info->shape) && k < info->n_sizes; k++)
         tc->v.sizes[k] = sizes[info->shape][k];
     for (int k = 0; k < info->n_opts; k++)
         tc->v.opts[k] = opt_value(c, info->opts[k].name);

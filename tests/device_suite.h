@@ -39,8 +39,9 @@ bool ds_quick(void);
 /* FNV-1a of a case's name: its seed. */
 uint64_t ds_hash(const char *s);
 
-/* An op's args struct (args: the op's C type) from the catalogue: its defaults, the op's
- * sizes in order, then (buffer name, descriptor) pairs up to a NULL name. */
+/* An op's args struct (args: the op's C type) from the catalogue: its defaults, the sizes
+ * of the op's shape in order (n; rows, cols; n, d, l: any further size keeps its default),
+ * then (buffer name, descriptor) pairs up to a NULL name. */
 void ds_args(sf_op op, void *args, const int64_t *sizes, ...);
 
 /* ---- Device buffers that stop the test on a failure ------------------------------------ */

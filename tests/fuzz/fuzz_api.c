@@ -47,7 +47,7 @@ enum {
     OP_SIGMOID_F, OP_SIGMOID_B, OP_LOGSIG_F, OP_LOGSIG_B, OP_SILU_F, OP_SILU_B,
     OP_GLU_F, OP_GLU_B, OP_SWIGLU_F, OP_SWIGLU_B,
     OP_LSTM_F, OP_LSTM_B, OP_GRU_F, OP_GRU_B, OP_BCE, OP_FOCAL, OP_ASL, OP_DICE,
-    OP_HP_WS, OP_HT_WS, OP_HP, OP_HT, OP_COUNT
+    OP_HP_WS, OP_HT_WS, OP_HP, OP_HT, OP_TK_WS, OP_TK, OP_MERGE, OP_COUNT
 };
 
 static const char *const op_names[OP_COUNT] = {
@@ -55,14 +55,16 @@ static const char *const op_names[OP_COUNT] = {
     "silu_forward", "silu_backward", "glu_forward", "glu_backward", "swiglu_forward",
     "swiglu_backward", "lstm_cell_forward", "lstm_cell_backward", "gru_cell_forward",
     "gru_cell_backward", "bce_with_logits", "sigmoid_focal", "asymmetric", "bce_dice", "head_predict_workspace_size",
-    "head_train_workspace_size", "head_predict", "head_train_step",
+    "head_train_workspace_size", "head_predict", "head_train_step", "head_topk_workspace_size", "head_topk",
+    "topk_merge",
 };
 
 typedef enum { K_IN, K_OUT, K_WS } slot_kind;
-typedef enum { R_FLOAT, R_TARGET, R_LABEL, R_LOSS, R_SCALAR, R_BYTES, R_MASK } slot_role;
+typedef enum { R_FLOAT, R_TARGET, R_LABEL, R_LOSS, R_SCALAR, R_BYTES, R_MASK, R_INDEX } slot_role;
 /* Shapes: n; [B,H]; [B,G*H]; [G*H]; [R,C]; [C]; [R]; loss ([R,C] for NONE, else 1); 1;
- * [N,D]; [L,D]; [N,L]; [L]; workspace bytes. */
-typedef enum { S_N, S_BH, S_BGH, S_GH, S_RC, S_C, S_R, S_LOSS, S_ONE, S_ND, S_LD, S_NL, S_L, S_WS } slot_shape;
+ * [N,D]; [L,D]; [N,L]; [L]; workspace bytes; [N+1], [nnz] (CSR); [N,k]; [shards,N,k]. */
+typedef enum { S_N, S_BH, S_BGH, S_GH, S_RC, S_C, S_R, S_LOSS, S_ONE, S_ND, S_LD, S_NL, S_L, S_WS, S_N1, S_NNZ,
+               S_NK, S_SNK } slot_shape;
 
 typedef struct slot_def {
     const char *name;
@@ -104,8 +106,12 @@ typedef struct op_def {
     HEAD_PARAMS, O("logits", R_FLOAT, S_NL, 0), O("probs", R_FLOAT, S_NL, 0), O("labels", R_LABEL, S_NL, 0), WS
 #define HEAD_TRAIN_SLOTS(O, WS)                                                                          \
     HEAD_PARAMS, IN("targets", R_TARGET, S_NL, 1), IN("pos_weight", R_FLOAT, S_L, 0),                   \
+        IN("pos_offsets", R_INDEX, S_N1, 0), IN("pos_labels", R_INDEX, S_NNZ, 0),                        \
         O("loss", R_SCALAR, S_ONE, 0), O("dx", R_FLOAT, S_ND, 0), O("dw", R_FLOAT, S_LD, 0),             \
         O("dbias", R_FLOAT, S_L, 0), WS
+#define HEAD_TOPK_SLOTS(O, WS)                                                                           \
+    HEAD_PARAMS, O("top_labels", R_INDEX, S_NK, 1), O("top_logits", R_FLOAT, S_NK, 0),                  \
+        O("top_probs", R_FLOAT, S_NK, 0), WS
 #define WS_QUERIED IN("workspace", R_BYTES, S_WS, 0)
 #define WS_USED {"workspace", K_WS, R_BYTES, S_WS, 0}
 
@@ -146,13 +152,18 @@ static const op_def defs[OP_COUNT] = {
     /* The queries take the ops' argument structs: every buffer is only read (or not at
      * all), so all are inputs there. */
     [OP_HP_WS] = {7, {HEAD_PREDICT_SLOTS(IN, WS_QUERIED)}},
-    [OP_HT_WS] = {10, {HEAD_TRAIN_SLOTS(IN, WS_QUERIED)}},
+    [OP_HT_WS] = {12, {HEAD_TRAIN_SLOTS(IN, WS_QUERIED)}},
     [OP_HP] = {7, {HEAD_PREDICT_SLOTS(OUT, WS_USED)}},
-    [OP_HT] = {10, {HEAD_TRAIN_SLOTS(OUT, WS_USED)}},
+    [OP_HT] = {12, {HEAD_TRAIN_SLOTS(OUT, WS_USED)}},
+    [OP_TK_WS] = {7, {HEAD_TOPK_SLOTS(IN, WS_QUERIED)}},
+    [OP_TK] = {7, {HEAD_TOPK_SLOTS(OUT, WS_USED)}},
+    [OP_MERGE] = {5, {IN("in_labels", R_INDEX, S_SNK, 1), IN("in_logits", R_FLOAT, S_SNK, 1),
+                      OUT("top_labels", R_INDEX, S_NK, 1), OUT("top_logits", R_FLOAT, S_NK, 0),
+                      OUT("top_probs", R_FLOAT, S_NK, 0)}},
 };
 
-static bool is_head(int op) { return op == OP_HP || op == OP_HT; }
-static bool is_query(int op) { return op == OP_HP_WS || op == OP_HT_WS; }
+static bool is_head(int op) { return op == OP_HP || op == OP_HT || op == OP_TK; }
+static bool is_query(int op) { return op == OP_HP_WS || op == OP_HT_WS || op == OP_TK_WS; }
 static int cell_gates(int op) { return op == OP_LSTM_F || op == OP_LSTM_B ? 4 : 3; }
 
 /* ---- Decoding the fuzz bytes ------------------------------------------------------------ */
@@ -208,6 +219,10 @@ typedef struct cfg {
     sigfuse_dtype dtype;
     int reduction;
     float beta, smooth, scale, thresh, alpha, gamma, gamma2;
+    /* The heads' further sizes: top-k's k, the CSR's nnz, a shard's place, and whether
+     * the CSR slots hold a valid CSR (one id a row, rows past nnz empty). */
+    int64_t k, nnz, label_offset, total_labels;
+    bool valid_csr;
     uint8_t chunk_sel, ws_mode, ws_aux, fill;
     uint64_t seed;
     slot_cfg slot[MAX_SLOTS];
@@ -247,6 +262,22 @@ static void decode(const uint8_t *data, size_t size, cfg *c)
     c->fill = rd(&r);
     for (int i = 0; i < 8; i++)
         c->seed |= (uint64_t)rd(&r) << (8 * i);
+    static const int64_t offsets[8] = {0, 0, 0, 0, 0, 1, (int64_t)1 << 31, INT64_MAX / 2};
+    c->k = 1 + (c->chunk_sel >> 4) % 6;
+    c->nnz = (int64_t)((c->seed >> 20) % 9);
+    c->label_offset = offsets[(c->seed >> 32) % 8];
+    /* total_labels: none, exactly the shard's end, l, or past it (saturating: sizes may be
+     * INT64_MAX or negative). */
+    int64_t end;
+    if (__builtin_add_overflow(c->s[2], c->label_offset, &end))
+        end = INT64_MAX;
+    switch ((c->seed >> 36) % 4) {
+    case 0: c->total_labels = 0; break;
+    case 1: c->total_labels = end; break;
+    case 2: c->total_labels = c->s[2]; break;
+    default: c->total_labels = end > INT64_MAX - 3 ? INT64_MAX : end + 3; break;
+    }
+    c->valid_csr = (c->seed >> 40) % 2 == 0;
     for (int i = 0; i < MAX_SLOTS; i++) {
         c->slot[i].mode = rd(&r);
         c->slot[i].aux = rd(&r);
@@ -274,6 +305,8 @@ static double random_value(uint64_t *s, slot_role role)
     uint64_t u = splitmix(s);
     if (role == R_MASK)
         return u % 3 == 0 ? 0.0 : 1.0;
+    if (role == R_INDEX)   /* ids and offsets: small, now and then -1 or huge */
+        return u % 9 == 0 ? -1.0 : u % 9 == 1 ? 4294967296.0 : (double)((u >> 8) % 12);
     if (role == R_TARGET) {
         switch (u % 8) {
         case 0: return 0.0;
@@ -300,6 +333,9 @@ static void store_value(unsigned char *p, size_t width, sigfuse_dtype dt, double
     case SIGFUSE_F16: { uint16_t h = sigfuse_float_to_f16((float)v); memcpy(p, &h, 2); break; }
     case SIGFUSE_BF16: { uint16_t h = sigfuse_float_to_bf16((float)v); memcpy(p, &h, 2); break; }
     case SIGFUSE_U8: *p = (uint8_t)(raw % 4 == 3 ? (raw >> 8) & 0xFF : v != 0.0); break;
+    /* Integers: the value where it converts (|v| < 2^31, 2^62), else the raw bits. */
+    case SIGFUSE_I32: { int32_t t = fabs(v) < 2147483648.0 ? (int32_t)v : (int32_t)raw; memcpy(p, &t, 4); break; }
+    case SIGFUSE_I64: { int64_t t = fabs(v) < 4.6e18 ? (int64_t)v : (int64_t)raw; memcpy(p, &t, 8); break; }
     default: memset(p, 0, 4); break;
     }
 }
@@ -343,6 +379,10 @@ static int64_t shape_count(const cfg *c, slot_shape sh, size_t ws_bytes)
     case S_RC: return mul3(s[0], s[1], 1);
     case S_C: return s[1] < 0 ? -1 : s[1];
     case S_R: return s[0] < 0 ? -1 : s[0];
+    case S_N1: return s[0] < 0 || s[0] == INT64_MAX ? -1 : s[0] + 1;
+    case S_NNZ: return c->nnz;
+    case S_NK: return c->op == OP_MERGE ? mul3(s[0], s[1], 1) : mul3(s[0], c->k, 1);
+    case S_SNK: return mul3(s[0], s[1], s[2]);
     case S_LOSS: return c->reduction == SIGFUSE_REDUCTION_NONE ? mul3(s[0], s[1], 1) : 1;
     case S_ONE: return 1;
     case S_ND: return mul3(s[0], s[1], 1);
@@ -368,6 +408,7 @@ static sigfuse_dtype slot_dtype(const cfg *c, const slot_def *d)
     case R_SCALAR: return f == SIGFUSE_F64 ? SIGFUSE_F64 : SIGFUSE_F32;
     case R_BYTES: return SIGFUSE_U8;
     case R_MASK: return (c->seed >> 5) % 5 == 0 ? f : SIGFUSE_U8;   /* now and then the wrong dtype */
+    case R_INDEX: return (c->seed >> 7) % 7 == 0 ? f : (c->seed >> 9) % 2 ? SIGFUSE_I32 : SIGFUSE_I64;
     }
     return f;
 }
@@ -532,8 +573,16 @@ static void build(const cfg *c, layout *L, unsigned no_alias, size_t ws_force, s
         size_t es = L->def[i].role == R_BYTES ? 1 : L->elem[i];
         if (L->desc[i].offset + len > L->alloc_bytes[i])
             len = 0;
+        const bool csr_offsets = c->valid_csr && strcmp(L->def[i].name, "pos_offsets") == 0;
+        const bool csr_ids = c->valid_csr && strcmp(L->def[i].name, "pos_labels") == 0;
+        const int64_t total = c->total_labels > 0 ? c->total_labels : c->s[2];
         for (size_t b = 0; b + es <= len; b += es) {
             double v = random_value(&s, L->def[i].role);
+            const int64_t at = (int64_t)(b / es);
+            if (csr_offsets)   /* one id a row while there are ids */
+                v = (double)(at < c->nnz ? at : c->nnz);
+            if (csr_ids && total > 0)
+                v = (double)(c->label_offset + (int64_t)(splitmix(&s) % (uint64_t)(total - c->label_offset > 0 ? total - c->label_offset : 1)));
             uint64_t r = splitmix(&s);
             store_value(L->alloc[i] + L->desc[i].offset + b, es, L->desc[i].dtype, v, r, raw || es == 1);
         }
@@ -646,13 +695,24 @@ static sigfuse_status call(sigfuse_ctx *ctx, const cfg *c, const layout *L, size
     }
     case OP_HT_WS:
     case OP_HT: {
-        /* Dense targets: pos_offsets, pos_labels absent, nnz 0, no shard. */
         sigfuse_head_train_args a = {s[0], s[1], s[2], (sigfuse_reduction)c->reduction, c->scale, B(L, 0), B(L, 1),
-                                     B(L, 2), B(L, 3), B(L, 4), NULL, NULL, 0, 0, 0, B(L, 5), B(L, 6), B(L, 7),
-                                     B(L, 8), B(L, 9), L->ws_bytes};
+                                     B(L, 2), B(L, 3), B(L, 4), B(L, 5), B(L, 6), c->nnz, c->label_offset,
+                                     c->total_labels, B(L, 7), B(L, 8), B(L, 9), B(L, 10), B(L, 11), L->ws_bytes};
         if (c->op == OP_HT)
             return sigfuse_head_train_step(ctx, na ? NULL : &a);
         return sigfuse_head_train_workspace_size(ctx, na ? NULL : &a, L->chunk, c->null_bytes ? NULL : bytes);
+    }
+    case OP_TK_WS:
+    case OP_TK: {
+        sigfuse_head_topk_args a = {s[0], s[1], s[2], c->k, c->label_offset, B(L, 0), B(L, 1), B(L, 2), B(L, 3),
+                                    B(L, 4), B(L, 5), B(L, 6), L->ws_bytes};
+        if (c->op == OP_TK)
+            return sigfuse_head_topk(ctx, na ? NULL : &a);
+        return sigfuse_head_topk_workspace_size(ctx, na ? NULL : &a, L->chunk, c->null_bytes ? NULL : bytes);
+    }
+    case OP_MERGE: {
+        sigfuse_topk_merge_args a = {s[0], s[1], s[2], B(L, 0), B(L, 1), B(L, 2), B(L, 3), B(L, 4)};
+        return sigfuse_topk_merge(ctx, na ? NULL : &a);
     }
     }
     return SIGFUSE_ERR_INVALID_ARGUMENT;
@@ -665,7 +725,7 @@ static bool ws_bounds(sigfuse_ctx *ctx, const cfg *c, size_t *lo, size_t *hi)
     if (!is_head(c->op))
         return false;
     cfg q = *c;
-    q.op = c->op == OP_HP ? OP_HP_WS : OP_HT_WS;
+    q.op = c->op == OP_HP ? OP_HP_WS : c->op == OP_TK ? OP_TK_WS : OP_HT_WS;
     q.null_args = q.null_bytes = false;
     layout L;
     build(&q, &L, 0, 0, 0, 0, false);
