@@ -527,7 +527,24 @@ Test(opencl_small, losses_every_option_and_dtype)
                  .extremes = true);
             CASE(&e, .op = SF_OP_sigmoid_focal, .dtype = dt, .rows = 4, .cols = 5, .red = red, .targets = T_U8,
                  .alpha = -1.0f, .gamma = 0.5f, .grad_scale = 1.0f);
+            /* The mask (its count pass before a MEAN's gradient), the asymmetric loss with
+             * and without a margin. */
+            CASE(&e, .op = SF_OP_bce_with_logits, .dtype = dt, .rows = 3, .cols = 11, .misalign = 1, .red = red,
+                 .targets = T_SOFT, .mask = true, .grad_scale = 1.0f, .threshold = 0.5f, .outs = 1 | 2);
+            CASE(&e, .op = SF_OP_sigmoid_focal, .dtype = dt, .rows = 4, .cols = 5, .red = red, .targets = T_U8,
+                 .mask = true, .alpha = 0.25f, .gamma = 2.0f, .grad_scale = 1.0f);
+            CASE(&e, .op = SF_OP_asymmetric, .dtype = dt, .rows = 3, .cols = 11, .misalign = 1, .red = red,
+                 .targets = T_SOFT, .gamma = 0.0f, .gamma_neg = 4.0f, .margin = 0.05f, .mask = true, .dloss = true,
+                 .grad_scale = 0.5f, .extremes = true);
+            CASE(&e, .op = SF_OP_asymmetric, .dtype = dt, .rows = 4, .cols = 5, .red = red, .targets = T_U8,
+                 .gamma = 1.0f, .gamma_neg = 2.0f, .grad_scale = 1.0f);
         }
+    /* BCE + Dice: its three passes, with every input and output, SUM and MEAN. */
+    for (int d = 0; d < 3; d++)
+        for (int ri = 1; ri < 3; ri++)
+            CASE(&e, .op = SF_OP_bce_dice, .dtype = all_dtypes[d], .rows = 3, .cols = 13, .misalign = ri - 1,
+                 .red = reds[ri], .targets = T_SOFT, .smooth = 1.0f, .eps = 0.1f, .bce_weight = 0.7f,
+                 .dice_weight = 1.3f, .grad_scale = 1.0f, .pos_weight = true, .dloss = true, .mask = true);
     ds_close(&e);
 }
 
