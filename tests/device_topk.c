@@ -225,8 +225,47 @@ static void merge_case(ds_env *e, sigfuse_dtype dt, int64_t n, int64_t k, int64_
     kit_buf_free(&dil), kit_buf_free(&diz), kit_buf_free(&dl), kit_buf_free(&dz), kit_buf_free(&dp);
 }
 
+/* Whether the device backend answers SIGFUSE_ERR_UNSUPPORTED for the op (a declared
+ * "not implemented" is a pass: it says so, writes nothing and is logged), probed with one
+ * tiny call: a 1 x 1 head, one label, one positive. */
+static bool unsupported(ds_env *e, sf_op op, sigfuse_dtype dt)
+{
+    kit_buf x = ds_buf(&e->dev, dt, 1, 0), w = ds_buf(&e->dev, dt, 1, 0), z = ds_buf(&e->dev, dt, 1, 0);
+    kit_buf ids = ds_buf(&e->dev, SIGFUSE_I64, 2, 0), off = ds_buf(&e->dev, SIGFUSE_I64, 2, 0);
+    kit_buf ws = ds_buf(&e->dev, SIGFUSE_U8, 1 << 20, 0);
+    tu_buf hx = tu_from(dt, 1, (double[]){0.5}), hi = tu_from(SIGFUSE_I64, 2, (double[]){0, 1});
+    ds_upload(&x, &hx), ds_upload(&w, &hx), ds_upload(&ids, &hi), ds_upload(&off, &hi);
+    sigfuse_status st;
+    if (op == SF_OP_head_topk) {
+        sigfuse_head_topk_args a;
+        sigfuse_head_topk_args_init(&a);
+        a.n = a.d = a.l = a.k = 1, a.x = &x.desc, a.w = &w.desc, a.top_labels = &ids.desc;
+        a.workspace = &ws.desc, a.workspace_bytes = 1 << 20;
+        st = sigfuse_head_topk(e->dev.ctx, &a);
+    } else if (op == SF_OP_topk_merge) {
+        sigfuse_topk_merge_args a;
+        sigfuse_topk_merge_args_init(&a);
+        a.n = a.k = a.shards = 1, a.in_labels = &off.desc, a.in_logits = &x.desc, a.top_labels = &ids.desc;
+        st = sigfuse_topk_merge(e->dev.ctx, &a);
+    } else {
+        sigfuse_head_train_args a;
+        sigfuse_head_train_args_init(&a);
+        a.n = a.d = a.l = 1, a.x = &x.desc, a.w = &w.desc, a.pos_offsets = &off.desc, a.pos_labels = &ids.desc;
+        a.nnz = 1, a.dx = &z.desc, a.workspace = &ws.desc, a.workspace_bytes = 1 << 20;
+        st = sigfuse_head_train_step(e->dev.ctx, &a);
+    }
+    const bool lacks = st == SIGFUSE_ERR_UNSUPPORTED;
+    if (lacks)
+        cr_log_warn("%s on %s: unsupported (%s)", sf_op_name(op), e->dev.name, sigfuse_ctx_last_error(e->dev.ctx));
+    tu_free(&hx), tu_free(&hi);
+    kit_buf_free(&x), kit_buf_free(&w), kit_buf_free(&z), kit_buf_free(&ids), kit_buf_free(&off), kit_buf_free(&ws);
+    return lacks;
+}
+
 void topk_sweep(ds_env *e, sf_op op, sigfuse_dtype dt)
 {
+    if (unsupported(e, op, dt))
+        return;
     if (op == SF_OP_topk_merge) {
         const int64_t shapes[][3] = {{0, 4, 2}, {1, 1, 1}, {7, 5, 3}, {33, 10, 4}, {100, 32, 8}, {5, 200, 2}};
         for (int s = 0; s < 6; s++)
@@ -471,6 +510,8 @@ static void sparse_case(ds_env *e, sigfuse_dtype dt, int64_t n, int64_t d, int64
 
 void sparse_head_sweep(ds_env *e, sigfuse_dtype dt)
 {
+    if (unsupported(e, SF_OP_head_train_step, dt))
+        return;
     sparse_case(e, dt, 7, 5, 13, SIGFUSE_I32, SIGFUSE_REDUCTION_MEAN);
     sparse_case(e, dt, 33, 17, 100, SIGFUSE_I64, SIGFUSE_REDUCTION_SUM);
     sparse_case(e, dt, 65, 33, 257, SIGFUSE_I32, SIGFUSE_REDUCTION_MEAN);
