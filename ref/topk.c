@@ -64,9 +64,12 @@ sigfuse_status sf_ref_head_topk(sigfuse_ctx *ctx, const sigfuse_head_topk_args *
     if (!best)
         return sf_fail(ctx, SIGFUSE_ERR_OUT_OF_MEMORY, "head_topk: no host memory for k = %lld entries",
                        (long long)a->k);
+    /* No features and no bias: every logit is 0, so the first k ids win (equal logits by
+     * id), whatever L is (an L of 2^40 labels would otherwise be walked row by row). */
+    const int64_t walk = a->d == 0 && !a->bias && a->l > a->k ? a->k : a->l;
     for (int64_t i = 0; i < a->n; i++) {
         int64_t count = 0;
-        for (int64_t j = 0; j < a->l; j++) {
+        for (int64_t j = 0; j < walk; j++) {
             const double z = sf_round_to_dtype(sf_ref_head_logit(a->x, a->w, a->bias, a->d, i, j, dt), dt);
             keep_best(best, a->k, &count, z, a->label_offset + j);
         }
