@@ -256,7 +256,7 @@ static bool unsupported(ds_env *e, sf_op op, sigfuse_dtype dt)
     }
     const bool lacks = st == SIGFUSE_ERR_UNSUPPORTED;
     if (lacks)
-        cr_log_warn("%s on %s: unsupported (%s)", sf_op_name(op), e->dev.name, sigfuse_ctx_last_error(e->dev.ctx));
+        cr_log_info("%s on %s: unsupported (%s)", sf_op_name(op), e->dev.name, sigfuse_ctx_last_error(e->dev.ctx));
     tu_free(&hx), tu_free(&hi);
     kit_buf_free(&x), kit_buf_free(&w), kit_buf_free(&z), kit_buf_free(&ids), kit_buf_free(&off), kit_buf_free(&ws);
     return lacks;
