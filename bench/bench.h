@@ -44,15 +44,35 @@ typedef enum bench_span {
     SPAN_ROWS,    /* `count` elements per row: [rows, count] */
     SPAN_FIXED,   /* `count` elements shared by every row (bias, pos_weight, W) */
     SPAN_SUM,     /* output of `count` elements summed over the rows (dbias, dW) */
-    SPAN_MEAN     /* output of `count` elements averaged over rows * cols, or over the
+    SPAN_MEAN,    /* output of `count` elements averaged over rows * cols, or over the
                      elements a mask keeps (a MEAN loss) */
+    SPAN_OFFSETS  /* rows + 1 CSR offsets of `count` (BENCH_POSITIVES) entries a row: the
+                     first r + 1 of them are the offsets of any piece of r rows, so that a
+                     piece of the rows reads them from the start, not at its first row */
 } bench_span;
 
 typedef enum bench_kind {
     KIND_FLOAT,   /* the row's float dtype (f32, f16, bf16) */
     KIND_U8,      /* u8 (targets, a mask) */
-    KIND_F32      /* always f32 (a reduced loss) */
+    KIND_F32,     /* always f32 (a reduced loss) */
+    KIND_INDEX    /* i32: label ids, CSR offsets (the reference's copy is i32 too) */
 } bench_kind;
+
+/* How an input's elements are drawn (bench_data.c); outputs: GEN_DRAW. */
+typedef enum bench_gen {
+    GEN_DRAW,          /* each element alone: binary or uniform in [lo, hi] */
+    GEN_CSR_OFFSETS,   /* row r starts at r * BENCH_POSITIVES */
+    GEN_CSR_LABELS,    /* BENCH_POSITIVES ids a row in [0, L), strictly increasing, drawn
+                          log-uniformly (Zipf: label j about as often as 1 / (j + 1)) */
+    GEN_LIST_LABELS,   /* topk_merge's shards' lists: distinct global ids ... */
+    GEN_LIST_LOGITS    /* ... with logits in [lo, hi], each list best first */
+} bench_gen;
+
+/* The sparse (XMC) rows: positives a row, k of the top-k, shards of topk_merge. XMC sets
+ * have a few positives a row (Amazon-670K about 5.4, Wiki-500K about 4.8). */
+#define BENCH_POSITIVES 5
+#define BENCH_TOPK 10
+#define BENCH_SHARDS 8
 
 typedef struct bench_buf {
     const char *name;
@@ -64,6 +84,7 @@ typedef struct bench_buf {
     double lo, hi;          /* binary: hi is the chance of a 1 (0.5: the top bit of the draw) */
     int reads;              /* passes of the timed call that read it (sf_op_buf_reads): its
                                bytes count that many times among the fewest */
+    bench_gen gen;          /* inputs: how its elements are drawn */
 } bench_buf;
 
 #define BENCH_MAX_BUFS 12
@@ -91,6 +112,14 @@ bench_family bench_case_family(const bench_case *c);
  * in GFLOP/s too, and not compared with a copy. */
 bool bench_case_gemm(const bench_case *c);
 bool bench_case_gemms_train(const bench_case *c);
+/* The XMC cases (the train step with CSR positives, head_topk, topk_merge): run at the
+ * backend's xmc sizes, not its head sizes. */
+bool bench_case_xmc(const bench_case *c);
+/* The bytes PyTorch's unfused equivalent holds at once for the case at a shape, as a
+ * formula (bench_case_peer_formula says which; NAN where the case has none): for the
+ * sparse train step, Linear + BCEWithLogits with dense [N, L] targets. */
+double bench_case_peer_bytes(const bench_case *c, const bench_shape *s, sigfuse_dtype dtype);
+const char *bench_case_peer_formula(const bench_case *c);
 /* Whether the reference may split the case's rows into pieces that sum their loss (see
  * bench_shape): not where the loss averages a term over the rows themselves. */
 bool bench_case_splits(const bench_case *c);
@@ -123,6 +152,7 @@ typedef struct bench_sizes {
     int64_t elementwise[4];   /* n of the elementwise and loss cases; 0 ends the list */
     int64_t cell[2][2];       /* {B, H}; {0, 0} ends the list */
     int64_t head[2][3];       /* {N, D, L}; zeros end the list */
+    int64_t xmc[2][3];        /* {N, D, L} of the XMC cases (topk_merge: N); zeros end the list */
 } bench_sizes;
 
 /* The matrix products of one head call, as the backend's head runs them: docs/design.md
@@ -161,6 +191,8 @@ typedef struct bench_backend {
     /* Time the work enqueued between start and stop (stop waits for it). */
     bool (*timer_start)(void *state);
     bool (*timer_stop)(void *state, double *seconds);
+    /* Free memory in bytes (0: unknown): a row that needs more is skipped. */
+    size_t (*free_bytes)(void *state);
 
     /* The head's products alone (NULL: none, as on the CPU reference, whose products are
      * loops in double): the library's name for the report; prepare, which says the bytes
@@ -196,11 +228,13 @@ bool bench_device_copy(void *state, void *dst, const void *src, size_t bytes);
 bool bench_device_sync(void *state);
 bool bench_device_timer_start(void *state);
 bool bench_device_timer_stop(void *state, double *seconds);
+size_t bench_device_free_bytes(void *state);
 #define BENCH_DEVICE_ENTRIES                                                                                          \
     .close = bench_device_close, .cache_bytes = bench_device_cache_bytes, .alloc = bench_device_alloc,                \
     .free = bench_device_free, .upload = bench_device_upload, .download = bench_device_download,                       \
     .fill = bench_device_fill, .copy = bench_device_copy, .sync = bench_device_sync,                                   \
-    .timer_start = bench_device_timer_start, .timer_stop = bench_device_timer_stop
+    .timer_start = bench_device_timer_start, .timer_stop = bench_device_timer_stop,                                  \
+    .free_bytes = bench_device_free_bytes
 
 extern const bench_backend bench_cpu_backend;
 #ifdef SIGFUSE_WITH_CUDA

@@ -91,6 +91,64 @@ static bool compare_output(const instance *in, const bench_buf *b, const void *g
     return false;
 }
 
+static int buf_named(const instance *in, const char *name)
+{
+    for (int i = 0; i < in->nbuf; i++)
+        if (strcmp(in->buf[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* Label ids (top_labels) over `rows` rows: the reference's, or where a head's differ, ids
+ * whose logit (from the reference's copies of x, W, b, in double) is within the logits'
+ * tolerance of the reference's logit at that place: a tie within what the products may
+ * round (a 16-bit head's many equal logits, a device's summation order). topk_merge's
+ * lists involve no product: its ids must be the reference's. */
+static bool compare_ids(const instance *in, int i, void *const *got, int64_t rows, char *note, size_t note_size)
+{
+    const bench_buf *b = &in->buf[i];
+    const int64_t k = b->count, count = rows * k;
+    const sigfuse_buffer g = sigfuse_host_buffer(got[i], SIGFUSE_I32), ref = sigfuse_host_buffer(in->ref[i], SIGFUSE_I32);
+    const int lg = buf_named(in, "top_logits"), x = buf_named(in, "x"), w = buf_named(in, "w"), bias = buf_named(in, "bias");
+    const bool head = bench_case_gemm(in->c) && lg >= 0 && x >= 0 && w >= 0;
+    double rel = 0.0, abs = 0.0;
+    if (head) {
+        double norm = 0.0;
+        for (int64_t e = 0; e < count; e++)
+            norm = fmax(norm, fabs(((const double *)in->ref[lg])[e]));
+        tolerance(in, in->dtype, norm, &rel, &abs);
+    }
+    const int64_t d = in->shape.d, l = in->shape.cols;
+    int64_t bad = 0, first = -1;
+    for (int64_t e = 0; e < count; e++) {
+        const int64_t id = (int64_t)sf_host_load(&g, e), want = (int64_t)sf_host_load(&ref, e);
+        if (id == want)
+            continue;
+        bool tie = false;
+        if (head && id >= 0 && id < l) {
+            const double *xr = (const double *)in->ref[x] + (e / k) * d, *wr = (const double *)in->ref[w] + id * d;
+            double z = bias >= 0 ? ((const double *)in->ref[bias])[id] : 0.0, dot = 0.0;
+            for (int64_t c = 0; c < d; c++)
+                dot += xr[c] * wr[c];
+            z += sf_round_to_dtype(dot, in->dtype);
+            const double want_z = ((const double *)in->ref[lg])[e];
+            tie = close_enough(z, want_z, rel, abs);
+        }
+        if (!tie) {
+            if (first < 0)
+                first = e;
+            bad++;
+        }
+    }
+    if (first < 0)
+        return true;
+    snprintf(note, note_size, "%s[%lld] = %lld, reference %lld%s; %lld of %lld ids differ", b->name, (long long)first,
+             (long long)sf_host_load(&g, first), (long long)sf_host_load(&ref, first),
+             head ? " (and its logit is not the reference's within the tolerance)" : "", (long long)bad,
+             (long long)count);
+    return false;
+}
+
 /* Index of the first element whose bytes are all still the poison, or -1. */
 static int64_t first_poisoned(const unsigned char *p, int64_t count, size_t elem)
 {
@@ -188,6 +246,9 @@ verdict bench_check_run(const session *se, const instance *in, const device_set 
                 snprintf(note, note_size, "%s[%lld] was never written (of %lld elements)", bb->name, (long long)e,
                          (long long)count);
                 v = VERDICT_FAILED;
+            } else if (bb->kind == KIND_INDEX) {
+                if (!compare_ids(in, i, got[0], in->check_rows, note, note_size))
+                    v = VERDICT_FAILED;
             } else if (bb->span == SPAN_ROWS || check_reduced) {
                 if (!compare_output(in, bb, got[0][i], dt, in->ref[i], buf_count(bb, in->check_rows), note,
                                     note_size))

@@ -154,7 +154,11 @@ const bench_backend bench_cuda_backend = {
      * an H100. The head's large shape is an extreme-classification layer. */
     .sizes = {.elementwise = {1 << 20, 1 << 26},
               .cell = {{4096, 4096}},
-              .head = {{8192, 2048, 4096}, {2048, 1024, 1024}}},
+              .head = {{8192, 2048, 4096}, {2048, 1024, 1024}},
+              /* Extreme classification: a batch of 4096 768-feature rows (a BERT-base
+               * encoder's) over 10^6 labels; W and dW 2.9 GiB each in f32. Skipped where
+               * the device has not the memory (bench_backend.free_bytes). */
+              .xmc = {{4096, 768, 1000000}}},
     .open = cuda_open, .buffer = sigfuse_cuda_buffer, BENCH_DEVICE_ENTRIES,
     .gemm_library = "cuBLAS",
     .head_gemms_prepare = cuda_head_gemms_prepare,

@@ -24,7 +24,10 @@
 /* ---- Buffers of a case ---------------------------------------------------------------------------- */
 
 /* The reference computes in f64; u8 targets stay u8 and the loss scalar may be f64. */
-static sigfuse_dtype ref_dtype(const bench_buf *b) { return b->kind == KIND_U8 ? SIGFUSE_U8 : SIGFUSE_F64; }
+static sigfuse_dtype ref_dtype(const bench_buf *b)
+{
+    return b->kind == KIND_U8 ? SIGFUSE_U8 : b->kind == KIND_INDEX ? SIGFUSE_I32 : SIGFUSE_F64;
+}
 
 void bench_instance_free(instance *in)
 {
@@ -33,6 +36,12 @@ void bench_instance_free(instance *in)
         free(in->ref[i]);
         in->host[i] = in->ref[i] = NULL;
     }
+}
+
+static int compare_f64(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
 }
 
 static uint64_t mix64(uint64_t z)
@@ -65,6 +74,85 @@ static void gen_piece(void *arg, int piece, int64_t begin, int64_t end)
         if (e < g->ref_count)   /* exactly the stored value: the dtype's rounding is part of the input */
             sf_host_store(&g->ref, e, sf_host_load(&g->host, e));
     }
+}
+
+/* ---- Structured inputs: the CSR positives and the shards' top-k lists (bench_gen) ------------ */
+
+static uint64_t draw(uint64_t stream, int64_t e) { return mix64(stream + (uint64_t)e * 0x9e3779b97f4a7c15ULL); }
+static double unit(uint64_t h) { return (double)(h >> 11) * 0x1p-53; }
+
+static int cmp_i64(const void *a, const void *b)
+{
+    const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Row r's BENCH_POSITIVES ids in [0, labels): log-uniform ranks (P(j) about 1 / (j + 1),
+ * the Zipf-like frequencies of XMC labels, the frequent ones first), sorted, bumped to be
+ * strictly increasing and held below `labels`. */
+static void csr_row(uint64_t stream, int64_t r, int64_t labels, int64_t *id)
+{
+    const int p = BENCH_POSITIVES;
+    for (int j = 0; j < p; j++) {
+        const double rank = floor(exp(unit(draw(stream, r * p + j)) * log((double)labels + 1.0))) - 1.0;
+        id[j] = rank < 0.0 ? 0 : rank > (double)(labels - 1) ? labels - 1 : (int64_t)rank;
+    }
+    qsort(id, (size_t)p, sizeof *id, cmp_i64);
+    for (int j = 1; j < p; j++)
+        if (id[j] <= id[j - 1])
+            id[j] = id[j - 1] + 1;
+    for (int j = 0; j < p; j++)   /* min of two increasing sequences: still increasing */
+        if (id[j] > labels - p + j)
+            id[j] = labels - p + j;
+}
+
+/* Each shard's list of a row, [shards, N, k]: k logits drawn in [lo, hi], rounded to the
+ * dtype, best first; ids distinct over the shards (shard s owns [s 2^26, (s + 1) 2^26)),
+ * increasing along a list, so that equal logits are in head_topk's order too. */
+static void list_block(const bench_buf *b, uint64_t stream, int64_t block, int64_t k, int64_t n,
+                       const sigfuse_buffer *host, double *logit)
+{
+    for (int64_t j = 0; j < k; j++) {
+        sf_host_store(host, block * k + j, b->lo + (b->hi - b->lo) * unit(draw(stream, block * k + j)));
+        logit[j] = -sf_host_load(host, block * k + j);
+    }
+    qsort(logit, (size_t)k, sizeof *logit, compare_f64);
+    for (int64_t j = 0; j < k; j++)
+        logit[j] = -logit[j];
+    (void)n;
+}
+
+static bool gen_structured(const instance *in, const bench_buf *b, uint64_t stream, const sigfuse_buffer *host,
+                           const sigfuse_buffer *ref, int64_t count, int64_t ref_count)
+{
+    const int64_t p = BENCH_POSITIVES, k = in->shape.cols, n = in->shape.rows;
+    double *logit = NULL;
+    if (b->gen == GEN_LIST_LOGITS && !(logit = malloc(sizeof *logit * (size_t)k)))
+        return bench_fail("out of host memory");
+    int64_t id[BENCH_POSITIVES];
+    for (int64_t e = 0; e < count; e++) {
+        double v = 0.0;
+        switch (b->gen) {
+        case GEN_CSR_OFFSETS: v = (double)(e * p); break;
+        case GEN_CSR_LABELS:
+            if (e % p == 0)
+                csr_row(stream, e / p, in->shape.cols, id);
+            v = (double)id[e % p];
+            break;
+        case GEN_LIST_LABELS: v = (double)(((e / k) / n) * ((int64_t)1 << 26) + ((e / k) % n * k + e % k) % ((int64_t)1 << 26)); break;
+        case GEN_LIST_LOGITS:
+            if (e % k == 0)
+                list_block(b, stream, e / k, k, n, host, logit);
+            v = logit[e % k];
+            break;
+        case GEN_DRAW: break;
+        }
+        sf_host_store(host, e, v);
+        if (e < ref_count)
+            sf_host_store(ref, e, sf_host_load(host, e));
+    }
+    free(logit);
+    return true;
 }
 
 /* Layout, byte count, and the inputs on the host. */
@@ -103,7 +191,12 @@ bool bench_instance_init(instance *in, const bench_case *c, sigfuse_dtype dtype,
         gen_job g = {b, sigfuse_host_buffer(in->host[i], buf_dtype(b, dtype)),
                      sigfuse_host_buffer(in->ref[i], ref_dtype(b)), mix64(BENCH_SEED ^ ((uint64_t)(i + 1) << 32)),
                      ref_count};
-        bench_run_pieces(bench_pieces_for(count, 64.0), count, gen_piece, &g);
+        if (b->gen != GEN_DRAW) {
+            if (!gen_structured(in, b, g.stream, &g.host, &g.ref, count, ref_count))
+                return false;
+        } else {
+            bench_run_pieces(bench_pieces_for(count, 64.0), count, gen_piece, &g);
+        }
         /* A MEAN with a mask divides by the elements it keeps: count them once. */
         if (strcmp(b->name, "mask") == 0) {
             const sigfuse_buffer mb = sigfuse_host_buffer(in->host[i], SIGFUSE_U8);
@@ -276,6 +369,20 @@ static int64_t divisor_up_to(int64_t n, int64_t most)
 int bench_case_shapes(const bench_case *c, const bench_sizes *sz, bool defaults, bench_shape *out, char (*label)[48])
 {
     int64_t own_rows, own_cols;
+    if (bench_case_xmc(c)) {   /* the backend's xmc sizes; topk_merge: their N, k = BENCH_TOPK */
+        int n = 0;
+        for (int i = 0; i < COUNT_OF(sz->xmc) && sz->xmc[i][0] > 0; i++, n++) {
+            const int64_t rows = sz->xmc[i][0], d = sz->xmc[i][1], l = sz->xmc[i][2];
+            if (c->op == SF_OP_topk_merge) {
+                out[n] = (bench_shape){rows, BENCH_TOPK, 0, rows, 0};
+                snprintf(label[n], 48, "N=%lld,k=%d,shards=%d", (long long)rows, BENCH_TOPK, BENCH_SHARDS);
+            } else {
+                out[n] = (bench_shape){rows, l, d, rows, 0};
+                snprintf(label[n], 48, "N=%lld,D=%lld,L=%lld", (long long)rows, (long long)d, (long long)l);
+            }
+        }
+        return n;
+    }
     if (!bench_case_own_shape(c, &own_rows, &own_cols))
         return bench_family_shapes(bench_case_family(c), sz, out, label);
     int n = 0;

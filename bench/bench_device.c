@@ -76,6 +76,7 @@ bool bench_device_copy(void *state, void *dst, const void *src, size_t bytes)
 bool bench_device_sync(void *state) { return kit_ok(kit_sync(dev_of(state))); }
 bool bench_device_timer_start(void *state) { return kit_ok(kit_timer_start(dev_of(state))); }
 bool bench_device_timer_stop(void *state, double *seconds) { return kit_ok(kit_timer_stop(dev_of(state), seconds)); }
+size_t bench_device_free_bytes(void *state) { return kit_free_bytes(dev_of(state)); }
 
 static bool cpu_open(void **state, sigfuse_ctx **ctx)
 {
@@ -89,6 +90,8 @@ const bench_backend bench_cpu_backend = {
      * speed), and bench/plot.py can draw a cpu run. */
     .copy_bytes = (size_t)256 << 20,
     /* Small: the reference computes in double and is slow. */
-    .sizes = {.elementwise = {1 << 16, 1 << 20}, .cell = {{64, 1024}}, .head = {{256, 256, 64}}},
+    .sizes = {.elementwise = {1 << 16, 1 << 20}, .cell = {{64, 1024}}, .head = {{256, 256, 64}},
+              /* XMC: many labels, few rows (the reference's double loops bound it). */
+              .xmc = {{64, 128, 8192}}},
     .open = cpu_open, .buffer = sigfuse_host_buffer, BENCH_DEVICE_ENTRIES,
 };

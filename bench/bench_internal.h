@@ -57,12 +57,12 @@ void bench_run_pieces(int pieces, int64_t n, piece_fn fn, void *arg);
 
 static inline sigfuse_dtype buf_dtype(const bench_buf *b, sigfuse_dtype dtype)
 {
-    return b->kind == KIND_U8 ? SIGFUSE_U8 : b->kind == KIND_F32 ? SIGFUSE_F32 : dtype;
+    return b->kind == KIND_U8 ? SIGFUSE_U8 : b->kind == KIND_F32 ? SIGFUSE_F32 : b->kind == KIND_INDEX ? SIGFUSE_I32 : dtype;
 }
 
 static inline int64_t buf_count(const bench_buf *b, int64_t rows)
 {
-    return b->span == SPAN_ROWS ? rows * b->count : b->count;
+    return b->span == SPAN_ROWS ? rows * b->count : b->span == SPAN_OFFSETS ? rows + 1 : b->count;
 }
 
 /* One case at one dtype and shape: its inputs, and what the reference says. */
@@ -138,6 +138,10 @@ typedef struct result {
      * with it, and the bytes an unfused head holds at once (see unfused_bytes). */
     double gemms_s, vs_gemms;
     double workspace_bytes, unfused_bytes;
+    /* XMC rows (NAN elsewhere): the bytes sigfuse held for the call, counted from the
+     * bench's allocations (one set of inputs and outputs plus the workspace it gave the
+     * op), and what PyTorch's unfused equivalent holds by bench_case_peer_bytes' formula. */
+    double held_bytes, peer_bytes;
     int64_t chunk_rows;
     const char *status;        /* "ok", "FAILED", "unsupported" */
     char note[512];
@@ -154,6 +158,8 @@ void bench_print_header(void);
 void bench_print_result(const result *r);
 /* The line under a head's rows. */
 void bench_print_head_summary(const result *head, const result *gemms, const bench_backend *be, bool train);
+/* The memory line under an XMC head's rows (held_bytes beside peer_bytes and its formula). */
+void bench_print_memory(const result *head, const char *formula);
 bool bench_write_csv(const char *path);
 bool bench_write_json(const char *path, const char *device, const char *date, const char *commit);
 

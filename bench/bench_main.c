@@ -70,7 +70,7 @@ _Static_assert(COUNT_OF(all_dtypes) == BENCH_DTYPE_COUNT, "bench_options.dtype: 
 
 static const bench_sizes quick_sizes = {
     /* Odd sizes, so that tails past any vector width are checked too. */
-    .elementwise = {3003}, .cell = {{5, 37}}, .head = {{13, 40, 24}}};
+    .elementwise = {3003}, .cell = {{5, 37}}, .head = {{13, 40, 24}}, .xmc = {{13, 40, 300}}};
 
 static void usage(FILE *f)
 {
@@ -233,7 +233,9 @@ static int run_backend(const bench_backend *be, char **device_out)
                 r->shape = shape[k];
                 int len = snprintf(r->rerun, sizeof r->rerun, "sigfuse-bench --backend %s --op %s --dtype %s%s",
                                    be->name, bc->name, dtype, bench_opt.quick ? " --quick" : "");
-                if (bench_case_family(bc) == FAMILY_ELEMENTWISE || bench_case_family(bc) == FAMILY_LOSS)
+                if (bench_case_xmc(bc))
+                    ;   /* the backend's xmc sizes: --size does not change them */
+                else if (bench_case_family(bc) == FAMILY_ELEMENTWISE || bench_case_family(bc) == FAMILY_LOSS)
                     snprintf(r->rerun + len, sizeof r->rerun - (size_t)len, " --size %lld",
                              (long long)(shape[k].rows * shape[k].cols));
                 else if (bench_case_family(bc) == FAMILY_HEAD && bench_opt.head_chunk > 0)
@@ -264,6 +266,8 @@ static int run_backend(const bench_backend *be, char **device_out)
                         gemms = row;
                     }
                     bench_print_head_summary(&head, gemms, be, bench_case_gemms_train(bc));
+                    if (bench_case_peer_formula(bc))
+                        bench_print_memory(&head, bench_case_peer_formula(bc));
                 }
             }
         }

@@ -172,7 +172,9 @@ const bench_backend bench_opencl_backend = {
     .name = "opencl", .backend = SIGFUSE_BACKEND_OPENCL, .reps = 10, .warmup = 2,
     .copy_bytes = (size_t)256 << 20,
     /* Between the CPU reference and CUDA: the device may be a GPU or PoCL on a CPU. */
-    .sizes = {.elementwise = {1 << 20, 1 << 24}, .cell = {{1024, 1024}}, .head = {{2048, 1024, 1024}}},
+    .sizes = {.elementwise = {1 << 20, 1 << 24}, .cell = {{1024, 1024}}, .head = {{2048, 1024, 1024}},
+              /* XMC on the devices OpenCL serves (often a few GiB): 2^17 labels, W 256 MiB in f32. */
+              .xmc = {{1024, 512, 131072}}},
     .open = opencl_open, .buffer = opencl_buffer, BENCH_DEVICE_ENTRIES,
     .gemm_library = "CLBlast",
     .head_gemms_prepare = opencl_head_gemms_prepare,

@@ -22,6 +22,7 @@ void bench_result_init(result *r, const session *se, const char *op, const char 
     snprintf(r->size, sizeof r->size, "%s", size);
     r->median = r->min = r->max = r->gbps = r->pct_copy = r->gflops = NAN;
     r->gemms_s = r->vs_gemms = r->workspace_bytes = r->unfused_bytes = NAN;
+    r->held_bytes = r->peer_bytes = NAN;
 }
 
 result *bench_results;
@@ -105,6 +106,18 @@ void bench_print_head_summary(const result *head, const result *gemms, const ben
     fflush(stdout);
 }
 
+/* The line under an XMC head's rows: what sigfuse held (counted) beside PyTorch's formula. */
+void bench_print_memory(const result *head, const char *formula)
+{
+    char held[32], peer[32];
+    format_bytes(held, sizeof held, head->held_bytes);
+    format_bytes(peer, sizeof peer, head->peer_bytes);
+    printf("    %s %s %s: memory: sigfuse held %s (counted from the bench's allocations: inputs + outputs + the "
+           "workspace given) vs %s for PyTorch (a formula, not measured: %s; peers.py measures it)\n",
+           head->op, head->dtype, head->size, held, peer, formula);
+    fflush(stdout);
+}
+
 static void json_string(FILE *f, const char *s)
 {
     fputc('"', f);
@@ -167,7 +180,8 @@ bool bench_write_csv(const char *path)
     if (!f)
         return false;
     fprintf(f, "backend,device,op,dtype,size,rows,cols,d,bytes,flops,reps,sets,median_s,min_s,max_s,gbps,"
-               "pct_copy,gflops,vs_gemms,gemms_s,workspace_bytes,chunk_rows,unfused_bytes,status,note\n");
+               "pct_copy,gflops,vs_gemms,gemms_s,workspace_bytes,chunk_rows,unfused_bytes,held_bytes,peer_bytes,"
+               "status,note\n");
     for (int i = 0; i < bench_result_count; i++) {
         const result *r = &bench_results[i];
         const char *text[] = {r->backend, r->device, r->op, r->dtype, r->size};
@@ -191,6 +205,10 @@ bool bench_write_csv(const char *path)
             fprintf(f, "%lld", (long long)r->chunk_rows);
         fputc(',', f);
         csv_count(f, r->unfused_bytes);
+        fputc(',', f);
+        csv_count(f, r->held_bytes);
+        fputc(',', f);
+        csv_count(f, r->peer_bytes);
         fprintf(f, ",%s,", r->status);
         csv_string(f, r->note);
         fputc('\n', f);
@@ -243,6 +261,10 @@ bool bench_write_json(const char *path, const char *device, const char *date, co
         json_count(f, r->chunk_rows > 0 ? (double)r->chunk_rows : NAN);
         fprintf(f, ", \"unfused_bytes\": ");
         json_count(f, r->unfused_bytes);
+        fprintf(f, ", \"held_bytes\": ");
+        json_count(f, r->held_bytes);
+        fprintf(f, ", \"peer_bytes\": ");
+        json_count(f, r->peer_bytes);
         fprintf(f, ", \"status\": ");
         json_string(f, r->status);
         fprintf(f, ", \"note\": ");

@@ -197,6 +197,21 @@ void bench_run_instance(const session *se, instance *in, result *r, result *base
     char *note = r->note;
     const size_t note_size = sizeof r->note;
 
+    /* A problem larger than the device's free memory (where it says) is skipped: its
+     * buffers, and a workspace of at most WORKSPACE_CAP or the N x L logits. */
+    double held = 0.0;
+    for (int i = 0; i < in->nbuf; i++)
+        held += (double)buf_bytes(in, i, in->shape.rows);
+    const size_t free_bytes = be->free_bytes ? be->free_bytes(se->state) : 0;
+    if (free_bytes > 0) {
+        const double ws_most = sf_op_infos[in->c->op].workspace ? fmin((double)WORKSPACE_CAP, unfused_bytes(in)) : 0.0;
+        if (held + ws_most > (double)free_bytes) {
+            snprintf(note, note_size, "skipped: needs %.2f GiB of device memory, %.2f GiB free", (held + ws_most) / 0x1p30,
+                     (double)free_bytes / 0x1p30);
+            v = VERDICT_UNSUPPORTED;
+        }
+    }
+
     /* Set 0: the inputs uploaded, the outputs allocated. */
     for (int i = 0; i < in->nbuf && v == VERDICT_OK; i++) {
         const size_t bytes = buf_bytes(in, i, in->shape.rows);
@@ -276,6 +291,8 @@ void bench_run_instance(const session *se, instance *in, result *r, result *base
         r->workspace_bytes = (double)ws_bytes;
         r->unfused_bytes = unfused_bytes(in);
         r->chunk_rows = head_chunk(se, in, &set[0], ws_bytes);
+        r->held_bytes = held + (double)ws_bytes;
+        r->peer_bytes = bench_case_peer_bytes(in->c, &in->shape, in->dtype);
         if (in->c->gemms_row && be->head_gemms) {
             time_head_gemms(se, in, set, sets, r, base);
             if (strcmp(base->status, "ok") == 0) {

@@ -50,6 +50,13 @@ const bench_case bench_cases[] = {
     /* Heads: rows = N, cols = L labels, d = D features. */
     {"head_predict", SF_OP_head_predict, "x w bias probs", "head_predict_gemms"},
     {"head_train_step", SF_OP_head_train_step, "x w bias targets loss dx dw dbias", "head_train_step_gemms"},
+    /* XMC (the backend's xmc sizes): the train step on CSR positives, BENCH_POSITIVES a row
+     * with Zipf-like ids (i32); the top BENCH_TOPK labels of each row (i32 ids and their
+     * logits); and the merge of BENCH_SHARDS shards' top-k lists. */
+    {"head_train_step/sparse", SF_OP_head_train_step, "x w bias pos_offsets pos_labels loss dx dw dbias",
+     "head_train_step/sparse_gemms"},
+    {"head_topk", SF_OP_head_topk, "x w bias top_labels top_logits", "head_topk_gemms"},
+    {"topk_merge", SF_OP_topk_merge, "in_labels in_logits top_labels top_logits", NULL},
 };
 
 const int bench_case_count = COUNT_OF(bench_cases);
@@ -71,8 +78,51 @@ void bench_mean(const bench_shape *s, sigfuse_reduction *reduction, float *grad_
 }
 
 /* bce_dice's Dice term is the mean over the images (rows) of the call: a piece of the
- * rows would average over its own. */
-bool bench_case_splits(const bench_case *c) { return c->op != SF_OP_bce_dice; }
+ * rows would average over its own. topk_merge's lists are laid out shard by shard
+ * ([shards, N, k]): a piece of the rows is not a piece of the buffer. */
+bool bench_case_splits(const bench_case *c) { return c->op != SF_OP_bce_dice && c->op != SF_OP_topk_merge; }
+
+static bool case_sparse(const bench_case *c) { return strstr(c->buffers, "pos_labels") != NULL; }
+
+bool bench_case_xmc(const bench_case *c)
+{
+    return c->op == SF_OP_head_topk || c->op == SF_OP_topk_merge || (c->op == SF_OP_head_train_step && case_sparse(c));
+}
+
+/* What PyTorch's unfused equivalent holds at once, in one place (the formula the output
+ * quotes, and the bytes it gives). s: the float dtype's size.
+ *   head_train_step/sparse: Linear + BCEWithLogits on dense [N, L] float targets made from
+ *     the CSR: the logits, the dense targets and the logits' gradient (N x L each), X, dX
+ *     [N, D], W, dW [L, D], b, db [L] and the loss; PyTorch's temporaries come on top.
+ *   head_topk: torch.topk(F.linear(x, W, b), k): the logits N x L, X, W, b and the top k's
+ *     values (s) and int64 indices (8 bytes) a row. */
+static const char *const peer_formula_sparse =
+    "s(3NL + 2ND + 2LD + 2L) + 4: Linear + BCEWithLogits with dense [N, L] targets holds the logits, "
+    "the dense targets and the logits' gradient (N x L each), X, dX, W, dW, b, db and the loss";
+static const char *const peer_formula_topk =
+    "s(NL + ND + LD + L) + Nk(s + 8): torch.topk(F.linear(x, W, b), k) holds the N x L logits, X, W, b and "
+    "the k values and int64 indices a row";
+
+double bench_case_peer_bytes(const bench_case *c, const bench_shape *sh, sigfuse_dtype dtype)
+{
+    const double s = (double)sigfuse_dtype_size(dtype);
+    const double n = (double)sh->rows, d = (double)sh->d, l = (double)sh->cols, k = BENCH_TOPK;
+    if (c->op == SF_OP_head_train_step && case_sparse(c))
+        return s * (3.0 * n * l + 2.0 * n * d + 2.0 * l * d + 2.0 * l) + 4.0;
+    if (c->op == SF_OP_head_topk)
+        return s * (n * l + n * d + l * d + l) + n * k * (s + 8.0);
+    return NAN;
+}
+
+const char *bench_case_peer_formula(const bench_case *c)
+{
+    if (c->op == SF_OP_head_train_step && case_sparse(c))
+        return peer_formula_sparse;
+    return c->op == SF_OP_head_topk ? peer_formula_topk : NULL;
+}
+
+/* k of a top-k case: topk_merge's shape has it as its cols (its rows are N). */
+static int64_t k_of(const bench_case *c, const bench_shape *s) { return c->op == SF_OP_topk_merge ? s->cols : BENCH_TOPK; }
 
 /* bce_dice's rows are images: a batch of 16 of 512 x 512 pixels, a U-Net's at a common
  * training resolution, whatever the backend's sizes (4 Mi elements: between the cpu's and
@@ -93,7 +143,7 @@ bench_family bench_case_family(const bench_case *c)
     case SF_SHAPE_GRU: return FAMILY_CELL;
     case SF_SHAPE_LOSS: return FAMILY_LOSS;
     case SF_SHAPE_HEAD: return FAMILY_HEAD;
-    case SF_SHAPE_MERGE: return FAMILY_ELEMENTWISE;   /* no matrix product */
+    case SF_SHAPE_MERGE: return FAMILY_ELEMENTWISE;   /* no matrix product; its shapes are the xmc ones */
     }
     return FAMILY_ELEMENTWISE;
 }
@@ -120,6 +170,20 @@ static const input_range input_ranges[] = {
 
 static void input_of(const bench_case *c, const bench_shape *s, const char *name, const char *mod, bench_buf *b)
 {
+    /* The CSR and the shards' lists: drawn as a whole (bench_data.c, bench_gen). */
+    const struct {
+        const char *name;
+        bench_gen gen;
+    } structured[] = {{"pos_offsets", GEN_CSR_OFFSETS},
+                      {"pos_labels", GEN_CSR_LABELS},
+                      {"in_labels", GEN_LIST_LABELS},
+                      {"in_logits", GEN_LIST_LOGITS}};
+    for (int i = 0; i < COUNT_OF(structured); i++)
+        if (strcmp(name, structured[i].name) == 0) {
+            b->gen = structured[i].gen;
+            b->lo = -8.0, b->hi = 8.0;   /* the lists' logits */
+            return;
+        }
     if (strcmp(name, "targets") == 0) {
         const bool soft = strcmp(mod, "soft") == 0;
         b->kind = strcmp(mod, "u8") == 0 ? KIND_U8 : KIND_FLOAT;
@@ -163,6 +227,13 @@ static void sizes_of(const bench_case *c, const bench_shape *s, sf_op_values *v)
     if (bench_case_family(c) == FAMILY_HEAD) {
         v->sizes[1] = s->d;
         v->sizes[2] = s->cols;
+        if (c->op == SF_OP_head_topk)
+            v->sizes[3] = BENCH_TOPK;   /* k */
+        else if (case_sparse(c))
+            v->sizes[3] = s->rows * BENCH_POSITIVES;   /* nnz */
+    } else if (c->op == SF_OP_topk_merge) {
+        v->sizes[1] = s->cols;   /* k */
+        v->sizes[2] = BENCH_SHARDS;
     } else {
         v->sizes[1] = s->cols;
     }
@@ -170,7 +241,8 @@ static void sizes_of(const bench_case *c, const bench_shape *s, sf_op_values *v)
 
 /* Where a count lies: per row (with that many elements a row), shared by all rows (a
  * bias, W), or summed over the rows (their gradients). */
-static void span_of(sf_count count, bool output, int64_t gates, const bench_shape *s, bench_buf *b)
+static void span_of(const bench_case *c, sf_count count, bool output, int64_t gates, const bench_shape *s,
+                    bench_buf *b)
 {
     const int64_t h = s->cols;
     switch (count) {
@@ -187,10 +259,14 @@ static void span_of(sf_count count, bool output, int64_t gates, const bench_shap
     case SF_COUNT_LD: b->count = s->cols * s->d; break;
     case SF_COUNT_LOSS:   /* reduced: MEAN over the whole, one f32 */
     case SF_COUNT_ONE: b->span = SPAN_MEAN, b->count = 1, b->kind = KIND_F32; return;
-    case SF_COUNT_N1: b->span = SPAN_ROWS, b->count = 1; return;
-    case SF_COUNT_NNZ:   /* the sparse head and top-k have no bench rows yet */
-    case SF_COUNT_NK:
-    case SF_COUNT_SNK:
+    /* CSR of BENCH_POSITIVES a row: its offsets are rows + 1 (a piece of the rows reads
+     * their start, bench_span), its ids that many a row. */
+    case SF_COUNT_N1: b->span = SPAN_OFFSETS, b->count = BENCH_POSITIVES; return;
+    case SF_COUNT_NNZ: b->span = SPAN_ROWS, b->count = BENCH_POSITIVES; return;
+    case SF_COUNT_NK: b->span = SPAN_ROWS, b->count = k_of(c, s); return;
+    /* [shards, N, k], shard by shard: the whole buffer for the whole rows only
+     * (bench_case_splits says topk_merge does not split). */
+    case SF_COUNT_SNK: b->count = BENCH_SHARDS * s->rows * k_of(c, s); break;
     case SF_COUNT_KINDS: break;
     }
     b->span = output ? SPAN_SUM : SPAN_FIXED;
@@ -247,9 +323,11 @@ static void layout_one(int i, const char *name, const char *mod, void *user)
     const int64_t gates = sf_op_infos[job->c->op].shape == SF_SHAPE_LSTM ? 4 : 3;
     bench_buf *b = &job->b[job->n++];
     *b = (bench_buf){info->name, !info->input, SPAN_ROWS, 0, KIND_FLOAT, false, 0.0, 0.0,
-                     sf_op_buf_reads(job->c->op, job->v, i)};
+                     sf_op_buf_reads(job->c->op, job->v, i), GEN_DRAW};
     (void)name;
-    span_of(info->count, b->output, gates, job->s, b);
+    span_of(job->c, info->count, b->output, gates, job->s, b);
+    if (info->role == SF_ROLE_INDEX)
+        b->kind = KIND_INDEX;
     if (info->input)
         input_of(job->c, job->s, info->name, mod, b);
 }
@@ -288,6 +366,10 @@ static const char *count_symbol(sf_count k, int64_t gates, char *buf, size_t siz
     case SF_COUNT_LD: return "LD";
     case SF_COUNT_NL: return "NL";
     case SF_COUNT_L: return "L";
+    case SF_COUNT_N1: return "N+1";
+    case SF_COUNT_NNZ: return "nnz";
+    case SF_COUNT_NK: return "Nk";
+    case SF_COUNT_SNK: return "SNk";
     default: return "1";
     }
 }
@@ -329,7 +411,7 @@ static void print_terms(const formula_terms *t, char *out, size_t size)
 typedef struct formula_job {
     const bench_case *c;
     const sf_op_values *v;
-    formula_terms floats, u8;
+    formula_terms floats, u8, index;
     int64_t scalar_bytes;
 } formula_job;
 
@@ -352,7 +434,10 @@ static void formula_one(int i, const char *name, const char *mod, void *user)
         mult *= gates;
         sym = info->count == SF_COUNT_BGH ? "BH" : "H";
     }
-    add_term(strcmp(mod, "u8") == 0 || info->role == SF_ROLE_MASK ? &job->u8 : &job->floats, sym, mult);
+    if (info->role == SF_ROLE_INDEX)   /* i32 ids and offsets: 4 bytes each */
+        add_term(&job->index, sym, mult);
+    else
+        add_term(strcmp(mod, "u8") == 0 || info->role == SF_ROLE_MASK ? &job->u8 : &job->floats, sym, mult);
 }
 
 void bench_case_bytes_formula(const bench_case *c, char *out, size_t size)
@@ -373,6 +458,12 @@ void bench_case_bytes_formula(const bench_case *c, char *out, size_t size)
         snprintf(out, size, "%ss%s%s", floats, job.u8.n ? " + " : "", u8);
     else
         snprintf(out, size, "(%s)s%s%s", floats, job.u8.n ? " + " : "", u8);
+    if (job.index.n) {
+        char index[80];
+        print_terms(&job.index, index, sizeof index);
+        const size_t len = strlen(out);
+        snprintf(out + len, size - len, job.index.n == 1 ? " + 4%s" : " + 4(%s)", index);
+    }
     if (job.scalar_bytes) {
         const size_t len = strlen(out);
         snprintf(out + len, size - len, " + %lld", (long long)job.scalar_bytes);
@@ -434,6 +525,7 @@ sigfuse_status bench_case_workspace(const bench_case *c, sigfuse_ctx *ctx, const
     switch (c->op) {
     case SF_OP_head_predict: return sigfuse_head_predict_workspace_size(ctx, &args.head_predict, chunk_rows, bytes);
     case SF_OP_head_train_step: return sigfuse_head_train_workspace_size(ctx, &args.head_train, chunk_rows, bytes);
+    case SF_OP_head_topk: return sigfuse_head_topk_workspace_size(ctx, &args.head_topk, chunk_rows, bytes);
     default: *bytes = 0; return SIGFUSE_SUCCESS;
     }
 }
