@@ -610,7 +610,7 @@ def main(argv=None):
         if sr:
             row["sigfuse_us"] = float(sr["median_s"]) * 1e6
             row["sigfuse_gbps"] = float(sr["gbps"]) if sr.get("gbps") else None
-            if case["family"] == "head":
+            if case["family"] in ("head", "xmc"):
                 add_sigfuse_head(row, sr, sig.get((case["name"] + "_gemms", dt, label)))
             for impl in ("eager", "compile", "alt"):
                 if row.get(impl + "_us"):

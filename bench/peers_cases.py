@@ -16,8 +16,11 @@ CUDA_SIZES = {
     "elementwise": [1 << 20, 1 << 26],
     "cell": [(4096, 4096)],                              # (B, H)
     "head": [(8192, 2048, 4096), (2048, 1024, 1024)],    # (N, D, L)
+    "xmc": [(4096, 768, 1000000)],                       # (N, D, L): the sparse train step, head_topk
 }
-QUICK_SIZES = {"elementwise": [3003], "cell": [(5, 37)], "head": [(13, 40, 24)]}
+QUICK_SIZES = {"elementwise": [3003], "cell": [(5, 37)], "head": [(13, 40, 24)], "xmc": [(13, 40, 300)]}
+# The XMC rows (bench/bench.h): positives a row, k of the top-k, shards of topk_merge.
+POSITIVES, TOPK, SHARDS = 5, 10, 8
 
 DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
 ESIZE = {"f32": 4, "f16": 2, "bf16": 2}
@@ -75,8 +78,11 @@ def shapes(family, sizes):
     elif family == "cell":
         for b, h in sizes["cell"]:
             out.append(("B=%d,H=%d" % (b, h), b, h, 0))
+    elif family == "merge":   # topk_merge at the xmc sizes' N: rows N, cols k, d the shards
+        for n, _d, _l in sizes["xmc"]:
+            out.append(("N=%d,k=%d,shards=%d" % (n, TOPK, SHARDS), n, TOPK, SHARDS))
     else:
-        for n, d, l in sizes["head"]:
+        for n, d, l in sizes["xmc" if family == "xmc" else "head"]:
             out.append(("N=%d,D=%d,L=%d" % (n, d, l), n, l, d))
     return out
 
@@ -352,6 +358,65 @@ def glu_inputs(with_dy):
     return make
 
 
+def csr_positives(m, rows, labels):
+    """[rows, POSITIVES] int64 ids as sigfuse-bench draws them (bench_data.c's csr_row; not
+    the same draws): log-uniform ranks (Zipf-like), sorted, strictly increasing, below labels."""
+    u = torch.rand((rows, POSITIVES), generator=m.gen, device=m.device, dtype=torch.float64)
+    ids = (torch.exp(u * math.log(labels + 1.0)).floor() - 1).clamp(0, labels - 1).long().sort(dim=1).values
+    j = torch.arange(POSITIVES, device=m.device)
+    ids = torch.cummax(ids - j, dim=1).values + j          # bumped to strictly increasing
+    return torch.minimum(ids, labels - POSITIVES + j)
+
+
+def dense_targets(pos, labels, dtype):
+    """The dense [N, L] 0/1 targets a PyTorch user makes from the positives."""
+    return torch.zeros(pos.shape[0], labels, dtype=dtype, device=pos.device).scatter_(1, pos.long(), 1.0)
+
+
+def sparse_head_inputs(m, rows, cols, d):
+    out = head_inputs(False)(m, rows, cols, d)
+    out["pos"] = csr_positives(m, rows, cols)
+    return out
+
+
+def _ref_chunk_rows(cols):
+    return max(1, (1 << 27) // max(1, cols))   # float64 logits of 1 GiB a chunk
+
+
+def head_ref_train_sparse(x, w, bias, pos):
+    """head_ref_train on the positives, in row chunks (a float64 N x L at once would not fit)."""
+    n, l = x.shape[0], w.shape[0]
+    loss = torch.zeros((), dtype=x.dtype, device=x.device)
+    dx, dw, db = torch.empty_like(x), torch.zeros_like(w), torch.zeros_like(bias)
+    step = _ref_chunk_rows(l)
+    for r in range(0, n, step):
+        z = x[r:r + step] @ w.t() + bias
+        t = dense_targets(pos[r:r + step], l, z.dtype)
+        loss += (r_softplus(z) - t * z).sum()
+        g = (r_sig(z) - t) / (n * l)
+        dx[r:r + step] = g @ w
+        dw += g.t() @ x[r:r + step]
+        db += g.sum(0)
+    return loss / (n * l), dx, dw, db
+
+
+def head_ref_topk(x, w, bias):
+    step = _ref_chunk_rows(w.shape[0])
+    return (torch.cat([torch.topk(x[r:r + step] @ w.t() + bias, TOPK).values for r in range(0, x.shape[0], step)]),)
+
+
+def merge_inputs(m, rows, cols, d):
+    """The shards' top-k lists, [shards, N, k]: logits best first, distinct ids."""
+    logits = m.uniform((d, rows, cols), -8.0, 8.0).sort(dim=2, descending=True).values
+    labels = torch.arange(d * rows * cols, device=m.device, dtype=torch.int64).view(d, rows, cols)
+    return {"in_labels": labels, "in_logits": logits}
+
+
+def merge_topk(in_labels, in_logits):
+    s, n, k = in_logits.shape
+    return (torch.topk(in_logits.permute(1, 0, 2).reshape(n, s * k), k).values,)
+
+
 def glu_bwd_split(dy, a, b):
     """Autograd's ops for a * sigmoid(b): da = dy * s, db = sigmoid_backward(dy * a, s)."""
     s = torch.sigmoid(b)
@@ -483,5 +548,21 @@ CASES = [
          fn=lambda x, w, bias, targets: F.binary_cross_entropy_with_logits(F.linear(x, w, bias), targets),
          eager="loss = F.binary_cross_entropy_with_logits(F.linear(x, W, b), t); autograd.grad wrt x, W, b",
          ref=head_ref_train, bytes=lambda n, l, d, s: (2 * n * d + 2 * l * d + 2 * l + n * l) * s + 4),
+    # XMC (the xmc sizes): the dense PyTorch way with CSR positives, which builds the [N, L]
+    # targets; bytes are sigfuse's fewest (i32 CSR), as sigfuse-bench counts them.
+    dict(name="head_train_step/sparse", family="xmc", make=sparse_head_inputs, kind="grad", wrt=("x", "w", "bias"),
+         fn=lambda x, w, bias, pos: F.binary_cross_entropy_with_logits(
+             F.linear(x, w, bias), dense_targets(pos, w.shape[0], x.dtype)),
+         eager="t = zeros(N, L).scatter_(1, pos, 1); loss = F.binary_cross_entropy_with_logits(F.linear(x, W, b), t); "
+               "autograd.grad wrt x, W, b",
+         ref=head_ref_train_sparse,
+         bytes=lambda n, l, d, s: (2 * n * d + 2 * l * d + 2 * l) * s + 4 * (n + 1 + n * POSITIVES) + 4),
+    dict(name="head_topk", family="xmc", make=head_inputs(False), kind="plain",
+         fn=lambda x, w, bias: (torch.topk(F.linear(x, w, bias), TOPK).values,),
+         eager="torch.topk(F.linear(x, W, b), k) (values checked; the same call makes the indices)",
+         ref=head_ref_topk, bytes=lambda n, l, d, s: (n * d + l * d + l + n * TOPK) * s + 4 * n * TOPK),
+    dict(name="topk_merge", family="merge", make=merge_inputs, kind="plain", fn=merge_topk,
+         eager="torch.topk over each row's shards x k logits (values only; no gather of the ids)",
+         ref=merge_topk, bytes=lambda n, k, sh, s: (sh * n * k + n * k) * (s + 4)),
 ]
 CASE_NAMES = [c["name"] for c in CASES]
