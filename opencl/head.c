@@ -12,7 +12,14 @@
  * fixed order, chunk after chunk on one queue: bitwise the same on every run for a given
  * workspace size (a different chunk size changes dW's rounding, within the stated
  * tolerance).
+ *
+ * Sparse positives (CSR) are checked on the host first (one blocking readback per call,
+ * labels.c's check), then head.cl finds each logit's target by a binary search of its
+ * row's ids; a label shard's MEAN divides by N x total_labels. head_topk (topk.c) reuses
+ * the chunked logits (sf_cl_head_logits).
  */
+#include <stdlib.h>
+
 #include <clblast_c.h>
 
 #include "sf_opencl.h"
@@ -429,7 +436,53 @@ sigfuse_status sf_cl_head_predict(sigfuse_ctx *ctx, const sigfuse_head_predict_a
     return run_chunks(ctx, &h, a->n, a->workspace, a->workspace_bytes, predict_chunks, a);
 }
 
+/* ---- Logits chunks for other ops (head_topk, topk.c) --------------------------------------------- */
+
+size_t sf_cl_head_logits_workspace(sigfuse_ctx *ctx, sigfuse_dtype dtype, int64_t d, int64_t l, int64_t chunk_rows)
+{
+    const head_shape h = {dtype, (uint64_t)d, (uint64_t)l, false, false, false, false};
+    return layout(ctx, &h, l > 0 ? (uint64_t)chunk_rows : 0, true).bytes;
+}
+
+typedef struct logits_call {
+    const sigfuse_buffer *x, *w;
+    uint64_t n, d, l;
+    sf_cl_logits_fn fn;
+    void *user;
+} logits_call;
+
+static sigfuse_status logits_chunks(sigfuse_ctx *ctx, const void *args, const head_layout *lay, uint64_t chunk,
+                                    const ws_view *ws)
+{
+    const logits_call *c = (const logits_call *)args;
+    operand w, x, z;
+    SF_TRY(weights_f32(ctx, c->w, c->l * c->d, lay, ws, &w));
+    for (uint64_t r0 = 0; r0 < c->n; r0 += chunk) {
+        const uint64_t rows = c->n - r0 < chunk ? c->n - r0 : chunk;
+        SF_TRY(chunk_logits(ctx, c->x, r0, rows, c->d, c->l, w, lay, ws, &x, &z));
+        SF_TRY(sf_cl_barrier(ctx));
+        SF_TRY(c->fn(ctx, c->user, z.mem, z.off, r0, rows));
+        SF_TRY(sf_cl_barrier(ctx));
+    }
+    return SIGFUSE_SUCCESS;
+}
+
+sigfuse_status sf_cl_head_logits(sigfuse_ctx *ctx, const sigfuse_buffer *x, const sigfuse_buffer *w, int64_t n,
+                                 int64_t d, int64_t l, const sigfuse_buffer *workspace, size_t workspace_bytes,
+                                 sf_cl_logits_fn fn, void *user)
+{
+    const head_shape h = {x->dtype, (uint64_t)d, (uint64_t)l, false, false, false, false};
+    const logits_call c = {x, w, (uint64_t)n, (uint64_t)d, (uint64_t)l, fn, user};
+    return run_chunks(ctx, &h, n, workspace, workspace_bytes, logits_chunks, &c);
+}
+
 /* ---- Train step ------------------------------------------------------------------------------------ */
+
+/* The labels MEAN counts per row: the whole label space's (a shard's total_labels; 0: L). */
+static uint64_t label_space(const sigfuse_head_train_args *a)
+{
+    return a->total_labels > 0 ? (uint64_t)a->total_labels : (uint64_t)a->l;
+}
 
 /* The loss partials of this chunk's gradient kernel (count of them; 0 with no chunk)
  * into the accumulator, and on the last chunk the loss itself. */
@@ -445,7 +498,7 @@ static sigfuse_status loss_step(sigfuse_ctx *ctx, sigfuse_dtype dtype, size_t co
     sf_cl_arg_u64(&l, acc.off);
     sf_cl_arg_int(&l, first);
     sf_cl_arg_int(&l, last);
-    sf_cl_arg_u64(&l, a->reduction == SIGFUSE_REDUCTION_MEAN ? (uint64_t)a->n * (uint64_t)a->l : 1);
+    sf_cl_arg_u64(&l, a->reduction == SIGFUSE_REDUCTION_MEAN ? (uint64_t)a->n * label_space(a) : 1);
     sf_cl_arg_buf(&l, a->loss);
     sf_cl_arg_local_accs(&l, l.local);
     return sf_cl_enqueue_1d(&l, 1);   /* one work-group */
@@ -468,6 +521,10 @@ static sigfuse_status grad_step(sigfuse_ctx *ctx, const sigfuse_head_train_args 
     sf_cl_arg_u64(&l, L);
     sf_cl_arg_buf(&l, a->bias);
     sf_cl_arg_u8_or_float(&l, a->targets);
+    sf_cl_arg_buf(&l, a->pos_offsets);
+    sf_cl_arg_buf(&l, a->pos_labels);
+    sf_cl_arg_int(&l, a->pos_offsets && a->pos_offsets->dtype == SIGFUSE_I64);
+    sf_cl_arg_u64(&l, (uint64_t)a->label_offset);
     sf_cl_arg_buf(&l, a->pos_weight);
     sf_cl_arg_u64(&l, r0);
     sf_cl_arg_f32(&l, scale);
@@ -504,8 +561,9 @@ static sigfuse_status train_chunks(sigfuse_ctx *ctx, const void *args, const hea
     const sigfuse_dtype dtype = a->x->dtype;
     const bool wide = dtype != SIGFUSE_F32;
     const uint64_t N = (uint64_t)a->n, D = (uint64_t)a->d, L = (uint64_t)a->l;
-    const double n_l = (double)N * (double)L;
-    /* G = g x grad_scale, divided by N L for MEAN (only used when there are logits). */
+    const double n_l = (double)N * (double)label_space(a);
+    /* G = g x grad_scale, divided by N x total_labels for MEAN (only used when there are
+     * logits). */
     float scale = a->grad_scale;
     if (a->reduction == SIGFUSE_REDUCTION_MEAN && n_l > 0)
         scale = (float)((double)a->grad_scale / n_l);
@@ -556,11 +614,49 @@ static sigfuse_status train_empty(sigfuse_ctx *ctx, const sigfuse_head_train_arg
     return SIGFUSE_SUCCESS;
 }
 
+/* The CSR positives checked as every backend checks them (labels.c's sf_csr_error, the
+ * same message), on host copies: one blocking readback of pos_offsets and pos_labels per
+ * call, before anything is enqueued that writes. It waits for the queue's earlier work
+ * (which may be what wrote the CSR): the price of refusing a bad CSR with nothing written. */
+static sigfuse_status check_csr(sigfuse_ctx *ctx, const sigfuse_head_train_args *a)
+{
+    sf_cl_state *s = sf_cl_of(ctx);
+    const uint64_t n = (uint64_t)a->n, nnz = a->nnz > 0 ? (uint64_t)a->nnz : 0;
+    const size_t es_off = sigfuse_dtype_size(a->pos_offsets->dtype);
+    const size_t es_lab = a->pos_labels ? sigfuse_dtype_size(a->pos_labels->dtype) : es_off;
+    if (n + 1 > SIZE_MAX / es_off || nnz > SIZE_MAX / es_lab)
+        return sf_fail(ctx, SIGFUSE_ERR_INVALID_SIZE, "head_train_step: the CSR does not fit in host memory");
+    const size_t off_bytes = (size_t)(n + 1) * es_off, lab_bytes = (size_t)nnz * es_lab;
+    char *host = (char *)malloc(off_bytes + lab_bytes + 1);
+    if (!host)
+        return sf_fail(ctx, SIGFUSE_ERR_OUT_OF_MEMORY,
+                       "head_train_step: no host memory for the %zu bytes of the CSR check", off_bytes + lab_bytes);
+    sigfuse_status st = sf_cl_barrier(ctx);
+    cl_int err = CL_SUCCESS;
+    if (st == SIGFUSE_SUCCESS)
+        err = clEnqueueReadBuffer(s->queue, (cl_mem)a->pos_offsets->ptr, CL_TRUE, a->pos_offsets->offset, off_bytes,
+                                  host, 0, NULL, NULL);
+    if (st == SIGFUSE_SUCCESS && err == CL_SUCCESS && lab_bytes > 0)
+        err = clEnqueueReadBuffer(s->queue, (cl_mem)a->pos_labels->ptr, CL_TRUE, a->pos_labels->offset, lab_bytes,
+                                  host + off_bytes, 0, NULL, NULL);
+    if (st == SIGFUSE_SUCCESS && err != CL_SUCCESS)
+        st = sf_cl_fail(ctx, err, "clEnqueueReadBuffer (the CSR positives)");
+    if (st == SIGFUSE_SUCCESS) {
+        const sigfuse_buffer off = sigfuse_host_buffer(host, a->pos_offsets->dtype);
+        const sigfuse_buffer lab =
+            sigfuse_host_buffer(host + off_bytes, a->pos_labels ? a->pos_labels->dtype : a->pos_offsets->dtype);
+        char why[256];
+        if (sf_csr_error(&off, &lab, a->n, (int64_t)nnz, (int64_t)label_space(a), why, sizeof why))
+            st = sf_fail(ctx, SIGFUSE_ERR_INVALID_ARGUMENT, "head_train_step: %s", why);
+    }
+    free(host);
+    return st;
+}
+
 sigfuse_status sf_cl_head_train_step(sigfuse_ctx *ctx, const sigfuse_head_train_args *a)
 {
-    if (a->pos_offsets || a->total_labels != 0)
-        return sf_fail(ctx, SIGFUSE_ERR_UNSUPPORTED,
-                       "head_train_step: sparse positives and label shards are not implemented by the opencl backend yet");
+    if (a->pos_offsets)
+        SF_TRY(check_csr(ctx, a));
     if (a->n == 0 || a->l == 0)
         return train_empty(ctx, a);
     const head_shape h = train_shape(a);

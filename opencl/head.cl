@@ -4,7 +4,8 @@
  * conversion of chunks (8 or 6 bytes per element for f16/bf16), head_predict's epilogue
  * (bias, sigma, labels: reads 4 bytes of Z, writes up to 2 x dtype + 1 per logit),
  * head_train_step's in-place gradient of a logits chunk (reads Z and the target, writes G
- * and a per-group loss partial: 8 + target bytes per logit), and the fixed-order loss and
+ * and a per-group loss partial: 8 + target bytes per logit; with CSR positives a binary
+ * search of the row's few ids instead of the target), and the fixed-order loss and
  * column sums (in sf_acc, accumulated across chunks in the workspace).
  * Both epilogues first round a 16-bit head's dot products to its dtype (sf_round_storage,
  * common.cl): CLBlast's SGEMM gives them in f32; the CUDA backend's GEMM rounds them on output.
@@ -52,25 +53,65 @@ kernel void head_predict(global const float *z, ulong z_off, ulong rows, ulong L
     }
 }
 
+/* Whether global label id `id` is among ids[lo .. hi), which ascend (the CSR check saw to
+ * it): a binary search, log2 of the row's positives deep. ids are i32 or i64 (ids64). */
+SF_FN int sf_csr_has(global const int *ids, int ids64, ulong lo, ulong hi, ulong id)
+{
+    while (lo < hi) {
+        const ulong mid = lo + (hi - lo) / 2;
+        const ulong v = ids64 ? (ulong)((global const long *)ids)[mid] : (ulong)(uint)ids[mid];
+        if (v == id)
+            return 1;
+        if (v < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+SF_FN ulong sf_csr_at(global const int *p, int is64, ulong i)
+{
+    return is64 ? (ulong)((global const long *)p)[i] : (ulong)(uint)p[i];
+}
+
 /* head_train_step's elementwise step: the chunk's logits (Z + b) become G = grad x scale
  * in place, with loss_e = (1 - y) softplus(z) + p y softplus(-z) and
  * grad = (1 - y) sigma(z) - p y sigma(-z), which are BCE's with y' = y and w = 1
- * (sf_math.h). Element e of the chunk is label e % L; the column advances by G % L per
- * pass of the grid (G work-items: no 64-bit modulo per element). part (when set) receives
- * one partial loss sum per work-group. */
+ * (sf_math.h). Element e of the chunk is label e % L of row e / L; column and row advance
+ * by G % L and G / L per pass of the grid (G work-items: no 64-bit division per element).
+ * y is the dense target, or with CSR positives (pos_off set) 1 iff the global id
+ * label_offset + column is among the row's ids (pos_lab, both i32 or both i64: pos64).
+ * part (when set) receives one partial loss sum per work-group. */
 kernel void head_train_step(global float *z, ulong z_off, ulong n, ulong L, SF_IN(bias), SF_IN_U8(targets),
-                            SF_IN(pw), ulong row0, float scale, global sf_acc *part, local sf_acc *tmp)
+                            global const int *pos_off, ulong pos_off_off, global const int *pos_lab,
+                            ulong pos_lab_off, int pos64, ulong label_offset, SF_IN(pw), ulong row0, float scale,
+                            global sf_acc *part, local sf_acc *tmp)
 {
     z += z_off;
     SF_OPEN(bias, pw)
     SF_OPEN_U8(targets)
     targets = SF_AT_U8(targets, row0 * L, targets_u8);
+    if (pos_off)
+        pos_off = pos64 ? (global const int *)((global const long *)pos_off + pos_off_off + row0)
+                        : pos_off + pos_off_off + row0;
+    if (pos_lab)
+        pos_lab = pos64 ? (global const int *)((global const long *)pos_lab + pos_lab_off) : pos_lab + pos_lab_off;
     sf_acc acc = sf_acc_zero();
-    ulong col = get_global_id(0) % L;
-    const ulong step = get_global_size(0) % L;
+    /* Each remainder from its quotient: a pair of / and % lets LLVM's div-rem pass insert
+     * `freeze`, which oclgrind cannot run. */
+    ulong row = get_global_id(0) / L, col = get_global_id(0) - row * L;
+    const ulong row_step = get_global_size(0) / L, step = get_global_size(0) - row_step * L;
     SF_FOR_EACH(i, n) {
         const float v = sf_round_storage(z[i]) + (bias ? sf_ld(bias, col) : 0.0f);
-        const float y = sf_ld_target(targets, targets_u8, i);
+        float y;
+        if (pos_off)
+            y = pos_lab && sf_csr_has(pos_lab, pos64, sf_csr_at(pos_off, pos64, row), sf_csr_at(pos_off, pos64, row + 1),
+                                      label_offset + col)
+                    ? 1.0f
+                    : 0.0f;
+        else
+            y = sf_ld_target(targets, targets_u8, i);
         const float p = pw ? sf_ld(pw, col) : 1.0f;
         float g, sig;   /* sig: not an output of the train step */
         if (part) {
@@ -82,8 +123,11 @@ kernel void head_train_step(global float *z, ulong z_off, ulong n, ulong L, SF_I
         }
         z[i] = g * scale;
         col += step;
-        if (col >= L)
+        row += row_step;
+        if (col >= L) {
             col -= L;
+            row++;
+        }
     }
     sf_put_partial(acc, part, tmp);
 }

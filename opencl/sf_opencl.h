@@ -4,7 +4,7 @@
  * (errors.c), the program cache (program.c), kernel-argument, grid and launch helpers
  * (launch.c), and the deterministic reductions' finishing steps (reduce.c), shared by the
  * launchers of each op family: activation.c, glu.c (through elementwise.c), lstm.c, gru.c,
- * bce.c, focal.c, asymmetric.c (through loss.c), bce_dice.c and head.c, the files of the same names as in cuda/ and
+ * bce.c, focal.c, asymmetric.c (through loss.c), bce_dice.c, head.c and topk.c, the files of the same names as in cuda/ and
  * ref/, each with its kernels in <family>.cl.
  *
  * Rules every op follows: all work goes to the context's queue and nothing waits for it
@@ -288,5 +288,18 @@ SF_CATALOG(SF_CL_DECL_)
 size_t sf_cl_head_predict_workspace(sigfuse_ctx *ctx, const sigfuse_head_predict_args *a, int64_t chunk_rows);
 size_t sf_cl_head_train_step_workspace(sigfuse_ctx *ctx, const sigfuse_head_train_args *a, int64_t chunk_rows);
 size_t sf_cl_head_topk_workspace(sigfuse_ctx *ctx, const sigfuse_head_topk_args *a, int64_t chunk_rows);
+
+/* The head's row chunks of logits for other ops (head.c, used by head_topk in topk.c): Z =
+ * X W^T without bias, in f32, chunk by chunk as head_predict computes them (CLBlast; 16-bit
+ * X and W converted in the workspace first), in chunks as large as the workspace holds.
+ * fn gets each chunk: rows r0 .. r0 + rows - 1 at float offset z_off of z, [rows, L]
+ * row-major; what it enqueues runs before the next chunk overwrites them. The workspace
+ * for chunks of chunk_rows rows is sf_cl_head_logits_workspace's. */
+typedef sigfuse_status (*sf_cl_logits_fn)(sigfuse_ctx *ctx, void *user, cl_mem z, uint64_t z_off, uint64_t r0,
+                                          uint64_t rows);
+size_t sf_cl_head_logits_workspace(sigfuse_ctx *ctx, sigfuse_dtype dtype, int64_t d, int64_t l, int64_t chunk_rows);
+sigfuse_status sf_cl_head_logits(sigfuse_ctx *ctx, const sigfuse_buffer *x, const sigfuse_buffer *w, int64_t n,
+                                 int64_t d, int64_t l, const sigfuse_buffer *workspace, size_t workspace_bytes,
+                                 sf_cl_logits_fn fn, void *user);
 
 #endif /* SF_OPENCL_H */

@@ -111,6 +111,8 @@ void ds_sweep(ds_env *e, sf_op op, sigfuse_dtype dtype);
  * and label shards against its dense form on the same device. */
 void topk_sweep(ds_env *e, sf_op op, sigfuse_dtype dtype);
 void sparse_head_sweep(ds_env *e, sigfuse_dtype dtype);
+/* The three at simulator sizes (test_opencl's opencl_small, which oclgrind runs). */
+void xmc_small_sweep(ds_env *e, sigfuse_dtype dtype);
 
 /* Every output of the op (the `outs` of a spec). */
 #define DS_ALL 0u

@@ -516,3 +516,24 @@ void sparse_head_sweep(ds_env *e, sigfuse_dtype dt)
     sparse_case(e, dt, 33, 17, 100, SIGFUSE_I64, SIGFUSE_REDUCTION_SUM);
     sparse_case(e, dt, 65, 33, 257, SIGFUSE_I32, SIGFUSE_REDUCTION_MEAN);
 }
+
+void xmc_small_sweep(ds_env *e, sigfuse_dtype dt)
+{
+    if (!unsupported(e, SF_OP_head_train_step, dt)) {
+        sparse_case(e, dt, 7, 5, 13, SIGFUSE_I32, SIGFUSE_REDUCTION_MEAN);
+        sparse_case(e, dt, 5, 3, 9, SIGFUSE_I64, SIGFUSE_REDUCTION_SUM);
+    }
+    if (!unsupported(e, SF_OP_head_topk, dt)) {
+        const topk_case cases[] = {
+            /* n  d  l   k  offset chunk ids          ties  nans */
+            {6, 4, 37, 5, 3, 2, SIGFUSE_I32, true, true},
+            {3, 2, 4, 6, 0, 0, SIGFUSE_I64, false, false},   /* l < k: pads */
+        };
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+            head_topk_case(e, dt, &cases[c]);
+    }
+    if (!unsupported(e, SF_OP_topk_merge, dt)) {
+        merge_case(e, dt, 4, 3, 3, SIGFUSE_I64);
+        merge_case(e, dt, 3, 5, 2, SIGFUSE_I32);
+    }
+}

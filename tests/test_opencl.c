@@ -589,3 +589,12 @@ Test(opencl_small, heads_every_option_and_dtype)
     }
     ds_close(&e);
 }
+
+/* CSR positives and label shards in the train step, head_topk and topk_merge. */
+Test(opencl_small, sparse_heads_topk_and_merge)
+{
+    ds_env e = env_open();
+    for (int d = 0; d < 3; d++)
+        xmc_small_sweep(&e, all_dtypes[d]);
+    ds_close(&e);
+}
