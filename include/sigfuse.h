@@ -535,7 +535,8 @@ typedef struct sigfuse_head_train_args {
      * pos_labels[pos_offsets[i] .. pos_offsets[i + 1]), strictly increasing, each in
      * [0, total_labels); every other label of the row is a negative. pos_offsets [N + 1]
      * starts at 0, never decreases and ends at nnz; both i32 or both i64. Checked before
-     * anything is written (on a device: one small kernel and a read of its verdict). */
+     * anything is written: on a device the op copies the CSR to the host and waits for it,
+     * once per call (so a sparse train step cannot be captured into a CUDA graph). */
     const sigfuse_buffer *pos_offsets;
     const sigfuse_buffer *pos_labels;  /* [nnz] */
     int64_t nnz;
