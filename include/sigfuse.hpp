@@ -15,7 +15,8 @@
  *    cuda_view(device_ptr), opencl_view<T>(mem, element_offset); a default view is
  *    "absent" (NULL in the C API). The dtype follows the element type: float f32,
  *    double f64, std::uint8_t u8 (hard targets, labels, a loss's mask of ignored
- *    targets), sigfuse::f16 / sigfuse::bf16 for 16-bit storage.
+ *    targets), std::int32_t / std::int64_t i32 / i64 (CSR positives, top-k ids),
+ *    sigfuse::f16 / sigfuse::bf16 for 16-bit storage.
  *
  * GPU SDK headers are included only on request, so this header builds anywhere:
  * define SIGFUSE_HPP_CUDA (or include sigfuse_cuda.h first) for context::cuda(), the
@@ -188,6 +189,10 @@ template <>
 struct dtype_of<double> : std::integral_constant<sigfuse_dtype, SIGFUSE_F64> {};
 template <>
 struct dtype_of<std::uint8_t> : std::integral_constant<sigfuse_dtype, SIGFUSE_U8> {};
+template <>
+struct dtype_of<std::int32_t> : std::integral_constant<sigfuse_dtype, SIGFUSE_I32> {};
+template <>
+struct dtype_of<std::int64_t> : std::integral_constant<sigfuse_dtype, SIGFUSE_I64> {};
 template <>
 struct dtype_of<f16> : std::integral_constant<sigfuse_dtype, SIGFUSE_F16> {};
 template <>
@@ -602,6 +607,27 @@ inline void head_topk_args::set_workspace(const sigfuse::workspace &ws) noexcept
 }
 
 /* ---- Small helpers ------------------------------------------------------------------------ */
+
+/* sigfuse_topk_metrics: P@k and R@k of host top-k lists [n, k] (ids, pads -1) against
+ * host CSR positives (pos_offsets [n + 1], pos_labels). */
+struct topk_scores {
+    double precision_at_k, recall_at_k;
+};
+inline result<topk_scores> topk_metrics(std::int64_t n, std::int64_t k, const std::int64_t *top_labels,
+                                        const std::int64_t *pos_offsets, const std::int64_t *pos_labels, nothrow_t)
+{
+    topk_scores s{0, 0};
+    const sigfuse_status st =
+        sigfuse_topk_metrics(n, k, top_labels, pos_offsets, pos_labels, &s.precision_at_k, &s.recall_at_k);
+    if (st != SIGFUSE_SUCCESS)
+        return result<topk_scores>(st, std::string("topk_metrics: ") + sigfuse_status_string(st));
+    return s;
+}
+inline topk_scores topk_metrics(std::int64_t n, std::int64_t k, const std::int64_t *top_labels,
+                                const std::int64_t *pos_offsets, const std::int64_t *pos_labels)
+{
+    return topk_metrics(n, k, top_labels, pos_offsets, pos_labels, nothrow).value();
+}
 
 inline std::string version() { return sigfuse_version(); }
 inline const char *status_string(sigfuse_status status) noexcept { return sigfuse_status_string(status); }

@@ -539,3 +539,102 @@ Test(hpp, masked_losses_on_cpu)
     cr_expect_eq(r.status(), SIGFUSE_ERR_INVALID_DTYPE, "%s", r.message().c_str());
     cr_expect(r.message().find("mask") != std::string::npos, "%s", r.message().c_str());
 }
+
+Test(hpp, sparse_head_topk_merge_and_metrics)
+{
+    // An XMC head through the C++ layer: CSR positives (std::int64_t views) give the dense
+    // targets' loss and dW; two label shards' top-k lists merge into the whole head's.
+    auto ctx = sigfuse::context::cpu();
+    const std::int64_t n = 3, d = 2, l = 4, k = 2;
+    std::vector<float> x{1, 0, 0, 1, 1, -1}, w{0.5f, -1, 2, 0.25f, -0.5f, 1, 0, 0}, bias{0, 0.1f, -0.2f, 0.3f};
+    std::vector<std::int64_t> offsets{0, 1, 1, 3}, ids{2, 0, 3};
+    std::vector<float> dense(n * l, 0.0f);
+    dense[0 * l + 2] = dense[2 * l + 0] = dense[2 * l + 3] = 1.0f;
+
+    float loss[2];
+    std::vector<float> dw[2] = {std::vector<float>(l * d), std::vector<float>(l * d)};
+    for (int sparse = 0; sparse < 2; sparse++) {
+        sigfuse::head_train_args a;
+        set_head(a, n, d, l, sigfuse::host_view(x), sigfuse::host_view(w), sigfuse::host_view(bias));
+        if (sparse) {
+            a.pos_offsets = sigfuse::host_view(offsets);
+            a.pos_labels = sigfuse::host_view(ids);
+            a.nnz = 3;
+        } else {
+            a.targets = sigfuse::host_view(dense);
+        }
+        a.loss = sigfuse::host_view(&loss[sparse]);
+        a.dw = sigfuse::host_view(dw[sparse]);
+        sigfuse::workspace ws = sigfuse::workspace::allocate(ctx, ctx.head_train_workspace_size(a));
+        a.set_workspace(ws);
+        ctx.head_train_step(a);
+    }
+    cr_expect_eq(loss[0], loss[1], "dense %g, CSR %g", loss[0], loss[1]);
+    cr_expect(dw[0] == dw[1], "dW differs between dense and CSR targets");
+
+    // A CSR id out of range: an exception with the op's message.
+    std::vector<std::int64_t> bad_ids{2, 0, 4};
+    sigfuse::head_train_args b;
+    set_head(b, n, d, l, sigfuse::host_view(x), sigfuse::host_view(w), sigfuse::absent);
+    b.pos_offsets = sigfuse::host_view(offsets);
+    b.pos_labels = sigfuse::host_view(bad_ids);
+    b.nnz = 3;
+    b.loss = sigfuse::host_view(&loss[0]);
+    sigfuse::workspace bws = sigfuse::workspace::allocate(ctx, ctx.head_train_workspace_size(b));
+    b.set_workspace(bws);
+    const sigfuse::result<void> r = ctx.head_train_step(b, sigfuse::nothrow);
+    cr_expect_eq(r.status(), SIGFUSE_ERR_INVALID_ARGUMENT, "%s", r.message().c_str());
+    cr_expect(r.message().find("head_train_step") != std::string::npos, "%s", r.message().c_str());
+
+    // Top-2 of the whole head, and of two shards of 2 labels merged.
+    std::vector<std::int64_t> whole(n * k), shard_ids(2 * n * k), merged(n * k);
+    std::vector<float> whole_logits(n * k), shard_logits(2 * n * k), merged_probs(n * k);
+    sigfuse::head_topk_args t;
+    set_head(t, n, d, l, sigfuse::host_view(x), sigfuse::host_view(w), sigfuse::host_view(bias));
+    t.k = k;
+    t.top_labels = sigfuse::host_view(whole);
+    t.top_logits = sigfuse::host_view(whole_logits);
+    cr_expect_eq(ctx.head_topk_workspace_size(t), 0u);
+    ctx.head_topk(t);
+    for (std::int64_t s = 0; s < 2; s++) {
+        set_head(t, n, d, 2, sigfuse::host_view(x), sigfuse::host_view(w.data() + s * 2 * d),
+                 sigfuse::host_view(bias.data() + s * 2));
+        t.k = k;
+        t.label_offset = 2 * s;
+        t.top_labels = sigfuse::host_view(shard_ids.data() + s * n * k);
+        t.top_logits = sigfuse::host_view(shard_logits.data() + s * n * k);
+        ctx.head_topk(t);
+    }
+    sigfuse::topk_merge_args m;
+    m.n = n, m.k = k, m.shards = 2;
+    m.in_labels = sigfuse::host_view(shard_ids);
+    m.in_logits = sigfuse::host_view(shard_logits);
+    m.top_labels = sigfuse::host_view(merged);
+    m.top_probs = sigfuse::host_view(merged_probs);
+    ctx.topk_merge(m);
+    cr_expect(merged == whole, "merged shards' top-k differs from the whole head's");
+    // Row 0: z = (0.5, 2.1, -0.7, 0.3): labels 1 then 0.
+    cr_expect(whole[0] == 1 && whole[1] == 0, "row 0: %lld %lld", (long long)whole[0], (long long)whole[1]);
+    cr_expect(near(merged_probs[0], sigmoid(2.1), 1e-6), "prob %g", merged_probs[0]);
+
+    // P@2 and R@2 on the host; a negative k is an error, not a number.
+    const sigfuse::topk_scores sc = sigfuse::topk_metrics(n, k, whole.data(), offsets.data(), ids.data());
+    double hits = 0, recall = 0;
+    int rows_with = 0;
+    for (std::int64_t i = 0; i < n; i++) {
+        int h = 0;
+        for (std::int64_t t2 = 0; t2 < k; t2++)
+            for (std::int64_t p = offsets[i]; p < offsets[i + 1]; p++)
+                h += whole[i * k + t2] == ids[p];
+        hits += h;
+        if (offsets[i + 1] > offsets[i]) {
+            recall += (double)h / (double)(offsets[i + 1] - offsets[i]);
+            rows_with++;
+        }
+    }
+    cr_expect(near(sc.precision_at_k, hits / (double)(n * k), 1e-12), "P@k %g", sc.precision_at_k);
+    cr_expect(near(sc.recall_at_k, recall / rows_with, 1e-12), "R@k %g", sc.recall_at_k);
+    const auto bad = sigfuse::topk_metrics(n, -1, whole.data(), offsets.data(), ids.data(), sigfuse::nothrow);
+    cr_expect_not(bad.ok());
+    cr_expect_eq(bad.status(), SIGFUSE_ERR_INVALID_SIZE, "%s", bad.message().c_str());
+}
