@@ -172,6 +172,9 @@ typedef struct bench_backend {
     int reps, warmup;             /* defaults */
     size_t copy_bytes;            /* size of the copy in its memory to compare with; 0: none */
     bench_sizes sizes;            /* default sizes */
+    /* The default sizes for the device the context runs on, where they depend on it
+     * (optional; NULL: sizes as they are). */
+    void (*device_sizes)(sigfuse_ctx *ctx, bench_sizes *sizes);
 
     /* Create the state and a sigfuse context that enqueues on it (the driver destroys the
      * context, then calls close). */

@@ -208,6 +208,8 @@ static int run_backend(const bench_backend *be, char **device_out)
     }
 
     bench_sizes sizes = bench_opt.quick ? quick_sizes : be->sizes;
+    if (!bench_opt.quick && be->device_sizes)
+        be->device_sizes(se.ctx, &sizes);
     if (bench_opt.size > 0) {
         memset(sizes.elementwise, 0, sizeof sizes.elementwise);
         sizes.elementwise[0] = bench_opt.size;

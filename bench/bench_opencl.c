@@ -6,6 +6,8 @@
  * (bench_device.c); and the head's CLBlast products alone.
  */
 
+#include <string.h>
+
 #include <clblast_c.h>
 
 #include "bench.h"
@@ -35,6 +37,21 @@ static void gemms_release(void *p)
 static bool opencl_open(void **state, sigfuse_ctx **ctx)
 {
     return bench_device_open(SIGFUSE_BACKEND_OPENCL, sizeof(opencl_gemms), gemms_release, state, ctx);
+}
+
+/* An OpenCL CPU device (PoCL) gets the XMC rows at the CPU reference's sizes: at the GPU
+ * ones each train step is some 400 GFLOP, minutes a row on a CPU. */
+static void opencl_device_sizes(sigfuse_ctx *ctx, bench_sizes *sizes)
+{
+    cl_command_queue queue = NULL;
+    cl_device_id device = NULL;
+    cl_device_type type = 0;
+    if (sigfuse_opencl_get_queue(ctx, &queue) != SIGFUSE_SUCCESS ||
+        clGetCommandQueueInfo(queue, CL_QUEUE_DEVICE, sizeof device, &device, NULL) != CL_SUCCESS ||
+        clGetDeviceInfo(device, CL_DEVICE_TYPE, sizeof type, &type, NULL) != CL_SUCCESS)
+        return;
+    if (type & CL_DEVICE_TYPE_CPU)
+        memcpy(sizes->xmc, bench_cpu_backend.sizes.xmc, sizeof sizes->xmc);
 }
 
 static sigfuse_buffer opencl_buffer(const void *ptr, sigfuse_dtype dtype)
@@ -175,6 +192,7 @@ const bench_backend bench_opencl_backend = {
     .sizes = {.elementwise = {1 << 20, 1 << 24}, .cell = {{1024, 1024}}, .head = {{2048, 1024, 1024}},
               /* XMC on the devices OpenCL serves (often a few GiB): 2^17 labels, W 256 MiB in f32. */
               .xmc = {{1024, 512, 131072}}},
+    .device_sizes = opencl_device_sizes,
     .open = opencl_open, .buffer = opencl_buffer, BENCH_DEVICE_ENTRIES,
     .gemm_library = "CLBlast",
     .head_gemms_prepare = opencl_head_gemms_prepare,
