@@ -44,7 +44,8 @@ static sigfuse_status sort_entries(sigfuse_ctx *ctx, const char *op, int64_t k, 
     if (local >= TOPK_OWN_LOCAL + SF_CL_ACC_BYTES) {
         uint64_t room = (local - TOPK_OWN_LOCAL) / SF_CL_ACC_BYTES;
         most = 1;
-        while (most <= room / 2 && most < ((uint64_t)1 << 31))
+        /* At most 2^30: the sort's doubling block size stays within 32 bits. */
+        while (most <= room / 2 && most < ((uint64_t)1 << 30))
             most *= 2;
     }
     const uint64_t chosen = (uint64_t)k < m ? (uint64_t)k : m;
