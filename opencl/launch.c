@@ -55,6 +55,7 @@ SF_CL_ARG_SCALAR_(f32, float, cl_float)
 #undef SF_CL_ARG_SCALAR_
 
 void sf_cl_arg_local_accs(sf_cl_launch *l, size_t count) { set_arg(l, count * SF_CL_ACC_BYTES, NULL); }
+void sf_cl_arg_local_bytes(sf_cl_launch *l, size_t bytes) { set_arg(l, bytes, NULL); }
 
 bool sf_cl_vec4(const sigfuse_buffer *b) { return sf_cl_elem_offset(b) % 4 == 0; }
 

@@ -168,6 +168,8 @@ void sf_cl_arg_int(sf_cl_launch *l, int v);
 void sf_cl_arg_f32(sf_cl_launch *l, float v);
 /* A local-memory array of one accumulator (SF_CL_ACC_BYTES) per work-item. */
 void sf_cl_arg_local_accs(sf_cl_launch *l, size_t count);
+/* A local-memory array of `bytes` bytes. */
+void sf_cl_arg_local_bytes(sf_cl_launch *l, size_t bytes);
 
 /* Element offset of a buffer (its byte offset over its element size). */
 uint64_t sf_cl_elem_offset(const sigfuse_buffer *b);

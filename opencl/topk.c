@@ -18,6 +18,9 @@
  * (1 KiB) and the row's state (64 bytes), with room for what a driver adds to them. */
 #define TOPK_OWN_LOCAL 2048u
 
+/* A sort entry: topk.cl's local ulong (a chosen candidate's place, ranked by its key). */
+#define TOPK_ENTRY_BYTES 8u
+
 /* The most candidates a row may have: places below 2^32 - 1, which marks the sort's pads. */
 #define TOPK_MAX_CANDIDATES 0xffffffffu
 
@@ -41,8 +44,8 @@ static sigfuse_status sort_entries(sigfuse_ctx *ctx, const char *op, int64_t k, 
     if (err != CL_SUCCESS)
         return sf_cl_fail(ctx, err, "clGetDeviceInfo(CL_DEVICE_LOCAL_MEM_SIZE)");
     uint64_t most = 0;   /* entries the device holds: a power of 2 (0: none) */
-    if (local >= TOPK_OWN_LOCAL + SF_CL_ACC_BYTES) {
-        uint64_t room = (local - TOPK_OWN_LOCAL) / SF_CL_ACC_BYTES;
+    if (local >= TOPK_OWN_LOCAL + TOPK_ENTRY_BYTES) {
+        uint64_t room = (local - TOPK_OWN_LOCAL) / TOPK_ENTRY_BYTES;
         most = 1;
         /* At most 2^30: the sort's doubling block size stays within 32 bits. */
         while (most <= room / 2 && most < ((uint64_t)1 << 30))
@@ -89,7 +92,7 @@ static sigfuse_status head_rows(sigfuse_ctx *ctx, void *user, cl_mem z, uint64_t
     sf_cl_arg_u64(&l, (uint64_t)a->label_offset);
     sf_cl_arg_u64(&l, r0);
     sf_cl_arg_u32(&l, h->id_bits);
-    sf_cl_arg_local_accs(&l, h->entries);
+    sf_cl_arg_local_bytes(&l, (size_t)h->entries * TOPK_ENTRY_BYTES);
     sf_cl_arg_u32(&l, h->entries);
     /* A work-group a row. */
     return sf_cl_enqueue_1d(&l, sf_cl_groups(sf_cl_of(ctx), rows * l.local, l.local));
@@ -142,7 +145,7 @@ sigfuse_status sf_cl_topk_merge(sigfuse_ctx *ctx, const sigfuse_topk_merge_args 
     sf_cl_arg_buf(&l, a->top_probs);
     sf_cl_arg_u32(&l, ids64 ? 63u : 31u);   /* real ids are not negative */
     sf_cl_arg_u32(&l, bit_length(m > 0 ? m - 1 : 0));
-    sf_cl_arg_local_accs(&l, entries);
+    sf_cl_arg_local_bytes(&l, (size_t)entries * TOPK_ENTRY_BYTES);
     sf_cl_arg_u32(&l, entries);
     return sf_cl_enqueue_1d(&l, sf_cl_groups(sf_cl_of(ctx), (uint64_t)a->n * l.local, l.local));
 }
