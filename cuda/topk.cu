@@ -349,9 +349,10 @@ sigfuse_status select_launch(sigfuse_ctx *ctx, const char *op, const Src &src, i
     return SIGFUSE_SUCCESS;
 }
 
-static sigfuse_status check_k(sigfuse_ctx *ctx, const char *op, int64_t k)
+/* k places a row, `chosen` of them real labels (the rest pads): the sort holds the chosen. */
+static sigfuse_status check_k(sigfuse_ctx *ctx, const char *op, int64_t k, int64_t chosen)
 {
-    if (k > SF_TOPK_MAX_K)
+    if (chosen > SF_TOPK_MAX_K)
         return sf_fail(ctx, SIGFUSE_ERR_UNSUPPORTED, "%s: k = %lld; the cuda backend selects at most %d a row", op,
                        (long long)k, SF_TOPK_MAX_K);
     return SIGFUSE_SUCCESS;
@@ -362,7 +363,8 @@ template <typename T, typename TI> sigfuse_status head_topk(sigfuse_ctx *ctx, co
     const int64_t n = a->n, d = a->d, l = a->l, k = a->k;
     if (n == 0 || k == 0)
         return SIGFUSE_SUCCESS;
-    SF_TRY(check_k(ctx, "head_topk", k));
+    const int64_t kk = k < l ? k : l;   /* chosen a row: the rest of the k places are pads */
+    SF_TRY(check_k(ctx, "head_topk", k, kk));
     topk_out<TI> out;
     out.labels = (TI *)sf_dptr(a->top_labels);
     out.logits = sf_dptr(a->top_logits);
@@ -372,7 +374,6 @@ template <typename T, typename TI> sigfuse_status head_topk(sigfuse_ctx *ctx, co
     out.row_base = 0;
     key_shape shape = {{value_bits<T>(), bit_length(l > 0 ? (uint64_t)(l - 1) : 0), 0}};
     head_source<T> src = {nullptr, (const T *)sf_dptr(a->bias), l};
-    const int64_t kk = k < l ? k : l;
     if (l == 0)   /* no labels: every row is pads */
         return select_launch<T, TI>(ctx, "head_topk select kernel launch", src, n, shape, kk, out);
 
@@ -400,7 +401,7 @@ template <typename T, typename TI> sigfuse_status topk_merge(sigfuse_ctx *ctx, c
     const int64_t n = a->n, k = a->k, shards = a->shards;
     if (n == 0 || k == 0)
         return SIGFUSE_SUCCESS;
-    SF_TRY(check_k(ctx, "topk_merge", k));
+    SF_TRY(check_k(ctx, "topk_merge", k, k));
     if (shards > (int64_t)0xffffffff / k)   /* a candidate's place is kept in 32 bits */
         return sf_fail(ctx, SIGFUSE_ERR_UNSUPPORTED,
                        "topk_merge: shards * k = %lld * %lld candidates a row; the cuda backend takes at most %lld",
