@@ -453,9 +453,13 @@ static bool has_head_entry(sigfuse_ctx *ctx, sf_op op)
 /* The rows per chunk a size query means. chunk_rows >= 1: that many (n at most). The
  * default, chunk_rows <= 0: the largest chunk whose workspace is at most the N x L logits
  * an unfused head (Linear, then the loss) holds in the storage dtype, so that the default
- * never costs more memory than the ops it replaces; one row where even one row needs more
- * (the fixed f32 parts of a 16-bit head with few rows). The size grows with the chunk,
- * so a bisection finds it. */
+ * never costs more memory than the ops it replaces. Where even one row needs more (parts
+ * that do not grow with the chunk, such as a 16-bit head's f32 copies of W and dW on
+ * OpenCL, or the reference's f64 dW: with L >> N they outweigh the logits), the bound is
+ * those fixed parts plus the logits: one-row chunks would save at most a chunk's part and
+ * turn every product into a matrix-vector one. The fixed parts are what one row needs
+ * less a row's part (two rows' size less one row's). The size grows with the chunk, so
+ * a bisection finds it. */
 static int64_t query_chunk(sigfuse_ctx *ctx, sf_op op, const void *a, int64_t chunk_rows, const checked *c)
 {
     const int64_t n = c->v.sizes[0], l = c->v.sizes[2];
@@ -464,10 +468,17 @@ static int64_t query_chunk(sigfuse_ctx *ctx, sf_op op, const void *a, int64_t ch
     const size_t elem = sigfuse_dtype_size(c->dtype);
     const size_t unfused = (uint64_t)n > SIZE_MAX / elem / (uint64_t)(l > 0 ? l : 1) ? SIZE_MAX
                                                                                       : (size_t)n * (size_t)l * elem;
+    size_t bound = unfused;
+    const size_t one = workspace_of(ctx, op, a, 1);
+    if (one > unfused && n > 1) {
+        const size_t two = workspace_of(ctx, op, a, 2);
+        const size_t fixed = two - one < one ? one - (two - one) : 0;
+        bound = fixed > SIZE_MAX - unfused ? SIZE_MAX : fixed + unfused;
+    }
     int64_t lo = 1, hi = n;
     while (lo < hi) {
         const int64_t mid = lo + (hi - lo + 1) / 2;
-        if (workspace_of(ctx, op, a, mid) <= unfused)
+        if (workspace_of(ctx, op, a, mid) <= bound)
             lo = mid;
         else
             hi = mid - 1;

@@ -562,9 +562,12 @@ SIGFUSE_API void sigfuse_head_train_args_init(sigfuse_head_train_args *args);
 /* Workspace needed to run the op with chunks of chunk_rows rows (chunk_rows >= N: all N
  * rows at once). The default, chunk_rows <= 0, is the largest chunk whose workspace is at
  * most the N x L logits an unfused head (Linear, then BCE) holds in the storage dtype, so
- * taking the default never costs more memory than the ops sigfuse replaces (one row
- * where even one row needs more: the fixed f32 parts of a 16-bit head, or CLBlast's
- * temporary buffer, with few rows).
+ * taking the default never costs more memory than the ops sigfuse replaces, except where
+ * even one row needs more: parts that do not grow with the chunk (the f32 copies of W and
+ * dW of a 16-bit head on opencl, the f64 dW of the cpu reference, CLBlast's temporary
+ * buffer) can outweigh the logits when L >> N. Then the default is the largest chunk
+ * within those fixed parts plus the N x L logits, rather than one-row chunks whose
+ * products are matrix-vector ones.
  * Memory for speed: the workspace grows with chunk_rows (a chunk's logits: on cuda in the
  * storage dtype, on opencl in f32, whose products CLBlast runs in f32; plus per-backend
  * fixed parts such as an f32 dW for 16-bit heads), and

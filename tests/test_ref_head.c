@@ -710,15 +710,16 @@ static void chunk_case(sigfuse_dtype dtype, int64_t n, int64_t d, int64_t l)
     const size_t full = fixed + (size_t)(n * l) * sizeof(double);
     cr_assert_eq(ws_size(ctx, &a, n), full, "%s", name);
     /* The default (0): the largest chunk within an unfused head's N x L logits in the
-     * storage dtype, or one row where even that is more. */
+     * storage dtype; where one row is more than that, the largest whose own part (rows x
+     * a row's) is within it, on top of the fixed parts. */
     const size_t unfused = (size_t)(n * l) * sigfuse_dtype_size(dtype);
     const size_t row = (size_t)l * sizeof(double);
-    size_t default_rows = unfused >= fixed + row ? (unfused - fixed) / row : 1;
-    if (default_rows > (size_t)n)
-        default_rows = (size_t)n;
+    const bool over = fixed + row > unfused;
+    size_t default_rows = over ? unfused / row : (unfused - fixed) / row;
+    default_rows = default_rows < 1 ? 1 : default_rows > (size_t)n ? (size_t)n : default_rows;
     cr_assert_eq(ws_size(ctx, &a, 0), fixed + default_rows * row, "%s: chunk_rows 0 is the largest chunk within %zu bytes",
-                 name, unfused);
-    cr_assert(ws_size(ctx, &a, 0) <= unfused || default_rows == 1, "%s: the default holds more than an unfused head",
+                 name, over ? fixed + unfused : unfused);
+    cr_assert(ws_size(ctx, &a, 0) <= (over ? fixed + unfused : unfused), "%s: the default holds more than it may",
               name);
     cr_assert_eq(ws_size(ctx, &a, n + 5), full, "%s: chunk_rows > N means all rows", name);
 
