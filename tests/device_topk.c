@@ -51,6 +51,8 @@ static tu_buf down(const kit_buf *b)
 static double tie_window(const tu_buf *x, const tu_buf *w, const tu_buf *bias, int64_t d, int64_t i, int64_t j,
                          sigfuse_dtype dt, double z)
 {
+    if (isinf(z))   /* an infinite bias: the logit is exact, and so is its place */
+        return 0.0;
     double m = bias ? fabs(tu_get(bias, j)) : 0.0;
     for (int64_t t = 0; t < d; t++)
         m += fabs(tu_get(x, i * d + t) * tu_get(w, j * d + t));
@@ -87,8 +89,14 @@ static void head_topk_case(ds_env *e, sigfuse_dtype dt, const topk_case *c)
             tu_set(&w, j * d + t, tu_get(&w, (j - 1) * d + t));
         tu_set(&bias, j, tu_get(&bias, j - 1));
     }
+    /* NaN, and with it the other extremes: +-inf logits (a real -inf still ranks before
+     * every pad) and the two zeros (equal, so ranked by id). */
     for (int64_t j = 5; c->nans && j < l; j += 11)
         tu_set(&bias, j, NAN);
+    for (int64_t j = 3; c->nans && j < l; j += 13)
+        tu_set(&bias, j, j % 2 ? INFINITY : -INFINITY);
+    for (int64_t j = 2; c->nans && d == 0 && j < l; j += 9)
+        tu_set(&bias, j, j % 2 ? 0.0 : -0.0);
 
     /* The reference, on host buffers of the same dtype. */
     tu_buf rl = tu_alloc(c->ids, n * k), rz = tu_alloc(dt, n * k), rp = tu_alloc(dt, n * k);
@@ -156,7 +164,7 @@ static void head_topk_case(ds_env *e, sigfuse_dtype dt, const topk_case *c)
             const double tw = tie_window(&x, &w, &bias, d, i, jw, dt, zw);
             const bool same = got == want || (isnan(zg) ? false : fabs(zg - zw) <= tg + tw);
             const double lz = tu_get(&gz, e_), lp = tu_get(&gp, e_), sp = tu_sigmoid_d(zg);
-            const bool logit_ok = isnan(zg) ? isnan(lz) : fabs(lz - zg) <= tg;
+            const bool logit_ok = isnan(zg) ? isnan(lz) : isinf(zg) ? lz == zg : fabs(lz - zg) <= tg;
             const bool prob_ok = isnan(zg) ? isnan(lp)
                                            : fabs(lp - sp) <= 0.25 * tg + 4.0 * tu_ulp32(sp) +
                                                                    (dt == SIGFUSE_F32 ? 0.0 : ldexp(sp, dt == SIGFUSE_F16 ? -10 : -7));
@@ -294,6 +302,7 @@ void topk_sweep(ds_env *e, sf_op op, sigfuse_dtype dt)
         {9, 33, 1000, 10, 1000000, 0, SIGFUSE_I64, true, false, false},
         {64, 16, 4099, 32, 7, 5, SIGFUSE_I32, false, true, false},
         {17, 0, 50, 8, 0, 0, SIGFUSE_I64, true, false, false},   /* d = 0: the bias alone */
+        {5, 0, 40, 40, 0, 0, SIGFUSE_I32, false, true, false},   /* ... all of it ranked: +-inf, NaN, +-0 */
         {3, 8, 300, 300, 0, 0, SIGFUSE_I64, false, false, false}, /* k = l */
         /* k past CUDA's 4096 (and past what 48 KiB of OpenCL local memory sorts): done
          * right or refused by name; then k far past l, all but l places pads. */
