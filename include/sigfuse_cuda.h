@@ -19,7 +19,8 @@ extern "C" {
 /* Create a context on CUDA device `device` that enqueues all work on `stream`
  * (0 / NULL: the legacy default stream). The stream stays the caller's: the context
  * never destroys it. The context reserves its small fixed scratch (reduction partials)
- * here, so ops allocate nothing afterwards and can be captured into a CUDA graph. */
+ * here, so ops allocate nothing afterwards and can be captured into a CUDA graph (all
+ * but head_train_step on CSR positives, which reads the CSR back for its check). */
 SIGFUSE_API sigfuse_status sigfuse_ctx_create_cuda(sigfuse_ctx **ctx, int device,
                                                    cudaStream_t stream);
 /* Change the stream later work is enqueued on (the device stays the same). */
