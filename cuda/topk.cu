@@ -401,11 +401,13 @@ template <typename T, typename TI> sigfuse_status topk_merge(sigfuse_ctx *ctx, c
     const int64_t n = a->n, k = a->k, shards = a->shards;
     if (n == 0 || k == 0)
         return SIGFUSE_SUCCESS;
-    SF_TRY(check_k(ctx, "topk_merge", k, k));
     if (shards > (int64_t)0xffffffff / k)   /* a candidate's place is kept in 32 bits */
         return sf_fail(ctx, SIGFUSE_ERR_UNSUPPORTED,
                        "topk_merge: shards * k = %lld * %lld candidates a row; the cuda backend takes at most %lld",
                        (long long)shards, (long long)k, (long long)0xffffffff);
+    const int64_t m = shards * k;
+    const int64_t kk = k < m ? k : m;   /* chosen a row at most (no shards: every place a pad), as on OpenCL */
+    SF_TRY(check_k(ctx, "topk_merge", k, kk));
     topk_out<TI> out;
     out.labels = (TI *)sf_dptr(a->top_labels);
     out.logits = sf_dptr(a->top_logits);
@@ -414,9 +416,8 @@ template <typename T, typename TI> sigfuse_status topk_merge(sigfuse_ctx *ctx, c
     out.id_offset = 0;
     out.row_base = 0;
     merge_source<T, TI> src = {(const TI *)sf_dptr(a->in_labels), (const T *)sf_dptr(a->in_logits), k, shards, n * k};
-    const int64_t m = shards * k;
     key_shape shape = {{value_bits<T>(), 8 * (int)sizeof(TI) - 1, bit_length(m > 0 ? (uint64_t)(m - 1) : 0)}};
-    return select_launch<T, TI>(ctx, "topk_merge select kernel launch", src, n, shape, k, out);
+    return select_launch<T, TI>(ctx, "topk_merge select kernel launch", src, n, shape, kk, out);
 }
 
 /* Call f(T{}, TI{}): T the float dtype's storage, TI the ids'. */
