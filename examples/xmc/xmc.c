@@ -512,6 +512,10 @@ int main(int argc, char **argv)
     const int F = o.features, H = o.hidden, B = o.batch, T = o.test;
     const int64_t L = o.labels;
     const int64_t lo = (int64_t)rank * L / ranks, hi = (int64_t)(rank + 1) * L / ranks, Ls = hi - lo;
+    /* An earlier run's --out file goes first: a run that stops early (no device, an error)
+     * must not leave it for xmc_compare to read as this run's. */
+    if (rank == 0 && o.out)
+        remove(o.out);
 
     dev d;
     int st = dev_open(&d, o.backend, rank, ranks), worst = 0;

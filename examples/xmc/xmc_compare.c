@@ -12,7 +12,8 @@
  *    or the one missing from a list sits within tie_tol of that list's last logit).
  * Usage: xmc_compare A B [--loss-tol T] [--metric-tol T] [--tie-tol T]. Prints what it
  * checked, and every mismatch (the first 10); exit status 0 when they agree, 77 when a
- * file is missing (the run that writes it was skipped or failed, which ctest reports).
+ * file is missing (the run that writes it was skipped or failed, which ctest reports;
+ * xmc removes its --out file when it starts, so none is left from an earlier run).
  */
 #include <math.h>
 #include <stdio.h>
