@@ -80,16 +80,6 @@ __device__ __forceinline__ int cmp_top(const key3 &k, const uint64_t (&pre)[3], 
     return a < b ? -1 : (a > b ? 1 : 0);
 }
 
-static int bit_length(uint64_t v)
-{
-    int b = 0;
-    while (v) {
-        b++;
-        v >>= 1;
-    }
-    return b;
-}
-
 /* ---- Candidates ------------------------------------------------------------------------------- */
 
 /* head_topk: row i's L logits z_j = round(Z[i, j] + b[j]) (in T, as head_predict stores
@@ -372,7 +362,7 @@ template <typename T, typename TI> sigfuse_status head_topk(sigfuse_ctx *ctx, co
     out.k = k;
     out.id_offset = a->label_offset;
     out.row_base = 0;
-    key_shape shape = {{value_bits<T>(), bit_length(l > 0 ? (uint64_t)(l - 1) : 0), 0}};
+    key_shape shape = {{value_bits<T>(), (int)sf_bit_length(l > 0 ? (uint64_t)(l - 1) : 0), 0}};
     head_source<T> src = {nullptr, (const T *)sf_dptr(a->bias), l};
     if (l == 0)   /* no labels: every row is pads */
         return select_launch<T, TI>(ctx, "head_topk select kernel launch", src, n, shape, kk, out);
@@ -416,7 +406,7 @@ template <typename T, typename TI> sigfuse_status topk_merge(sigfuse_ctx *ctx, c
     out.id_offset = 0;
     out.row_base = 0;
     merge_source<T, TI> src = {(const TI *)sf_dptr(a->in_labels), (const T *)sf_dptr(a->in_logits), k, shards, n * k};
-    key_shape shape = {{value_bits<T>(), 8 * (int)sizeof(TI) - 1, bit_length(m > 0 ? (uint64_t)(m - 1) : 0)}};
+    key_shape shape = {{value_bits<T>(), 8 * (int)sizeof(TI) - 1, (int)sf_bit_length(m > 0 ? (uint64_t)(m - 1) : 0)}};
     return select_launch<T, TI>(ctx, "topk_merge select kernel launch", src, n, shape, kk, out);
 }
 

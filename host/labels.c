@@ -62,6 +62,16 @@ bool sf_topk_before(double a, int64_t ia, double b, int64_t ib)
     return ia < ib;
 }
 
+uint32_t sf_bit_length(uint64_t v)
+{
+    uint32_t b = 0;
+    while (v) {
+        b++;
+        v >>= 1;
+    }
+    return b;
+}
+
 sigfuse_status sigfuse_topk_metrics(int64_t n, int64_t k, const int64_t *top_labels, const int64_t *pos_offsets,
                                     const int64_t *pos_labels, double *precision_at_k, double *recall_at_k)
 {

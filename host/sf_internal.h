@@ -152,6 +152,9 @@ bool sf_csr_error(const sigfuse_buffer *offsets, const sigfuse_buffer *labels, i
                   int64_t total_labels, char *msg, size_t size);
 /* The order of head_topk and topk_merge: does (logit a, id ia) come before (b, ib)? */
 bool sf_topk_before(double a, int64_t ia, double b, int64_t ib);
+/* The bits that hold v (0 for 0): the width of a top-k key's id or place field, for the
+ * largest of them. */
+uint32_t sf_bit_length(uint64_t v);
 /* The same heads as a head of dtype `head` defines them (its logits' dot products rounded
  * to f16 / bf16), whatever the buffers' dtype: the device suites' truth, computed on f64
  * copies of a 16-bit head's inputs. The op itself passes its own dtype. */

@@ -24,16 +24,6 @@
 /* The most candidates a row may have: places below 2^32 - 1, which marks the sort's pads. */
 #define TOPK_MAX_CANDIDATES 0xffffffffu
 
-static uint32_t bit_length(uint64_t v)
-{
-    uint32_t b = 0;
-    while (v) {
-        b++;
-        v >>= 1;
-    }
-    return b;
-}
-
 /* The sort's entries for the chosen of a row (at most k of m candidates): the power of 2
  * at or above their number (1 for none), if the device's local memory holds them. */
 static sigfuse_status sort_entries(sigfuse_ctx *ctx, const char *op, int64_t k, uint64_t m, uint32_t *entries)
@@ -111,7 +101,7 @@ sigfuse_status sf_cl_head_topk(sigfuse_ctx *ctx, const sigfuse_head_topk_args *a
     if ((uint64_t)a->l > TOPK_MAX_CANDIDATES - 1)
         return sf_fail(ctx, SIGFUSE_ERR_UNSUPPORTED, "head_topk: l = %lld; the opencl backend takes at most %llu labels",
                        (long long)a->l, (unsigned long long)(TOPK_MAX_CANDIDATES - 1));
-    head_call h = {a, 0, bit_length(a->l > 0 ? (uint64_t)(a->l - 1) : 0)};
+    head_call h = {a, 0, sf_bit_length(a->l > 0 ? (uint64_t)(a->l - 1) : 0)};
     SF_TRY(sort_entries(ctx, "head_topk", a->k, (uint64_t)a->l, &h.entries));
     if (a->l == 0)   /* no labels, no logits: every place a pad */
         return head_rows(ctx, &h, NULL, 0, 0, (uint64_t)a->n);
@@ -144,7 +134,7 @@ sigfuse_status sf_cl_topk_merge(sigfuse_ctx *ctx, const sigfuse_topk_merge_args 
     sf_cl_arg_buf(&l, a->top_logits);
     sf_cl_arg_buf(&l, a->top_probs);
     sf_cl_arg_u32(&l, ids64 ? 63u : 31u);   /* real ids are not negative */
-    sf_cl_arg_u32(&l, bit_length(m > 0 ? m - 1 : 0));
+    sf_cl_arg_u32(&l, sf_bit_length(m > 0 ? m - 1 : 0));
     sf_cl_arg_local_bytes(&l, (size_t)entries * TOPK_ENTRY_BYTES);
     sf_cl_arg_u32(&l, entries);
     return sf_cl_enqueue_1d(&l, sf_cl_groups(sf_cl_of(ctx), (uint64_t)a->n * l.local, l.local));

@@ -89,6 +89,17 @@ SF_FN int topk_get(const topk_src *src, uint c, float *v, ulong *id)
     return 1;
 }
 
+/* Candidate c's key: its value's order key, its id, its place; 0 for a merge's pad. */
+SF_FN int topk_key(const topk_src *src, uint c, ulong *key)
+{
+    float v;
+    if (!topk_get(src, c, &v, &key[1]))
+        return 0;
+    key[0] = topk_value_key(v);
+    key[2] = c;
+    return 1;
+}
+
 SF_FN ulong topk_shr(ulong x, uint s) { return s >= 64 ? 0 : x >> s; }
 
 /* -1, 0, 1: the key's fields before fd, then field fd from bit sh up, against the
@@ -158,12 +169,9 @@ SF_FN void topk_row(const topk_src *src, ulong m, ulong k, const uint *widths, g
                 hist[b] = 0;
             barrier(CLK_LOCAL_MEM_FENCE);
             for (ulong c = lid; c < m; c += lsz) {
-                float v;
                 ulong key[3];
-                if (!topk_get(src, (uint)c, &v, &key[1]))
+                if (!topk_key(src, (uint)c, key))
                     continue;
-                key[0] = topk_value_key(v);
-                key[2] = c;
                 if (topk_cmp_top(key, st->pre, fd, (uint)sh + 8) == 0)
                     atomic_inc(&hist[(key[fd] >> sh) & 255u]);
             }
@@ -191,12 +199,9 @@ SF_FN void topk_row(const topk_src *src, ulong m, ulong k, const uint *widths, g
      * sort to pow2 with entries past every real one. */
     const uint fdc = st->fd, shc = st->sh;
     for (ulong c = lid; c < m; c += lsz) {
-        float v;
         ulong key[3];
-        if (!topk_get(src, (uint)c, &v, &key[1]))
+        if (!topk_key(src, (uint)c, key))
             continue;
-        key[0] = topk_value_key(v);
-        key[2] = c;
         if (valid <= k || topk_cmp_top(key, st->pre, fdc, shc) <= 0) {
             const uint at = atomic_inc(&st->taken);
             if (at < pow2)
